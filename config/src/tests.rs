@@ -1,0 +1,148 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_toml(text, "orgid.toml", Path::new("/etc/orgid"), Vec::new())
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::from_toml(text, "orgid.toml", Path::new("/etc/orgid"), env)
+}
+
+fn only_error(r: Result<Config, ConfigErrors>) -> ConfigError {
+    let errs = r.expect_err("config should be rejected").0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    errs.into_iter().next().expect("one error")
+}
+
+#[test]
+fn empty_file_gives_the_documented_defaults() {
+    let cfg = parse("").expect("defaults are valid");
+    assert_eq!(cfg.store.url.expose(), "sqlite://orgid.db");
+    assert_eq!(cfg.eligibility.min_grade, MinGrade { hq: 0, tier1: 12, tier2: 11, tier3: 11, tier4: 11, unrated: 11 });
+    assert!(cfg.eligibility.confidential_always);
+    assert!(cfg.eligibility.unrated_requires_approval);
+    assert_eq!(cfg.safety.max_close_count, 500);
+    assert!((cfg.safety.max_close_share - 0.05).abs() < 1e-12);
+    assert!(cfg.sources.is_empty());
+    assert!(cfg.identity.person_key_secret.is_none());
+}
+
+#[test]
+fn the_shipped_example_is_valid_and_equals_the_defaults() {
+    let cfg = parse(EXAMPLE).expect("example parses");
+    let def = parse("").expect("defaults");
+    assert_eq!(cfg.eligibility.min_grade, def.eligibility.min_grade);
+    assert_eq!(cfg.sync.schedule, def.sync.schedule);
+    assert_eq!(cfg.server.listen, def.server.listen);
+}
+
+#[test]
+fn issue_forms_of_sources_and_thresholds_parse() {
+    let cfg = parse(
+        r#"
+[eligibility.min_grade]
+hq = 0
+tier1 = 12
+tier2 = 11
+tier3 = 11
+tier4 = 11
+
+[[sources]]
+name = "group-hr"
+kind = "roster"
+companies = "data/companies.csv"
+roster = "/srv/hr/roster.xlsx"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.sources.len(), 1);
+    assert_eq!(cfg.sources[0].companies, PathBuf::from("/etc/orgid/data/companies.csv"), "relative to the file");
+    assert_eq!(cfg.sources[0].roster, PathBuf::from("/srv/hr/roster.xlsx"), "absolute stays");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let e = only_error(parse("[store]\nurl = \"sqlite://x.db\"\nmax_conections = 3\n"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"));
+    assert!(e.message.contains("unknown field `max_conections`"), "{}", e.message);
+}
+
+#[test]
+fn wrong_type_is_named_with_its_line() {
+    let e = only_error(parse("[safety]\nmax_close_count = \"many\"\n"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:19"));
+    assert!(e.message.contains("invalid type"), "{}", e.message);
+}
+
+#[test]
+fn semantic_errors_name_key_and_line_and_are_all_reported() {
+    let errs = parse("[sync]\nschedule = \"0 30 2 * *\"\ntimezone = \"Mars/Olympus\"\n[eligibility.min_grade]\ntier1 = 17\n")
+        .expect_err("invalid")
+        .0;
+    let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap_or_default()).collect();
+    assert_eq!(keys, ["eligibility.min_grade.tier1", "sync.timezone", "sync.schedule"]);
+    assert_eq!(errs[0].location.as_deref(), Some("orgid.toml:5:1"));
+    assert_eq!(errs[2].location.as_deref(), Some("orgid.toml:2:1"));
+    assert!(errs[0].message.contains("1 to 16"));
+    let shown = ConfigErrors(errs).to_string();
+    assert!(shown.contains("orgid.toml:3:1: key `sync.timezone`: `Mars/Olympus` is not an IANA time zone"), "{shown}");
+}
+
+#[test]
+fn duplicate_source_names_are_rejected() {
+    let src = "[[sources]]\nname = \"a\"\nkind = \"roster\"\ncompanies = \"c\"\nroster = \"r\"\n";
+    let e = only_error(parse(&format!("{src}{src}")));
+    assert_eq!(e.key.as_deref(), Some("sources.1.name"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:6:1"));
+}
+
+#[test]
+fn short_person_key_secret_is_rejected_without_echoing_it() {
+    let e = only_error(parse("[identity]\nperson_key_secret = \"hunter2\"\n"));
+    assert_eq!(e.key.as_deref(), Some("identity.person_key_secret"));
+    assert!(!e.to_string().contains("hunter2"));
+}
+
+#[test]
+fn env_overrides_win_and_are_typed() {
+    let cfg = parse_env(
+        "[store]\nurl = \"sqlite://a.db\"\n",
+        &[
+            ("ORGID__STORE__URL", "postgres://u:p@127.0.0.1:5432/orgid"),
+            ("ORGID__ELIGIBILITY__MIN_GRADE__TIER1", "13"),
+            ("ORGID__SAFETY__MAX_CLOSE_SHARE", "0.1"),
+            ("PATH", "/usr/bin"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(cfg.store.url.expose(), "postgres://u:p@127.0.0.1:5432/orgid");
+    assert_eq!(cfg.eligibility.min_grade.tier1, 13);
+    assert!((cfg.safety.max_close_share - 0.1).abs() < 1e-12);
+}
+
+#[test]
+fn bad_env_override_names_the_variable() {
+    let e = only_error(parse_env("", &[("ORGID__SAFETY__MAX_CLOSE_SHARE", "2.5")]));
+    assert_eq!(e.location.as_deref(), Some("environment ORGID__SAFETY__MAX_CLOSE_SHARE"));
+    let e = only_error(parse_env("", &[("ORGID__STORE__NOPE", "1")]));
+    assert!(e.location.as_deref().is_some_and(|l| l.contains("ORGID__STORE__NOPE")), "{e}");
+    assert!(e.message.contains("unknown field `nope`"), "{e}");
+}
+
+#[test]
+fn secrets_do_not_leak_through_debug() {
+    let cfg = parse("[store]\nurl = \"postgres://orgid:s3cr3t@db/orgid\"\n[identity]\nperson_key_secret = \"0123456789abcdef-secret\"\n")
+        .expect("valid");
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("s3cr3t") && !dbg.contains("abcdef-secret"), "{dbg}");
+}
+
+#[test]
+fn missing_default_file_means_defaults_but_a_named_file_must_exist() {
+    let dir = std::env::temp_dir().join("orgid-config-test-missing");
+    let missing = dir.join("orgid.toml");
+    assert!(Config::load(&missing, false, Vec::new()).is_ok());
+    let e = Config::load(&missing, true, Vec::new()).expect_err("must exist");
+    assert!(e.to_string().contains("cannot read the configuration file"), "{e}");
+}

@@ -1,0 +1,82 @@
+//! Checks that types alone cannot express. Each error is (dotted key, what is wrong).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use crate::Config;
+
+pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
+    let mut errs = Vec::new();
+    let mut err = |key: &str, msg: String| errs.push((key.to_string(), msg));
+
+    let url = cfg.store.url.expose();
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        err("store.url", "must start with `sqlite:` or `postgres://`".into());
+    }
+    if cfg.store.max_connections == 0 {
+        err("store.max_connections", "must be at least 1".into());
+    }
+    if let Some(secret) = &cfg.identity.person_key_secret
+        && secret.expose().len() < 16
+    {
+        err("identity.person_key_secret", "must be at least 16 characters (it keys the ID-number hash)".into());
+    }
+    let g = &cfg.eligibility.min_grade;
+    for (name, v) in [("hq", g.hq), ("tier1", g.tier1), ("tier2", g.tier2), ("tier3", g.tier3), ("tier4", g.tier4), ("unrated", g.unrated)] {
+        if v > 16 {
+            err(&format!("eligibility.min_grade.{name}"), format!("is {v}, but grades go from 1 to 16 (0 = everyone)"));
+        }
+    }
+    for (key, v) in [("safety.max_close_share", cfg.safety.max_close_share), ("safety.max_shrink_share", cfg.safety.max_shrink_share)] {
+        if !(0.0..=1.0).contains(&v) || v.is_nan() {
+            err(key, format!("is {v}, but must be a share between 0.0 and 1.0 (0.05 = 5%)"));
+        }
+    }
+    if cfg.sync.timezone.parse::<chrono_tz::Tz>().is_err() {
+        err("sync.timezone", format!("`{}` is not an IANA time zone such as `Asia/Shanghai`", cfg.sync.timezone));
+    }
+    if !cfg.sync.schedule.trim().is_empty()
+        && let Err(e) = cron::Schedule::from_str(&cfg.sync.schedule)
+    {
+        err(
+            "sync.schedule",
+            format!("`{}` is not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 30 2 * * *`): {e}", cfg.sync.schedule),
+        );
+    }
+    if cfg.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        err("server.listen", format!("`{}` is not an address:port such as `127.0.0.1:8080`", cfg.server.listen));
+    }
+    if let Err(e) = cfg.log.level.parse::<LevelFilterCheck>() {
+        err("log.level", e);
+    }
+    let mut names = HashSet::new();
+    for (i, s) in cfg.sources.iter().enumerate() {
+        if s.name.trim().is_empty() {
+            err(&format!("sources.{i}.name"), "must not be empty".into());
+        } else if !names.insert(s.name.as_str()) {
+            err(&format!("sources.{i}.name"), format!("`{}` is used by another source", s.name));
+        }
+    }
+    errs
+}
+
+/// A light check of a `RUST_LOG`-style filter: comma-separated `target`, `level` or `target=level`.
+struct LevelFilterCheck;
+
+impl FromStr for LevelFilterCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if item.contains(char::is_whitespace) {
+                return Err(format!("`{item}` is not a `target=level` item"));
+            }
+            if let Some((_, level)) = item.rsplit_once('=')
+                && !LEVELS.contains(&level.to_ascii_lowercase().as_str())
+            {
+                return Err(format!("`{level}` is not a level (off, error, warn, info, debug, trace)"));
+            }
+        }
+        Ok(LevelFilterCheck)
+    }
+}

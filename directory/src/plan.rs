@@ -1,0 +1,292 @@
+//! The sync plan: what to change so that the store matches the HR data under the rules. Pure:
+//! inputs in, plan out; the store applies it in one transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use orgid_config::LoginScheme;
+use serde::{Deserialize, Serialize};
+
+use crate::eligibility::{Outcome, Rule};
+use crate::login::{LoginAllocator, stem};
+use crate::{
+    Account, AccountStatus, CompanyCode, CompanyIndex, OpCounts, Person, PersonKey, PersonRecord, Profile, Rules,
+    StoredPerson,
+};
+
+/// What a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A full roster: anyone of a covered company who is missing from it has gone.
+    Full,
+    /// A request file (form 1/2): only the people in it are considered.
+    Partial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A new account, or a pending one activated.
+    Open,
+    /// A disabled account activated again (rehire, re-qualified).
+    Reopen,
+    /// Same company: department, post, grade or contact details changed.
+    Adjust,
+    /// Cross-company move, account kept.
+    Move,
+    /// Disabled (never deleted).
+    Close,
+    /// Waits for approval (unrated company).
+    PendingApproval,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Open => "open",
+            Op::Reopen => "reopen",
+            Op::Adjust => "adjust",
+            Op::Move => "move",
+            Op::Close => "close",
+            Op::PendingApproval => "pending_approval",
+        }
+    }
+}
+
+/// One field that changed, as text for the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// One account change, with the account's new state and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChange {
+    pub op: Op,
+    pub person_key: PersonKey,
+    pub account: Account,
+    pub employee_number: String,
+    pub name: String,
+    pub company: CompanyCode,
+    pub before_status: Option<AccountStatus>,
+    pub fields: Vec<FieldChange>,
+    pub reason: String,
+}
+
+/// The plan of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// People to insert or update, in their new state.
+    pub people: Vec<Person>,
+    pub changes: Vec<AccountChange>,
+    pub counts: OpCounts,
+    /// Accounts active before the run (the base of the close share).
+    pub active_before: u64,
+    /// Things worth telling that are not row errors (duplicates across sources, …).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty() && self.changes.is_empty()
+    }
+}
+
+pub struct PlanInput<'a> {
+    pub companies: &'a CompanyIndex,
+    pub records: &'a [PersonRecord],
+    pub current: &'a [StoredPerson],
+    pub rules: &'a Rules,
+    pub login_scheme: LoginScheme,
+    pub scope: Scope,
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+}
+
+impl Plan {
+    pub fn compute(input: &PlanInput<'_>) -> Plan {
+        let current: HashMap<&PersonKey, &StoredPerson> = input.current.iter().map(|sp| (&sp.person.key, sp)).collect();
+        let mut plan = Plan {
+            active_before: input
+                .current
+                .iter()
+                .filter(|sp| sp.account.as_ref().is_some_and(|a| a.status == AccountStatus::Active))
+                .count() as u64,
+            ..Plan::default()
+        };
+        let records = merge_duplicates(input.records, &mut plan.warnings);
+        let mut logins = LoginAllocator::new(input.current.iter().filter_map(|sp| sp.account.as_ref().map(|a| a.login.clone())));
+        let mut seen: HashSet<&PersonKey> = HashSet::with_capacity(records.len());
+
+        for record in records {
+            seen.insert(&record.key);
+            let Some(company) = input.companies.get(&record.profile.company) else {
+                plan.warnings.push(format!(
+                    "employee {} names company `{}`, which is not in the company list; skipped",
+                    record.profile.employee_number, record.profile.company
+                ));
+                continue;
+            };
+            let stored = current.get(&record.key).copied();
+            let person = Person {
+                key: record.key.clone(),
+                profile: record.profile.clone(),
+                employment: record.employment,
+                leave_date: record.leave_date,
+                source: record.source.clone(),
+                updated_at: input.now,
+            };
+            let person_changed = stored.is_none_or(|sp| {
+                sp.person.profile != person.profile
+                    || sp.person.employment != person.employment
+                    || sp.person.leave_date != person.leave_date
+            });
+            let decision = input.rules.decide(record, company, input.today);
+            let before = stored.and_then(|sp| sp.account.as_ref());
+            let before_profile = stored.map(|sp| &sp.person.profile);
+            let moved = before_profile.is_some_and(|p| p.company != record.profile.company);
+            let fields = before_profile.map(|p| diff(p, &record.profile)).unwrap_or_default();
+
+            let op = match (decision.outcome, before.map(|a| a.status)) {
+                (Outcome::Eligible, None | Some(AccountStatus::PendingApproval)) => Some(Op::Open),
+                (Outcome::Eligible, Some(AccountStatus::Disabled)) => Some(Op::Reopen),
+                (Outcome::Eligible | Outcome::NeedsApproval, Some(AccountStatus::Active)) if moved => {
+                    Some(if decision.outcome == Outcome::Eligible { Op::Move } else { Op::PendingApproval })
+                }
+                (Outcome::Eligible | Outcome::NeedsApproval, Some(AccountStatus::Active)) => (!fields.is_empty()).then_some(Op::Adjust),
+                (Outcome::NeedsApproval, None | Some(AccountStatus::Disabled)) => Some(Op::PendingApproval),
+                (Outcome::NeedsApproval, Some(AccountStatus::PendingApproval)) => None,
+                (Outcome::NotEligible, Some(AccountStatus::Active | AccountStatus::PendingApproval)) => Some(Op::Close),
+                (Outcome::NotEligible, None | Some(AccountStatus::Disabled)) => None,
+            };
+            if person_changed {
+                plan.people.push(person);
+                if op.is_none() {
+                    plan.counts.people_updated += 1;
+                }
+            }
+            let Some(op) = op else { continue };
+            // An approved unrated account stays approved while it stays in its company.
+            let rule = match (op, before) {
+                (Op::Adjust, Some(a)) => a.rule.clone(),
+                _ => decision.rule.code().to_string(),
+            };
+            let login = before.map(|a| a.login.clone()).unwrap_or_else(|| {
+                logins.allocate(&stem(input.login_scheme, &record.profile.name, &record.profile.employee_number))
+            });
+            let mut reason = decision.explanation.clone();
+            if moved {
+                let from = before_profile.map(|p| p.company.0.as_str()).unwrap_or_default();
+                reason = format!("moved from {from} to {}; {reason}", record.profile.company);
+            }
+            let account = next_account(op, before, login, rule, input.now);
+            plan.counts.add(op);
+            plan.changes.push(AccountChange {
+                op,
+                person_key: record.key.clone(),
+                account,
+                employee_number: record.profile.employee_number.clone(),
+                name: record.profile.name.clone(),
+                company: record.profile.company.clone(),
+                before_status: before.map(|a| a.status),
+                fields,
+                reason,
+            });
+        }
+
+        if input.scope == Scope::Full {
+            let mut absent: Vec<&StoredPerson> = input
+                .current
+                .iter()
+                .filter(|sp| !seen.contains(&sp.person.key) && input.companies.contains(&sp.person.profile.company))
+                .filter(|sp| sp.account.as_ref().is_some_and(|a| a.status != AccountStatus::Disabled))
+                .collect();
+            absent.sort_by(|a, b| a.person.profile.employee_number.cmp(&b.person.profile.employee_number));
+            for sp in absent {
+                let Some(before) = sp.account.as_ref() else { continue };
+                let account = next_account(Op::Close, Some(before), before.login.clone(), Rule::Absent.code().into(), input.now);
+                plan.counts.add(Op::Close);
+                plan.changes.push(AccountChange {
+                    op: Op::Close,
+                    person_key: sp.person.key.clone(),
+                    account,
+                    employee_number: sp.person.profile.employee_number.clone(),
+                    name: sp.person.profile.name.clone(),
+                    company: sp.person.profile.company.clone(),
+                    before_status: Some(before.status),
+                    fields: Vec::new(),
+                    reason: format!("no longer in the roster of {}", sp.person.profile.company),
+                });
+            }
+        }
+        plan
+    }
+}
+
+fn next_account(op: Op, before: Option<&Account>, login: String, rule: String, now: DateTime<Utc>) -> Account {
+    let (status, opened_at, closed_at) = match op {
+        Op::Open | Op::Reopen => (AccountStatus::Active, Some(now), None),
+        Op::Adjust | Op::Move => (AccountStatus::Active, before.and_then(|a| a.opened_at).or(Some(now)), None),
+        Op::Close => (AccountStatus::Disabled, before.and_then(|a| a.opened_at), Some(now)),
+        Op::PendingApproval => (AccountStatus::PendingApproval, before.and_then(|a| a.opened_at), before.and_then(|a| a.closed_at)),
+    };
+    Account { login, status, rule, opened_at, closed_at, updated_at: now }
+}
+
+/// Several records of one person (e.g. the old company lists them as 离职, the new one as 在职):
+/// the active one wins; two active ones keep the first and warn.
+fn merge_duplicates<'a>(records: &'a [PersonRecord], warnings: &mut Vec<String>) -> Vec<&'a PersonRecord> {
+    let mut by_key: HashMap<&PersonKey, usize> = HashMap::with_capacity(records.len());
+    let mut out: Vec<&PersonRecord> = Vec::with_capacity(records.len());
+    for r in records {
+        match by_key.get(&r.key) {
+            None => {
+                by_key.insert(&r.key, out.len());
+                out.push(r);
+            }
+            Some(&i) => {
+                let kept = out[i];
+                let kept_active = kept.employment == crate::Employment::Active;
+                let new_active = r.employment == crate::Employment::Active;
+                if new_active && !kept_active {
+                    out[i] = r;
+                } else if new_active && kept_active {
+                    warnings.push(format!(
+                        "one person is listed as active twice (employee {} in {} and employee {} in {}); kept the first",
+                        kept.profile.employee_number, kept.source, r.profile.employee_number, r.source
+                    ));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.profile.company, &a.profile.employee_number).cmp(&(&b.profile.company, &b.profile.employee_number))
+    });
+    out
+}
+
+/// The account-relevant differences between two profiles.
+fn diff(before: &Profile, after: &Profile) -> Vec<FieldChange> {
+    let grade = |p: &Profile| p.grade.map(|g| g.to_string()).unwrap_or_default();
+    let fields: [(&str, String, String); 9] = [
+        ("employee_number", before.employee_number.clone(), after.employee_number.clone()),
+        ("name", before.name.clone(), after.name.clone()),
+        ("company", before.company.0.clone(), after.company.0.clone()),
+        ("department", before.department.clone(), after.department.clone()),
+        ("title", before.title.clone(), after.title.clone()),
+        ("grade", grade(before), grade(after)),
+        ("mobile", before.mobile.clone(), after.mobile.clone()),
+        ("email", before.email.clone(), after.email.clone()),
+        ("confidential", before.confidential.to_string(), after.confidential.to_string()),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, b, a)| b != a)
+        .map(|(f, b, a)| FieldChange { field: f.to_string(), before: b, after: a })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
