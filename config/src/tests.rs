@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
@@ -94,7 +96,7 @@ fn duplicate_source_names_are_rejected() {
     let src = "[[sources]]\nname = \"a\"\nkind = \"roster\"\ncompanies = \"c\"\nroster = \"r\"\n";
     let e = only_error(parse(&format!("{src}{src}")));
     assert_eq!(e.key.as_deref(), Some("sources.1.name"));
-    assert_eq!(e.location.as_deref(), Some("orgid.toml:6:1"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:7:1"), "the second block's name line");
 }
 
 #[test]

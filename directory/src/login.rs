@@ -27,10 +27,8 @@ pub fn stem(scheme: LoginScheme, name: &str, employee_number: &str) -> String {
                     out.push(c.to_ascii_lowercase());
                 } else if matches!(c, '.' | '-' | '_') && !out.is_empty() {
                     out.push(c);
-                } else if c == ' ' || c == '·' || c == '•' {
-                    if !out.is_empty() && !out.ends_with('.') {
-                        out.push('.');
-                    }
+                } else if matches!(c, ' ' | '·' | '•') && !out.is_empty() && !out.ends_with('.') {
+                    out.push('.');
                 }
             }
             let out = out.trim_matches(|c| c == '.' || c == '-' || c == '_').to_string();
