@@ -1,1 +1,14 @@
+//! The `orgid` binary's library: command line, wiring, sync runner, daemon and reports. Domain
+//! rules live in `orgid-directory`; this crate only loads, calls, persists and prints.
 
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod import;
+pub mod metrics;
+pub mod output;
+pub mod progress;
+pub mod report;
+pub mod serve;
+pub mod sync;
+pub mod telemetry;

@@ -2,6 +2,7 @@
 //! sync plan (desired vs current), the run ledger and the store traits. Everything here is pure:
 //! no database, network or runtime; time comes in as arguments.
 
+pub mod clock;
 pub mod company;
 pub mod eligibility;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod safety;
 pub mod store;
 
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use company::{Company, CompanyCode, CompanyIndex, OperatingMode, Tier};
 pub use eligibility::{Decision, Outcome, Rule, Rules};
 pub use error::DirectoryError;

@@ -261,8 +261,10 @@ fn merge_duplicates<'a>(records: &'a [PersonRecord], warnings: &mut Vec<String>)
             }
         }
     }
+    // Deterministic order; among namesakes the longest-serving gets the plain login.
     out.sort_by(|a, b| {
-        (&a.profile.company, &a.profile.employee_number).cmp(&(&b.profile.company, &b.profile.employee_number))
+        let key = |r: &'a PersonRecord| (r.profile.hire_date.unwrap_or(NaiveDate::MAX), &r.profile.company, &r.profile.employee_number);
+        key(a).cmp(&key(b))
     });
     out
 }

@@ -126,6 +126,17 @@ fn same_names_get_distinct_logins_deterministically() {
 }
 
 #[test]
+fn the_longest_serving_namesake_gets_the_plain_login() {
+    let mut junior = rec("k1", "A1", "张伟", "T1", "M12");
+    junior.profile.hire_date = NaiveDate::from_ymd_opt(2020, 1, 1);
+    let mut senior = rec("k2", "Z9", "张伟", "T2", "M12");
+    senior.profile.hire_date = NaiveDate::from_ymd_opt(2008, 8, 8);
+    let p = plan(&[junior, senior], &[], Scope::Full);
+    let logins: Vec<_> = p.changes.iter().map(|c| (c.employee_number.as_str(), c.account.login.as_str())).collect();
+    assert_eq!(logins, [("Z9", "zhangwei"), ("A1", "zhangwei2")]);
+}
+
+#[test]
 fn second_run_without_changes_is_empty() {
     let records = [rec("k1", "E1", "张三", "T1", "M12"), rec("k2", "E2", "李四", "T1", "M11")];
     let current = apply(&[], &plan(&records, &[], Scope::Full));

@@ -1,0 +1,296 @@
+//! The command line. Each command: load the configuration, open the store, call the domain, print.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use orgid_config::{Config, LogFormat};
+use orgid_directory::{AccountFilter, AccountStatus, CompanyCode, CompanyStore, PersonRecord, PersonStore, RunId, RunStore};
+
+use crate::app::App;
+use crate::output::Format;
+use crate::progress::Progress;
+use crate::report;
+
+#[derive(Debug, Parser)]
+#[command(name = "orgid", version, about = "Accounts and single sign-on for a corporate group: HR rosters in, accounts out")]
+pub struct Cli {
+    /// Configuration file. Without it, `orgid.toml` is read if present, else defaults apply.
+    #[arg(long, global = true, env = "ORGID_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr (overrides [log] format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the configured sources once: plan, check the safety limits, apply.
+    Sync {
+        /// Print the plan without writing anything.
+        #[arg(long, conflicts_with = "approve")]
+        dry_run: bool,
+        /// Apply the plan of a run that a safety limit held.
+        #[arg(long, value_name = "RUN_ID")]
+        approve: Option<RunId>,
+        /// Output of the report.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Import a form-1 (opening) or form-2 (adjustment) request file (.xlsx or CSV).
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Accounts: list them, or explain one person's.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// The run ledger.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// The long-running daemon: scheduled syncs, /healthz, /readyz, /metrics.
+    Serve,
+    /// Run the store's migrations and exit.
+    Migrate,
+    /// Check the configuration: every error with its key, line and reason.
+    CheckConfig,
+    /// Print a documented configuration file with every default.
+    ConfigExample,
+    /// Run the demo: a synthetic group's HR files, synced into a local SQLite store, then served.
+    Demo {
+        /// Where the demo's files and database go.
+        #[arg(long, default_value = "orgid-demo")]
+        dir: PathBuf,
+        /// Sync and print, then exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    List {
+        #[arg(long, value_name = "CODE")]
+        company: Option<String>,
+        #[arg(long, value_parser = parse_status)]
+        status: Option<AccountStatus>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Why this person has, lacks or awaits an account.
+    Explain {
+        employee_number: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Show {
+        run_id: RunId,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn parse_status(s: &str) -> Result<AccountStatus, String> {
+    s.parse()
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("orgid: configuration is not valid:\n{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = match cli.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        None => config.log.format,
+    };
+    crate::telemetry::init(format, &config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("orgid: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config, cli.config)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("orgid: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn load_config(path: Option<&Path>) -> Result<Config, orgid_config::ConfigErrors> {
+    let (path, must_exist) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("orgid.toml"), false),
+    };
+    Config::load(&path, must_exist, std::env::vars())
+}
+
+/// Runs one command; returns the process exit code.
+pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::CheckConfig => {
+            let origin = config_path.map_or_else(|| "defaults (no orgid.toml)".to_string(), |p| p.display().to_string());
+            writeln!(out, "configuration OK: {origin}")?;
+            writeln!(out, "  store:    {}", store_kind(config.store.url.expose()))?;
+            writeln!(out, "  sources:  {}", config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))?;
+            let schedule = if config.sync.schedule.is_empty() { "none".to_string() } else { config.sync.schedule.clone() };
+            writeln!(out, "  schedule: {schedule} ({})", config.sync.timezone)?;
+            for s in &config.sources {
+                for p in [&s.companies, &s.roster] {
+                    if !p.exists() {
+                        writeln!(out, "  warning: source {}: {} does not exist", s.name, p.display())?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::ConfigExample => {
+            out.write_all(orgid_config::EXAMPLE.as_bytes())?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            let store = orgid_store::connect(config.store.url.expose(), 1).await.context("while migrating the store")?;
+            store.migrate().await?;
+            writeln!(out, "migrations applied ({})", store.backend())?;
+            Ok(0)
+        }
+        Command::Serve => crate::serve::serve(App::open(config).await?).await.map(|()| 0),
+        Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, &mut out).await,
+        Command::Sync { dry_run, approve, format } => {
+            let app = App::open(config).await?;
+            let progress = Progress::new(format == Format::Table);
+            let report = match approve {
+                Some(id) => crate::sync::approve(&app, id, "cli").await?,
+                None => crate::sync::sync(&app, dry_run, "cli", &progress).await?,
+            };
+            drop(progress);
+            report::write_run_report(&report, format, &mut out)?;
+            Ok(report.exit_code())
+        }
+        Command::Import { file, dry_run, format } => {
+            let app = App::open(config).await?;
+            let progress = Progress::new(format == Format::Table);
+            let report = crate::import::import(&app, &file, dry_run, "cli", &progress).await?;
+            drop(progress);
+            report::write_run_report(&report, format, &mut out)?;
+            Ok(report.exit_code())
+        }
+        Command::Accounts { command: AccountsCommand::List { company, status, format } } => {
+            let app = App::open(config).await?;
+            let filter = AccountFilter { company: company.map(CompanyCode), status, employee_number: None };
+            let rows = app.store.accounts(&filter).await?;
+            report::write_accounts(&rows, format, app.tz, &mut out)?;
+            Ok(0)
+        }
+        Command::Accounts { command: AccountsCommand::Explain { employee_number, format } } => {
+            let app = App::open(config).await?;
+            let Some(sp) = app.store.person_by_employee_number(&employee_number).await? else {
+                anyhow::bail!("no person with employee number `{employee_number}` in the store");
+            };
+            let companies = app.store.companies().await?;
+            let company = companies.iter().find(|c| c.code == sp.person.profile.company);
+            let decision = company.map(|c| {
+                let record = PersonRecord {
+                    key: sp.person.key.clone(),
+                    profile: sp.person.profile.clone(),
+                    employment: sp.person.employment,
+                    leave_date: sp.person.leave_date,
+                    source: sp.person.source.clone(),
+                };
+                app.rules.decide(&record, c, app.today())
+            });
+            report::write_explanation(&sp, company, decision.as_ref(), format, app.tz, &mut out)?;
+            Ok(0)
+        }
+        Command::Runs { command: RunsCommand::List { limit, format } } => {
+            let app = App::open(config).await?;
+            let runs = app.store.runs(limit).await?;
+            report::write_runs(&runs, format, app.tz, &mut out)?;
+            Ok(0)
+        }
+        Command::Runs { command: RunsCommand::Show { run_id, format } } => {
+            let app = App::open(config).await?;
+            let Some(detail) = app.store.run(run_id).await? else {
+                anyhow::bail!("there is no run {run_id}; see `orgid runs list`");
+            };
+            report::write_run_detail(&detail, format, app.tz, &mut out)?;
+            Ok(0)
+        }
+    }
+}
+
+fn store_kind(url: &str) -> String {
+    match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => format!("SQLite ({path})"),
+        // Never print the URL of a server: it may carry a password.
+        None => "PostgreSQL".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent_and_takes_the_documented_forms() {
+        Cli::command().debug_assert();
+        for args in [
+            &["orgid", "--config", "x.toml", "sync", "--dry-run"][..],
+            &["orgid", "sync", "--approve", "7"],
+            &["orgid", "import", "form1.xlsx"],
+            &["orgid", "accounts", "list", "--company", "C01", "--status", "pending_approval", "--format", "json"],
+            &["orgid", "accounts", "explain", "E001"],
+            &["orgid", "runs", "list"],
+            &["orgid", "runs", "show", "3"],
+            &["orgid", "serve", "--log-format", "json"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["orgid", "sync", "--dry-run", "--approve", "1"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "accounts", "list", "--status", "gone"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "runs", "show", "x"]).is_err());
+    }
+
+    #[test]
+    fn server_urls_are_never_printed() {
+        assert_eq!(store_kind("postgres://orgid:secret@db/orgid"), "PostgreSQL");
+        assert_eq!(store_kind("sqlite://orgid.db"), "SQLite (orgid.db)");
+    }
+}

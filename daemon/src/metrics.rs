@@ -1,0 +1,70 @@
+//! Prometheus metrics of the daemon, rendered in the text exposition format.
+
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::sync::RunReport;
+
+#[derive(Default)]
+struct Inner {
+    runs: std::collections::BTreeMap<&'static str, u64>,
+    changes: std::collections::BTreeMap<&'static str, u64>,
+    last_run: Option<i64>,
+    last_success: Option<i64>,
+    last_duration: Option<f64>,
+}
+
+#[derive(Default)]
+pub struct Metrics(Mutex<Inner>);
+
+impl Metrics {
+    pub fn record_run(&self, report: &RunReport, took: Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.runs.entry(report.status()).or_default() += 1;
+        let now = Utc::now().timestamp();
+        m.last_run = Some(now);
+        m.last_duration = Some(took.as_secs_f64());
+        if let RunReport::Applied { plan, .. } = report {
+            m.last_success = Some(now);
+            let c = plan.counts;
+            for (op, n) in [("open", c.open), ("reopen", c.reopen), ("adjust", c.adjust), ("move", c.moved), ("close", c.close), ("pending_approval", c.pending_approval)] {
+                *m.changes.entry(op).or_default() += n;
+            }
+        }
+    }
+
+    pub fn record_error(&self, took: Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.runs.entry("error").or_default() += 1;
+        m.last_run = Some(Utc::now().timestamp());
+        m.last_duration = Some(took.as_secs_f64());
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP orgid_build_info Version of the running orgid.\n# TYPE orgid_build_info gauge");
+        let _ = writeln!(s, "orgid_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(s, "# HELP orgid_sync_runs_total Scheduled sync runs by outcome.\n# TYPE orgid_sync_runs_total counter");
+        for status in ["ok", "partial", "held", "failed", "error"] {
+            let _ = writeln!(s, "orgid_sync_runs_total{{status=\"{status}\"}} {}", m.runs.get(status).copied().unwrap_or(0));
+        }
+        let _ = writeln!(s, "# HELP orgid_sync_account_changes_total Account changes applied by scheduled syncs.\n# TYPE orgid_sync_account_changes_total counter");
+        for op in ["open", "reopen", "adjust", "move", "close", "pending_approval"] {
+            let _ = writeln!(s, "orgid_sync_account_changes_total{{op=\"{op}\"}} {}", m.changes.get(op).copied().unwrap_or(0));
+        }
+        for (name, help, v) in [
+            ("orgid_sync_last_run_timestamp_seconds", "When the last scheduled sync ended.", m.last_run.map(|v| v as f64)),
+            ("orgid_sync_last_success_timestamp_seconds", "When the last scheduled sync was applied.", m.last_success.map(|v| v as f64)),
+            ("orgid_sync_last_duration_seconds", "How long the last scheduled sync took.", m.last_duration),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,226 @@
+//! The sync runner: read the configured sources, plan against the store, check the safety limits,
+//! then apply, hold or fail, and record the run in the ledger either way.
+
+use std::time::Instant;
+
+use orgid_connectors::source::{self, SourceError};
+use orgid_directory::plan::Scope;
+use orgid_directory::safety::{check_source_size, hold_reason};
+use orgid_directory::{
+    Company, CompanyIndex, CompanyStore, NewRun, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunKind,
+    RunOutcome, RunStatus, RunStore, StoreError,
+};
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::progress::Progress;
+
+/// How a sync or import ended.
+#[derive(Debug)]
+pub enum RunReport {
+    /// `--dry-run`: nothing written, not even the ledger.
+    DryRun { plan: Plan, rejected: Vec<RowError>, hold: Option<String> },
+    Applied { run: RunId, status: RunStatus, plan: Plan, rejected: Vec<RowError> },
+    Held { run: RunId, reason: String, plan: Plan, rejected: Vec<RowError> },
+    Failed { run: Option<RunId>, message: String, rejected: Vec<RowError> },
+}
+
+impl RunReport {
+    /// Exit code for scripts: 0 applied cleanly, 1 failed, 3 held, 4 applied with rejected rows.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunReport::DryRun { .. } => 0,
+            RunReport::Applied { status: RunStatus::Partial, .. } => 4,
+            RunReport::Applied { .. } => 0,
+            RunReport::Held { .. } => 3,
+            RunReport::Failed { .. } => 1,
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunReport::DryRun { .. } => "dry_run",
+            RunReport::Applied { status, .. } => status.as_str(),
+            RunReport::Held { .. } => "held",
+            RunReport::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// What the sources delivered, merged.
+pub struct SourceData {
+    pub names: Vec<String>,
+    pub companies: Vec<Company>,
+    pub records: Vec<PersonRecord>,
+    pub rejected: Vec<RowError>,
+}
+
+/// Reads every configured source. A missing column or unreadable file stops everything.
+pub fn read_sources(app: &App, progress: &Progress) -> Result<SourceData, String> {
+    let sources = &app.config.sources;
+    if sources.is_empty() {
+        return Err("no [[sources]] are configured; see `orgid config-example`".into());
+    }
+    let mut companies: Vec<Company> = Vec::new();
+    let mut rejected = Vec::new();
+    for s in sources {
+        progress.stage(&format!("reading companies of {}", s.name));
+        let read = source::read_companies(&s.companies).map_err(|e| source_error(&s.name, e))?;
+        rejected.extend(read.rejected);
+        for c in read.companies {
+            match companies.iter().find(|x| x.code == c.code) {
+                Some(existing) if *existing != c => {
+                    return Err(format!("source {}: company `{}` differs from the same code in another source", s.name, c.code));
+                }
+                Some(_) => {}
+                None => companies.push(c),
+            }
+        }
+    }
+    let index = CompanyIndex::new(companies.clone()).map_err(|e| e.to_string())?;
+    let mut records = Vec::new();
+    for s in sources {
+        progress.stage(&format!("reading roster of {}", s.name));
+        let read = source::read_roster(&s.roster, &s.name, &app.keyer, &index).map_err(|e| source_error(&s.name, e))?;
+        rejected.extend(read.rejected);
+        records.extend(read.records);
+    }
+    Ok(SourceData { names: sources.iter().map(|s| s.name.clone()).collect(), companies, records, rejected })
+}
+
+fn source_error(name: &str, e: SourceError) -> String {
+    format!("source {name}: {e}")
+}
+
+/// `orgid sync [--dry-run]`.
+pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let run = if dry_run { None } else { Some(begin(app, RunKind::Sync, source_names(app), actor).await?) };
+    let data = match read_sources(app, progress) {
+        Ok(d) => d,
+        Err(message) => return fail(app, run, message, Vec::new()).await,
+    };
+    let active_people = data.records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
+    let last = app.store.last_applied_run().await?.map(|r| r.active_people);
+    if let Err(message) = check_source_size(active_people, last, &app.config.safety) {
+        return fail(app, run, message, data.rejected).await;
+    }
+    let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
+    progress.stage("planning");
+    let plan = compute(app, &index, &data.records, Scope::Full).await?;
+    let report = conclude(app, run, plan, data.companies, data.rejected, active_people, progress).await?;
+    info!(status = report.status(), elapsed_ms = started.elapsed().as_millis() as u64, "sync finished");
+    Ok(report)
+}
+
+/// Plans `records` against everything the store holds.
+pub async fn compute(app: &App, index: &CompanyIndex, records: &[PersonRecord], scope: Scope) -> anyhow::Result<Plan> {
+    let current = app.store.people().await?;
+    let plan = Plan::compute(&PlanInput {
+        companies: index,
+        records,
+        current: &current,
+        rules: &app.rules,
+        login_scheme: app.config.accounts.login_scheme,
+        scope,
+        today: app.today(),
+        now: app.clock.now(),
+    });
+    for w in &plan.warnings {
+        warn!("{w}");
+    }
+    Ok(plan)
+}
+
+/// Applies, holds or (for a dry run) only reports a computed plan.
+pub async fn conclude(
+    app: &App,
+    run: Option<RunId>,
+    plan: Plan,
+    companies: Vec<Company>,
+    rejected: Vec<RowError>,
+    active_people: u64,
+    progress: &Progress,
+) -> anyhow::Result<RunReport> {
+    let hold = hold_reason(&plan, &app.config.safety);
+    let Some(run) = run else {
+        return Ok(RunReport::DryRun { plan, rejected, hold });
+    };
+    let (status, message) = match &hold {
+        Some(reason) => (RunStatus::Held, Some(format!("{reason}; approve with `orgid sync --approve {run}`"))),
+        None if rejected.is_empty() => (RunStatus::Ok, None),
+        None => (RunStatus::Partial, Some(format!("{} rows rejected", rejected.len()))),
+    };
+    progress.stage(if hold.is_some() { "holding" } else { "writing" });
+    let outcome = RunOutcome {
+        status,
+        finished_at: app.clock.now(),
+        companies: &companies,
+        plan: &plan,
+        rejected: &rejected,
+        active_people,
+        message: message.clone(),
+    };
+    match app.store.finish_run(run, outcome).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(why)) => {
+            return fail(app, Some(run), format!("another run changed the store meanwhile ({why}); run again"), rejected).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(match hold {
+        Some(reason) => RunReport::Held { run, reason, plan, rejected },
+        None => RunReport::Applied { run, status, plan, rejected },
+    })
+}
+
+/// `orgid sync --approve RUN_ID`: applies exactly the plan that was held.
+pub async fn approve(app: &App, held: RunId, actor: &str) -> anyhow::Result<RunReport> {
+    let Some(detail) = app.store.run(held).await? else {
+        anyhow::bail!("there is no run {held}; see `orgid runs list`");
+    };
+    if detail.summary.status != RunStatus::Held {
+        anyhow::bail!("run {held} is {}, not held; only a held run can be approved", detail.summary.status);
+    }
+    let run = begin(app, RunKind::Sync, detail.summary.sources.clone(), actor).await?;
+    match app.store.approve_run(held, run, app.clock.now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(why)) => return fail(app, Some(run), why, Vec::new()).await,
+        Err(e) => return Err(e.into()),
+    }
+    let applied = app.store.run(run).await?.ok_or_else(|| anyhow::anyhow!("run {run} vanished"))?;
+    let plan = Plan { changes: applied.changes, counts: applied.summary.counts, ..Plan::default() };
+    Ok(RunReport::Applied { run, status: RunStatus::Ok, plan, rejected: Vec::new() })
+}
+
+pub async fn begin(app: &App, kind: RunKind, sources: Vec<String>, actor: &str) -> anyhow::Result<RunId> {
+    let run = NewRun { kind, sources, started_at: app.clock.now(), actor: actor.to_string() };
+    Ok(app.store.begin_run(&run).await?)
+}
+
+pub async fn fail(app: &App, run: Option<RunId>, message: String, rejected: Vec<RowError>) -> anyhow::Result<RunReport> {
+    warn!(run = ?run.map(|r| r.0), "run failed: {message}");
+    if let Some(run) = run {
+        let empty = Plan::default();
+        let outcome = RunOutcome {
+            status: RunStatus::Failed,
+            finished_at: app.clock.now(),
+            companies: &[],
+            plan: &empty,
+            rejected: &rejected,
+            active_people: 0,
+            message: Some(message.clone()),
+        };
+        app.store.finish_run(run, outcome).await?;
+    }
+    Ok(RunReport::Failed { run, message, rejected })
+}
+
+fn source_names(app: &App) -> Vec<String> {
+    app.config.sources.iter().map(|s| s.name.clone()).collect()
+}
+
+/// The companies the store knows, as an index (for imports, which carry no company list).
+pub async fn stored_companies(app: &App) -> anyhow::Result<CompanyIndex> {
+    Ok(CompanyIndex::new(app.store.companies().await?).map_err(|e| anyhow::anyhow!(e))?)
+}
