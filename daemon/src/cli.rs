@@ -123,7 +123,7 @@ fn parse_status(s: &str) -> Result<AccountStatus, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match load_config(cli.config.as_deref()) {
+    let config = match load_config(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("orgid: configuration is not valid:\n{e}");
@@ -143,7 +143,8 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config, cli.config)) {
+    let mut stdout = std::io::stdout().lock();
+    match runtime.block_on(run(cli.command, config, cli.config, &mut stdout)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("orgid: {e:#}");
@@ -152,17 +153,37 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub fn load_config(path: Option<&Path>) -> Result<Config, orgid_config::ConfigErrors> {
+/// The configuration of `--config FILE` (which must exist), else of `orgid.toml` if present.
+pub fn load_config(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, orgid_config::ConfigErrors> {
     let (path, must_exist) = match path {
         Some(p) => (p.to_path_buf(), true),
         None => (PathBuf::from("orgid.toml"), false),
     };
-    Config::load(&path, must_exist, std::env::vars())
+    Config::load(&path, must_exist, env)
+}
+
+/// Parses `args` (with `args[0]` the program name) and runs the command with `env` as the
+/// environment, writing to `out`: the whole CLI in-process, for tests. Returns the exit code.
+pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            write!(out, "{e}")?;
+            return Ok(2);
+        }
+    };
+    let config = match load_config(cli.config.as_deref(), env) {
+        Ok(c) => c,
+        Err(e) => {
+            writeln!(out, "orgid: configuration is not valid:\n{e}")?;
+            return Ok(2);
+        }
+    };
+    run(cli.command, config, cli.config, out).await
 }
 
 /// Runs one command; returns the process exit code.
-pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
+pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         Command::CheckConfig => {
             let origin = config_path.map_or_else(|| "defaults (no orgid.toml)".to_string(), |p| p.display().to_string());
@@ -191,7 +212,7 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>)
             Ok(0)
         }
         Command::Serve => crate::serve::serve(App::open(config).await?).await.map(|()| 0),
-        Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, &mut out).await,
+        Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, out).await,
         Command::Sync { dry_run, approve, format } => {
             let app = App::open(config).await?;
             let progress = Progress::new(format == Format::Table);
@@ -200,7 +221,7 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>)
                 None => crate::sync::sync(&app, dry_run, "cli", &progress).await?,
             };
             drop(progress);
-            report::write_run_report(&report, format, &mut out)?;
+            report::write_run_report(&report, format, out)?;
             Ok(report.exit_code())
         }
         Command::Import { file, dry_run, format } => {
@@ -208,14 +229,14 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>)
             let progress = Progress::new(format == Format::Table);
             let report = crate::import::import(&app, &file, dry_run, "cli", &progress).await?;
             drop(progress);
-            report::write_run_report(&report, format, &mut out)?;
+            report::write_run_report(&report, format, out)?;
             Ok(report.exit_code())
         }
         Command::Accounts { command: AccountsCommand::List { company, status, format } } => {
             let app = App::open(config).await?;
             let filter = AccountFilter { company: company.map(CompanyCode), status, employee_number: None };
             let rows = app.store.accounts(&filter).await?;
-            report::write_accounts(&rows, format, app.tz, &mut out)?;
+            report::write_accounts(&rows, format, app.tz, out)?;
             Ok(0)
         }
         Command::Accounts { command: AccountsCommand::Explain { employee_number, format } } => {
@@ -235,13 +256,13 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>)
                 };
                 app.rules.decide(&record, c, app.today())
             });
-            report::write_explanation(&sp, company, decision.as_ref(), format, app.tz, &mut out)?;
+            report::write_explanation(&sp, company, decision.as_ref(), format, app.tz, out)?;
             Ok(0)
         }
         Command::Runs { command: RunsCommand::List { limit, format } } => {
             let app = App::open(config).await?;
             let runs = app.store.runs(limit).await?;
-            report::write_runs(&runs, format, app.tz, &mut out)?;
+            report::write_runs(&runs, format, app.tz, out)?;
             Ok(0)
         }
         Command::Runs { command: RunsCommand::Show { run_id, format } } => {
@@ -249,7 +270,7 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>)
             let Some(detail) = app.store.run(run_id).await? else {
                 anyhow::bail!("there is no run {run_id}; see `orgid runs list`");
             };
-            report::write_run_detail(&detail, format, app.tz, &mut out)?;
+            report::write_run_detail(&detail, format, app.tz, out)?;
             Ok(0)
         }
     }

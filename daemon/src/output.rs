@@ -18,7 +18,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let cols = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
         for row in &self.rows {
@@ -43,7 +43,7 @@ impl Table {
         Ok(())
     }
 
-    pub fn write_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn write_csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(&self.header)?;
         for row in &self.rows {
@@ -63,7 +63,7 @@ fn defuse_formula(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() }
 }
 
-pub fn write_json(value: &impl serde::Serialize, out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_json(value: &impl serde::Serialize, out: &mut dyn Write) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
 }
