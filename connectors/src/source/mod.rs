@@ -1,0 +1,112 @@
+//! Files from HR: the company list, the full roster export and the two request forms (账号开通 /
+//! 账号调整信息收集表), as .xlsx or CSV (UTF-8, with or without BOM, or GBK). Each reader returns the
+//! rows it could validate and a `RowError` for every bad cell; a `SourceError` stops the whole run.
+//!
+//! ID numbers are turned into person keys as soon as they are validated and never appear in an
+//! error, a log line or a `Debug` output.
+
+mod cells;
+mod columns;
+mod companies;
+mod person;
+mod requests;
+mod roster;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use orgid_directory::{Company, CompanyCode, CompanyIndex, PersonKeyer, PersonRecord, RowError};
+
+/// A problem with the file as a whole: nothing from it may be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{file}: cannot read: {reason}")]
+    Unreadable { file: String, reason: String },
+    #[error("{file}: missing column {column} (expected one of: {aliases})")]
+    MissingColumn { file: String, column: String, aliases: String },
+    /// No header row, a company tree that cannot be built, …
+    #[error("{file}: {reason}")]
+    Invalid { file: String, reason: String },
+}
+
+/// The company list (公司编码, 公司名称, 上级公司编码, 企业级别, 运营模式).
+#[derive(Debug, Clone)]
+pub struct CompaniesRead {
+    /// The accepted companies; together they form a valid tree (`CompanyIndex::new` succeeds).
+    pub companies: Vec<Company>,
+    pub rejected: Vec<RowError>,
+    /// Data rows read (non-empty rows below the header).
+    pub rows: u64,
+}
+
+/// A full roster export: form 1's columns plus 机要岗, 状态, 离职日期.
+#[derive(Debug, Clone)]
+pub struct RosterRead {
+    pub records: Vec<PersonRecord>,
+    pub rejected: Vec<RowError>,
+    /// Data rows read (non-empty rows below the header).
+    pub rows: u64,
+}
+
+/// One row of form 1 (账号开通信息收集表).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// The spreadsheet row number.
+    pub row: u64,
+    pub record: PersonRecord,
+}
+
+/// One row of form 2 (账号调整信息收集表).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    /// The spreadsheet row number.
+    pub row: u64,
+    /// 异动前工号
+    pub before_employee_number: String,
+    /// 异动前公司
+    pub before_company: CompanyCode,
+    /// 异动日期
+    pub move_date: Option<NaiveDate>,
+    /// The state after the move (异动后…); `record.key` is the person key.
+    pub record: PersonRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requests {
+    Opening(Vec<Opening>),
+    Adjustment(Vec<Adjustment>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestsRead {
+    pub requests: Requests,
+    pub rejected: Vec<RowError>,
+    /// Data rows read (non-empty rows below the header).
+    pub rows: u64,
+}
+
+/// Reads a company list. Rows naming an unknown parent (or a rejected one) are rejected; a cycle
+/// in the tree is a `SourceError::Invalid`.
+pub fn read_companies(path: &Path) -> Result<CompaniesRead, SourceError> {
+    companies::read(path)
+}
+
+/// Reads a full roster export. `source` becomes `PersonRecord::source`.
+pub fn read_roster(
+    path: &Path,
+    source: &str,
+    keyer: &PersonKeyer,
+    companies: &CompanyIndex,
+) -> Result<RosterRead, SourceError> {
+    roster::read(path, source, keyer, companies)
+}
+
+/// Reads a request form. Detects form 1 vs form 2 from the headers (form 2 has 异动前/异动后
+/// columns). `PersonRecord::source` is the file name.
+pub fn read_requests(path: &Path, keyer: &PersonKeyer, companies: &CompanyIndex) -> Result<RequestsRead, SourceError> {
+    requests::read(path, keyer, companies)
+}
