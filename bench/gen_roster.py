@@ -27,7 +27,9 @@ CHECK = "10X98765432"
 
 
 def id_number(rng, seq):
-    birth = datetime.date(1960, 1, 1) + datetime.timedelta(days=rng.randrange(0, 365 * 42))
+    # Unique per seq (for up to ~400,000 people): each block of 1,000 people has its own 37 birth
+    # days, and the sequence part is seq mod 1000.
+    birth = datetime.date(1960, 1, 1) + datetime.timedelta(days=(seq // 1000) * 37 + rng.randrange(0, 37))
     body = f"{rng.choice(REGIONS)}{birth:%Y%m%d}{seq % 1000:03d}"
     s = sum(int(c) * w for c, w in zip(body, WEIGHTS))
     return body + CHECK[s % 11]

@@ -30,7 +30,7 @@ step() { # label, args...
   local label=$1; shift
   /usr/bin/time -f "%e %M" -o "$WORK/time" "$BIN" --config "$WORK/orgid.toml" "$@" --format json > "$WORK/out.json" || {
     code=$?; [ $code -eq 4 ] || [ $code -eq 3 ] || { echo "$label failed ($code)"; cat "$WORK/out.json"; exit 1; }; }
-  read -r secs kb < "$WORK/time"
+  read -r secs kb < <(tail -n 1 "$WORK/time")  # GNU time puts "Command exited with …" first on exit != 0
   local counts
   counts=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d.get("counts") or {}; print(d["status"], " ".join(f"{k}={v}" for k,v in c.items() if v))' "$WORK/out.json")
   printf '%-34s %7.2f s  %6.1f MB peak   %s\n' "$label" "$secs" "$(awk -v k="$kb" 'BEGIN {print k/1024}')" "$counts"

@@ -222,5 +222,5 @@ fn source_names(app: &App) -> Vec<String> {
 
 /// The companies the store knows, as an index (for imports, which carry no company list).
 pub async fn stored_companies(app: &App) -> anyhow::Result<CompanyIndex> {
-    Ok(CompanyIndex::new(app.store.companies().await?).map_err(|e| anyhow::anyhow!(e))?)
+    CompanyIndex::new(app.store.companies().await?).map_err(|e| anyhow::anyhow!(e))
 }

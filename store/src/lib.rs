@@ -1,1 +1,172 @@
-//! placeholder
+//! Storage of orgid: the directory's store traits over SQLite (default, one file) and PostgreSQL
+//! (shared by replicas), with their migrations. The behaviour is written once (`sql.rs`) and
+//! expanded for both backends; no business rules live here.
+//!
+//! Callers start a run (`begin_run`) *before* loading the state they plan against: the run
+//! remembers the store revision, and applying fails with `Conflict` if another run changed the
+//! store in between.
+
+mod backend;
+mod error;
+mod rows;
+mod sql;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orgid_directory::{
+    AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonStore, RunDetail, RunId, RunOutcome, RunStore,
+    RunSummary, SettingStore, StoreError, StoredPerson,
+};
+
+pub use backend::{PgStore, SqliteStore};
+
+/// Opens the store named by `url` and brings its schema up to date. `sqlite:PATH` (created if
+/// missing; WAL, synchronous=NORMAL, foreign keys, 5 s busy timeout), `sqlite::memory:`, or
+/// `postgres://…` / `postgresql://…`. Errors never repeat the URL (it may hold a password).
+#[tracing::instrument(skip_all, err)]
+pub async fn connect(url: &str, max_connections: u32) -> Result<AnyStore, StoreError> {
+    let store = if url.starts_with("sqlite:") {
+        AnyStore::Sqlite(SqliteStore::open(url, max_connections).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        AnyStore::Pg(PgStore::open(url, max_connections).await?)
+    } else {
+        return Err(StoreError::Backend(
+            "unsupported database URL: expected sqlite:PATH, postgres:// or postgresql://".into(),
+        ));
+    };
+    store.migrate().await?;
+    tracing::debug!(backend = store.backend(), "store ready");
+    Ok(store)
+}
+
+/// The store the configuration chose.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Pg(PgStore),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $e,
+            AnyStore::Pg($s) => $e,
+        }
+    };
+}
+
+impl AnyStore {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            AnyStore::Sqlite(_) => "sqlite",
+            AnyStore::Pg(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations (idempotent; `connect` already does it).
+    #[tracing::instrument(skip_all, fields(backend = self.backend()), err)]
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        each!(self, s => s.migrate().await)
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        each!(self, s => s.ping().await)
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        each!(self, s => s.close().await)
+    }
+}
+
+#[async_trait]
+impl SettingStore for AnyStore {
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.setting(key).await)
+    }
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        each!(self, s => s.init_setting(key, value).await)
+    }
+}
+
+#[async_trait]
+impl CompanyStore for AnyStore {
+    async fn companies(&self) -> Result<Vec<Company>, StoreError> {
+        each!(self, s => s.companies().await)
+    }
+}
+
+#[async_trait]
+impl PersonStore for AnyStore {
+    async fn people(&self) -> Result<Vec<StoredPerson>, StoreError> {
+        each!(self, s => s.people().await)
+    }
+    async fn person_by_employee_number(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError> {
+        each!(self, s => s.person_by_employee_number(employee_number).await)
+    }
+    async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountRow>, StoreError> {
+        each!(self, s => s.accounts(filter).await)
+    }
+}
+
+#[async_trait]
+impl RunStore for AnyStore {
+    async fn begin_run(&self, run: &NewRun) -> Result<RunId, StoreError> {
+        each!(self, s => s.begin_run(run).await)
+    }
+    async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<(), StoreError> {
+        each!(self, s => s.finish_run(run, outcome).await)
+    }
+    async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.approve_run(held, by, at).await)
+    }
+    async fn runs(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError> {
+        each!(self, s => s.runs(limit).await)
+    }
+    async fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        each!(self, s => s.run(id).await)
+    }
+    async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError> {
+        each!(self, s => s.last_applied_run().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn in_memory_sqlite_keeps_its_data_across_calls() {
+        let store = connect("sqlite::memory:", 8).await.expect("connect");
+        assert_eq!(store.backend(), "sqlite");
+        store.init_setting("a", "1").await.expect("init");
+        store.ping().await.expect("ping");
+        assert_eq!(store.setting("a").await.expect("read").as_deref(), Some("1"));
+        store.migrate().await.expect("migrations are idempotent");
+    }
+
+    #[tokio::test]
+    async fn errors_never_repeat_the_url() {
+        let err = connect("mysql://root:hunter2@db/orgid", 1).await.expect_err("unsupported");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = connect("postgres://u:hunter2@127.0.0.1:1/x?sslmode=bogus", 1).await.expect_err("bad url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = connect("postgres://u:hunter2@127.0.0.1:1/x", 1).await.expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("refused"), "{err}");
+        let err = connect("sqlite:/nonexistent-dir/orgid.db", 1).await.expect_err("no such directory");
+        assert!(err.to_string().contains("unable to open"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn last_per_key_keeps_the_last_value_in_first_seen_order() {
+        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let kept: Vec<_> = sql::last_per_key(&items, |i| i.0).into_iter().copied().collect();
+        assert_eq!(kept, [("a", 3), ("b", 5), ("c", 4)]);
+        assert_eq!(sql::chunk_rows(16), 500);
+        assert!(sql::chunk_rows(16) * 16 <= 32_766);
+    }
+}

@@ -1,1 +1,8 @@
-fn main(){}
+//! The end-to-end test binary (one binary: each extra test file is another slow link).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
+
+mod kit;
+mod store;
+mod hr;
+mod serve;
+mod sync;

@@ -1,0 +1,127 @@
+//! The two backends: their pools, how they connect and migrate. Their store behaviour is the one
+//! in `sql.rs`, expanded for each.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orgid_directory::{
+    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonStore, Plan, RowError,
+    RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, QueryBuilder};
+
+use crate::error::{corrupt, db, json, migrate};
+use crate::rows::{
+    AccountDb, CompanyDb, PersonDb, RejectionDb, RunDb, RunStateDb, date_text, employment_text, gender_text, int,
+    millis, opt_millis,
+};
+use crate::sql::{
+    KeptPlan, KeptPlanRef, account_columns, changes_json, chunk_rows, last_per_key, person_columns, run_columns,
+    store_impl,
+};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The store in one SQLite file (or in memory, for tests).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+/// Loading a whole 100,000-person roster takes 1–3 s and is normal; a statement this slow is not.
+const SLOW_STATEMENT: Duration = Duration::from_secs(10);
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite:` URL. Does not migrate.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Backend("invalid SQLite URL (expected sqlite:PATH or sqlite::memory:)".into()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            // A pool retries until its timeout and then reports only that; one plain connection
+            // first gives the real reason (a missing directory, a read-only file) at once.
+            options.connect().await.map_err(db)?.close().await.map_err(db)?;
+        }
+        let pool = if in_memory {
+            // An in-memory database lives as long as a connection to it: keep exactly one.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal))
+                .await
+        }
+        .map_err(db)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        SQLITE_MIGRATOR.run(&self.pool).await.map_err(migrate)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The store in PostgreSQL, shared by several `orgid serve` replicas.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL. Does not migrate.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Backend("invalid PostgreSQL URL (expected postgres://USER@HOST/DB)".into()))?
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+        // A pool retries until its timeout and then reports only that; one plain connection first
+        // gives the real reason (refused, bad password, no such database) at once.
+        options.connect().await.map_err(db)?.close().await.map_err(db)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Ok(Self { pool })
+    }
+
+    /// Concurrent replicas are safe: the migrator holds an advisory lock.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        PG_MIGRATOR.run(&self.pool).await.map_err(migrate)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+store_impl!(SqliteStore, sqlx::Sqlite);
+store_impl!(PgStore, sqlx::Postgres);

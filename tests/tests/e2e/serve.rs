@@ -1,0 +1,72 @@
+//! `orgid serve`: health endpoints, metrics, the cron-scheduled sync, and a clean shutdown.
+
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::hr::{Hr, Row};
+use crate::sync::{Backend, store_url};
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
+    let dir = TempDir::new().expect("tempdir");
+    let hr = Hr::new(dir.path());
+    hr.write(&[Row::new(1, "G000", "G1", "张伟", ""), Row::new(2, "C010", "A1", "王芳", "M12")], false);
+    let url = store_url(Backend::Sqlite, dir.path()).await;
+    let cfg_path = hr.config(&url, "");
+    // Every second, so the test sees a scheduled run quickly.
+    let text = std::fs::read_to_string(&cfg_path).expect("read").replace("schedule = \"\"", "schedule = \"* * * * * *\"");
+    std::fs::write(&cfg_path, text).expect("write");
+    let config = orgid::cli::load_config(Some(&cfg_path), Vec::new()).expect("config");
+    let app = orgid::app::App::open(config).await.expect("open");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let _ = stop_rx.await;
+    }));
+
+    assert_eq!(get(addr, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get(addr, "/readyz").await, (200, "ready\n".to_string()));
+    assert_eq!(get(addr, "/nope").await.0, 404);
+
+    // Wait (bounded) for the scheduler's first sync to show in the metrics.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = get(addr, "/metrics").await.1;
+        if metrics.contains("orgid_sync_runs_total{status=\"ok\"} 1") || metrics.contains("orgid_sync_runs_total{status=\"ok\"} 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains("# TYPE orgid_sync_runs_total counter"), "{metrics}");
+    assert!(metrics.contains("orgid_sync_account_changes_total{op=\"open\"} 2"), "the first scheduled run opened both: {metrics}");
+    assert!(metrics.contains("orgid_sync_last_success_timestamp_seconds "), "{metrics}");
+
+    stop_tx.send(()).expect("stop");
+    let result = tokio::time::timeout(Duration::from_secs(20), server).await.expect("stops within 20 s");
+    result.expect("task").expect("clean exit");
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+
+    let (code, out) = crate::sync::orgid(&cfg_path, &["runs", "list", "--format", "json"]).await;
+    assert_eq!(code, 0);
+    let runs: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let first = runs.as_array().and_then(|r| r.last()).expect("a run");
+    assert_eq!(first["actor"], "schedule");
+    assert_eq!(first["status"], "ok");
+}
