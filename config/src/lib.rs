@@ -28,6 +28,8 @@ pub struct Config {
     pub sync: SyncConfig,
     pub server: ServerConfig,
     pub log: LogConfig,
+    /// The directory the OA modules read. Absent: orgid keeps only its store.
+    pub ldap: Option<LdapConfig>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -174,6 +176,81 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// The LDAP sink: where, as whom, and how entries are named.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    pub bind_dn: String,
+    pub bind_password: Secret,
+    /// Everything orgid writes lives under this DN; it must exist.
+    pub base_dn: String,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    pub starttls: bool,
+    /// PEM file of the CA that signed the server's certificate (LDAPS and StartTLS); empty: the
+    /// system's roots.
+    pub ca_file: String,
+    pub timeout_secs: u64,
+    /// Writes kept in flight on the connection (pipelining).
+    pub concurrency: usize,
+    /// The OU (under `base_dn`) that holds orgid's groups.
+    pub groups_ou: String,
+    /// At start and in `orgid ldap status`, prove that a locked entry cannot bind.
+    pub lock_check: bool,
+    /// Cron (with seconds) of `orgid ldap reconcile` and the purge inside `serve`; "" = never.
+    pub reconcile_schedule: String,
+    pub attributes: LdapAttributes,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            bind_dn: String::new(),
+            bind_password: Secret::new(""),
+            base_dn: "dc=example,dc=com".into(),
+            starttls: false,
+            ca_file: String::new(),
+            timeout_secs: 10,
+            concurrency: 32,
+            groups_ou: "groups".into(),
+            lock_check: true,
+            reconcile_schedule: "0 0 3 * * *".into(),
+            attributes: LdapAttributes::default(),
+        }
+    }
+}
+
+/// Which LDAP attribute carries which HR field. `cn`, `sn`, `givenName` and `uid` are fixed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapAttributes {
+    pub display_name: String,
+    pub employee_number: String,
+    pub mail: String,
+    pub mobile: String,
+    pub title: String,
+    pub grade: String,
+    pub company: String,
+    pub department: String,
+}
+
+impl Default for LdapAttributes {
+    fn default() -> Self {
+        Self {
+            display_name: "displayName".into(),
+            employee_number: "employeeNumber".into(),
+            mail: "mail".into(),
+            mobile: "mobile".into(),
+            title: "title".into(),
+            grade: "employeeType".into(),
+            company: "o".into(),
+            department: "ou".into(),
+        }
     }
 }
 

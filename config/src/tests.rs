@@ -148,3 +148,20 @@ fn missing_default_file_means_defaults_but_a_named_file_must_exist() {
     let e = Config::load(&missing, true, Vec::new()).expect_err("must exist");
     assert!(e.to_string().contains("cannot read the configuration file"), "{e}");
 }
+
+#[test]
+fn ldap_section_is_optional_and_validated() {
+    assert!(parse("").expect("defaults").ldap.is_none());
+    let cfg = parse("[ldap]\nurl = \"ldap://127.0.0.1:3890\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"pw\"\n")
+        .expect("valid");
+    let l = cfg.ldap.expect("ldap");
+    assert_eq!(l.base_dn, "dc=example,dc=com");
+    assert_eq!(l.attributes.grade, "employeeType");
+    assert!(!format!("{l:?}").contains("\"pw\""), "the bind password is redacted");
+    let errs = parse("[ldap]\nurl = \"http://x\"\nbase_dn = \"example.com\"\n[ldap.attributes]\ngrade = \"bad attr\"\n").expect_err("bad").0;
+    let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap_or_default()).collect();
+    assert_eq!(keys, ["ldap.url", "ldap.base_dn", "ldap.attributes.grade"]);
+    assert_eq!(errs[2].location.as_deref(), Some("orgid.toml:5:1"));
+    let e = only_error(parse_env("", &[("ORGID__LDAP__URL", "ldaps://h:636"), ("ORGID__LDAP__STARTTLS", "true")]));
+    assert_eq!(e.key.as_deref(), Some("ldap.starttls"));
+}

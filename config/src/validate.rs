@@ -49,6 +49,52 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
     if let Err(e) = cfg.log.level.parse::<LevelFilterCheck>() {
         err("log.level", e);
     }
+    if let Some(l) = &cfg.ldap {
+        if !(l.url.starts_with("ldap://") || l.url.starts_with("ldaps://")) {
+            err("ldap.url", format!("`{}` must start with ldap:// or ldaps://", l.url));
+        }
+        if l.starttls && l.url.starts_with("ldaps://") {
+            err("ldap.starttls", "StartTLS upgrades a plain ldap:// connection; an ldaps:// URL is already TLS".into());
+        }
+        if !looks_like_dn(&l.base_dn) {
+            err("ldap.base_dn", format!("`{}` is not a DN such as `dc=example,dc=com`", l.base_dn));
+        }
+        if !l.bind_dn.is_empty() && !looks_like_dn(&l.bind_dn) {
+            err("ldap.bind_dn", format!("`{}` is not a DN such as `cn=admin,dc=example,dc=com`", l.bind_dn));
+        }
+        if l.groups_ou.trim().is_empty() || l.groups_ou.contains([',', '=', '+']) {
+            err("ldap.groups_ou", "must be a plain OU name such as `groups`".into());
+        }
+        if l.concurrency == 0 || l.concurrency > 1024 {
+            err("ldap.concurrency", format!("is {}, but must be between 1 and 1024", l.concurrency));
+        }
+        if l.timeout_secs == 0 {
+            err("ldap.timeout_secs", "must be at least 1".into());
+        }
+        if !l.ca_file.is_empty() && !std::path::Path::new(&l.ca_file).is_file() {
+            err("ldap.ca_file", format!("`{}` is not a readable file", l.ca_file));
+        }
+        if !l.reconcile_schedule.trim().is_empty()
+            && let Err(e) = cron::Schedule::from_str(&l.reconcile_schedule)
+        {
+            err("ldap.reconcile_schedule", format!("`{}` is not a cron expression with seconds: {e}", l.reconcile_schedule));
+        }
+        let a = &l.attributes;
+        for (key, v) in [
+            ("display_name", &a.display_name),
+            ("employee_number", &a.employee_number),
+            ("mail", &a.mail),
+            ("mobile", &a.mobile),
+            ("title", &a.title),
+            ("grade", &a.grade),
+            ("company", &a.company),
+            ("department", &a.department),
+        ] {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !v.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                err(&format!("ldap.attributes.{key}"), format!("`{v}` is not an LDAP attribute name"));
+            }
+        }
+    }
     let mut names = HashSet::new();
     for (i, s) in cfg.sources.iter().enumerate() {
         if s.name.trim().is_empty() {
@@ -58,6 +104,11 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
         }
     }
     errs
+}
+
+/// `attr=value` pairs separated by commas (the server has the last word).
+fn looks_like_dn(s: &str) -> bool {
+    !s.trim().is_empty() && s.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty()))
 }
 
 /// A light check of a `RUST_LOG`-style filter: comma-separated `target`, `level` or `target=level`.

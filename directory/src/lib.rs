@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod company;
+pub mod dit;
 pub mod eligibility;
 pub mod error;
 pub mod grade;
