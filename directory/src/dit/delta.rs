@@ -1,0 +1,395 @@
+//! From a run's decisions to directory operations: which OUs and groups to create or move, which
+//! entries to add, move, update, lock or unlock, and which memberships change. Incremental: only
+//! what the run changed (plus entries whose DN moves with a renamed or moved OU) is touched, so a
+//! run without changes sends nothing.
+//!
+//! Phases (applied in order; operations of one phase run concurrently across entries):
+//! `1..=49` structure, by the depth of the resulting DN so parents come first; 50 accounts;
+//! 60 memberships.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{DirOp, DitDelta, Dn, Layout, Node, NodeKind, QueuedOp, TrackedUser, group_attrs, keys, ou_attrs};
+use super::{LOCK_ATTR, LOCKED_FOREVER};
+use crate::{AccountChange, AccountStatus, CompanyCode, CompanyIndex, PersonKey, Profile};
+
+pub const PHASE_ACCOUNTS: u8 = 50;
+pub const PHASE_MEMBERS: u8 = 60;
+/// Member values per operation: large groups are written in slices.
+const MEMBERS_PER_OP: usize = 1000;
+
+pub struct DeltaInput<'a> {
+    pub layout: &'a Layout,
+    /// Companies after the run.
+    pub companies: &'a CompanyIndex,
+    /// The run's account changes.
+    pub changes: &'a [AccountChange],
+    /// Profiles after the run, for every changed account.
+    pub profiles: &'a HashMap<PersonKey, Profile>,
+    /// Every tracked OU and group.
+    pub nodes: &'a [Node],
+    /// Tracked entries of the changed accounts and of every account under `affected_parents`.
+    pub tracked: &'a HashMap<PersonKey, TrackedUser>,
+}
+
+/// The OU keys whose entries the delta may move without their accounts changing (renamed
+/// departments, moved companies): load their tracked users before calling [`delta`].
+pub fn affected_parents(layout: &Layout, companies: &CompanyIndex, nodes: &[Node], changes: &[AccountChange]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let moved: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Ou)
+        .filter(|n| {
+            n.key.strip_prefix("company:").is_some_and(|code| {
+                let code = CompanyCode(code.to_string());
+                companies.contains(&code) && layout.company_dn(companies, &code) != n.dn
+            })
+        })
+        .collect();
+    for m in moved {
+        out.extend(nodes.iter().filter(|n| n.kind == NodeKind::Ou && (n.dn == m.dn || n.dn.is_under(&m.dn))).map(|n| n.key.clone()));
+    }
+    for (code, old, _) in department_changes(changes) {
+        out.push(keys::department(&code, &old));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// (company, old department, new department) of in-company department changes.
+fn department_changes(changes: &[AccountChange]) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = changes
+        .iter()
+        .filter(|c| !c.fields.iter().any(|f| f.field == "company"))
+        .filter_map(|c| {
+            c.fields.iter().find(|f| f.field == "department").map(|f| (c.company.0.clone(), f.before.clone(), f.after.clone()))
+        })
+        .filter(|(_, old, _)| !old.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+struct Builder<'a> {
+    input: &'a DeltaInput<'a>,
+    /// Nodes as they will be after this delta, by key.
+    nodes: HashMap<String, Node>,
+    /// DNs of nodes before this delta, by their key after it.
+    before: HashMap<String, Dn>,
+    /// Node keys renamed by this delta: old → new.
+    renamed: BTreeMap<String, String>,
+    touched_nodes: BTreeMap<String, Node>,
+    ops: Vec<QueuedOp>,
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, key: &str, phase: u8, op: DirOp) {
+        self.ops.push(QueuedOp { key: key.to_string(), phase, op });
+    }
+
+    fn structure_phase(dn: &Dn) -> u8 {
+        dn.len().clamp(1, 49) as u8
+    }
+
+    fn add_node(&mut self, key: String, dn: Dn, kind: NodeKind, attrs: super::Attrs) -> Dn {
+        let phase = Self::structure_phase(&dn);
+        self.push(&key, phase, DirOp::Add { dn: dn.clone(), attrs });
+        let node = Node { key: key.clone(), dn: dn.clone(), kind };
+        self.nodes.insert(key.clone(), node.clone());
+        self.touched_nodes.insert(key, node);
+        dn
+    }
+
+    fn ensure_company(&mut self, code: &CompanyCode) -> Dn {
+        let key = keys::company(&code.0);
+        if let Some(n) = self.nodes.get(&key) {
+            return n.dn.clone();
+        }
+        if let Some(parent) = self.input.companies.get(code).and_then(|c| c.parent.clone()) {
+            self.ensure_company(&parent);
+        }
+        let dn = self.input.layout.company_dn(self.input.companies, code);
+        self.add_node(key, dn, NodeKind::Ou, ou_attrs(&code.0))
+    }
+
+    /// The OU an account of this profile sits under (created as needed), and its key.
+    fn ensure_parent(&mut self, profile: &Profile) -> (String, Dn) {
+        let company_dn = self.ensure_company(&profile.company);
+        let code = profile.company.0.clone();
+        let mut parent = (keys::company(&code), company_dn);
+        for prefix in Layout::department_prefixes(&profile.department) {
+            let key = keys::department(&code, &prefix);
+            let dn = match self.nodes.get(&key) {
+                Some(n) => n.dn.clone(),
+                None => {
+                    let dn = parent.1.child("ou", prefix.rsplit('/').next().unwrap_or(&prefix));
+                    let seg = prefix.rsplit('/').next().unwrap_or(&prefix).to_string();
+                    self.add_node(key.clone(), dn, NodeKind::Ou, ou_attrs(&seg))
+                }
+            };
+            parent = (key, dn);
+        }
+        parent
+    }
+
+    fn ensure_group(&mut self, key: &str, dn: &Dn, description: &str) {
+        if self.nodes.contains_key(key) {
+            return;
+        }
+        if !self.nodes.contains_key(keys::GROUPS_OU) {
+            let groups = self.input.layout.groups.clone();
+            let name = groups.rdn().map(|r| r.value.clone()).unwrap_or_default();
+            self.add_node(keys::GROUPS_OU.to_string(), groups, NodeKind::Ou, ou_attrs(&name));
+        }
+        let cn = dn.rdn().map(|r| r.value.clone()).unwrap_or_default();
+        let placeholder = self.input.layout.placeholder_member();
+        self.add_node(key.to_string(), dn.clone(), NodeKind::Group, group_attrs(&cn, description, &placeholder));
+    }
+
+    /// Moves a node (and everything tracked under it) to `to`, possibly under a new key.
+    fn move_node(&mut self, old_key: &str, new_key: &str, to: Dn) {
+        let Some(node) = self.nodes.get(old_key).cloned() else { return };
+        if node.dn == to {
+            return;
+        }
+        let phase = Self::structure_phase(&to);
+        self.push(new_key, phase, DirOp::Move { dn: node.dn.clone(), to: to.clone() });
+        let old_prefix = old_key.to_string();
+        let rekey = |k: &str| -> String {
+            if old_key == new_key {
+                return k.to_string();
+            }
+            match k.strip_prefix(&old_prefix) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{new_key}{rest}"),
+                _ => k.to_string(),
+            }
+        };
+        let affected: Vec<Node> = self.nodes.values().filter(|n| n.dn == node.dn || n.dn.is_under(&node.dn)).cloned().collect();
+        for n in affected {
+            let Some(dn) = n.dn.rebase(&node.dn, &to) else { continue };
+            let key = rekey(&n.key);
+            self.nodes.remove(&n.key);
+            if key != n.key {
+                let before = self.before.remove(&n.key).unwrap_or_else(|| n.dn.clone());
+                self.before.insert(key.clone(), before);
+                self.renamed.insert(n.key.clone(), key.clone());
+                self.touched_nodes.remove(&n.key);
+            }
+            let moved = Node { key: key.clone(), dn, kind: n.kind };
+            self.nodes.insert(key.clone(), moved.clone());
+            self.touched_nodes.insert(key, moved);
+        }
+    }
+
+    fn current_key(&self, key: &str) -> String {
+        self.renamed.get(key).cloned().unwrap_or_else(|| key.to_string())
+    }
+
+    /// DN of a tracked entry before and after the structural changes of this delta.
+    fn user_dns(&self, t: &TrackedUser) -> Option<(Dn, Dn)> {
+        let key = self.current_key(&t.parent);
+        let after = self.nodes.get(&key)?.dn.child("uid", &t.login);
+        let before = self.before.get(&key).cloned().unwrap_or_else(|| self.nodes[&key].dn.clone()).child("uid", &t.login);
+        Some((before, after))
+    }
+}
+
+/// Builds the directory side of a run.
+pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
+    let nodes: HashMap<String, Node> = input.nodes.iter().map(|n| (n.key.clone(), n.clone())).collect();
+    let before: HashMap<String, Dn> = input.nodes.iter().map(|n| (n.key.clone(), n.dn.clone())).collect();
+    let mut b = Builder { input, nodes, before, renamed: BTreeMap::new(), touched_nodes: BTreeMap::new(), ops: Vec::new() };
+    let layout = input.layout;
+
+    // 1. Companies whose place in the tree changed: move their OU (with everything below).
+    let mut moved: Vec<(String, Dn)> = input
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let code = CompanyCode(n.key.strip_prefix("company:")?.to_string());
+            let want = input.companies.contains(&code).then(|| layout.company_dn(input.companies, &code))?;
+            (want != n.dn).then(|| (n.key.clone(), want))
+        })
+        .collect();
+    moved.sort_by_key(|(_, dn)| dn.len());
+    for (key, to) in moved {
+        if let Some(code) = key.strip_prefix("company:")
+            && let Some(parent) = input.companies.get(&CompanyCode(code.to_string())).and_then(|c| c.parent.clone())
+        {
+            b.ensure_company(&parent);
+        }
+        b.move_node(&key, &key, to);
+    }
+
+    // 2. Departments renamed: every tracked entry under the old OU moves to the same new one,
+    //    which does not exist yet: rename the OU (and its group) instead of moving entries.
+    let changed: HashMap<&PersonKey, &AccountChange> = input.changes.iter().map(|c| (&c.person_key, c)).collect();
+    for (code, old, new) in department_changes(input.changes) {
+        let old_key = b.current_key(&keys::department(&code, &old));
+        let new_key = keys::department(&code, &new);
+        if !b.nodes.contains_key(&old_key) || b.nodes.contains_key(&new_key) {
+            continue;
+        }
+        let under: Vec<&PersonKey> =
+            input.tracked.iter().filter(|(_, t)| b.current_key(&t.parent) == old_key).map(|(k, _)| k).collect();
+        let all_follow = !under.is_empty()
+            && under.iter().all(|k| {
+                changed.get(k).is_some_and(|c| {
+                    c.fields.iter().any(|f| f.field == "department" && f.before == old && f.after == new)
+                })
+            });
+        if !all_follow {
+            continue;
+        }
+        let company_dn = b.ensure_company(&CompanyCode(code.clone()));
+        let parent_path = new.rsplit_once('/').map(|(p, _)| p.to_string());
+        let parent_dn = match parent_path {
+            Some(pp) => {
+                let probe = Profile { company: CompanyCode(code.clone()), department: pp, ..blank_profile() };
+                b.ensure_parent(&probe).1
+            }
+            None => company_dn,
+        };
+        let to = parent_dn.child("ou", new.rsplit('/').next().unwrap_or(&new));
+        b.move_node(&old_key, &new_key, to);
+        let (old_group, new_group) = (keys::department_group(&code, &old), keys::department_group(&code, &new));
+        if b.nodes.contains_key(&old_group) && !b.nodes.contains_key(&new_group) {
+            let to = layout.department_group(&code, &new);
+            b.move_node(&old_group, &new_group, to);
+        }
+    }
+
+    // 3. Accounts.
+    let mut members: BTreeMap<(String, Dn), (Vec<Dn>, Vec<Dn>)> = BTreeMap::new();
+    let mut users: Vec<(PersonKey, Option<TrackedUser>)> = Vec::new();
+    let mut seen: HashSet<&PersonKey> = HashSet::new();
+    for c in input.changes {
+        seen.insert(&c.person_key);
+        let Some(profile) = input.profiles.get(&c.person_key) else { continue };
+        let tracked = input.tracked.get(&c.person_key);
+        let key = format!("user:{}", c.person_key);
+        let old_dns = tracked.and_then(|t| b.user_dns(t));
+        let old_groups: Vec<(String, Dn)> = tracked
+            .map(|t| t.groups.iter().filter_map(|g| {
+                let g = b.current_key(g);
+                b.nodes.get(&g).map(|n| (g.clone(), n.dn.clone()))
+            }).collect())
+            .unwrap_or_default();
+        match (c.account.status, tracked, old_dns) {
+            (AccountStatus::Active, _, old) => {
+                let (parent_key, parent_dn) = b.ensure_parent(profile);
+                let dn = parent_dn.child("uid", &c.account.login);
+                let company_name = input.companies.get(&profile.company).map(|x| x.name.clone()).unwrap_or_default();
+                let attrs = layout.user_attrs(&c.account.login, profile, &company_name);
+                match (tracked, &old) {
+                    (Some(t), Some((_, now_dn))) => {
+                        if *now_dn != dn {
+                            b.push(&key, PHASE_ACCOUNTS, DirOp::Move { dn: now_dn.clone(), to: dn.clone() });
+                        }
+                        let mut replace: super::Attrs =
+                            layout.managed_user_attrs().into_iter().map(|a| (a.clone(), attrs.get(&a).cloned().unwrap_or_default())).collect();
+                        if t.locked {
+                            replace.insert(LOCK_ATTR.to_string(), Vec::new());
+                        }
+                        b.push(&key, PHASE_ACCOUNTS, DirOp::Replace { dn: dn.clone(), attrs: replace });
+                    }
+                    _ => b.push(&key, PHASE_ACCOUNTS, DirOp::Add { dn: dn.clone(), attrs }),
+                }
+                let mut new_groups = Vec::new();
+                for (gkey, gdn) in layout.groups_of(profile) {
+                    let description = if gkey.starts_with("group:dept:") { profile.department.clone() } else { company_name.clone() };
+                    b.ensure_group(&gkey, &gdn, &description);
+                    new_groups.push((gkey.clone(), b.nodes[&gkey].dn.clone()));
+                }
+                let old_member = old.map(|(before, _)| before);
+                for (gk, gdn) in &old_groups {
+                    let stays = old_member.as_ref() == Some(&dn) && new_groups.iter().any(|(k, _)| k == gk);
+                    if !stays && let Some(m) = &old_member {
+                        members.entry((gk.clone(), gdn.clone())).or_default().1.push(m.clone());
+                    }
+                }
+                for (gk, gdn) in &new_groups {
+                    let already = old_member.as_ref() == Some(&dn) && old_groups.iter().any(|(k, _)| k == gk);
+                    if !already {
+                        members.entry((gk.clone(), gdn.clone())).or_default().0.push(dn.clone());
+                    }
+                }
+                let groups = new_groups.into_iter().map(|(k, _)| k).collect();
+                users.push((c.person_key.clone(), Some(TrackedUser { parent: parent_key, login: c.account.login.clone(), groups, locked: false })));
+            }
+            // Closed or waiting: lock the entry where it is and take it out of every group.
+            (_, Some(t), Some((member_dn, now_dn))) => {
+                let mut attrs = super::Attrs::new();
+                attrs.insert(LOCK_ATTR.to_string(), vec![LOCKED_FOREVER.to_string()]);
+                b.push(&key, PHASE_ACCOUNTS, DirOp::Replace { dn: now_dn, attrs });
+                for (gk, gdn) in &old_groups {
+                    members.entry((gk.clone(), gdn.clone())).or_default().1.push(member_dn.clone());
+                }
+                let parent = b.current_key(&t.parent);
+                users.push((c.person_key.clone(), Some(TrackedUser { parent, login: t.login.clone(), groups: Vec::new(), locked: true })));
+            }
+            _ => {}
+        }
+    }
+
+    // 4. Entries that did not change but whose DN moved with an OU: their member values follow.
+    let mut others: Vec<(&PersonKey, &TrackedUser)> = input.tracked.iter().filter(|(k, _)| !seen.contains(k)).collect();
+    others.sort_by(|a, b| a.0.cmp(b.0));
+    for (pk, t) in others {
+        let Some((before, after)) = b.user_dns(t) else { continue };
+        if before == after {
+            continue;
+        }
+        for g in &t.groups {
+            let g = b.current_key(g);
+            if let Some(n) = b.nodes.get(&g) {
+                let e = members.entry((g.clone(), n.dn.clone())).or_default();
+                e.1.push(before.clone());
+                e.0.push(after.clone());
+            }
+        }
+        let parent = b.current_key(&t.parent);
+        if parent != t.parent {
+            users.push((pk.clone(), Some(TrackedUser { parent, ..t.clone() })));
+        }
+    }
+    for ((gkey, gdn), (add, remove)) in members {
+        for chunk in remove.chunks(MEMBERS_PER_OP) {
+            b.push(&gkey, PHASE_MEMBERS, DirOp::RemoveMembers { group: gdn.clone(), members: chunk.to_vec() });
+        }
+        for chunk in add.chunks(MEMBERS_PER_OP) {
+            b.push(&gkey, PHASE_MEMBERS, DirOp::AddMembers { group: gdn.clone(), members: chunk.to_vec() });
+        }
+    }
+
+    let mut ops = std::mem::take(&mut b.ops);
+    ops.sort_by_key(|o| o.phase); // stable: order within a phase is kept
+    DitDelta {
+        ops,
+        users,
+        nodes: b.touched_nodes.into_values().collect(),
+        renamed: b.renamed.into_iter().collect(),
+    }
+}
+
+fn blank_profile() -> Profile {
+    Profile {
+        employee_number: String::new(),
+        name: String::new(),
+        gender: None,
+        company: CompanyCode(String::new()),
+        department: String::new(),
+        title: String::new(),
+        grade: None,
+        mobile: String::new(),
+        email: String::new(),
+        hire_date: None,
+        confidential: false,
+    }
+}
+
+#[cfg(test)]
+#[path = "delta_tests.rs"]
+mod tests;
