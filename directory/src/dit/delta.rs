@@ -299,7 +299,7 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                 }
                 let mut new_groups = Vec::new();
                 for (gkey, gdn) in layout.groups_of(profile) {
-                    let description = if gkey.starts_with("group:dept:") { profile.department.clone() } else { company_name.clone() };
+                    let description = group_description(&gkey, &company_name, &profile.department);
                     b.ensure_group(&gkey, &gdn, &description);
                     new_groups.push((gkey.clone(), b.nodes[&gkey].dn.clone()));
                 }
@@ -371,6 +371,17 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         users,
         nodes: b.touched_nodes.into_values().collect(),
         renamed: b.renamed.into_iter().collect(),
+    }
+}
+
+/// What a group's `description` says: the company, the department, or the confidential posts.
+pub fn group_description(key: &str, company_name: &str, department: &str) -> String {
+    if key == keys::CONFIDENTIAL_GROUP {
+        "机要岗 confidential posts".to_string()
+    } else if key.starts_with("group:dept:") {
+        format!("{company_name} {department}")
+    } else {
+        company_name.to_string()
     }
 }
 
