@@ -1,6 +1,8 @@
-//! orgid connectors: sources that yield validated records, and (later) the LDAP sink.
+//! orgid connectors: sources that yield validated records, and the LDAP sink that writes them.
 //!
 //! A source turns a file from HR into domain records (`orgid_directory::PersonRecord`,
-//! `Company`) plus the rows it rejected; nothing here writes anywhere.
+//! `Company`) plus the rows it rejected; sources write nowhere. `ldap::LdapSink` applies the
+//! directory operations the store's outbox holds.
 
+pub mod ldap;
 pub mod source;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use orgid_config::{Config, LogFormat};
+use orgid_directory::store::DirectoryStore;
 use orgid_directory::{AccountFilter, AccountStatus, CompanyCode, CompanyStore, PersonRecord, PersonStore, RunId, RunStore};
 
 use crate::app::App;
@@ -65,7 +66,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
-    /// The long-running daemon: scheduled syncs, /healthz, /readyz, /metrics.
+    /// The LDAP directory: status, push the outbox, retry parked operations.
+    Ldap {
+        #[command(subcommand)]
+        command: LdapCommand,
+    },
+    /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
     /// Run the store's migrations and exit.
     Migrate,
@@ -99,6 +105,27 @@ pub enum AccountsCommand {
         employee_number: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LdapCommand {
+    /// Connection, whether locked entries really cannot bind, and the outbox backlog.
+    Status,
+    /// Apply the waiting operations now.
+    Push,
+    /// Put parked operations back in the queue (after fixing their cause) and push.
+    Retry,
+    /// Compare the directory with the store; report drift and repair it.
+    Reconcile {
+        /// Report only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete the entries of accounts disabled longer than `safety.purge_after_days`.
+    Purge {
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -212,6 +239,32 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>,
             Ok(0)
         }
         Command::Serve => crate::serve::serve(App::open(config).await?).await.map(|()| 0),
+        Command::Ldap { command } => {
+            let app = App::open(config).await?;
+            if app.config.ldap.is_none() && !matches!(command, LdapCommand::Status) {
+                anyhow::bail!("no [ldap] section is configured");
+            }
+            match command {
+                LdapCommand::Status => crate::ldap::status(&app, out).await,
+                LdapCommand::Reconcile { dry_run } => crate::ldap::reconcile(&app, dry_run, out).await,
+                LdapCommand::Purge { dry_run } => crate::ldap::purge(&app, dry_run, out).await,
+                LdapCommand::Push | LdapCommand::Retry => {
+                    if matches!(command, LdapCommand::Retry) {
+                        let n = app.store.outbox_unpark(app.clock.now()).await?;
+                        writeln!(out, "{n} parked operations queued again")?;
+                    }
+                    let r = crate::ldap::push(&app).await?;
+                    writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
+                    let left = app.store.outbox_stats(app.clock.now()).await?;
+                    writeln!(out, "{} waiting ({} parked)", left.pending, left.parked)?;
+                    if let Some(e) = r.unavailable {
+                        writeln!(out, "directory NOT reachable: {e}")?;
+                        return Ok(1);
+                    }
+                    Ok(if left.pending == 0 { 0 } else { 1 })
+                }
+            }
+        }
         Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, out).await,
         Command::Sync { dry_run, approve, format } => {
             let app = App::open(config).await?;

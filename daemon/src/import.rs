@@ -10,7 +10,7 @@ use orgid_directory::{PersonRecord, PersonStore, RowError, RunKind};
 
 use crate::app::App;
 use crate::progress::Progress;
-use crate::sync::{RunReport, begin, compute, conclude, fail, stored_companies};
+use crate::sync::{Planned, RunReport, begin, compute, conclude, fail, stored_companies};
 
 pub async fn import(app: &App, path: &Path, dry_run: bool, actor: &str, progress: &Progress) -> anyhow::Result<RunReport> {
     let file = path.display().to_string();
@@ -67,7 +67,7 @@ pub async fn import(app: &App, path: &Path, dry_run: bool, actor: &str, progress
         return fail(app, run, message, rejected).await;
     }
     progress.stage("planning");
-    let plan = compute(app, &index, &records, Scope::Partial).await?;
+    let (plan, current) = compute(app, &index, &records, Scope::Partial).await?;
     let active = records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
-    conclude(app, run, plan, Vec::new(), rejected, active, progress).await
+    conclude(app, run, Planned { plan, current, index }, Vec::new(), rejected, active, progress).await
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod import;
+pub mod ldap;
 pub mod metrics;
 pub mod output;
 pub mod progress;

@@ -15,6 +15,9 @@ struct Inner {
     last_run: Option<i64>,
     last_success: Option<i64>,
     last_duration: Option<f64>,
+    directory_applied: u64,
+    directory_refused: u64,
+    directory_up: Option<bool>,
 }
 
 #[derive(Default)]
@@ -33,6 +36,17 @@ impl Metrics {
             for (op, n) in [("open", c.open), ("reopen", c.reopen), ("adjust", c.adjust), ("move", c.moved), ("close", c.close), ("pending_approval", c.pending_approval)] {
                 *m.changes.entry(op).or_default() += n;
             }
+        }
+    }
+
+    pub fn record_directory(&self, r: &crate::ldap::DrainReport) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.directory_applied += r.applied;
+        m.directory_refused += r.refused;
+        if r.unavailable.is_some() {
+            m.directory_up = Some(false);
+        } else if r.applied > 0 || r.refused > 0 {
+            m.directory_up = Some(true);
         }
     }
 
@@ -55,6 +69,12 @@ impl Metrics {
         let _ = writeln!(s, "# HELP orgid_sync_account_changes_total Account changes applied by scheduled syncs.\n# TYPE orgid_sync_account_changes_total counter");
         for op in ["open", "reopen", "adjust", "move", "close", "pending_approval"] {
             let _ = writeln!(s, "orgid_sync_account_changes_total{{op=\"{op}\"}} {}", m.changes.get(op).copied().unwrap_or(0));
+        }
+        let _ = writeln!(s, "# HELP orgid_directory_operations_total LDAP operations by outcome.\n# TYPE orgid_directory_operations_total counter");
+        let _ = writeln!(s, "orgid_directory_operations_total{{outcome=\"applied\"}} {}", m.directory_applied);
+        let _ = writeln!(s, "orgid_directory_operations_total{{outcome=\"refused\"}} {}", m.directory_refused);
+        if let Some(up) = m.directory_up {
+            let _ = writeln!(s, "# HELP orgid_directory_up Whether the last push reached the directory.\n# TYPE orgid_directory_up gauge\norgid_directory_up {}", u8::from(up));
         }
         for (name, help, v) in [
             ("orgid_sync_last_run_timestamp_seconds", "When the last scheduled sync ended.", m.last_run.map(|v| v as f64)),

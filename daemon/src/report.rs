@@ -31,7 +31,7 @@ fn rejected_table(rejected: &[RowError]) -> Table {
 
 pub fn write_run_report(report: &RunReport, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
     let (run, plan, rejected, message) = match report {
-        RunReport::DryRun { plan, rejected, hold } => (None, Some(plan), rejected, hold.clone()),
+        RunReport::DryRun { plan, rejected, hold, .. } => (None, Some(plan), rejected, hold.clone()),
         RunReport::Applied { run, plan, rejected, .. } => (Some(*run), Some(plan), rejected, None),
         RunReport::Held { run, reason, plan, rejected } => (Some(*run), Some(plan), rejected, Some(reason.clone())),
         RunReport::Failed { run, message, rejected } => (*run, None, rejected, Some(message.clone())),
@@ -46,6 +46,7 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut dyn Write)
                 "changes": plan.map(|p| &p.changes),
                 "warnings": plan.map(|p| &p.warnings),
                 "rejected": rejected,
+                "directory": directory_json(report),
             }),
             out,
         ),
@@ -74,12 +75,28 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut dyn Write)
                     change_table(&plan.changes).write_table(out)?;
                 }
             }
+            match report {
+                RunReport::Applied { directory: Some(d), .. } => match &d.unavailable {
+                    None => writeln!(out, "  directory: {} operations applied, {} refused", d.applied, d.refused)?,
+                    Some(e) => writeln!(out, "  directory: NOT reachable ({e}); the changes wait in the outbox (`orgid ldap status`)")?,
+                },
+                RunReport::DryRun { directory_ops: Some(n), .. } => writeln!(out, "  directory: {n} operations planned")?,
+                _ => {}
+            }
             if !rejected.is_empty() {
                 writeln!(out, "\n{} rejected rows:", rejected.len())?;
                 rejected_table(rejected).write_table(out)?;
             }
             Ok(())
         }
+    }
+}
+
+fn directory_json(report: &RunReport) -> serde_json::Value {
+    match report {
+        RunReport::Applied { directory: Some(d), .. } => json!(d),
+        RunReport::DryRun { directory_ops: Some(n), .. } => json!({ "planned": n }),
+        _ => serde_json::Value::Null,
     }
 }
 

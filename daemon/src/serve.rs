@@ -49,13 +49,15 @@ pub async fn serve_on(app: App, listener: TcpListener, shutdown: impl Future<Out
         axum::serve(listener, router).with_graceful_shutdown(http_cancel.cancelled_owned()).await
     });
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
+    let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
 
     shutdown.await;
-    info!("shutting down: waiting for the HTTP server and any running sync");
+    info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s) = tokio::join!(http, scheduler);
+    let (h, s, d) = tokio::join!(http, scheduler, directory);
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;
+    d.context("directory task")?;
     shared.app.store.close().await;
     info!("stopped");
     Ok(())
@@ -113,6 +115,38 @@ async fn scheduler(s: Shared, cancel: CancellationToken) {
                 error!("scheduled sync failed: {e:#}");
                 s.metrics.record_error(started.elapsed());
             }
+        }
+    }
+}
+
+/// Keeps LDAP caught up with the store: checks at start that locked entries cannot bind, then
+/// pushes the outbox every few seconds (a sync also pushes as soon as it is applied).
+async fn directory_worker(s: Shared, cancel: CancellationToken) {
+    let Some(cfg) = s.app.config.ldap.clone() else { return };
+    if cfg.lock_check {
+        match orgid_connectors::ldap::LdapSink::connect(&cfg).await {
+            Ok(sink) => {
+                match crate::ldap::lock_check(&cfg, &sink).await {
+                    Ok(orgid_connectors::ldap::LockCheck::Enforced) => info!("directory: locked entries cannot bind (ppolicy enforced)"),
+                    Ok(orgid_connectors::ldap::LockCheck::NotEnforced) => error!(
+                        "DIRECTORY DOES NOT ENFORCE LOCKS: a locked entry could still bind, so closed accounts can log in. \
+                         Load ppolicy with a default policy that has pwdLockout: TRUE."
+                    ),
+                    Err(e) => error!("directory: the lock check failed: {e}"),
+                }
+                sink.unbind().await;
+            }
+            Err(e) => error!("directory not reachable at start: {e}"),
+        }
+    }
+    loop {
+        match crate::ldap::push(&s.app).await {
+            Ok(r) => s.metrics.record_directory(&r),
+            Err(e) => error!("directory worker: {e:#}"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
         }
     }
 }

@@ -8,19 +8,20 @@ use orgid_directory::plan::Scope;
 use orgid_directory::safety::{check_source_size, hold_reason};
 use orgid_directory::{
     Company, CompanyIndex, CompanyStore, NewRun, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunKind,
-    RunOutcome, RunStatus, RunStore, StoreError,
+    RunOutcome, RunStatus, RunStore, StoreError, StoredPerson,
 };
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::ldap::{DrainReport, delta_for, push};
 use crate::progress::Progress;
 
 /// How a sync or import ended.
 #[derive(Debug)]
 pub enum RunReport {
     /// `--dry-run`: nothing written, not even the ledger.
-    DryRun { plan: Plan, rejected: Vec<RowError>, hold: Option<String> },
-    Applied { run: RunId, status: RunStatus, plan: Plan, rejected: Vec<RowError> },
+    DryRun { plan: Plan, rejected: Vec<RowError>, hold: Option<String>, directory_ops: Option<usize> },
+    Applied { run: RunId, status: RunStatus, plan: Plan, rejected: Vec<RowError>, directory: Option<DrainReport> },
     Held { run: RunId, reason: String, plan: Plan, rejected: Vec<RowError> },
     Failed { run: Option<RunId>, message: String, rejected: Vec<RowError> },
 }
@@ -107,14 +108,26 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let plan = compute(app, &index, &data.records, Scope::Full).await?;
-    let report = conclude(app, run, plan, data.companies, data.rejected, active_people, progress).await?;
+    let (plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
+    let report = conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress).await?;
     info!(status = report.status(), elapsed_ms = started.elapsed().as_millis() as u64, "sync finished");
     Ok(report)
 }
 
-/// Plans `records` against everything the store holds.
-pub async fn compute(app: &App, index: &CompanyIndex, records: &[PersonRecord], scope: Scope) -> anyhow::Result<Plan> {
+/// A plan with what it was computed against.
+pub struct Planned {
+    pub plan: Plan,
+    pub current: Vec<StoredPerson>,
+    pub index: CompanyIndex,
+}
+
+/// Plans `records` against everything the store holds; returns the plan and the people it saw.
+pub async fn compute(
+    app: &App,
+    index: &CompanyIndex,
+    records: &[PersonRecord],
+    scope: Scope,
+) -> anyhow::Result<(Plan, Vec<StoredPerson>)> {
     let current = app.store.people().await?;
     let plan = Plan::compute(&PlanInput {
         companies: index,
@@ -129,22 +142,26 @@ pub async fn compute(app: &App, index: &CompanyIndex, records: &[PersonRecord], 
     for w in &plan.warnings {
         warn!("{w}");
     }
-    Ok(plan)
+    Ok((plan, current))
 }
 
 /// Applies, holds or (for a dry run) only reports a computed plan.
 pub async fn conclude(
     app: &App,
     run: Option<RunId>,
-    plan: Plan,
+    planned: Planned,
     companies: Vec<Company>,
     rejected: Vec<RowError>,
     active_people: u64,
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
+    let Planned { plan, current, index } = planned;
     let hold = hold_reason(&plan, &app.config.safety);
+    progress.stage("planning the directory");
+    let delta = delta_for(app, &plan, &current, &index).await?;
+    drop(current);
     let Some(run) = run else {
-        return Ok(RunReport::DryRun { plan, rejected, hold });
+        return Ok(RunReport::DryRun { plan, rejected, hold, directory_ops: delta.map(|d| d.ops.len()) });
     };
     let (status, message) = match &hold {
         Some(reason) => (RunStatus::Held, Some(format!("{reason}; approve with `orgid sync --approve {run}`"))),
@@ -160,6 +177,7 @@ pub async fn conclude(
         rejected: &rejected,
         active_people,
         message: message.clone(),
+        directory: delta.as_ref(),
     };
     match app.store.finish_run(run, outcome).await {
         Ok(()) => {}
@@ -168,9 +186,14 @@ pub async fn conclude(
         }
         Err(e) => return Err(e.into()),
     }
+    drop(delta);
     Ok(match hold {
         Some(reason) => RunReport::Held { run, reason, plan, rejected },
-        None => RunReport::Applied { run, status, plan, rejected },
+        None => {
+            progress.stage("writing the directory");
+            let directory = if app.config.ldap.is_some() { Some(push(app).await?) } else { None };
+            RunReport::Applied { run, status, plan, rejected, directory }
+        }
     })
 }
 
@@ -190,7 +213,8 @@ pub async fn approve(app: &App, held: RunId, actor: &str) -> anyhow::Result<RunR
     }
     let applied = app.store.run(run).await?.ok_or_else(|| anyhow::anyhow!("run {run} vanished"))?;
     let plan = Plan { changes: applied.changes, counts: applied.summary.counts, ..Plan::default() };
-    Ok(RunReport::Applied { run, status: RunStatus::Ok, plan, rejected: Vec::new() })
+    let directory = if app.config.ldap.is_some() { Some(push(app).await?) } else { None };
+    Ok(RunReport::Applied { run, status: RunStatus::Ok, plan, rejected: Vec::new(), directory })
 }
 
 pub async fn begin(app: &App, kind: RunKind, sources: Vec<String>, actor: &str) -> anyhow::Result<RunId> {
@@ -210,6 +234,7 @@ pub async fn fail(app: &App, run: Option<RunId>, message: String, rejected: Vec<
             rejected: &rejected,
             active_people: 0,
             message: Some(message.clone()),
+            directory: None,
         };
         app.store.finish_run(run, outcome).await?;
     }

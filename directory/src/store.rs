@@ -5,8 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
 use crate::{
-    AccountStatus, Company, CompanyCode, NewRun, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary, StoredPerson,
+    AccountStatus, Company, CompanyCode, NewRun, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary,
+    StoredPerson,
 };
 
 /// A storage failure, already stripped of anything secret. The domain does not look inside.
@@ -46,7 +48,8 @@ pub struct AccountRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// How a run ends. `plan` is applied only for `Ok`/`Partial`; for `Held` it is kept for approval.
+/// How a run ends. `plan` and `directory` are applied only for `Ok`/`Partial`; for `Held` both are
+/// kept for approval; for `Failed` both are ignored.
 #[derive(Debug, Clone)]
 pub struct RunOutcome<'a> {
     pub status: RunStatus,
@@ -56,6 +59,8 @@ pub struct RunOutcome<'a> {
     pub rejected: &'a [RowError],
     pub active_people: u64,
     pub message: Option<String>,
+    /// The directory side of the run (outbox operations and tracking), if LDAP provisioning is on.
+    pub directory: Option<&'a DitDelta>,
 }
 
 #[async_trait]
@@ -96,7 +101,69 @@ pub trait RunStore: Send + Sync {
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
 }
 
-/// Everything the daemon needs, in one object.
-pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore {}
+/// An operation waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub seq: i64,
+    /// The run that decided it (`None`: a repair or purge outside any run).
+    pub run: Option<RunId>,
+    pub op: QueuedOp,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore> Store for T {}
+/// The outbox at a glance, for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutboxStats {
+    /// Items not parked.
+    pub pending: u64,
+    /// Pending items whose next attempt is due.
+    pub due: u64,
+    /// Pending items that have failed at least once.
+    pub retrying: u64,
+    /// Items given up on until an operator unparks them.
+    pub parked: u64,
+    /// When the oldest pending item was queued.
+    pub oldest: Option<DateTime<Utc>>,
+    /// An error the server returned: the first pending item's that has one, else the first parked one's.
+    pub last_error: Option<String>,
+}
+
+/// The directory side: the outbox of operations for the LDAP sink, and what orgid has put (or
+/// queued) in the directory. Runs write both through `RunStore::finish_run`/`approve_run`.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    /// Every tracked OU and group, by key.
+    async fn tracked_nodes(&self) -> Result<Vec<Node>, StoreError>;
+    /// The tracking of these people (those not tracked are left out), by person key.
+    async fn tracked_users(&self, keys: &[PersonKey]) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError>;
+    /// The tracked users under these node keys, by person key.
+    async fn tracked_users_under(&self, parents: &[String]) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError>;
+    async fn all_tracked_users(&self) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError>;
+    /// A delta outside any run (reconcile repairs, purges): one transaction; run_id NULL.
+    async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The first `limit` non-parked outbox items by seq (due or not: the worker keeps per-key order
+    /// and skips keys whose first item is not due).
+    async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Applied: delete these items (missing ones are ignored).
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError>;
+    /// Refused by the server: attempts += 1, last_error, next_attempt_at; parked = true when
+    /// attempts reaches `park_after`. A missing item (already acknowledged) is ignored.
+    async fn outbox_retry(
+        &self,
+        seq: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        park_after: u32,
+    ) -> Result<(), StoreError>;
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// Parked items back to pending (after an operator fixed the cause): attempts 0, no error, due
+    /// `now`. Returns how many.
+    async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Everything the daemon needs, in one object.
+pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore {}
+
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore> Store for T {}

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orgid_directory::dit::{DitDelta, Node, TrackedUser};
+use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
     AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonStore, Plan, RowError,
-    RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    PersonKey, RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -17,13 +19,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use crate::error::{corrupt, db, json, migrate};
+use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
 use crate::rows::{
-    AccountDb, CompanyDb, PersonDb, RejectionDb, RunDb, RunStateDb, date_text, employment_text, gender_text, int,
-    millis, opt_millis,
+    AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
+    count, date_text, employment_text, gender_text, int, millis, node_kind_text, opt_millis, time,
 };
 use crate::sql::{
-    KeptPlan, KeptPlanRef, account_columns, changes_json, chunk_rows, last_per_key, person_columns, run_columns,
-    store_impl,
+    KeptPlan, KeptPlanRef, MAX_BINDS, account_columns, changes_json, chunk_rows, last_per_key, person_columns,
+    run_columns, store_impl,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -125,3 +128,5 @@ impl PgStore {
 
 store_impl!(SqliteStore, sqlx::Sqlite);
 store_impl!(PgStore, sqlx::Postgres);
+ldap_impl!(SqliteStore, sqlx::Sqlite);
+ldap_impl!(PgStore, sqlx::Postgres);

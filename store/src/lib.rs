@@ -8,14 +8,17 @@
 
 mod backend;
 mod error;
+mod ldap;
 mod rows;
 mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orgid_directory::dit::{DitDelta, Node, TrackedUser};
+use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
     AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonStore, RunDetail, RunId, RunOutcome, RunStore,
-    RunSummary, SettingStore, StoreError, StoredPerson,
+    PersonKey, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 
 pub use backend::{PgStore, SqliteStore};
@@ -129,6 +132,46 @@ impl RunStore for AnyStore {
     }
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError> {
         each!(self, s => s.last_applied_run().await)
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for AnyStore {
+    async fn tracked_nodes(&self) -> Result<Vec<Node>, StoreError> {
+        each!(self, s => s.tracked_nodes().await)
+    }
+    async fn tracked_users(&self, keys: &[PersonKey]) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError> {
+        each!(self, s => s.tracked_users(keys).await)
+    }
+    async fn tracked_users_under(&self, parents: &[String]) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError> {
+        each!(self, s => s.tracked_users_under(parents).await)
+    }
+    async fn all_tracked_users(&self) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError> {
+        each!(self, s => s.all_tracked_users().await)
+    }
+    async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.enqueue_directory(delta, at).await)
+    }
+    async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        each!(self, s => s.outbox_batch(limit).await)
+    }
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        each!(self, s => s.outbox_ack(seqs).await)
+    }
+    async fn outbox_retry(
+        &self,
+        seq: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        park_after: u32,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.outbox_retry(seq, error, next_attempt_at, park_after).await)
+    }
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        each!(self, s => s.outbox_stats(now).await)
+    }
+    async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.outbox_unpark(now).await)
     }
 }
 

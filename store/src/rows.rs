@@ -2,6 +2,8 @@
 //! their conversions to and from the domain types.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use orgid_directory::dit::{Node, NodeKind, QueuedOp, TrackedUser};
+use orgid_directory::store::OutboxItem;
 use orgid_directory::{
     Account, AccountRow, AccountStatus, Company, CompanyCode, Employment, Gender, OpCounts, Person, PersonKey, Profile,
     RowError, RunId, RunSummary, StoreError, StoredPerson,
@@ -242,10 +244,101 @@ pub(crate) struct RunStateDb {
     pub(crate) status: String,
     pub(crate) base_revision: i64,
     pub(crate) plan: Option<String>,
+    pub(crate) delta: Option<String>,
     pub(crate) active_people: i64,
+}
+
+pub(crate) fn node_kind_text(k: NodeKind) -> &'static str {
+    match k {
+        NodeKind::Ou => "ou",
+        NodeKind::Group => "group",
+    }
+}
+
+fn node_kind(s: &str) -> Result<NodeKind, StoreError> {
+    match s {
+        "ou" => Ok(NodeKind::Ou),
+        "group" => Ok(NodeKind::Group),
+        o => Err(corrupt("node kind", o)),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxDb {
+    seq: i64,
+    run_id: Option<i64>,
+    key: String,
+    phase: i32,
+    op: String,
+    attempts: i32,
+    next_attempt_at: i64,
+}
+
+impl OutboxDb {
+    pub(crate) fn into_domain(self) -> Result<OutboxItem, StoreError> {
+        Ok(OutboxItem {
+            seq: self.seq,
+            run: self.run_id.map(RunId),
+            op: QueuedOp {
+                key: self.key,
+                phase: u8::try_from(self.phase).map_err(|e| corrupt("outbox phase", e))?,
+                op: serde_json::from_str(&self.op).map_err(|e| json("outbox operation", e))?,
+            },
+            attempts: u32::try_from(self.attempts).map_err(|e| corrupt("outbox attempts", e))?,
+            next_attempt_at: time(self.next_attempt_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TrackedUserDb {
+    person_key: String,
+    parent: String,
+    login: String,
+    groups: String,
+    locked: bool,
+}
+
+impl TrackedUserDb {
+    pub(crate) fn into_domain(self) -> Result<(PersonKey, TrackedUser), StoreError> {
+        let groups = serde_json::from_str(&self.groups).map_err(|e| json("tracked groups", e))?;
+        Ok((PersonKey(self.person_key), TrackedUser { parent: self.parent, login: self.login, groups, locked: self.locked }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct NodeDb {
+    key: String,
+    dn: String,
+    kind: String,
+}
+
+impl NodeDb {
+    pub(crate) fn into_domain(self) -> Result<Node, StoreError> {
+        Ok(Node {
+            key: self.key,
+            dn: serde_json::from_str(&self.dn).map_err(|e| json("node DN", e))?,
+            kind: node_kind(&self.kind)?,
+        })
+    }
+}
+
+/// `outbox_stats` counts, in one scan.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxCountsDb {
+    pub(crate) pending: i64,
+    pub(crate) due: i64,
+    pub(crate) retrying: i64,
+    pub(crate) parked: i64,
+    pub(crate) oldest: Option<i64>,
 }
 
 /// Saturating: counts are far below `i64::MAX`, and the database has no unsigned type.
 pub(crate) fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count read back: never negative.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

@@ -1,5 +1,5 @@
 //! The store, written once: `store_impl!` expands to the four directory store traits for one
-//! backend. The SQL is the common subset of SQLite and PostgreSQL (`$n` placeholders,
+//! backend (`ldap.rs` adds the fifth, `DirectoryStore`). The SQL is the common subset of SQLite and PostgreSQL (`$n` placeholders,
 //! `ON CONFLICT … DO UPDATE`, `RETURNING`); the two backends differ only in their migrations.
 //!
 //! Concurrency: every transaction begins with a write (to the `store_revision` row when it applies
@@ -100,7 +100,7 @@ macro_rules! store_impl {
 
             async fn run_state(tx: &mut sqlx::Transaction<'_, $db>, id: RunId) -> Result<RunStateDb, StoreError> {
                 sqlx::query_as::<_, RunStateDb>(
-                    "SELECT status, base_revision, plan, active_people FROM runs WHERE id = $1",
+                    "SELECT status, base_revision, plan, delta, active_people FROM runs WHERE id = $1",
                 )
                 .bind(id.0)
                 .fetch_optional(&mut **tx)
@@ -414,6 +414,12 @@ macro_rules! store_impl {
                     None
                 };
                 let changes = if apply { changes_json(&outcome.plan.changes)? } else { Vec::new() };
+                let delta = match outcome.directory {
+                    Some(d) if apply => Some(DeltaRows::new(d)?),
+                    _ => None,
+                };
+                let kept_delta =
+                    if outcome.status == RunStatus::Held { kept_delta(outcome.directory)? } else { None };
                 let counts = serde_json::to_string(&outcome.plan.counts).map_err(|e| json("run counts", e))?;
 
                 let mut tx = self.pool.begin().await.map_err(db)?;
@@ -426,14 +432,20 @@ macro_rules! store_impl {
                             "another run was applied while run {run} was running; run the sync again"
                         )));
                     }
-                    if Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, changes, outcome.finished_at).await?
-                    {
+                    let planned =
+                        Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, changes, outcome.finished_at)
+                            .await?;
+                    let tracked = match &delta {
+                        Some(rows) => Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?,
+                        None => false,
+                    };
+                    if planned || tracked {
                         Self::bump_revision(&mut tx).await?;
                     }
                 }
                 let updated = sqlx::query(
                     "UPDATE runs SET status = $1, finished_at = $2, counts = $3, active_people = $4, \
-                     rejected_rows = $5, message = $6, plan = $7 WHERE id = $8 AND status = $9",
+                     rejected_rows = $5, message = $6, plan = $7, delta = $8 WHERE id = $9 AND status = $10",
                 )
                 .bind(outcome.status.as_str())
                 .bind(millis(outcome.finished_at))
@@ -442,6 +454,7 @@ macro_rules! store_impl {
                 .bind(int(outcome.rejected.len() as u64))
                 .bind(outcome.message.as_deref())
                 .bind(kept)
+                .bind(kept_delta)
                 .bind(run.0)
                 .bind(RunStatus::Running.as_str())
                 .execute(&mut *tx)
@@ -477,8 +490,18 @@ macro_rules! store_impl {
                     held_state.plan.as_deref().ok_or_else(|| corrupt("held plan", format!("run {held} kept none")))?,
                 )
                 .map_err(|e| json("held plan", e))?;
+                let delta: Option<DitDelta> = held_state
+                    .delta
+                    .as_deref()
+                    .map(|d| serde_json::from_str(d).map_err(|e| json("held delta", e)))
+                    .transpose()?;
                 let changes = changes_json(&kept.plan.changes)?;
-                if Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, changes, at).await? {
+                let planned = Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, changes, at).await?;
+                let tracked = match &delta {
+                    Some(d) => Self::apply_delta(&mut tx, Some(by), &DeltaRows::new(d)?, at).await?,
+                    None => false,
+                };
+                if planned || tracked {
                     Self::bump_revision(&mut tx).await?;
                 }
                 let counts = serde_json::to_string(&kept.plan.counts).map_err(|e| json("run counts", e))?;
@@ -495,7 +518,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                sqlx::query("UPDATE runs SET status = $1, approval_of = $2, plan = NULL WHERE id = $3")
+                sqlx::query("UPDATE runs SET status = $1, approval_of = $2, plan = NULL, delta = NULL WHERE id = $3")
                     .bind(RunStatus::Approved.as_str())
                     .bind(by.0)
                     .bind(held.0)

@@ -219,6 +219,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use orgid_config::LdapConfig;
 
+    #[allow(clippy::type_complexity)]
     fn setup() -> (Layout, CompanyIndex, Vec<StoredPerson>, Vec<Node>, Vec<(PersonKey, TrackedUser)>) {
         let layout = Layout::new(&LdapConfig::default()).unwrap();
         let companies = CompanyIndex::new([Company {

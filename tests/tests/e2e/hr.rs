@@ -73,22 +73,27 @@ impl Hr {
     pub fn write(&self, rows: &[Row], gbk: bool) {
         let mut text = String::from("公司名称,部门,入职日期,工号,姓名,性别,身份证号码,职务,职级,手机号,公司邮箱,机要岗,状态,离职日期\n");
         for r in rows {
-            text.push_str(&format!(
-                "{},{},{},{},{},男,{},{},{},1380000{:04},{}@example.com,{},{},{}\n",
-                r.company,
-                r.department,
-                r.hire_date,
-                r.employee_number,
-                r.name,
-                id_number(r.n),
-                r.title,
-                r.grade,
-                r.n % 10_000,
-                r.employee_number.to_lowercase(),
+            let mobile = format!("1380000{:04}", r.n % 10_000);
+            let email = format!("{}@example.com", r.employee_number.to_lowercase());
+            let cells = [
+                r.company.as_str(),
+                &r.department,
+                &r.hire_date,
+                &r.employee_number,
+                &r.name,
+                "男",
+                &id_number(r.n),
+                &r.title,
+                &r.grade,
+                &mobile,
+                &email,
                 if r.confidential { "是" } else { "否" },
                 if r.left { "离职" } else { "在职" },
-                r.leave_date
-            ));
+                &r.leave_date,
+            ];
+            let quoted: Vec<String> = cells.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+            text.push_str(&quoted.join(","));
+            text.push('\n');
         }
         let bytes = if gbk {
             let (b, _, bad) = encoding_rs::GBK.encode(&text);

@@ -3,6 +3,8 @@
 
 mod kit;
 mod store;
+mod store_ldap;
 mod hr;
 mod serve;
 mod sync;
+mod ldap_sync;

@@ -54,20 +54,20 @@ both_backends!(
     bulk_apply_spans_many_statements,
 );
 
-struct Env {
-    db: TestDatabase,
-    store: AnyStore,
+pub(crate) struct Env {
+    pub(crate) db: TestDatabase,
+    pub(crate) store: AnyStore,
 }
 
 impl Env {
-    async fn new(backend: Backend) -> Self {
+    pub(crate) async fn new(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
         let store = orgid_store::connect(&db.url, 4).await.expect("connect");
         Env { db, store }
     }
 
     /// Begins a run at `start` and applies `plan` (status ok) at `end`.
-    async fn apply(&self, companies: &[Company], plan: &Plan, start: DateTime<Utc>, end: DateTime<Utc>) -> RunId {
+    pub(crate) async fn apply(&self, companies: &[Company], plan: &Plan, start: DateTime<Utc>, end: DateTime<Utc>) -> RunId {
         let id = self.store.begin_run(&new_run(start)).await.expect("begin");
         self.store.finish_run(id, ok(companies, plan, end)).await.expect("finish ok");
         id
@@ -77,11 +77,11 @@ impl Env {
 // ---- data -------------------------------------------------------------------------------------
 
 /// Minutes after 2024-05-01 00:00 UTC (whole milliseconds, as the store keeps them).
-fn at(minutes: i64) -> DateTime<Utc> {
+pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_714_521_600 + minutes * 60, 0).expect("time")
 }
 
-fn company(code: &str, parent: Option<&str>, tier: Tier) -> Company {
+pub(crate) fn company(code: &str, parent: Option<&str>, tier: Tier) -> Company {
     Company {
         code: CompanyCode(code.into()),
         name: format!("{code} 有限公司"),
@@ -91,7 +91,7 @@ fn company(code: &str, parent: Option<&str>, tier: Tier) -> Company {
     }
 }
 
-fn group() -> Vec<Company> {
+pub(crate) fn group() -> Vec<Company> {
     vec![
         company("G", None, Tier::Hq),
         company("A", Some("G"), Tier::Tier1),
@@ -99,7 +99,7 @@ fn group() -> Vec<Company> {
     ]
 }
 
-fn person(key: &str, number: &str, name: &str, company: &str, updated_at: DateTime<Utc>) -> Person {
+pub(crate) fn person(key: &str, number: &str, name: &str, company: &str, updated_at: DateTime<Utc>) -> Person {
     Person {
         key: PersonKey(key.into()),
         profile: Profile {
@@ -146,7 +146,7 @@ fn change(op: Op, p: &Person, account: Account, before: Option<AccountStatus>) -
     }
 }
 
-fn plan_of(people: Vec<Person>, changes: Vec<AccountChange>) -> Plan {
+pub(crate) fn plan_of(people: Vec<Person>, changes: Vec<AccountChange>) -> Plan {
     let mut plan = Plan { people, changes, ..Plan::default() };
     for c in &plan.changes {
         plan.counts.add(c.op);
@@ -192,7 +192,7 @@ fn sorted(mut companies: Vec<Company>) -> Vec<Company> {
     companies
 }
 
-fn new_run(start: DateTime<Utc>) -> NewRun {
+pub(crate) fn new_run(start: DateTime<Utc>) -> NewRun {
     NewRun {
         kind: RunKind::Sync,
         sources: vec!["hr-roster".into(), "forms/2024-05.xlsx".into()],
@@ -201,7 +201,7 @@ fn new_run(start: DateTime<Utc>) -> NewRun {
     }
 }
 
-fn ok<'a>(companies: &'a [Company], plan: &'a Plan, end: DateTime<Utc>) -> RunOutcome<'a> {
+pub(crate) fn ok<'a>(companies: &'a [Company], plan: &'a Plan, end: DateTime<Utc>) -> RunOutcome<'a> {
     RunOutcome {
         status: RunStatus::Ok,
         finished_at: end,
@@ -210,6 +210,7 @@ fn ok<'a>(companies: &'a [Company], plan: &'a Plan, end: DateTime<Utc>) -> RunOu
         rejected: &[],
         active_people: plan.people.len() as u64,
         message: None,
+        directory: None,
     }
 }
 
@@ -217,7 +218,7 @@ fn rejection(row: u64, column: &str, reason: &str) -> RowError {
     RowError { file: "roster.xlsx".into(), row, column: column.into(), reason: reason.into() }
 }
 
-fn conflict(result: Result<(), StoreError>) -> String {
+pub(crate) fn conflict(result: Result<(), StoreError>) -> String {
     match result {
         Err(StoreError::Conflict(m)) => m,
         other => panic!("expected a conflict, got {other:?}"),

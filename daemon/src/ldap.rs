@@ -1,0 +1,328 @@
+//! The directory side of the daemon: a run's LDAP delta (written with the run), the outbox worker
+//! that applies it, and the `orgid ldap` commands. The store is the source of truth; LDAP is a
+//! target that catches up whenever it is reachable.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
+use orgid_directory::dit::{self, DitDelta, Layout};
+use orgid_directory::store::DirectoryStore;
+use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::app::App;
+
+/// Outbox items read and applied per round.
+const BATCH: u32 = 4000;
+/// A refused operation is retried with backoff and parked after this many attempts.
+pub const PARK_AFTER: u32 = 8;
+
+/// The directory delta of a plan, or `None` when no `[ldap]` is configured.
+pub async fn delta_for(app: &App, plan: &Plan, current: &[StoredPerson], companies: &CompanyIndex) -> anyhow::Result<Option<DitDelta>> {
+    let Some(cfg) = &app.config.ldap else { return Ok(None) };
+    if plan.changes.is_empty() {
+        return Ok(Some(DitDelta::default()));
+    }
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let nodes = app.store.tracked_nodes().await?;
+    let parents = dit::affected_parents(&layout, companies, &nodes, &plan.changes);
+    let keys: Vec<PersonKey> = plan.changes.iter().map(|c| c.person_key.clone()).collect();
+    let mut tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
+    if !parents.is_empty() {
+        tracked.extend(app.store.tracked_users_under(&parents).await?);
+    }
+    let changed: HashSet<&PersonKey> = keys.iter().collect();
+    let mut profiles: HashMap<PersonKey, Profile> = current
+        .iter()
+        .filter(|sp| changed.contains(&sp.person.key))
+        .map(|sp| (sp.person.key.clone(), sp.person.profile.clone()))
+        .collect();
+    profiles.extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (p.key.clone(), p.profile.clone())));
+    Ok(Some(dit::delta(&dit::DeltaInput { layout: &layout, companies, changes: &plan.changes, profiles: &profiles, nodes: &nodes, tracked: &tracked })))
+}
+
+/// What a drain did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DrainReport {
+    pub applied: u64,
+    pub refused: u64,
+    /// Why the server could not be used, if it could not.
+    pub unavailable: Option<String>,
+}
+
+/// Connects and applies the outbox until it is empty, everything left is waiting for a retry, or
+/// the server goes away.
+pub async fn push(app: &App) -> anyhow::Result<DrainReport> {
+    let Some(cfg) = &app.config.ldap else { return Ok(DrainReport::default()) };
+    if app.store.outbox_stats(app.clock.now()).await?.due == 0 {
+        return Ok(DrainReport::default());
+    }
+    let sink = match LdapSink::connect(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("directory not reachable, changes wait in the outbox: {e}");
+            return Ok(DrainReport { unavailable: Some(e.to_string()), ..DrainReport::default() });
+        }
+    };
+    let report = drain(app, &sink).await;
+    sink.unbind().await;
+    report
+}
+
+pub async fn drain(app: &App, sink: &LdapSink) -> anyhow::Result<DrainReport> {
+    let mut report = DrainReport::default();
+    loop {
+        let batch = app.store.outbox_batch(BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let now = app.clock.now();
+        // Keep per-entry order: a key whose earliest item waits for its retry waits as a whole.
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut ready = Vec::with_capacity(batch.len());
+        for item in &batch {
+            if blocked.contains(item.op.key.as_str()) {
+                continue;
+            }
+            if item.next_attempt_at > now {
+                blocked.insert(item.op.key.as_str());
+                continue;
+            }
+            ready.push(item);
+        }
+        if ready.is_empty() {
+            break;
+        }
+        let ops: Vec<_> = ready.iter().map(|i| i.op.clone()).collect();
+        let results = sink.apply(&ops).await;
+        let mut done = Vec::with_capacity(ready.len());
+        let mut progress = false;
+        for (item, result) in ready.iter().zip(results) {
+            match result {
+                Ok(()) => done.push(item.seq),
+                Err(SinkError::Skipped) => {}
+                Err(SinkError::Unavailable(e)) => report.unavailable = Some(e),
+                Err(e) => {
+                    let wait = backoff(item.attempts + 1);
+                    let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    if item.attempts + 1 >= PARK_AFTER {
+                        error!(seq = item.seq, key = %item.op.key, "directory refused an operation {PARK_AFTER} times; parked: {e}");
+                    } else {
+                        warn!(seq = item.seq, key = %item.op.key, retry_in_s = wait.as_secs(), "directory refused an operation: {e}");
+                    }
+                    app.store.outbox_retry(item.seq, &e.to_string(), next, PARK_AFTER).await?;
+                    report.refused += 1;
+                    progress = true;
+                }
+            }
+        }
+        report.applied += done.len() as u64;
+        progress |= !done.is_empty();
+        app.store.outbox_ack(&done).await?;
+        if report.unavailable.is_some() || !progress {
+            break;
+        }
+    }
+    if report.applied > 0 || report.refused > 0 {
+        info!(applied = report.applied, refused = report.refused, "directory updated");
+    }
+    Ok(report)
+}
+
+/// 2, 4, 8 … seconds, at most five minutes.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempt.min(16)).min(300))
+}
+
+/// `orgid ldap status`: connection, lock enforcement, backlog. Exit 0 when all is well.
+pub async fn status(app: &App, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let Some(cfg) = &app.config.ldap else {
+        writeln!(out, "LDAP is not configured (no [ldap] section)")?;
+        return Ok(0);
+    };
+    let mut healthy = true;
+    let tls = if cfg.url.starts_with("ldaps://") { "LDAPS" } else if cfg.starttls { "StartTLS" } else { "none" };
+    writeln!(out, "directory   {} as {} (base {}, TLS: {tls})", cfg.url, cfg.bind_dn, cfg.base_dn)?;
+    match LdapSink::connect(cfg).await {
+        Ok(sink) => {
+            writeln!(out, "connection  ok")?;
+            if cfg.lock_check {
+                match lock_check(cfg, &sink).await {
+                    Ok(LockCheck::Enforced) => writeln!(out, "locks       enforced: a locked probe entry could not bind")?,
+                    Ok(LockCheck::NotEnforced) => {
+                        healthy = false;
+                        writeln!(out, "locks       NOT ENFORCED: a locked probe entry could still bind. Closed accounts can log in to LDAP!")?;
+                        writeln!(out, "            Load the ppolicy overlay with a default policy that has pwdLockout: TRUE.")?;
+                    }
+                    Err(e) => {
+                        healthy = false;
+                        writeln!(out, "locks       could not be checked: {e}")?;
+                    }
+                }
+            }
+            sink.unbind().await;
+        }
+        Err(e) => {
+            healthy = false;
+            writeln!(out, "connection  FAILED: {e}")?;
+        }
+    }
+    let s = app.store.outbox_stats(app.clock.now()).await?;
+    let oldest = s.oldest.map(|t| local(t, app.tz)).unwrap_or_else(|| "-".into());
+    writeln!(out, "outbox      {} pending ({} due, {} retrying, {} parked); oldest {oldest}", s.pending, s.due, s.retrying, s.parked)?;
+    if let Some(e) = &s.last_error {
+        writeln!(out, "last error  {e}")?;
+    }
+    if s.parked > 0 {
+        healthy = false;
+        writeln!(out, "            parked operations need attention; after fixing the cause run `orgid ldap retry`")?;
+    }
+    let nodes = app.store.tracked_nodes().await?;
+    writeln!(out, "tracked     {} OUs and groups", nodes.len())?;
+    Ok(if healthy { 0 } else { 1 })
+}
+
+/// The lock probe lives directly under the base DN and is removed again.
+pub async fn lock_check(cfg: &orgid_config::LdapConfig, sink: &LdapSink) -> Result<LockCheck, SinkError> {
+    let layout = Layout::new(cfg).map_err(SinkError::Config)?;
+    sink.lock_check(&layout.base).await
+}
+
+fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `orgid ldap reconcile`: reads orgid's subtrees, reports drift and (unless `dry_run`) repairs
+/// it through the outbox. Active accounts orgid does not track yet (LDAP configured after the
+/// fact, a lost directory) are placed as a sync would place them. Exit 0: no drift or repaired;
+/// 3: drift found in a dry run; 1: the directory could not be read or repaired.
+pub async fn reconcile(app: &App, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+    use orgid_directory::dit::reconcile::{self, Observed};
+    use orgid_directory::{AccountChange, AccountStatus, CompanyStore, Op, PersonStore};
+
+    let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let bind_dn: orgid_directory::dit::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
+    let sink = LdapSink::connect(cfg).await?;
+    if !dry_run {
+        // Drift is measured against a directory that has every queued change.
+        let r = drain(app, &sink).await?;
+        if let Some(e) = r.unavailable {
+            anyhow::bail!("the directory went away while catching up: {e}");
+        }
+    }
+    let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
+    let people = app.store.people().await?;
+    let mut nodes = app.store.tracked_nodes().await?;
+    let mut tracked = app.store.all_tracked_users().await?;
+    let known: HashSet<&PersonKey> = tracked.iter().map(|(k, _)| k).collect();
+    let untracked: Vec<AccountChange> = people
+        .iter()
+        .filter_map(|sp| {
+            let a = sp.account.as_ref().filter(|a| a.status == AccountStatus::Active && !known.contains(&sp.person.key))?;
+            Some(AccountChange {
+                op: Op::Open,
+                person_key: sp.person.key.clone(),
+                account: a.clone(),
+                employee_number: sp.person.profile.employee_number.clone(),
+                name: sp.person.profile.name.clone(),
+                company: sp.person.profile.company.clone(),
+                before_status: Some(a.status),
+                fields: Vec::new(),
+                reason: "active account missing from the directory".into(),
+            })
+        })
+        .collect();
+    let profiles: HashMap<PersonKey, Profile> =
+        people.iter().filter(|sp| untracked.iter().any(|c| c.person_key == sp.person.key)).map(|sp| (sp.person.key.clone(), sp.person.profile.clone())).collect();
+    let placed = dit::delta(&dit::DeltaInput {
+        layout: &layout,
+        companies: &companies,
+        changes: &untracked,
+        profiles: &profiles,
+        nodes: &nodes,
+        tracked: &HashMap::new(),
+    });
+    for n in &placed.nodes {
+        nodes.retain(|x| x.key != n.key);
+        nodes.push(n.clone());
+    }
+    tracked.extend(placed.users.iter().filter_map(|(k, t)| t.clone().map(|t| (k.clone(), t))));
+
+    let desired = reconcile::desired(&layout, &companies, &people, &nodes, &tracked);
+    let roots = reconcile::managed_roots(&layout, &nodes);
+    let mut observed = Vec::new();
+    for root in &roots {
+        let entries = sink.search_subtree(root, "(objectClass=*)", &["*", dit::LOCK_ATTR, "modifiersName"]).await?;
+        observed.extend(entries.into_iter().map(|e| Observed { dn: e.dn, attrs: e.attrs }));
+    }
+    let repair = reconcile::diff(&layout, &desired, &observed, &roots, &bind_dn);
+    let summary = reconcile::summary(&repair.drift);
+    writeln!(out, "read {} entries under {} subtrees; {} desired", observed.len(), roots.len(), desired.len())?;
+    if repair.drift.is_empty() {
+        writeln!(out, "no drift: the directory matches the store")?;
+        sink.unbind().await;
+        return Ok(0);
+    }
+    writeln!(out, "drift: {}", summary.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "))?;
+    for d in repair.drift.iter().take(200) {
+        writeln!(out, "  {}", serde_json::to_string(d)?)?;
+    }
+    if repair.drift.len() > 200 {
+        writeln!(out, "  … and {} more", repair.drift.len() - 200)?;
+    }
+    if dry_run {
+        sink.unbind().await;
+        return Ok(3);
+    }
+    let fix = DitDelta { ops: repair.ops, users: placed.users, nodes: placed.nodes, renamed: Vec::new() };
+    app.store.enqueue_directory(&fix, app.clock.now()).await?;
+    let r = drain(app, &sink).await?;
+    sink.unbind().await;
+    info!(drift = repair.drift.len(), applied = r.applied, refused = r.refused, "directory reconciled");
+    writeln!(out, "repaired: {} operations applied, {} refused", r.applied, r.refused)?;
+    Ok(if r.refused == 0 && r.unavailable.is_none() { 0 } else { 1 })
+}
+
+/// `orgid ldap purge`: deletes the entries of accounts disabled longer than
+/// `safety.purge_after_days` (the store keeps the account and its history).
+pub async fn purge(app: &App, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+    use orgid_directory::{AccountStatus, PersonStore};
+
+    let Some(_) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let days = i64::from(app.config.safety.purge_after_days);
+    let cutoff = app.clock.now() - chrono::Duration::days(days);
+    let people = app.store.people().await?;
+    let due: Vec<&StoredPerson> = people
+        .iter()
+        .filter(|sp| sp.account.as_ref().is_some_and(|a| a.status == AccountStatus::Disabled && a.closed_at.is_some_and(|c| c < cutoff)))
+        .collect();
+    let keys: Vec<PersonKey> = due.iter().map(|sp| sp.person.key.clone()).collect();
+    let tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
+    let nodes: HashMap<String, _> = app.store.tracked_nodes().await?.into_iter().map(|n| (n.key.clone(), n)).collect();
+    let mut delta = DitDelta::default();
+    for sp in due {
+        let (Some(t), Some(a)) = (tracked.get(&sp.person.key), &sp.account) else { continue };
+        let Some(parent) = nodes.get(&t.parent) else { continue };
+        let dn = parent.dn.child("uid", &t.login);
+        let closed = a.closed_at.map(|c| local(c, app.tz)).unwrap_or_default();
+        writeln!(out, "purge {dn} ({}, closed {closed})", sp.person.profile.employee_number)?;
+        delta.ops.push(dit::QueuedOp { key: format!("user:{}", sp.person.key), phase: dit::PHASE_ACCOUNTS, op: dit::DirOp::Delete { dn } });
+        delta.users.push((sp.person.key.clone(), None));
+    }
+    writeln!(out, "{} entries disabled for more than {days} days", delta.users.len())?;
+    if dry_run || delta.is_empty() {
+        return Ok(0);
+    }
+    for (k, _) in &delta.users {
+        info!(person = %&k.0[..12], "purging a disabled account's directory entry");
+    }
+    app.store.enqueue_directory(&delta, app.clock.now()).await?;
+    let r = push(app).await?;
+    writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
+    Ok(if r.unavailable.is_none() && r.refused == 0 { 0 } else { 1 })
+}
