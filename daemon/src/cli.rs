@@ -170,7 +170,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     match runtime.block_on(run(cli.command, config, cli.config, &mut stdout)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -191,7 +191,7 @@ pub fn load_config(path: Option<&Path>, env: impl IntoIterator<Item = (String, S
 
 /// Parses `args` (with `args[0]` the program name) and runs the command with `env` as the
 /// environment, writing to `out`: the whole CLI in-process, for tests. Returns the exit code.
-pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -210,7 +210,7 @@ pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut dyn W
 }
 
 /// Runs one command; returns the process exit code.
-pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match command {
         Command::CheckConfig => {
             let origin = config_path.map_or_else(|| "defaults (no orgid.toml)".to_string(), |p| p.display().to_string());

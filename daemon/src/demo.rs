@@ -20,7 +20,7 @@ const FILES: [(&str, &[u8]); 4] = [
     ("form2-adjustment.csv", include_bytes!("../../examples/form2-adjustment.csv")),
 ];
 
-pub async fn demo(dir: &Path, no_serve: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     std::fs::create_dir_all(dir).with_context(|| format!("while creating {}", dir.display()))?;
     for (name, bytes) in FILES {
         std::fs::write(dir.join(name), bytes).with_context(|| format!("while writing {name}"))?;

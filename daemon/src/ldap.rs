@@ -139,7 +139,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// `orgid ldap status`: connection, lock enforcement, backlog. Exit 0 when all is well.
-pub async fn status(app: &App, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     let Some(cfg) = &app.config.ldap else {
         writeln!(out, "LDAP is not configured (no [ldap] section)")?;
         return Ok(0);
@@ -200,7 +200,7 @@ fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 /// it through the outbox. Active accounts orgid does not track yet (LDAP configured after the
 /// fact, a lost directory) are placed as a sync would place them. Exit 0: no drift or repaired;
 /// 3: drift found in a dry run; 1: the directory could not be read or repaired.
-pub async fn reconcile(app: &App, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     use orgid_directory::dit::reconcile::{self, Observed};
     use orgid_directory::{AccountChange, AccountStatus, CompanyStore, Op, PersonStore};
 
@@ -290,7 +290,7 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut dyn Write) -> anyhow:
 
 /// `orgid ldap purge`: deletes the entries of accounts disabled longer than
 /// `safety.purge_after_days` (the store keeps the account and its history).
-pub async fn purge(app: &App, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     use orgid_directory::{AccountStatus, PersonStore};
 
     let Some(_) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };

@@ -18,7 +18,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn write_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn write_table(&self, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
         let cols = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
         for row in &self.rows {
@@ -26,7 +26,7 @@ impl Table {
                 widths[i] = widths[i].max(clean(cell).width());
             }
         }
-        let line = |cells: Vec<String>, out: &mut dyn Write| -> std::io::Result<()> {
+        let line = |cells: Vec<String>, out: &mut (dyn Write + Send)| -> std::io::Result<()> {
             let mut s = String::new();
             for (i, c) in cells.iter().enumerate() {
                 s.push_str(c);
@@ -43,7 +43,7 @@ impl Table {
         Ok(())
     }
 
-    pub fn write_csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn write_csv(&self, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(&self.header)?;
         for row in &self.rows {
@@ -63,7 +63,7 @@ fn defuse_formula(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() }
 }
 
-pub fn write_json(value: &impl serde::Serialize, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_json(value: &impl serde::Serialize, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
 }

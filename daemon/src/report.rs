@@ -29,7 +29,7 @@ fn rejected_table(rejected: &[RowError]) -> Table {
     }
 }
 
-pub fn write_run_report(report: &RunReport, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     let (run, plan, rejected, message) = match report {
         RunReport::DryRun { plan, rejected, hold, .. } => (None, Some(plan), rejected, hold.clone()),
         RunReport::Applied { run, plan, rejected, .. } => (Some(*run), Some(plan), rejected, None),
@@ -123,7 +123,7 @@ fn change_table(changes: &[orgid_directory::AccountChange]) -> Table {
     }
 }
 
-pub fn write_accounts(rows: &[AccountRow], format: Format, tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_accounts(rows: &[AccountRow], format: Format, tz: Tz, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     if format == Format::Json {
         return write_json(&rows, out);
     }
@@ -159,7 +159,7 @@ pub fn write_explanation(
     decision: Option<&Decision>,
     format: Format,
     tz: Tz,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> std::io::Result<()> {
     let p = &sp.person.profile;
     if format == Format::Json {
@@ -244,7 +244,7 @@ fn run_row(r: &RunSummary, tz: Tz) -> Vec<String> {
 const RUN_HEADER: [&str; 14] =
     ["id", "kind", "status", "started", "finished", "sources", "open", "reopen", "adjust", "move", "close", "pending", "rejected", "message"];
 
-pub fn write_runs(runs: &[RunSummary], format: Format, tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_runs(runs: &[RunSummary], format: Format, tz: Tz, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     if format == Format::Json {
         return write_json(&runs, out);
     }
@@ -255,7 +255,7 @@ pub fn write_runs(runs: &[RunSummary], format: Format, tz: Tz, out: &mut dyn Wri
     }
 }
 
-pub fn write_run_detail(d: &RunDetail, format: Format, tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_run_detail(d: &RunDetail, format: Format, tz: Tz, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     match format {
         Format::Json => write_json(d, out),
         Format::Csv => change_table(&d.changes).write_csv(out),

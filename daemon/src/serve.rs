@@ -50,14 +50,16 @@ pub async fn serve_on(app: App, listener: TcpListener, shutdown: impl Future<Out
     });
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
+    let upkeep = tokio::spawn(directory_upkeep(shared.clone(), cancel.clone()));
 
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s, d) = tokio::join!(http, scheduler, directory);
+    let (h, s, d, u) = tokio::join!(http, scheduler, directory, upkeep);
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;
     d.context("directory task")?;
+    u.context("directory upkeep task")?;
     shared.app.store.close().await;
     info!("stopped");
     Ok(())
@@ -147,6 +149,43 @@ async fn directory_worker(s: Shared, cancel: CancellationToken) {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// On `ldap.reconcile_schedule`: purge entries past their grace period, then reconcile.
+async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
+    let Some(cfg) = s.app.config.ldap.clone() else { return };
+    let spec = cfg.reconcile_schedule.trim().to_string();
+    if spec.is_empty() {
+        return;
+    }
+    let schedule = match cron::Schedule::from_str(&spec) {
+        Ok(sch) => sch,
+        Err(e) => {
+            error!("ldap.reconcile_schedule `{spec}` is invalid: {e}");
+            return;
+        }
+    };
+    while let Some(next) = schedule.upcoming(s.app.tz).next() {
+        let wait = (next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let mut report = Vec::new();
+        match crate::ldap::purge(&s.app, false, &mut report).await {
+            Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
+            Err(e) => error!("directory purge failed: {e:#}"),
+        }
+        let mut report = Vec::new();
+        match crate::ldap::reconcile(&s.app, false, &mut report).await {
+            Ok(code) => {
+                let text = String::from_utf8_lossy(&report);
+                let first = text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default().to_string();
+                if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
+            }
+            Err(e) => error!("directory reconcile failed: {e:#}"),
         }
     }
 }
