@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonStore, Plan, RowError,
-    PersonKey, RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonKey, PersonStore, Plan,
+    RowError, RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -43,8 +43,12 @@ impl<'a> DeltaRows<'a> {
             .into_iter()
             .map(|n| serde_json::to_string(&n.dn).map(|j| (n, j)).map_err(|e| json("node DN", e)))
             .collect::<Result<_, _>>()?;
-        let renamed =
-            delta.renamed.iter().filter(|(old, new)| old != new).map(|(old, new)| (old.as_str(), new.as_str())).collect();
+        let renamed = delta
+            .renamed
+            .iter()
+            .filter(|(old, new)| old != new)
+            .map(|(old, new)| (old.as_str(), new.as_str()))
+            .collect();
         Ok(DeltaRows { ops, upserts, deletes, nodes, renamed })
     }
 
@@ -119,23 +123,6 @@ macro_rules! ldap_impl {
                 }
 
                 // Rows of one multi-row insert take their seq in VALUES order.
-                if std::env::var("VARIANT").as_deref() == Ok("B") {
-                let run_sql = run.map_or_else(|| "NULL".to_string(), |r| r.0.to_string());
-                for chunk in rows.ops.chunks(chunk_rows(3)) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO ldap_outbox (run_id, key, phase, op, created_at, next_attempt_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (queued, op)| {
-                        b.push(&run_sql)
-                            .push_bind(queued.key.as_str())
-                            .push_bind(i32::from(queued.phase))
-                            .push_bind(op.as_str())
-                            .push(now)
-                            .push(now);
-                    });
-                    q.build().execute(&mut **tx).await.map_err(db)?;
-                }
-                } else {
                 for chunk in rows.ops.chunks(chunk_rows(6)) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO ldap_outbox (run_id, key, phase, op, created_at, next_attempt_at) ",
@@ -149,7 +136,6 @@ macro_rules! ldap_impl {
                             .push_bind(now);
                     });
                     q.build().execute(&mut **tx).await.map_err(db)?;
-                }
                 }
                 Ok(rows.changes_tracking())
             }

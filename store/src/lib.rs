@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonStore, RunDetail, RunId, RunOutcome, RunStore,
-    PersonKey, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId, RunOutcome,
+    RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 
 pub use backend::{PgStore, SqliteStore};

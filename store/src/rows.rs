@@ -302,7 +302,10 @@ pub(crate) struct TrackedUserDb {
 impl TrackedUserDb {
     pub(crate) fn into_domain(self) -> Result<(PersonKey, TrackedUser), StoreError> {
         let groups = serde_json::from_str(&self.groups).map_err(|e| json("tracked groups", e))?;
-        Ok((PersonKey(self.person_key), TrackedUser { parent: self.parent, login: self.login, groups, locked: self.locked }))
+        Ok((
+            PersonKey(self.person_key),
+            TrackedUser { parent: self.parent, login: self.login, groups, locked: self.locked },
+        ))
     }
 }
 

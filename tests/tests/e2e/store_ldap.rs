@@ -206,7 +206,11 @@ async fn failed_run_writes_no_delta(e: Env) {
     e.store
         .finish_run(
             id,
-            RunOutcome { status: RunStatus::Failed, message: Some("no".into()), ..with(ok(&group(), &plan, at(1)), &delta) },
+            RunOutcome {
+                status: RunStatus::Failed,
+                message: Some("no".into()),
+                ..with(ok(&group(), &plan, at(1)), &delta)
+            },
         )
         .await
         .expect("fail");
@@ -250,7 +254,11 @@ async fn renamed_moves_users_and_drops_the_old_node(e: Env) {
     let plan = people(&["k1", "k2", "k3"]);
     apply_delta(&e, &plan, &setup_delta(), at(0), at(1)).await;
     let rename = DitDelta {
-        ops: vec![queued("ou:a2", 0, DirOp::Move { dn: dn(&format!("ou=A,{BASE}")), to: dn(&format!("ou=A2,{BASE}")) })],
+        ops: vec![queued(
+            "ou:a2",
+            0,
+            DirOp::Move { dn: dn(&format!("ou=A,{BASE}")), to: dn(&format!("ou=A2,{BASE}")) },
+        )],
         nodes: vec![ou("ou:a2", "A2")],
         renamed: vec![("ou:a".into(), "ou:a2".into())],
         users: vec![],
@@ -399,7 +407,10 @@ async fn enqueue_directory_outside_any_run(e: Env) {
 
     // Operations alone (re-sends) leave a running plan valid; a change of tracking does not.
     let a = e.store.begin_run(&new_run(at(4))).await.expect("begin");
-    e.store.enqueue_directory(&DitDelta { ops: delta.ops.clone(), ..DitDelta::default() }, at(5)).await.expect("resend");
+    e.store
+        .enqueue_directory(&DitDelta { ops: delta.ops.clone(), ..DitDelta::default() }, at(5))
+        .await
+        .expect("resend");
     e.store.finish_run(a, ok(&group(), &people(&["k4"]), at(6))).await.expect("still valid");
     let b = e.store.begin_run(&new_run(at(7))).await.expect("begin");
     let purge = DitDelta { users: vec![(key("k3"), None)], ..DitDelta::default() };
@@ -440,7 +451,8 @@ async fn conflict_writes_neither_plan_nor_delta(e: Env) {
     // A run whose only change is a delta of tracking invalidates runs planned before it.
     let c = e.store.begin_run(&new_run(at(10))).await.expect("begin c");
     let d = e.store.begin_run(&new_run(at(10))).await.expect("begin d");
-    let retrack = DitDelta { users: vec![(key("k1"), Some(user("ou:c", "zhangsan", &[], true)))], ..DitDelta::default() };
+    let retrack =
+        DitDelta { users: vec![(key("k1"), Some(user("ou:c", "zhangsan", &[], true)))], ..DitDelta::default() };
     e.store.finish_run(d, with(ok(&group(), &Plan::default(), at(11)), &retrack)).await.expect("d");
     conflict(e.store.finish_run(c, with(ok(&group(), &Plan::default(), at(12)), &delta_b)).await);
     assert_eq!(e.store.all_tracked_users().await.expect("users"), tracked(&retrack));
@@ -449,7 +461,8 @@ async fn conflict_writes_neither_plan_nor_delta(e: Env) {
 /// Correctness at scale (many statements per table); speed is measured by benchmarks, not here.
 async fn bulk_delta_round_trips(e: Env) {
     const N: usize = 3_000;
-    let keys: Vec<String> = (0..N).map(|i| format!("{:064x}", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+    let keys: Vec<String> =
+        (0..N).map(|i| format!("{:064x}", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
     let plan = people(&keys.iter().map(String::as_str).collect::<Vec<_>>());
     let nodes: Vec<Node> = (0..50).map(|d| ou(&format!("ou:d{d:02}"), &format!("部门{d:02}"))).collect();
     let mut delta = DitDelta { nodes: nodes.clone(), ..DitDelta::default() };
@@ -502,61 +515,4 @@ async fn bulk_delta_round_trips(e: Env) {
     assert_eq!(seqs.len(), 9_000);
     e.store.outbox_ack(&seqs).await.expect("ack");
     assert!(outbox(&e).await.is_empty());
-}
-
-mod perf_tmp {
-    use super::*;
-    async fn run(b: orgid_tests::Backend) {
-        let e = Env::new(b).await;
-        const N: usize = 100_000;
-        let keys: Vec<String> = (0..N).map(|i| format!("{:064x}", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
-        let plan = people(&keys.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut delta = DitDelta::default();
-        for (i, k) in keys.iter().enumerate() {
-            let login = format!("user{i}");
-            delta.users.push((key(k), Some(user(&format!("ou:d{:02}", i % 50), &login, &["g:all"], false))));
-            let user_dn = dn(&format!("uid={login},ou=部门{:02},{BASE}", i % 50));
-            delta.ops.push(queued(k, 1, add_user(&login, "x")));
-            delta.ops.push(queued("g:all", 2, DirOp::AddMembers { group: dn(&format!("cn=all,{BASE}")), members: vec![user_dn.clone()] }));
-            delta.ops.push(queued(k, 1, DirOp::Replace { dn: user_dn, attrs: attrs(&[("title", "T")]) }));
-        }
-        e.apply(&group(), &plan, at(0), at(1)).await;
-        let t = std::time::Instant::now();
-        let j: Vec<String> = delta.ops.iter().map(|o| serde_json::to_string(&o.op).unwrap()).collect();
-        eprintln!("{b:?} serialise: {:?} {}", t.elapsed(), j.iter().map(|s| s.len()).sum::<usize>());
-        let t = std::time::Instant::now();
-        let d2 = DitDelta { ops: delta.ops.clone(), ..DitDelta::default() };
-        let id = e.store.begin_run(&new_run(at(2))).await.unwrap();
-        e.store.finish_run(id, with(ok(&group(), &Plan::default(), at(3)), &d2)).await.unwrap();
-        eprintln!("{b:?} ops only: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let d2 = DitDelta { users: delta.users.clone(), ..DitDelta::default() };
-        let id = e.store.begin_run(&new_run(at(2))).await.unwrap();
-        e.store.finish_run(id, with(ok(&group(), &Plan::default(), at(3)), &d2)).await.unwrap();
-        eprintln!("{b:?} users only: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        apply_delta(&e, &Plan::default(), &delta, at(2), at(3)).await;
-        eprintln!("{b:?} finish_run with delta: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let all: Vec<PersonKey> = keys.iter().map(|k| key(k)).collect();
-        let n = e.store.tracked_users(&all).await.unwrap().len();
-        eprintln!("{b:?} tracked_users 100k: {:?} ({n})", t.elapsed());
-        let t = std::time::Instant::now();
-        e.store.all_tracked_users().await.unwrap();
-        eprintln!("{b:?} all_tracked_users: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let s = e.store.outbox_stats(at(5)).await.unwrap();
-        eprintln!("{b:?} stats: {:?} {s:?}", t.elapsed());
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let batch = e.store.outbox_batch(2000).await.unwrap();
-            let t1 = t.elapsed();
-            let seqs: Vec<i64> = batch.iter().map(|i| i.seq).collect();
-            let t = std::time::Instant::now();
-            e.store.outbox_ack(&seqs).await.unwrap();
-            eprintln!("{b:?} batch 2000: {t1:?} ack: {:?}", t.elapsed());
-        }
-    }
-    #[tokio::test] #[ignore] async fn perf_sqlite() { run(orgid_tests::Backend::Sqlite).await }
-    #[tokio::test] #[ignore] async fn perf_pg() { run(orgid_tests::Backend::Postgres).await }
 }
