@@ -176,7 +176,10 @@ impl LdapSink {
                 // The server refuses the control, or ignored it: stop using it.
                 rc::UNAVAILABLE_CRITICAL_EXTENSION | rc::ATTRIBUTE_OR_VALUE_EXISTS => {
                     if self.permissive.swap(false, Ordering::SeqCst) {
-                        tracing::warn!(rc = res.rc, "the LDAP server does not honour Permissive Modify; changing members one value at a time");
+                        tracing::warn!(
+                            rc = res.rc,
+                            "the LDAP server does not honour Permissive Modify; changing members one value at a time"
+                        );
                     }
                 }
                 _ => return Err(from_result(op, &group_s, &res)),

@@ -59,16 +59,22 @@ impl ConnSpec {
             settings = settings.set_config(tls.clone());
         }
         let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.url).await.map_err(|e| match e {
-            ldap3::LdapError::Timeout { .. } => {
-                SinkError::Unavailable(format!("cannot connect to {}: timed out after {:?}", self.endpoint, self.timeout))
-            }
+            ldap3::LdapError::Timeout { .. } => SinkError::Unavailable(format!(
+                "cannot connect to {}: timed out after {:?}",
+                self.endpoint, self.timeout
+            )),
             ldap3::LdapError::UrlParsing { .. } | ldap3::LdapError::UnknownScheme(_) => {
                 SinkError::Config(format!("ldap.url `{}`: {e}", self.url))
             }
-            ldap3::LdapError::LdapResult { result } => {
-                SinkError::Unavailable(format!("StartTLS refused by {}: {} (rc {})", self.endpoint, describe(&result), result.rc))
+            ldap3::LdapError::LdapResult { result } => SinkError::Unavailable(format!(
+                "StartTLS refused by {}: {} (rc {})",
+                self.endpoint,
+                describe(&result),
+                result.rc
+            )),
+            other => {
+                SinkError::Unavailable(format!("cannot connect to {}: {}", self.endpoint, transport_message(&other)))
             }
-            other => SinkError::Unavailable(format!("cannot connect to {}: {}", self.endpoint, transport_message(&other))),
         })?;
         // The driver ends by itself when the last `Ldap` handle is dropped or the server goes away.
         tokio::spawn(async move {
@@ -82,8 +88,12 @@ impl ConnSpec {
     /// A simple bind; returns the server's result (success or not) unless the connection failed.
     pub(crate) async fn bind(&self, ldap: &mut Ldap, dn: &str, password: &str) -> Result<LdapResult, SinkError> {
         ldap.with_timeout(self.timeout).simple_bind(dn, password).await.map_err(|e| match e {
-            ldap3::LdapError::LdapResult { result } => SinkError::Unavailable(format!("bind as {dn}: {}", describe(&result))),
-            other => SinkError::Unavailable(format!("bind as {dn} at {}: {}", self.endpoint, transport_message(&other))),
+            ldap3::LdapError::LdapResult { result } => {
+                SinkError::Unavailable(format!("bind as {dn}: {}", describe(&result)))
+            }
+            other => {
+                SinkError::Unavailable(format!("bind as {dn} at {}: {}", self.endpoint, transport_message(&other)))
+            }
         })
     }
 
@@ -92,16 +102,17 @@ impl ConnSpec {
         if bind_dn.trim().is_empty() {
             return Err(SinkError::Config("ldap.bind_dn is empty".into()));
         }
-        bind_dn
-            .parse::<Dn>()
-            .map_err(|e| SinkError::Config(format!("ldap.bind_dn is not a DN: {e}")))?;
+        bind_dn.parse::<Dn>().map_err(|e| SinkError::Config(format!("ldap.bind_dn is not a DN: {e}")))?;
         let mut ldap = self.open().await?;
         let res = self.bind(&mut ldap, bind_dn, password).await?;
         match res.rc {
             rc::SUCCESS => Ok(ldap),
-            rc::BUSY | rc::UNAVAILABLE => {
-                Err(SinkError::Unavailable(format!("bind as {bind_dn} at {}: {} (rc {})", self.endpoint, describe(&res), res.rc)))
-            }
+            rc::BUSY | rc::UNAVAILABLE => Err(SinkError::Unavailable(format!(
+                "bind as {bind_dn} at {}: {} (rc {})",
+                self.endpoint,
+                describe(&res),
+                res.rc
+            ))),
             rc::INVALID_CREDENTIALS => Err(SinkError::Config(format!(
                 "bind as {bind_dn} at {} refused: invalid credentials (rc 49); check ldap.bind_dn and ldap.bind_password",
                 self.endpoint
@@ -121,9 +132,7 @@ fn client_config(path: &str) -> Result<Arc<rustls::ClientConfig>, SinkError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| SinkError::Config(format!("ldap.ca_file `{path}`: not PEM certificates: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| SinkError::Config(format!("ldap.ca_file `{path}`: unusable certificate: {e}")))?;
+        roots.add(cert).map_err(|e| SinkError::Config(format!("ldap.ca_file `{path}`: unusable certificate: {e}")))?;
     }
     if roots.is_empty() {
         return Err(SinkError::Config(format!("ldap.ca_file `{path}` holds no PEM certificate")));
@@ -156,7 +165,10 @@ mod tests {
     fn urls_are_checked() {
         let spec = ConnSpec::from_config(&cfg("ldap://127.0.0.1:389/??base")).expect("spec");
         assert_eq!(spec.endpoint, "ldap://127.0.0.1:389");
-        assert_eq!(config_error(ConnSpec::from_config(&cfg("http://h"))), "ldap.url `http://h` must start with ldap:// or ldaps://");
+        assert_eq!(
+            config_error(ConnSpec::from_config(&cfg("http://h"))),
+            "ldap.url `http://h` must start with ldap:// or ldaps://"
+        );
         assert_eq!(config_error(ConnSpec::from_config(&cfg("ldap:///"))), "ldap.url `ldap:///` names no host");
         let mut c = cfg("ldaps://h");
         c.starttls = true;
@@ -172,6 +184,9 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
         c.ca_file = empty.display().to_string();
-        assert_eq!(config_error(ConnSpec::from_config(&c)), format!("ldap.ca_file `{}` holds no PEM certificate", c.ca_file));
+        assert_eq!(
+            config_error(ConnSpec::from_config(&c)),
+            format!("ldap.ca_file `{}` holds no PEM certificate", c.ca_file)
+        );
     }
 }

@@ -128,9 +128,10 @@ pub(crate) fn transport_message(e: &LdapError) -> String {
             None => format!("I/O error: {source}"),
         },
         LdapError::Rustls { source } => format!("TLS failure: {source}"),
-        LdapError::OpSend { .. } | LdapError::ResultRecv { .. } | LdapError::IdScrubSend { .. } | LdapError::EndOfStream => {
-            "the connection to the server was lost".to_string()
-        }
+        LdapError::OpSend { .. }
+        | LdapError::ResultRecv { .. }
+        | LdapError::IdScrubSend { .. }
+        | LdapError::EndOfStream => "the connection to the server was lost".to_string(),
         other => other.to_string(),
     }
 }
@@ -166,7 +167,10 @@ mod tests {
             }
             other => panic!("expected Refused, got {other:?}"),
         }
-        assert_eq!(from_result("x", "d", &res(4711, "")).to_string(), "LDAP refused x of d: unknown result code (rc 4711)");
+        assert_eq!(
+            from_result("x", "d", &res(4711, "")).to_string(),
+            "LDAP refused x of d: unknown result code (rc 4711)"
+        );
     }
 
     #[test]

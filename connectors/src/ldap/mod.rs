@@ -39,7 +39,10 @@ pub struct LdapSink {
 
 impl fmt::Debug for LdapSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LdapSink").field("endpoint", &self.spec.endpoint).field("concurrency", &self.concurrency).finish()
+        f.debug_struct("LdapSink")
+            .field("endpoint", &self.spec.endpoint)
+            .field("concurrency", &self.concurrency)
+            .finish()
     }
 }
 
@@ -171,5 +174,29 @@ impl LdapSink {
     pub async fn unbind(self) {
         let mut ldap = self.ldap;
         let _ = ldap.unbind().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orgid_directory::dit::QueuedOp;
+
+    /// The daemon runs the sink inside spawned tasks: every future must stay `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(s: &'static LdapSink, ops: &'static [QueuedOp], dn: &'static Dn) {
+        fn send<T: Send>(_: T) {}
+        send(s.apply(ops));
+        send(s.search_subtree(dn, "(objectClass=*)", &["*"]));
+        send(s.read(dn, &["*"]));
+        send(s.set_password(dn, "x"));
+        send(s.lock_check(dn));
+        send(LdapSink::connect(Box::leak(Box::new(LdapConfig::default()))));
+    }
+
+    #[test]
+    fn filters_escape_values_per_rfc_4515() {
+        assert_eq!(filter_eq("uid", "a*(b)\\c\0"), "(uid=a\\2a\\28b\\29\\5cc\\00)");
+        assert_eq!(filter_eq("cn", "张三"), "(cn=张三)");
     }
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
 
 mod kit;
+mod ldap_sink;
 mod store;
 mod store_ldap;
 mod hr;
