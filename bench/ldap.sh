@@ -127,12 +127,14 @@ ORGID_SECS=$LAST_SECS
 ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$P1" -D cn=admin,dc=example,dc=com -w secret \
   -b dc=example,dc=com "(&(objectClass=*)(!(ou=policies))(!(cn=default)))" '*' \
   | python3 -c '
-import sys
+import base64, sys
+def dn(block):
+    first = block.split("\n", 1)[0]
+    return base64.b64decode(first[4:]).decode() if first.startswith("dn:: ") else first[4:]
 blocks = sys.stdin.read().strip().split("\n\n")
-skip = {"dn: dc=example,dc=com"}
-out = [b for b in blocks if b.split("\n", 1)[0] not in skip and not b.startswith("dn: ou=policies") and not b.startswith("dn: cn=default,ou=policies")]
-# parents before children
-out.sort(key=lambda b: b.split("\n", 1)[0].count(","))
+out = [b for b in blocks if dn(b) not in ("dc=example,dc=com", "ou=policies,dc=example,dc=com", "cn=default,ou=policies,dc=example,dc=com")]
+# parents before children (unescaped commas only)
+out.sort(key=lambda b: dn(b).replace("\\,", "").count(","))
 print("\n\n".join(out))' > "$WORK/same.ldif"
 ENTRIES=$(grep -c '^dn: \|^dn:: ' "$WORK/same.ldif")
 /usr/bin/time -f "%e" -o "$WORK/time" ldapadd -x -H "ldap://127.0.0.1:$P2" -D cn=admin,dc=example,dc=com -w secret -f "$WORK/same.ldif" > /dev/null

@@ -64,8 +64,10 @@ fn defuse_formula(s: &str) -> String {
 }
 
 pub fn write_json(value: &impl serde::Serialize, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)
+    let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut w, value)?;
+    writeln!(w)?;
+    w.flush()
 }
 
 #[cfg(test)]

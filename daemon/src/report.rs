@@ -37,19 +37,31 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write
         RunReport::Failed { run, message, rejected } => (*run, None, rejected, Some(message.clone())),
     };
     match format {
-        Format::Json => write_json(
-            &json!({
-                "run": run,
-                "status": report.status(),
-                "message": message,
-                "counts": plan.map(|p| p.counts),
-                "changes": plan.map(|p| &p.changes),
-                "warnings": plan.map(|p| &p.warnings),
-                "rejected": rejected,
-                "directory": directory_json(report),
-            }),
-            out,
-        ),
+        Format::Json => {
+            // Streamed from borrowed data: a report of 100,000 changes is never built as a tree.
+            #[derive(serde::Serialize)]
+            struct RunJson<'a> {
+                run: Option<orgid_directory::RunId>,
+                status: &'a str,
+                message: Option<String>,
+                counts: Option<&'a OpCounts>,
+                changes: Option<&'a [orgid_directory::AccountChange]>,
+                warnings: Option<&'a [String]>,
+                rejected: &'a [RowError],
+                directory: serde_json::Value,
+            }
+            let body = RunJson {
+                run,
+                status: report.status(),
+                message,
+                counts: plan.map(|p| &p.counts),
+                changes: plan.map(|p| &p.changes[..]),
+                warnings: plan.map(|p| &p.warnings[..]),
+                rejected,
+                directory: directory_json(report),
+            };
+            write_json(&body, out)
+        }
         Format::Csv => {
             let rows = plan.map(|p| &p.changes[..]).unwrap_or_default();
             change_table(rows).write_csv(out)

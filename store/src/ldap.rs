@@ -11,10 +11,11 @@ use orgid_directory::{PersonKey, StoreError};
 use crate::error::json;
 use crate::sql::last_per_key;
 
-/// A delta ready to write: serialised, with repeated keys reduced to their last value, before the
-/// write transaction begins (the write lock is then held for the writes only).
+/// A delta ready to write, with repeated keys reduced to their last value. Tracking is serialised
+/// before the write transaction begins; operations are serialised chunk by chunk while they are
+/// written, so a first load's 100,000 operations never exist twice in memory.
 pub(crate) struct DeltaRows<'a> {
-    pub(crate) ops: Vec<(&'a QueuedOp, String)>,
+    pub(crate) ops: &'a [QueuedOp],
     pub(crate) upserts: Vec<(&'a PersonKey, &'a TrackedUser, String)>,
     pub(crate) deletes: Vec<&'a PersonKey>,
     pub(crate) nodes: Vec<(&'a Node, String)>,
@@ -23,11 +24,7 @@ pub(crate) struct DeltaRows<'a> {
 
 impl<'a> DeltaRows<'a> {
     pub(crate) fn new(delta: &'a DitDelta) -> Result<Self, StoreError> {
-        let ops = delta
-            .ops
-            .iter()
-            .map(|q| serde_json::to_string(&q.op).map(|j| (q, j)).map_err(|e| json("directory operation", e)))
-            .collect::<Result<_, _>>()?;
+        let ops = &delta.ops[..];
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (key, user) in last_per_key(&delta.users, |u| &u.0) {
@@ -124,6 +121,10 @@ macro_rules! ldap_impl {
 
                 // Rows of one multi-row insert take their seq in VALUES order.
                 for chunk in rows.ops.chunks(chunk_rows(6)) {
+                    let chunk: Vec<(&orgid_directory::dit::QueuedOp, String)> = chunk
+                        .iter()
+                        .map(|q| serde_json::to_string(&q.op).map(|j| (q, j)).map_err(|e| json("directory operation", e)))
+                        .collect::<Result<_, _>>()?;
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO ldap_outbox (run_id, key, phase, op, created_at, next_attempt_at) ",
                     );

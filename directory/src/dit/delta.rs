@@ -355,12 +355,13 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
             users.push((pk.clone(), Some(TrackedUser { parent, ..t.clone() })));
         }
     }
+    // Member values are moved, not copied: a first load has a quarter of a million of them.
     for ((gkey, gdn), (add, remove)) in members {
-        for chunk in remove.chunks(MEMBERS_PER_OP) {
-            b.push(&gkey, PHASE_MEMBERS, DirOp::RemoveMembers { group: gdn.clone(), members: chunk.to_vec() });
+        for chunk in slices(remove) {
+            b.push(&gkey, PHASE_MEMBERS, DirOp::RemoveMembers { group: gdn.clone(), members: chunk });
         }
-        for chunk in add.chunks(MEMBERS_PER_OP) {
-            b.push(&gkey, PHASE_MEMBERS, DirOp::AddMembers { group: gdn.clone(), members: chunk.to_vec() });
+        for chunk in slices(add) {
+            b.push(&gkey, PHASE_MEMBERS, DirOp::AddMembers { group: gdn.clone(), members: chunk });
         }
     }
 
@@ -372,6 +373,15 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         nodes: b.touched_nodes.into_values().collect(),
         renamed: b.renamed.into_iter().collect(),
     }
+}
+
+fn slices(values: Vec<Dn>) -> Vec<Vec<Dn>> {
+    let mut out = Vec::with_capacity(values.len().div_ceil(MEMBERS_PER_OP));
+    let mut it = values.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(MEMBERS_PER_OP).collect());
+    }
+    out
 }
 
 /// What a group's `description` says: the company, the department, or the confidential posts.
