@@ -275,6 +275,7 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>,
             };
             drop(progress);
             report::write_run_report(&report, format, out)?;
+            app.store.close().await;
             Ok(report.exit_code())
         }
         Command::Import { file, dry_run, format } => {
@@ -283,6 +284,7 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>,
             let report = crate::import::import(&app, &file, dry_run, "cli", &progress).await?;
             drop(progress);
             report::write_run_report(&report, format, out)?;
+            app.store.close().await;
             Ok(report.exit_code())
         }
         Command::Accounts { command: AccountsCommand::List { company, status, format } } => {

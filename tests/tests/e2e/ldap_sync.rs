@@ -345,3 +345,42 @@ async fn purge_deletes_long_disabled_entries_and_rehire_brings_them_back() {
     assert!(all.contains_key(&chen), "rehired after the purge: added again");
     assert_eq!(members(&all, &at("cn=confidential,ou=groups")), ["chenjing"]);
 }
+
+#[tokio::test]
+async fn a_push_killed_midway_converges_on_the_next_start() {
+    let port = orgid_tests::free_port();
+    let env = Env::new(Backend::Sqlite, &format!("ldap://127.0.0.1:{port}")).await;
+    let staff: Vec<Row> = (1..=1500)
+        .map(|n| {
+            let mut r = Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
+            r.department = format!("部门{}", n % 7);
+            r
+        })
+        .collect();
+    env.hr.write(&staff, false);
+    env.sync().await; // LDAP down: everything waits in the outbox
+    let slapd = Slapd::start().await;
+    let env = env.with_ldap(&slapd.url());
+    let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).expect("config");
+
+    // Kill the push part-way: the task is dropped at whatever await it has reached.
+    let app = orgid::app::App::open(config.clone()).await.expect("open");
+    let task = tokio::spawn(async move { orgid::ldap::push(&app).await });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    task.abort();
+    let _ = task.await;
+    let partial = dump(&slapd).await.len();
+
+    // Start again: everything converges, nothing is refused.
+    let app = orgid::app::App::open(config).await.expect("open");
+    let r = orgid::ldap::push(&app).await.expect("push");
+    assert_eq!(r.refused, 0, "{r:?}");
+    assert!(r.unavailable.is_none(), "{r:?}");
+    let all = dump(&slapd).await;
+    assert!(all.len() > partial, "the first push was really cut short ({partial} of {} entries)", all.len());
+    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), 1500);
+    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), 500);
+    let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no drift"), "{out}");
+}
