@@ -446,10 +446,13 @@ fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result
 fn key_span(table: &toml::de::DeTable<'_>, dotted: &str) -> Option<std::ops::Range<usize>> {
     let mut parts = dotted.split('.');
     let first = parts.next()?;
-    let (mut key_span, mut value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == first).map(|(k, v)| (k.span(), v))?;
+    let (mut key_span, mut value) =
+        table.iter().find(|(k, _)| k.get_ref().as_ref() == first).map(|(k, v)| (k.span(), v))?;
     for part in parts {
         let next = match value.get_ref() {
-            toml::de::DeValue::Table(t) => t.iter().find(|(k, _)| k.get_ref().as_ref() == part).map(|(k, v)| (k.span(), v)),
+            toml::de::DeValue::Table(t) => {
+                t.iter().find(|(k, _)| k.get_ref().as_ref() == part).map(|(k, v)| (k.span(), v))
+            }
             toml::de::DeValue::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)).map(|v| (v.span(), v)),
             _ => None,
         };

@@ -79,9 +79,10 @@ fn wrong_type_is_named_with_its_line() {
 
 #[test]
 fn semantic_errors_name_key_and_line_and_are_all_reported() {
-    let errs = parse("[sync]\nschedule = \"0 30 2 * *\"\ntimezone = \"Mars/Olympus\"\n[eligibility.min_grade]\ntier1 = 17\n")
-        .expect_err("invalid")
-        .0;
+    let errs =
+        parse("[sync]\nschedule = \"0 30 2 * *\"\ntimezone = \"Mars/Olympus\"\n[eligibility.min_grade]\ntier1 = 17\n")
+            .expect_err("invalid")
+            .0;
     let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap_or_default()).collect();
     assert_eq!(keys, ["eligibility.min_grade.tier1", "sync.timezone", "sync.schedule"]);
     assert_eq!(errs[0].location.as_deref(), Some("orgid.toml:5:1"));
@@ -152,13 +153,18 @@ fn missing_default_file_means_defaults_but_a_named_file_must_exist() {
 #[test]
 fn ldap_section_is_optional_and_validated() {
     assert!(parse("").expect("defaults").ldap.is_none());
-    let cfg = parse("[ldap]\nurl = \"ldap://127.0.0.1:3890\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"pw\"\n")
-        .expect("valid");
+    let cfg = parse(
+        "[ldap]\nurl = \"ldap://127.0.0.1:3890\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"pw\"\n",
+    )
+    .expect("valid");
     let l = cfg.ldap.expect("ldap");
     assert_eq!(l.base_dn, "dc=example,dc=com");
     assert_eq!(l.attributes.grade, "employeeType");
     assert!(!format!("{l:?}").contains("\"pw\""), "the bind password is redacted");
-    let errs = parse("[ldap]\nurl = \"http://x\"\nbase_dn = \"example.com\"\n[ldap.attributes]\ngrade = \"bad attr\"\n").expect_err("bad").0;
+    let errs =
+        parse("[ldap]\nurl = \"http://x\"\nbase_dn = \"example.com\"\n[ldap.attributes]\ngrade = \"bad attr\"\n")
+            .expect_err("bad")
+            .0;
     let keys: Vec<_> = errs.iter().map(|e| e.key.clone().unwrap_or_default()).collect();
     assert_eq!(keys, ["ldap.url", "ldap.base_dn", "ldap.attributes.grade"]);
     assert_eq!(errs[2].location.as_deref(), Some("orgid.toml:5:1"));

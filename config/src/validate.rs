@@ -22,12 +22,22 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
         err("identity.person_key_secret", "must be at least 16 characters (it keys the ID-number hash)".into());
     }
     let g = &cfg.eligibility.min_grade;
-    for (name, v) in [("hq", g.hq), ("tier1", g.tier1), ("tier2", g.tier2), ("tier3", g.tier3), ("tier4", g.tier4), ("unrated", g.unrated)] {
+    for (name, v) in [
+        ("hq", g.hq),
+        ("tier1", g.tier1),
+        ("tier2", g.tier2),
+        ("tier3", g.tier3),
+        ("tier4", g.tier4),
+        ("unrated", g.unrated),
+    ] {
         if v > 16 {
             err(&format!("eligibility.min_grade.{name}"), format!("is {v}, but grades go from 1 to 16 (0 = everyone)"));
         }
     }
-    for (key, v) in [("safety.max_close_share", cfg.safety.max_close_share), ("safety.max_shrink_share", cfg.safety.max_shrink_share)] {
+    for (key, v) in [
+        ("safety.max_close_share", cfg.safety.max_close_share),
+        ("safety.max_shrink_share", cfg.safety.max_shrink_share),
+    ] {
         if !(0.0..=1.0).contains(&v) || v.is_nan() {
             err(key, format!("is {v}, but must be a share between 0.0 and 1.0 (0.05 = 5%)"));
         }
@@ -40,7 +50,10 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
     {
         err(
             "sync.schedule",
-            format!("`{}` is not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 30 2 * * *`): {e}", cfg.sync.schedule),
+            format!(
+                "`{}` is not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 30 2 * * *`): {e}",
+                cfg.sync.schedule
+            ),
         );
     }
     if cfg.server.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -77,7 +90,10 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
         if !l.reconcile_schedule.trim().is_empty()
             && let Err(e) = cron::Schedule::from_str(&l.reconcile_schedule)
         {
-            err("ldap.reconcile_schedule", format!("`{}` is not a cron expression with seconds: {e}", l.reconcile_schedule));
+            err(
+                "ldap.reconcile_schedule",
+                format!("`{}` is not a cron expression with seconds: {e}", l.reconcile_schedule),
+            );
         }
         let a = &l.attributes;
         for (key, v) in [
@@ -90,7 +106,10 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
             ("company", &a.company),
             ("department", &a.department),
         ] {
-            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !v.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            if v.is_empty()
+                || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                || !v.starts_with(|c: char| c.is_ascii_alphabetic())
+            {
                 err(&format!("ldap.attributes.{key}"), format!("`{v}` is not an LDAP attribute name"));
             }
         }
@@ -108,7 +127,8 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
 
 /// `attr=value` pairs separated by commas (the server has the last word).
 fn looks_like_dn(s: &str) -> bool {
-    !s.trim().is_empty() && s.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty()))
+    !s.trim().is_empty()
+        && s.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty()))
 }
 
 /// A light check of a `RUST_LOG`-style filter: comma-separated `target`, `level` or `target=level`.

@@ -56,7 +56,10 @@ async fn person_keyer(config: &Config, store: &AnyStore) -> anyhow::Result<Perso
         }
     };
     let keyer = PersonKeyer::new(secret.as_bytes());
-    let stored = store.init_setting(FINGERPRINT_KEY, &keyer.fingerprint()).await.context("while checking the person-key secret")?;
+    let stored = store
+        .init_setting(FINGERPRINT_KEY, &keyer.fingerprint())
+        .await
+        .context("while checking the person-key secret")?;
     if stored != keyer.fingerprint() {
         bail!(
             "identity.person_key_secret does not match the secret this store was first used with; \

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use orgid_config::{Config, LogFormat};
 use orgid_directory::store::DirectoryStore;
-use orgid_directory::{AccountFilter, AccountStatus, CompanyCode, CompanyStore, PersonRecord, PersonStore, RunId, RunStore};
+use orgid_directory::{
+    AccountFilter, AccountStatus, CompanyCode, CompanyStore, PersonRecord, PersonStore, RunId, RunStore,
+};
 
 use crate::app::App;
 use crate::output::Format;
@@ -16,7 +18,11 @@ use crate::progress::Progress;
 use crate::report;
 
 #[derive(Debug, Parser)]
-#[command(name = "orgid", version, about = "Accounts and single sign-on for a corporate group: HR rosters in, accounts out")]
+#[command(
+    name = "orgid",
+    version,
+    about = "Accounts and single sign-on for a corporate group: HR rosters in, accounts out"
+)]
 pub struct Cli {
     /// Configuration file. Without it, `orgid.toml` is read if present, else defaults apply.
     #[arg(long, global = true, env = "ORGID_CONFIG")]
@@ -181,7 +187,10 @@ pub fn main() -> ExitCode {
 }
 
 /// The configuration of `--config FILE` (which must exist), else of `orgid.toml` if present.
-pub fn load_config(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, orgid_config::ConfigErrors> {
+pub fn load_config(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, orgid_config::ConfigErrors> {
     let (path, must_exist) = match path {
         Some(p) => (p.to_path_buf(), true),
         None => (PathBuf::from("orgid.toml"), false),
@@ -210,14 +219,25 @@ pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut (dyn 
 }
 
 /// Runs one command; returns the process exit code.
-pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+pub async fn run(
+    command: Command,
+    config: Config,
+    config_path: Option<PathBuf>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<u8> {
     match command {
         Command::CheckConfig => {
-            let origin = config_path.map_or_else(|| "defaults (no orgid.toml)".to_string(), |p| p.display().to_string());
+            let origin =
+                config_path.map_or_else(|| "defaults (no orgid.toml)".to_string(), |p| p.display().to_string());
             writeln!(out, "configuration OK: {origin}")?;
             writeln!(out, "  store:    {}", store_kind(config.store.url.expose()))?;
-            writeln!(out, "  sources:  {}", config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))?;
-            let schedule = if config.sync.schedule.is_empty() { "none".to_string() } else { config.sync.schedule.clone() };
+            writeln!(
+                out,
+                "  sources:  {}",
+                config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            )?;
+            let schedule =
+                if config.sync.schedule.is_empty() { "none".to_string() } else { config.sync.schedule.clone() };
             writeln!(out, "  schedule: {schedule} ({})", config.sync.timezone)?;
             for s in &config.sources {
                 for p in [&s.companies, &s.roster] {
@@ -233,7 +253,8 @@ pub async fn run(command: Command, config: Config, config_path: Option<PathBuf>,
             Ok(0)
         }
         Command::Migrate => {
-            let store = orgid_store::connect(config.store.url.expose(), 1).await.context("while migrating the store")?;
+            let store =
+                orgid_store::connect(config.store.url.expose(), 1).await.context("while migrating the store")?;
             store.migrate().await?;
             writeln!(out, "migrations applied ({})", store.backend())?;
             Ok(0)

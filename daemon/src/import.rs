@@ -12,12 +12,24 @@ use crate::app::App;
 use crate::progress::Progress;
 use crate::sync::{Planned, RunReport, begin, compute, conclude, fail, stored_companies};
 
-pub async fn import(app: &App, path: &Path, dry_run: bool, actor: &str, progress: &Progress) -> anyhow::Result<RunReport> {
+pub async fn import(
+    app: &App,
+    path: &Path,
+    dry_run: bool,
+    actor: &str,
+    progress: &Progress,
+) -> anyhow::Result<RunReport> {
     let file = path.display().to_string();
     let run = if dry_run { None } else { Some(begin(app, RunKind::Import, vec![file.clone()], actor).await?) };
     let index = stored_companies(app).await?;
     if index.is_empty() {
-        return fail(app, run, "the store knows no companies yet; run `orgid sync` with a company list first".into(), Vec::new()).await;
+        return fail(
+            app,
+            run,
+            "the store knows no companies yet; run `orgid sync` with a company list first".into(),
+            Vec::new(),
+        )
+        .await;
     }
     progress.stage("reading requests");
     let read = match source::read_requests(path, &app.keyer, &index) {
@@ -53,7 +65,10 @@ pub async fn import(app: &App, path: &Path, dry_run: bool, actor: &str, progress
                         file: file.clone(),
                         row: a.row,
                         column: "异动前公司".into(),
-                        reason: format!("`{}` is not this person's current company `{}`", a.before_company, p.profile.company),
+                        reason: format!(
+                            "`{}` is not this person's current company `{}`",
+                            a.before_company, p.profile.company
+                        ),
                     }),
                     Some(_) => ok.push(a.record),
                 }

@@ -22,7 +22,12 @@ const BATCH: u32 = 4000;
 pub const PARK_AFTER: u32 = 8;
 
 /// The directory delta of a plan, or `None` when no `[ldap]` is configured.
-pub async fn delta_for(app: &App, plan: &Plan, current: &[StoredPerson], companies: &CompanyIndex) -> anyhow::Result<Option<DitDelta>> {
+pub async fn delta_for(
+    app: &App,
+    plan: &Plan,
+    current: &[StoredPerson],
+    companies: &CompanyIndex,
+) -> anyhow::Result<Option<DitDelta>> {
     let Some(cfg) = &app.config.ldap else { return Ok(None) };
     if plan.changes.is_empty() {
         return Ok(Some(DitDelta::default()));
@@ -41,8 +46,16 @@ pub async fn delta_for(app: &App, plan: &Plan, current: &[StoredPerson], compani
         .filter(|sp| changed.contains(&sp.person.key))
         .map(|sp| (sp.person.key.clone(), sp.person.profile.clone()))
         .collect();
-    profiles.extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (p.key.clone(), p.profile.clone())));
-    Ok(Some(dit::delta(&dit::DeltaInput { layout: &layout, companies, changes: &plan.changes, profiles: &profiles, nodes: &nodes, tracked: &tracked })))
+    profiles
+        .extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (p.key.clone(), p.profile.clone())));
+    Ok(Some(dit::delta(&dit::DeltaInput {
+        layout: &layout,
+        companies,
+        changes: &plan.changes,
+        profiles: &profiles,
+        nodes: &nodes,
+        tracked: &tracked,
+    })))
 }
 
 /// What a drain did.
@@ -145,18 +158,32 @@ pub async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u
         return Ok(0);
     };
     let mut healthy = true;
-    let tls = if cfg.url.starts_with("ldaps://") { "LDAPS" } else if cfg.starttls { "StartTLS" } else { "none" };
+    let tls = if cfg.url.starts_with("ldaps://") {
+        "LDAPS"
+    } else if cfg.starttls {
+        "StartTLS"
+    } else {
+        "none"
+    };
     writeln!(out, "directory   {} as {} (base {}, TLS: {tls})", cfg.url, cfg.bind_dn, cfg.base_dn)?;
     match LdapSink::connect(cfg).await {
         Ok(sink) => {
             writeln!(out, "connection  ok")?;
             if cfg.lock_check {
                 match lock_check(cfg, &sink).await {
-                    Ok(LockCheck::Enforced) => writeln!(out, "locks       enforced: a locked probe entry could not bind")?,
+                    Ok(LockCheck::Enforced) => {
+                        writeln!(out, "locks       enforced: a locked probe entry could not bind")?
+                    }
                     Ok(LockCheck::NotEnforced) => {
                         healthy = false;
-                        writeln!(out, "locks       NOT ENFORCED: a locked probe entry could still bind. Closed accounts can log in to LDAP!")?;
-                        writeln!(out, "            Load the ppolicy overlay with a default policy that has pwdLockout: TRUE.")?;
+                        writeln!(
+                            out,
+                            "locks       NOT ENFORCED: a locked probe entry could still bind. Closed accounts can log in to LDAP!"
+                        )?;
+                        writeln!(
+                            out,
+                            "            Load the ppolicy overlay with a default policy that has pwdLockout: TRUE."
+                        )?;
                     }
                     Err(e) => {
                         healthy = false;
@@ -173,7 +200,11 @@ pub async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u
     }
     let s = app.store.outbox_stats(app.clock.now()).await?;
     let oldest = s.oldest.map(|t| local(t, app.tz)).unwrap_or_else(|| "-".into());
-    writeln!(out, "outbox      {} pending ({} due, {} retrying, {} parked); oldest {oldest}", s.pending, s.due, s.retrying, s.parked)?;
+    writeln!(
+        out,
+        "outbox      {} pending ({} due, {} retrying, {} parked); oldest {oldest}",
+        s.pending, s.due, s.retrying, s.parked
+    )?;
     if let Some(e) = &s.last_error {
         writeln!(out, "last error  {e}")?;
     }
@@ -223,7 +254,8 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
     let untracked: Vec<AccountChange> = people
         .iter()
         .filter_map(|sp| {
-            let a = sp.account.as_ref().filter(|a| a.status == AccountStatus::Active && !known.contains(&sp.person.key))?;
+            let a =
+                sp.account.as_ref().filter(|a| a.status == AccountStatus::Active && !known.contains(&sp.person.key))?;
             Some(AccountChange {
                 op: Op::Open,
                 person_key: sp.person.key.clone(),
@@ -237,8 +269,11 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
             })
         })
         .collect();
-    let profiles: HashMap<PersonKey, Profile> =
-        people.iter().filter(|sp| untracked.iter().any(|c| c.person_key == sp.person.key)).map(|sp| (sp.person.key.clone(), sp.person.profile.clone())).collect();
+    let profiles: HashMap<PersonKey, Profile> = people
+        .iter()
+        .filter(|sp| untracked.iter().any(|c| c.person_key == sp.person.key))
+        .map(|sp| (sp.person.key.clone(), sp.person.profile.clone()))
+        .collect();
     let placed = dit::delta(&dit::DeltaInput {
         layout: &layout,
         companies: &companies,
@@ -299,7 +334,11 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     let people = app.store.people().await?;
     let due: Vec<&StoredPerson> = people
         .iter()
-        .filter(|sp| sp.account.as_ref().is_some_and(|a| a.status == AccountStatus::Disabled && a.closed_at.is_some_and(|c| c < cutoff)))
+        .filter(|sp| {
+            sp.account
+                .as_ref()
+                .is_some_and(|a| a.status == AccountStatus::Disabled && a.closed_at.is_some_and(|c| c < cutoff))
+        })
         .collect();
     let keys: Vec<PersonKey> = due.iter().map(|sp| sp.person.key.clone()).collect();
     let tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
@@ -311,7 +350,11 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
         let dn = parent.dn.child("uid", &t.login);
         let closed = a.closed_at.map(|c| local(c, app.tz)).unwrap_or_default();
         writeln!(out, "purge {dn} ({}, closed {closed})", sp.person.profile.employee_number)?;
-        delta.ops.push(dit::QueuedOp { key: format!("user:{}", sp.person.key), phase: dit::PHASE_ACCOUNTS, op: dit::DirOp::Delete { dn } });
+        delta.ops.push(dit::QueuedOp {
+            key: format!("user:{}", sp.person.key),
+            phase: dit::PHASE_ACCOUNTS,
+            op: dit::DirOp::Delete { dn },
+        });
         delta.users.push((sp.person.key.clone(), None));
     }
     writeln!(out, "{} entries disabled for more than {days} days", delta.users.len())?;

@@ -33,7 +33,14 @@ impl Metrics {
         if let RunReport::Applied { plan, .. } = report {
             m.last_success = Some(now);
             let c = plan.counts;
-            for (op, n) in [("open", c.open), ("reopen", c.reopen), ("adjust", c.adjust), ("move", c.moved), ("close", c.close), ("pending_approval", c.pending_approval)] {
+            for (op, n) in [
+                ("open", c.open),
+                ("reopen", c.reopen),
+                ("adjust", c.adjust),
+                ("move", c.moved),
+                ("close", c.close),
+                ("pending_approval", c.pending_approval),
+            ] {
                 *m.changes.entry(op).or_default() += n;
             }
         }
@@ -62,23 +69,52 @@ impl Metrics {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP orgid_build_info Version of the running orgid.\n# TYPE orgid_build_info gauge");
         let _ = writeln!(s, "orgid_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(s, "# HELP orgid_sync_runs_total Scheduled sync runs by outcome.\n# TYPE orgid_sync_runs_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP orgid_sync_runs_total Scheduled sync runs by outcome.\n# TYPE orgid_sync_runs_total counter"
+        );
         for status in ["ok", "partial", "held", "failed", "error"] {
-            let _ = writeln!(s, "orgid_sync_runs_total{{status=\"{status}\"}} {}", m.runs.get(status).copied().unwrap_or(0));
+            let _ = writeln!(
+                s,
+                "orgid_sync_runs_total{{status=\"{status}\"}} {}",
+                m.runs.get(status).copied().unwrap_or(0)
+            );
         }
-        let _ = writeln!(s, "# HELP orgid_sync_account_changes_total Account changes applied by scheduled syncs.\n# TYPE orgid_sync_account_changes_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP orgid_sync_account_changes_total Account changes applied by scheduled syncs.\n# TYPE orgid_sync_account_changes_total counter"
+        );
         for op in ["open", "reopen", "adjust", "move", "close", "pending_approval"] {
-            let _ = writeln!(s, "orgid_sync_account_changes_total{{op=\"{op}\"}} {}", m.changes.get(op).copied().unwrap_or(0));
+            let _ = writeln!(
+                s,
+                "orgid_sync_account_changes_total{{op=\"{op}\"}} {}",
+                m.changes.get(op).copied().unwrap_or(0)
+            );
         }
-        let _ = writeln!(s, "# HELP orgid_directory_operations_total LDAP operations by outcome.\n# TYPE orgid_directory_operations_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP orgid_directory_operations_total LDAP operations by outcome.\n# TYPE orgid_directory_operations_total counter"
+        );
         let _ = writeln!(s, "orgid_directory_operations_total{{outcome=\"applied\"}} {}", m.directory_applied);
         let _ = writeln!(s, "orgid_directory_operations_total{{outcome=\"refused\"}} {}", m.directory_refused);
         if let Some(up) = m.directory_up {
-            let _ = writeln!(s, "# HELP orgid_directory_up Whether the last push reached the directory.\n# TYPE orgid_directory_up gauge\norgid_directory_up {}", u8::from(up));
+            let _ = writeln!(
+                s,
+                "# HELP orgid_directory_up Whether the last push reached the directory.\n# TYPE orgid_directory_up gauge\norgid_directory_up {}",
+                u8::from(up)
+            );
         }
         for (name, help, v) in [
-            ("orgid_sync_last_run_timestamp_seconds", "When the last scheduled sync ended.", m.last_run.map(|v| v as f64)),
-            ("orgid_sync_last_success_timestamp_seconds", "When the last scheduled sync was applied.", m.last_success.map(|v| v as f64)),
+            (
+                "orgid_sync_last_run_timestamp_seconds",
+                "When the last scheduled sync ended.",
+                m.last_run.map(|v| v as f64),
+            ),
+            (
+                "orgid_sync_last_success_timestamp_seconds",
+                "When the last scheduled sync was applied.",
+                m.last_success.map(|v| v as f64),
+            ),
             ("orgid_sync_last_duration_seconds", "How long the last scheduled sync took.", m.last_duration),
         ] {
             if let Some(v) = v {

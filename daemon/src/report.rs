@@ -5,7 +5,9 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use orgid_directory::{AccountRow, Company, Decision, Employment, OpCounts, Outcome, RowError, RunDetail, RunSummary, StoredPerson};
+use orgid_directory::{
+    AccountRow, Company, Decision, Employment, OpCounts, Outcome, RowError, RunDetail, RunSummary, StoredPerson,
+};
 use serde_json::json;
 
 use crate::output::{Format, Table, write_json};
@@ -25,7 +27,10 @@ fn counts_line(c: &OpCounts) -> String {
 fn rejected_table(rejected: &[RowError]) -> Table {
     Table {
         header: vec!["file", "row", "column", "reason"],
-        rows: rejected.iter().map(|r| vec![r.file.clone(), r.row.to_string(), r.column.clone(), r.reason.clone()]).collect(),
+        rows: rejected
+            .iter()
+            .map(|r| vec![r.file.clone(), r.row.to_string(), r.column.clone(), r.reason.clone()])
+            .collect(),
     }
 }
 
@@ -90,9 +95,14 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write
             match report {
                 RunReport::Applied { directory: Some(d), .. } => match &d.unavailable {
                     None => writeln!(out, "  directory: {} operations applied, {} refused", d.applied, d.refused)?,
-                    Some(e) => writeln!(out, "  directory: NOT reachable ({e}); the changes wait in the outbox (`orgid ldap status`)")?,
+                    Some(e) => writeln!(
+                        out,
+                        "  directory: NOT reachable ({e}); the changes wait in the outbox (`orgid ldap status`)"
+                    )?,
                 },
-                RunReport::DryRun { directory_ops: Some(n), .. } => writeln!(out, "  directory: {n} operations planned")?,
+                RunReport::DryRun { directory_ops: Some(n), .. } => {
+                    writeln!(out, "  directory: {n} operations planned")?
+                }
                 _ => {}
             }
             if !rejected.is_empty() {
@@ -118,7 +128,12 @@ fn change_table(changes: &[orgid_directory::AccountChange]) -> Table {
         rows: changes
             .iter()
             .map(|c| {
-                let changed = c.fields.iter().map(|f| format!("{}: {} → {}", f.field, f.before, f.after)).collect::<Vec<_>>().join("; ");
+                let changed = c
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {} → {}", f.field, f.before, f.after))
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 vec![
                     c.op.as_str().into(),
                     c.account.login.clone(),
@@ -135,12 +150,28 @@ fn change_table(changes: &[orgid_directory::AccountChange]) -> Table {
     }
 }
 
-pub fn write_accounts(rows: &[AccountRow], format: Format, tz: Tz, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+pub fn write_accounts(
+    rows: &[AccountRow],
+    format: Format,
+    tz: Tz,
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     if format == Format::Json {
         return write_json(&rows, out);
     }
     let table = Table {
-        header: vec!["login", "employee_number", "name", "company", "department", "title", "grade", "status", "rule", "updated"],
+        header: vec![
+            "login",
+            "employee_number",
+            "name",
+            "company",
+            "department",
+            "title",
+            "grade",
+            "status",
+            "rule",
+            "updated",
+        ],
         rows: rows
             .iter()
             .map(|r| {
@@ -196,7 +227,15 @@ pub fn write_explanation(
     writeln!(out, "employee number  {}", p.employee_number)?;
     writeln!(out, "name             {}", p.name)?;
     match company {
-        Some(c) => writeln!(out, "company          {} {} — {} ({}), {}", c.code, c.name, c.tier.label_zh(), c.tier.as_str(), c.mode.as_str())?,
+        Some(c) => writeln!(
+            out,
+            "company          {} {} — {} ({}), {}",
+            c.code,
+            c.name,
+            c.tier.label_zh(),
+            c.tier.as_str(),
+            c.mode.as_str()
+        )?,
         None => writeln!(out, "company          {} (not in the company list)", p.company)?,
     }
     writeln!(out, "department       {}", p.department)?;
@@ -253,8 +292,10 @@ fn run_row(r: &RunSummary, tz: Tz) -> Vec<String> {
     ]
 }
 
-const RUN_HEADER: [&str; 14] =
-    ["id", "kind", "status", "started", "finished", "sources", "open", "reopen", "adjust", "move", "close", "pending", "rejected", "message"];
+const RUN_HEADER: [&str; 14] = [
+    "id", "kind", "status", "started", "finished", "sources", "open", "reopen", "adjust", "move", "close", "pending",
+    "rejected", "message",
+];
 
 pub fn write_runs(runs: &[RunSummary], format: Format, tz: Tz, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
     if format == Format::Json {

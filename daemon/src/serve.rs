@@ -28,12 +28,17 @@ struct Shared {
 
 pub async fn serve(app: App) -> anyhow::Result<()> {
     let listen = app.config.server.listen.clone();
-    let listener = TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
+    let listener =
+        TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
     serve_on(app, listener, shutdown_signal()).await
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.
-pub async fn serve_on(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve_on(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let shared = Shared { app: Arc::new(app), metrics: Arc::new(Metrics::default()) };
     let cancel = CancellationToken::new();
     let addr = listener.local_addr()?;
@@ -129,7 +134,9 @@ async fn directory_worker(s: Shared, cancel: CancellationToken) {
         match orgid_connectors::ldap::LdapSink::connect(&cfg).await {
             Ok(sink) => {
                 match crate::ldap::lock_check(&cfg, &sink).await {
-                    Ok(orgid_connectors::ldap::LockCheck::Enforced) => info!("directory: locked entries cannot bind (ppolicy enforced)"),
+                    Ok(orgid_connectors::ldap::LockCheck::Enforced) => {
+                        info!("directory: locked entries cannot bind (ppolicy enforced)")
+                    }
                     Ok(orgid_connectors::ldap::LockCheck::NotEnforced) => error!(
                         "DIRECTORY DOES NOT ENFORCE LOCKS: a locked entry could still bind, so closed accounts can log in. \
                          Load ppolicy with a default policy that has pwdLockout: TRUE."
@@ -182,7 +189,11 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         match crate::ldap::reconcile(&s.app, false, &mut report).await {
             Ok(code) => {
                 let text = String::from_utf8_lossy(&report);
-                let first = text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default().to_string();
+                let first = text
+                    .lines()
+                    .find(|l| l.starts_with("drift") || l.starts_with("no drift"))
+                    .unwrap_or_default()
+                    .to_string();
                 if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
             }
             Err(e) => error!("directory reconcile failed: {e:#}"),

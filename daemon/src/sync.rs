@@ -20,10 +20,30 @@ use crate::progress::Progress;
 #[derive(Debug)]
 pub enum RunReport {
     /// `--dry-run`: nothing written, not even the ledger.
-    DryRun { plan: Plan, rejected: Vec<RowError>, hold: Option<String>, directory_ops: Option<usize> },
-    Applied { run: RunId, status: RunStatus, plan: Plan, rejected: Vec<RowError>, directory: Option<DrainReport> },
-    Held { run: RunId, reason: String, plan: Plan, rejected: Vec<RowError> },
-    Failed { run: Option<RunId>, message: String, rejected: Vec<RowError> },
+    DryRun {
+        plan: Plan,
+        rejected: Vec<RowError>,
+        hold: Option<String>,
+        directory_ops: Option<usize>,
+    },
+    Applied {
+        run: RunId,
+        status: RunStatus,
+        plan: Plan,
+        rejected: Vec<RowError>,
+        directory: Option<DrainReport>,
+    },
+    Held {
+        run: RunId,
+        reason: String,
+        plan: Plan,
+        rejected: Vec<RowError>,
+    },
+    Failed {
+        run: Option<RunId>,
+        message: String,
+        rejected: Vec<RowError>,
+    },
 }
 
 impl RunReport {
@@ -71,7 +91,10 @@ pub fn read_sources(app: &App, progress: &Progress) -> Result<SourceData, String
         for c in read.companies {
             match companies.iter().find(|x| x.code == c.code) {
                 Some(existing) if *existing != c => {
-                    return Err(format!("source {}: company `{}` differs from the same code in another source", s.name, c.code));
+                    return Err(format!(
+                        "source {}: company `{}` differs from the same code in another source",
+                        s.name, c.code
+                    ));
                 }
                 Some(_) => {}
                 None => companies.push(c),
@@ -109,7 +132,9 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
     let (plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
-    let report = conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress).await?;
+    let report =
+        conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
+            .await?;
     info!(status = report.status(), elapsed_ms = started.elapsed().as_millis() as u64, "sync finished");
     Ok(report)
 }
@@ -182,7 +207,13 @@ pub async fn conclude(
     match app.store.finish_run(run, outcome).await {
         Ok(()) => {}
         Err(StoreError::Conflict(why)) => {
-            return fail(app, Some(run), format!("another run changed the store meanwhile ({why}); run again"), rejected).await;
+            return fail(
+                app,
+                Some(run),
+                format!("another run changed the store meanwhile ({why}); run again"),
+                rejected,
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     }
@@ -222,7 +253,12 @@ pub async fn begin(app: &App, kind: RunKind, sources: Vec<String>, actor: &str) 
     Ok(app.store.begin_run(&run).await?)
 }
 
-pub async fn fail(app: &App, run: Option<RunId>, message: String, rejected: Vec<RowError>) -> anyhow::Result<RunReport> {
+pub async fn fail(
+    app: &App,
+    run: Option<RunId>,
+    message: String,
+    rejected: Vec<RowError>,
+) -> anyhow::Result<RunReport> {
     warn!(run = ?run.map(|r| r.0), "run failed: {message}");
     if let Some(run) = run {
         let empty = Plan::default();

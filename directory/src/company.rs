@@ -94,7 +94,9 @@ impl FromStr for OperatingMode {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
         Ok(match t.to_ascii_lowercase().as_str() {
-            "集团统一运营" | "统一运营" | "group" | "group_operated" | "group-operated" => OperatingMode::GroupOperated,
+            "集团统一运营" | "统一运营" | "group" | "group_operated" | "group-operated" => {
+                OperatingMode::GroupOperated
+            }
             "独立运营" | "independent" => OperatingMode::Independent,
             _ => return Err(format!("`{t}` is not an operating mode (集团统一运营 or 独立运营)")),
         })

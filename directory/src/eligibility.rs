@@ -143,7 +143,13 @@ mod tests {
     use crate::{CompanyCode, Employment, Grade, OperatingMode, PersonKey, Profile};
 
     fn company(tier: Tier) -> Company {
-        Company { code: CompanyCode("C".into()), name: "C".into(), parent: None, tier, mode: OperatingMode::GroupOperated }
+        Company {
+            code: CompanyCode("C".into()),
+            name: "C".into(),
+            parent: None,
+            tier,
+            mode: OperatingMode::GroupOperated,
+        }
     }
 
     fn person(grade: Option<&str>, confidential: bool) -> PersonRecord {
@@ -247,7 +253,11 @@ mod tests {
 
     #[test]
     fn explanations_name_tier_grade_and_threshold() {
-        let d = Rules::new(EligibilityConfig::default()).decide(&person(Some("M11"), false), &company(Tier::Tier1), today());
+        let d = Rules::new(EligibilityConfig::default()).decide(
+            &person(Some("M11"), false),
+            &company(Tier::Tier1),
+            today(),
+        );
         assert_eq!(d.explanation, "一级企业: M11 is below M12/P12 and above");
     }
 }

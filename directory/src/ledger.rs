@@ -22,7 +22,10 @@ impl fmt::Display for RunId {
 impl FromStr for RunId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        s.trim().parse::<i64>().map(RunId).map_err(|_| format!("`{s}` is not a run id (a number, see `orgid runs list`)"))
+        s.trim()
+            .parse::<i64>()
+            .map(RunId)
+            .map_err(|_| format!("`{s}` is not a run id (a number, see `orgid runs list`)"))
     }
 }
 

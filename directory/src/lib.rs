@@ -25,4 +25,6 @@ pub use idnumber::{IdNumber, PersonKey, PersonKeyer};
 pub use ledger::{NewRun, OpCounts, RowError, RunDetail, RunId, RunKind, RunStatus, RunSummary};
 pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecord, Profile, StoredPerson};
 pub use plan::{AccountChange, Op, Plan, PlanInput, Scope};
-pub use store::{AccountFilter, AccountRow, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store, StoreError};
+pub use store::{
+    AccountFilter, AccountRow, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store, StoreError,
+};

@@ -117,7 +117,8 @@ impl Plan {
             ..Plan::default()
         };
         let records = merge_duplicates(input.records, &mut plan.warnings);
-        let mut logins = LoginAllocator::new(input.current.iter().filter_map(|sp| sp.account.as_ref().map(|a| a.login.clone())));
+        let mut logins =
+            LoginAllocator::new(input.current.iter().filter_map(|sp| sp.account.as_ref().map(|a| a.login.clone())));
         let mut seen: HashSet<&PersonKey> = HashSet::with_capacity(records.len());
 
         for record in records {
@@ -155,7 +156,9 @@ impl Plan {
                 (Outcome::Eligible | Outcome::NeedsApproval, Some(AccountStatus::Active)) if moved => {
                     Some(if decision.outcome == Outcome::Eligible { Op::Move } else { Op::PendingApproval })
                 }
-                (Outcome::Eligible | Outcome::NeedsApproval, Some(AccountStatus::Active)) => (!fields.is_empty()).then_some(Op::Adjust),
+                (Outcome::Eligible | Outcome::NeedsApproval, Some(AccountStatus::Active)) => {
+                    (!fields.is_empty()).then_some(Op::Adjust)
+                }
                 (Outcome::NeedsApproval, None | Some(AccountStatus::Disabled)) => Some(Op::PendingApproval),
                 (Outcome::NeedsApproval, Some(AccountStatus::PendingApproval)) => None,
                 (Outcome::NotEligible, Some(AccountStatus::Active | AccountStatus::PendingApproval)) => Some(Op::Close),
@@ -206,7 +209,8 @@ impl Plan {
             absent.sort_by(|a, b| a.person.profile.employee_number.cmp(&b.person.profile.employee_number));
             for sp in absent {
                 let Some(before) = sp.account.as_ref() else { continue };
-                let account = next_account(Op::Close, Some(before), before.login.clone(), Rule::Absent.code().into(), input.now);
+                let account =
+                    next_account(Op::Close, Some(before), before.login.clone(), Rule::Absent.code().into(), input.now);
                 plan.counts.add(Op::Close);
                 plan.changes.push(AccountChange {
                     op: Op::Close,
@@ -230,7 +234,9 @@ fn next_account(op: Op, before: Option<&Account>, login: String, rule: String, n
         Op::Open | Op::Reopen => (AccountStatus::Active, Some(now), None),
         Op::Adjust | Op::Move => (AccountStatus::Active, before.and_then(|a| a.opened_at).or(Some(now)), None),
         Op::Close => (AccountStatus::Disabled, before.and_then(|a| a.opened_at), Some(now)),
-        Op::PendingApproval => (AccountStatus::PendingApproval, before.and_then(|a| a.opened_at), before.and_then(|a| a.closed_at)),
+        Op::PendingApproval => {
+            (AccountStatus::PendingApproval, before.and_then(|a| a.opened_at), before.and_then(|a| a.closed_at))
+        }
     };
     Account { login, status, rule, opened_at, closed_at, updated_at: now }
 }
@@ -263,7 +269,9 @@ fn merge_duplicates<'a>(records: &'a [PersonRecord], warnings: &mut Vec<String>)
     }
     // Deterministic order; among namesakes the longest-serving gets the plain login.
     out.sort_by(|a, b| {
-        let key = |r: &'a PersonRecord| (r.profile.hire_date.unwrap_or(NaiveDate::MAX), &r.profile.company, &r.profile.employee_number);
+        let key = |r: &'a PersonRecord| {
+            (r.profile.hire_date.unwrap_or(NaiveDate::MAX), &r.profile.company, &r.profile.employee_number)
+        };
         key(a).cmp(&key(b))
     });
     out

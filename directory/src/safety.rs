@@ -31,7 +31,10 @@ pub fn hold_reason(plan: &Plan, cfg: &SafetyConfig) -> Option<String> {
         return None;
     }
     if closes > cfg.max_close_count {
-        return Some(format!("the plan closes {closes} accounts, more than safety.max_close_count = {}", cfg.max_close_count));
+        return Some(format!(
+            "the plan closes {closes} accounts, more than safety.max_close_count = {}",
+            cfg.max_close_count
+        ));
     }
     let base = plan.active_before.max(1) as f64;
     let share = closes as f64 / base;

@@ -34,7 +34,12 @@ pub struct DeltaInput<'a> {
 
 /// The OU keys whose entries the delta may move without their accounts changing (renamed
 /// departments, moved companies): load their tracked users before calling [`delta`].
-pub fn affected_parents(layout: &Layout, companies: &CompanyIndex, nodes: &[Node], changes: &[AccountChange]) -> Vec<String> {
+pub fn affected_parents(
+    layout: &Layout,
+    companies: &CompanyIndex,
+    nodes: &[Node],
+    changes: &[AccountChange],
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let moved: Vec<&Node> = nodes
         .iter()
@@ -47,7 +52,12 @@ pub fn affected_parents(layout: &Layout, companies: &CompanyIndex, nodes: &[Node
         })
         .collect();
     for m in moved {
-        out.extend(nodes.iter().filter(|n| n.kind == NodeKind::Ou && (n.dn == m.dn || n.dn.is_under(&m.dn))).map(|n| n.key.clone()));
+        out.extend(
+            nodes
+                .iter()
+                .filter(|n| n.kind == NodeKind::Ou && (n.dn == m.dn || n.dn.is_under(&m.dn)))
+                .map(|n| n.key.clone()),
+        );
     }
     for (code, old, _) in department_changes(changes) {
         out.push(keys::department(&code, &old));
@@ -63,7 +73,10 @@ fn department_changes(changes: &[AccountChange]) -> Vec<(String, String, String)
         .iter()
         .filter(|c| !c.fields.iter().any(|f| f.field == "company"))
         .filter_map(|c| {
-            c.fields.iter().find(|f| f.field == "department").map(|f| (c.company.0.clone(), f.before.clone(), f.after.clone()))
+            c.fields
+                .iter()
+                .find(|f| f.field == "department")
+                .map(|f| (c.company.0.clone(), f.before.clone(), f.after.clone()))
         })
         .filter(|(_, old, _)| !old.is_empty())
         .collect();
@@ -166,7 +179,8 @@ impl<'a> Builder<'a> {
                 _ => k.to_string(),
             }
         };
-        let affected: Vec<Node> = self.nodes.values().filter(|n| n.dn == node.dn || n.dn.is_under(&node.dn)).cloned().collect();
+        let affected: Vec<Node> =
+            self.nodes.values().filter(|n| n.dn == node.dn || n.dn.is_under(&node.dn)).cloned().collect();
         for n in affected {
             let Some(dn) = n.dn.rebase(&node.dn, &to) else { continue };
             let key = rekey(&n.key);
@@ -191,7 +205,8 @@ impl<'a> Builder<'a> {
     fn user_dns(&self, t: &TrackedUser) -> Option<(Dn, Dn)> {
         let key = self.current_key(&t.parent);
         let after = self.nodes.get(&key)?.dn.child("uid", &t.login);
-        let before = self.before.get(&key).cloned().unwrap_or_else(|| self.nodes[&key].dn.clone()).child("uid", &t.login);
+        let before =
+            self.before.get(&key).cloned().unwrap_or_else(|| self.nodes[&key].dn.clone()).child("uid", &t.login);
         Some((before, after))
     }
 }
@@ -200,7 +215,8 @@ impl<'a> Builder<'a> {
 pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
     let nodes: HashMap<String, Node> = input.nodes.iter().map(|n| (n.key.clone(), n.clone())).collect();
     let before: HashMap<String, Dn> = input.nodes.iter().map(|n| (n.key.clone(), n.dn.clone())).collect();
-    let mut b = Builder { input, nodes, before, renamed: BTreeMap::new(), touched_nodes: BTreeMap::new(), ops: Vec::new() };
+    let mut b =
+        Builder { input, nodes, before, renamed: BTreeMap::new(), touched_nodes: BTreeMap::new(), ops: Vec::new() };
     let layout = input.layout;
 
     // 1. Companies whose place in the tree changed: move their OU (with everything below).
@@ -272,10 +288,15 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         let key = format!("user:{}", c.person_key);
         let old_dns = tracked.and_then(|t| b.user_dns(t));
         let old_groups: Vec<(String, Dn)> = tracked
-            .map(|t| t.groups.iter().filter_map(|g| {
-                let g = b.current_key(g);
-                b.nodes.get(&g).map(|n| (g.clone(), n.dn.clone()))
-            }).collect())
+            .map(|t| {
+                t.groups
+                    .iter()
+                    .filter_map(|g| {
+                        let g = b.current_key(g);
+                        b.nodes.get(&g).map(|n| (g.clone(), n.dn.clone()))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         match (c.account.status, tracked, old_dns) {
             (AccountStatus::Active, _, old) => {
@@ -288,8 +309,11 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                         if *now_dn != dn {
                             b.push(&key, PHASE_ACCOUNTS, DirOp::Move { dn: now_dn.clone(), to: dn.clone() });
                         }
-                        let mut replace: super::Attrs =
-                            layout.managed_user_attrs().into_iter().map(|a| (a.clone(), attrs.get(&a).cloned().unwrap_or_default())).collect();
+                        let mut replace: super::Attrs = layout
+                            .managed_user_attrs()
+                            .into_iter()
+                            .map(|a| (a.clone(), attrs.get(&a).cloned().unwrap_or_default()))
+                            .collect();
                         if t.locked {
                             replace.insert(LOCK_ATTR.to_string(), Vec::new());
                         }
@@ -317,7 +341,10 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                     }
                 }
                 let groups = new_groups.into_iter().map(|(k, _)| k).collect();
-                users.push((c.person_key.clone(), Some(TrackedUser { parent: parent_key, login: c.account.login.clone(), groups, locked: false })));
+                users.push((
+                    c.person_key.clone(),
+                    Some(TrackedUser { parent: parent_key, login: c.account.login.clone(), groups, locked: false }),
+                ));
             }
             // Closed or waiting: lock the entry where it is and take it out of every group.
             (_, Some(t), Some((member_dn, now_dn))) => {
@@ -328,7 +355,10 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                     members.entry((gk.clone(), gdn.clone())).or_default().1.push(member_dn.clone());
                 }
                 let parent = b.current_key(&t.parent);
-                users.push((c.person_key.clone(), Some(TrackedUser { parent, login: t.login.clone(), groups: Vec::new(), locked: true })));
+                users.push((
+                    c.person_key.clone(),
+                    Some(TrackedUser { parent, login: t.login.clone(), groups: Vec::new(), locked: true }),
+                ));
             }
             _ => {}
         }
@@ -367,12 +397,7 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
 
     let mut ops = std::mem::take(&mut b.ops);
     ops.sort_by_key(|o| o.phase); // stable: order within a phase is kept
-    DitDelta {
-        ops,
-        users,
-        nodes: b.touched_nodes.into_values().collect(),
-        renamed: b.renamed.into_iter().collect(),
-    }
+    DitDelta { ops, users, nodes: b.touched_nodes.into_values().collect(), renamed: b.renamed.into_iter().collect() }
 }
 
 fn slices(values: Vec<Dn>) -> Vec<Vec<Dn>> {

@@ -86,7 +86,14 @@ impl World {
             .filter(|(k, t)| keys.contains(k) || parents.contains(&t.parent))
             .map(|(k, t)| (k.clone(), t.clone()))
             .collect();
-        let d = delta(&DeltaInput { layout: &layout, companies, changes: &plan.changes, profiles: &profiles, nodes: &self.nodes, tracked: &tracked });
+        let d = delta(&DeltaInput {
+            layout: &layout,
+            companies,
+            changes: &plan.changes,
+            profiles: &profiles,
+            nodes: &self.nodes,
+            tracked: &tracked,
+        });
         // The store: people and accounts …
         for p in &plan.people {
             match self.people.iter_mut().find(|sp| sp.person.key == p.key) {
@@ -137,10 +144,26 @@ fn render(d: &DitDelta) -> Vec<String> {
             }
             DirOp::Move { dn, to } => format!("{} move {dn} -> {to}", q.phase),
             DirOp::AddMembers { group, members } => {
-                format!("{} +members {group}: {}", q.phase, members.iter().map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default()).collect::<Vec<_>>().join(" "))
+                format!(
+                    "{} +members {group}: {}",
+                    q.phase,
+                    members
+                        .iter()
+                        .map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
             }
             DirOp::RemoveMembers { group, members } => {
-                format!("{} -members {group}: {}", q.phase, members.iter().map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default()).collect::<Vec<_>>().join(" "))
+                format!(
+                    "{} -members {group}: {}",
+                    q.phase,
+                    members
+                        .iter()
+                        .map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
             }
             DirOp::Delete { dn } => format!("{} delete {dn}", q.phase),
         })
@@ -222,13 +245,31 @@ fn a_renamed_department_renames_its_ou_and_group_instead_of_moving_entries() {
     m2[1].profile.department = "财务部/核算科".into();
     let d = w.run(&companies("C010"), &m2);
     let ops = render(&d);
-    assert_eq!(ops[0], "4 move cn=C010/财务部/一科,ou=groups,dc=example,dc=com -> cn=C010/财务部/核算科,ou=groups,dc=example,dc=com");
-    assert_eq!(ops[1], "6 move ou=一科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com -> ou=核算科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com");
-    assert!(ops.iter().all(|o| !o.starts_with("50 move") && !o.contains(" add ")), "no entry moved, nothing recreated: {ops:#?}");
-    assert_eq!(d.renamed, [("dept:C010:财务部/一科".to_string(), "dept:C010:财务部/核算科".to_string()), ("group:dept:C010:财务部/一科".to_string(), "group:dept:C010:财务部/核算科".to_string())]);
+    assert_eq!(
+        ops[0],
+        "4 move cn=C010/财务部/一科,ou=groups,dc=example,dc=com -> cn=C010/财务部/核算科,ou=groups,dc=example,dc=com"
+    );
+    assert_eq!(
+        ops[1],
+        "6 move ou=一科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com -> ou=核算科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com"
+    );
+    assert!(
+        ops.iter().all(|o| !o.starts_with("50 move") && !o.contains(" add ")),
+        "no entry moved, nothing recreated: {ops:#?}"
+    );
+    assert_eq!(
+        d.renamed,
+        [
+            ("dept:C010:财务部/一科".to_string(), "dept:C010:财务部/核算科".to_string()),
+            ("group:dept:C010:财务部/一科".to_string(), "group:dept:C010:财务部/核算科".to_string())
+        ]
+    );
     assert_eq!(w.node("dept:C010:财务部/核算科"), "ou=核算科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com");
     assert_eq!(w.tracked[&PersonKey("k2".into())].parent, "dept:C010:财务部/核算科");
-    assert!(ops.contains(&"60 +members cn=C010/财务部/核算科,ou=groups,dc=example,dc=com: zhangsan lisi".to_string()), "{ops:#?}");
+    assert!(
+        ops.contains(&"60 +members cn=C010/财务部/核算科,ou=groups,dc=example,dc=com: zhangsan lisi".to_string()),
+        "{ops:#?}"
+    );
     assert!(w.run(&companies("C010"), &m2).is_empty(), "and then it is stable");
 }
 
@@ -259,7 +300,10 @@ fn cross_company_move_keeps_the_entry_and_close_locks_it() {
     let lisi = &w.tracked[&PersonKey("k2".into())];
     assert!(lisi.locked && lisi.groups.is_empty());
     // Rehire: unlocked in place, memberships back.
-    let d = w.run(&companies("C010"), &month_one().into_iter().filter(|r| r.key.0 != "k3").chain([m2[2].clone()]).collect::<Vec<_>>());
+    let d = w.run(
+        &companies("C010"),
+        &month_one().into_iter().filter(|r| r.key.0 != "k3").chain([m2[2].clone()]).collect::<Vec<_>>(),
+    );
     assert_eq!(
         render(&d),
         [
@@ -292,7 +336,8 @@ fn a_company_given_a_new_parent_moves_its_subtree_and_member_values_follow() {
 #[test]
 fn large_groups_are_written_in_slices() {
     let mut w = World::default();
-    let many: Vec<PersonRecord> = (1..=2500).map(|n| rec(n, "G000", &format!("G{n:05}"), &format!("员工{n}"), "", "")).collect();
+    let many: Vec<PersonRecord> =
+        (1..=2500).map(|n| rec(n, "G000", &format!("G{n:05}"), &format!("员工{n}"), "", "")).collect();
     let d = w.run(&companies("C010"), &many);
     let adds: Vec<usize> = d
         .ops

@@ -144,7 +144,9 @@ impl FromStr for Dn {
                         let next = *bytes.get(i + 1).ok_or_else(|| format!("`{s}`: ends with a lone `\\`"))?;
                         if next.is_ascii_hexdigit() {
                             let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("`{s}`: bad hex escape"))?;
-                            value.push(u8::from_str_radix(hex, 16).map_err(|_| format!("`{s}`: bad hex escape `\\{hex}`"))?);
+                            value.push(
+                                u8::from_str_radix(hex, 16).map_err(|_| format!("`{s}`: bad hex escape `\\{hex}`"))?,
+                            );
                             i += 3;
                         } else {
                             value.push(next);
@@ -233,7 +235,10 @@ mod tests {
         let u = c.child("ou", "财务部").child("uid", "a");
         assert!(u.is_under(&c) && u.is_under(&base) && !c.is_under(&u) && !c.is_under(&c));
         let moved = base.child("ou", "G000").child("ou", "C010");
-        assert_eq!(u.rebase(&c, &moved).expect("rebased").to_string(), "uid=a,ou=财务部,ou=C010,ou=G000,dc=example,dc=com");
+        assert_eq!(
+            u.rebase(&c, &moved).expect("rebased").to_string(),
+            "uid=a,ou=财务部,ou=C010,ou=G000,dc=example,dc=com"
+        );
         assert_eq!(c.rebase(&c, &moved), Some(moved.clone()));
         assert_eq!(base.rebase(&c, &moved), None);
         assert_eq!(u.parent().and_then(|p| p.parent()), Some(c));

@@ -100,7 +100,10 @@ impl Layout {
         let code = &profile.company.0;
         let mut out = vec![(keys::company_group(code), self.company_group(code))];
         if !profile.department.is_empty() {
-            out.push((keys::department_group(code, &profile.department), self.department_group(code, &profile.department)));
+            out.push((
+                keys::department_group(code, &profile.department),
+                self.department_group(code, &profile.department),
+            ));
         }
         if profile.confidential {
             out.push((keys::CONFIDENTIAL_GROUP.to_string(), self.confidential_group()));
@@ -141,7 +144,11 @@ impl Layout {
     pub fn managed_user_attrs(&self) -> Vec<String> {
         let a = &self.attrs;
         let mut v: Vec<String> = ["cn", "sn", "givenName"].iter().map(|s| s.to_string()).collect();
-        v.extend([&a.display_name, &a.employee_number, &a.mail, &a.mobile, &a.title, &a.grade, &a.company, &a.department].into_iter().cloned());
+        v.extend(
+            [&a.display_name, &a.employee_number, &a.mail, &a.mobile, &a.title, &a.grade, &a.company, &a.department]
+                .into_iter()
+                .cloned(),
+        );
         v
     }
 }
@@ -166,10 +173,11 @@ pub fn group_attrs(cn: &str, description: &str, placeholder: &Dn) -> Attrs {
 
 /// Two-character Chinese surnames (复姓) that must not be cut after their first character.
 const COMPOUND_SURNAMES: &[&str] = &[
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "尉迟", "长孙", "宇文", "司徒", "夏侯", "独孤", "南宫",
-    "西门", "公孙", "轩辕", "端木", "澹台", "呼延", "申屠", "万俟", "闻人", "赫连", "钟离", "宗政", "濮阳", "太史", "公冶",
-    "东郭", "百里", "第五", "司空", "左丘", "拓跋", "仲孙", "单于", "亓官", "司寇", "子车", "颛孙", "壤驷", "公良", "漆雕",
-    "乐正", "宰父", "谷梁", "梁丘", "段干", "巫马", "公西", "东门", "羊舌", "微生", "公羊", "梁丘", "夹谷", "鲜于", "闾丘",
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "尉迟", "长孙", "宇文", "司徒", "夏侯", "独孤",
+    "南宫", "西门", "公孙", "轩辕", "端木", "澹台", "呼延", "申屠", "万俟", "闻人", "赫连", "钟离", "宗政", "濮阳",
+    "太史", "公冶", "东郭", "百里", "第五", "司空", "左丘", "拓跋", "仲孙", "单于", "亓官", "司寇", "子车", "颛孙",
+    "壤驷", "公良", "漆雕", "乐正", "宰父", "谷梁", "梁丘", "段干", "巫马", "公西", "东门", "羊舌", "微生", "公羊",
+    "梁丘", "夹谷", "鲜于", "闾丘",
 ];
 
 /// (surname, given name). Chinese names: a compound surname when one applies, else the first
@@ -228,14 +236,21 @@ mod tests {
             tier: Tier::Tier1,
             mode: OperatingMode::GroupOperated,
         };
-        let idx = CompanyIndex::new([co("G000", None), co("C010", Some("G000")), co("C020", Some("C010"))]).expect("tree");
+        let idx =
+            CompanyIndex::new([co("G000", None), co("C010", Some("G000")), co("C020", Some("C010"))]).expect("tree");
         let l = layout();
         let c = l.company_dn(&idx, &CompanyCode("C020".into()));
         assert_eq!(c.to_string(), "ou=C020,ou=C010,ou=G000,dc=example,dc=com");
-        assert_eq!(l.department_dn(&c, "财务部/一科").to_string(), "ou=一科,ou=财务部,ou=C020,ou=C010,ou=G000,dc=example,dc=com");
+        assert_eq!(
+            l.department_dn(&c, "财务部/一科").to_string(),
+            "ou=一科,ou=财务部,ou=C020,ou=C010,ou=G000,dc=example,dc=com"
+        );
         assert_eq!(l.department_dn(&c, ""), c);
         assert_eq!(Layout::department_prefixes("财务部/一科"), ["财务部", "财务部/一科"]);
-        assert_eq!(l.department_group("C020", "财务部/一科").to_string(), "cn=C020/财务部/一科,ou=groups,dc=example,dc=com");
+        assert_eq!(
+            l.department_group("C020", "财务部/一科").to_string(),
+            "cn=C020/财务部/一科,ou=groups,dc=example,dc=com"
+        );
     }
 
     #[test]
@@ -259,8 +274,14 @@ mod tests {
         let a = l.user_attrs("ouyangnana", &p, "示例公司");
         let get = |k: &str| a.get(k).map(|v| v.join("|")).unwrap_or_default();
         assert_eq!(get("uid"), "ouyangnana");
-        assert_eq!((get("cn"), get("sn"), get("givenName"), get("displayName")), ("欧阳娜娜".into(), "欧阳".into(), "娜娜".into(), "欧阳娜娜".into()));
-        assert_eq!((get("employeeNumber"), get("businessCategory"), get("o"), get("ou")), ("A01".into(), "M12".into(), "示例公司".into(), "财务部".into()));
+        assert_eq!(
+            (get("cn"), get("sn"), get("givenName"), get("displayName")),
+            ("欧阳娜娜".into(), "欧阳".into(), "娜娜".into(), "欧阳娜娜".into())
+        );
+        assert_eq!(
+            (get("employeeNumber"), get("businessCategory"), get("o"), get("ou")),
+            ("A01".into(), "M12".into(), "示例公司".into(), "财务部".into())
+        );
         assert!(!a.contains_key("mobile") && !a.contains_key("employeeType"));
         assert_eq!(get("objectClass"), "top|person|organizationalPerson|inetOrgPerson");
         let groups: Vec<String> = l.groups_of(&p).into_iter().map(|(k, _)| k).collect();

@@ -4,9 +4,9 @@
 
 mod delta;
 mod dn;
-pub mod reconcile;
 mod layout;
 mod ops;
+pub mod reconcile;
 
 pub use delta::{DeltaInput, PHASE_ACCOUNTS, PHASE_MEMBERS, affected_parents, delta, group_description};
 pub use dn::{Dn, Rdn, escape_value};

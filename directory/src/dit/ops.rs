@@ -12,15 +12,32 @@ use crate::PersonKey;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum DirOp {
     /// Create the entry (or, if it exists, replace these attributes).
-    Add { dn: Dn, attrs: Attrs },
+    Add {
+        dn: Dn,
+        attrs: Attrs,
+    },
     /// Replace each listed attribute; an empty list removes it.
-    Replace { dn: Dn, attrs: Attrs },
+    Replace {
+        dn: Dn,
+        attrs: Attrs,
+    },
     /// modDN: the entry (and its subtree) from `dn` to `to`; entryUUID is kept.
-    Move { dn: Dn, to: Dn },
-    AddMembers { group: Dn, members: Vec<Dn> },
-    RemoveMembers { group: Dn, members: Vec<Dn> },
+    Move {
+        dn: Dn,
+        to: Dn,
+    },
+    AddMembers {
+        group: Dn,
+        members: Vec<Dn>,
+    },
+    RemoveMembers {
+        group: Dn,
+        members: Vec<Dn>,
+    },
     /// Delete a leaf entry (a missing one is fine).
-    Delete { dn: Dn },
+    Delete {
+        dn: Dn,
+    },
 }
 
 impl DirOp {

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::delta::PHASE_MEMBERS;
-use super::{Attrs, DirOp, Dn, Layout, LOCK_ATTR, LOCKED_FOREVER, Node, NodeKind, PHASE_ACCOUNTS, QueuedOp, TrackedUser};
+use super::{
+    Attrs, DirOp, Dn, LOCK_ATTR, LOCKED_FOREVER, Layout, Node, NodeKind, PHASE_ACCOUNTS, QueuedOp, TrackedUser,
+};
 use super::{group_attrs, group_description, ou_attrs};
 use crate::{CompanyCode, CompanyIndex, PersonKey, StoredPerson};
 
@@ -84,8 +86,10 @@ pub fn desired(
             NodeKind::Ou => (Kind::Ou, ou_attrs(&name)),
             NodeKind::Group => {
                 let (company_name, department) = group_context(&n.key, companies);
-                let mut attrs = group_attrs(&name, &group_description(&n.key, &company_name, &department), &placeholder);
-                let mut m: Vec<String> = members.remove(n.key.as_str()).unwrap_or_default().iter().map(Dn::to_string).collect();
+                let mut attrs =
+                    group_attrs(&name, &group_description(&n.key, &company_name, &department), &placeholder);
+                let mut m: Vec<String> =
+                    members.remove(n.key.as_str()).unwrap_or_default().iter().map(Dn::to_string).collect();
                 m.push(placeholder.to_string());
                 attrs.insert("member".into(), m);
                 (Kind::Group, attrs)
@@ -133,7 +137,10 @@ pub fn diff(layout: &Layout, desired: &[Desired], observed: &[Observed], roots: 
     let wanted: BTreeSet<&Dn> = desired.iter().map(|d| &d.dn).collect();
     let mut repair = Repair::default();
     let edited_by = |o: &Observed| {
-        get(&o.attrs, "modifiersName").and_then(|v| v.first()).filter(|m| m.parse::<Dn>().ok().as_ref() != Some(bind_dn)).cloned()
+        get(&o.attrs, "modifiersName")
+            .and_then(|v| v.first())
+            .filter(|m| m.parse::<Dn>().ok().as_ref() != Some(bind_dn))
+            .cloned()
     };
     let user_attrs: Vec<String> = {
         let mut v = layout.managed_user_attrs();
@@ -144,18 +151,34 @@ pub fn diff(layout: &Layout, desired: &[Desired], observed: &[Observed], roots: 
         let Some(o) = seen.get(&d.dn) else {
             repair.drift.push(Drift::Missing { dn: d.dn.to_string() });
             let phase = if d.kind == Kind::User { PHASE_ACCOUNTS } else { d.dn.len().clamp(1, 49) as u8 };
-            repair.ops.push(QueuedOp { key: d.key.clone(), phase, op: DirOp::Add { dn: d.dn.clone(), attrs: d.attrs.clone() } });
+            repair.ops.push(QueuedOp {
+                key: d.key.clone(),
+                phase,
+                op: DirOp::Add { dn: d.dn.clone(), attrs: d.attrs.clone() },
+            });
             continue;
         };
         match d.kind {
             Kind::Ou => {}
             Kind::User => {
-                let differ: Vec<String> =
-                    user_attrs.iter().filter(|a| sorted(get(&d.attrs, a)) != sorted(get(&o.attrs, a))).cloned().collect();
+                let differ: Vec<String> = user_attrs
+                    .iter()
+                    .filter(|a| sorted(get(&d.attrs, a)) != sorted(get(&o.attrs, a)))
+                    .cloned()
+                    .collect();
                 if !differ.is_empty() {
-                    let attrs: Attrs = differ.iter().map(|a| (a.clone(), get(&d.attrs, a).cloned().unwrap_or_default())).collect();
-                    repair.drift.push(Drift::Differs { dn: d.dn.to_string(), attributes: differ, edited_by: edited_by(o) });
-                    repair.ops.push(QueuedOp { key: d.key.clone(), phase: PHASE_ACCOUNTS, op: DirOp::Replace { dn: d.dn.clone(), attrs } });
+                    let attrs: Attrs =
+                        differ.iter().map(|a| (a.clone(), get(&d.attrs, a).cloned().unwrap_or_default())).collect();
+                    repair.drift.push(Drift::Differs {
+                        dn: d.dn.to_string(),
+                        attributes: differ,
+                        edited_by: edited_by(o),
+                    });
+                    repair.ops.push(QueuedOp {
+                        key: d.key.clone(),
+                        phase: PHASE_ACCOUNTS,
+                        op: DirOp::Replace { dn: d.dn.clone(), attrs },
+                    });
                 }
             }
             Kind::Group => {
@@ -167,20 +190,41 @@ pub fn diff(layout: &Layout, desired: &[Desired], observed: &[Observed], roots: 
                 let add: Vec<Dn> = want.difference(&have).cloned().collect();
                 let remove: Vec<Dn> = have.difference(&want).cloned().collect();
                 if !add.is_empty() || !remove.is_empty() {
-                    repair.drift.push(Drift::Members { dn: d.dn.to_string(), missing: add.len(), extra: remove.len(), edited_by: edited_by(o) });
+                    repair.drift.push(Drift::Members {
+                        dn: d.dn.to_string(),
+                        missing: add.len(),
+                        extra: remove.len(),
+                        edited_by: edited_by(o),
+                    });
                     // Add first: a group must never be left without a member.
                     for chunk in add.chunks(1000) {
-                        repair.ops.push(QueuedOp { key: d.key.clone(), phase: PHASE_MEMBERS, op: DirOp::AddMembers { group: d.dn.clone(), members: chunk.to_vec() } });
+                        repair.ops.push(QueuedOp {
+                            key: d.key.clone(),
+                            phase: PHASE_MEMBERS,
+                            op: DirOp::AddMembers { group: d.dn.clone(), members: chunk.to_vec() },
+                        });
                     }
                     for chunk in remove.chunks(1000) {
-                        repair.ops.push(QueuedOp { key: d.key.clone(), phase: PHASE_MEMBERS, op: DirOp::RemoveMembers { group: d.dn.clone(), members: chunk.to_vec() } });
+                        repair.ops.push(QueuedOp {
+                            key: d.key.clone(),
+                            phase: PHASE_MEMBERS,
+                            op: DirOp::RemoveMembers { group: d.dn.clone(), members: chunk.to_vec() },
+                        });
                     }
                 }
                 if sorted(get(&d.attrs, "description")) != sorted(get(&o.attrs, "description")) {
                     let mut attrs = Attrs::new();
                     attrs.insert("description".into(), get(&d.attrs, "description").cloned().unwrap_or_default());
-                    repair.drift.push(Drift::Differs { dn: d.dn.to_string(), attributes: vec!["description".into()], edited_by: edited_by(o) });
-                    repair.ops.push(QueuedOp { key: d.key.clone(), phase: PHASE_MEMBERS, op: DirOp::Replace { dn: d.dn.clone(), attrs } });
+                    repair.drift.push(Drift::Differs {
+                        dn: d.dn.to_string(),
+                        attributes: vec!["description".into()],
+                        edited_by: edited_by(o),
+                    });
+                    repair.ops.push(QueuedOp {
+                        key: d.key.clone(),
+                        phase: PHASE_MEMBERS,
+                        op: DirOp::Replace { dn: d.dn.clone(), attrs },
+                    });
                 }
             }
         }
@@ -246,8 +290,22 @@ mod tests {
         };
         let key = PersonKey("k1".into());
         let people = vec![StoredPerson {
-            person: Person { key: key.clone(), profile, employment: Employment::Active, leave_date: None, source: "t".into(), updated_at: at },
-            account: Some(Account { login: "zhangwei".into(), status: AccountStatus::Active, rule: "ELIG-5".into(), opened_at: Some(at), closed_at: None, updated_at: at }),
+            person: Person {
+                key: key.clone(),
+                profile,
+                employment: Employment::Active,
+                leave_date: None,
+                source: "t".into(),
+                updated_at: at,
+            },
+            account: Some(Account {
+                login: "zhangwei".into(),
+                status: AccountStatus::Active,
+                rule: "ELIG-5".into(),
+                opened_at: Some(at),
+                closed_at: None,
+                updated_at: at,
+            }),
         }];
         let g = layout.base.child("ou", "G000");
         let nodes = vec![
@@ -255,7 +313,15 @@ mod tests {
             Node { key: "ou:groups".into(), dn: layout.groups.clone(), kind: NodeKind::Ou },
             Node { key: "group:company:G000".into(), dn: layout.company_group("G000"), kind: NodeKind::Group },
         ];
-        let tracked = vec![(key, TrackedUser { parent: "company:G000".into(), login: "zhangwei".into(), groups: vec!["group:company:G000".into()], locked: false })];
+        let tracked = vec![(
+            key,
+            TrackedUser {
+                parent: "company:G000".into(),
+                login: "zhangwei".into(),
+                groups: vec!["group:company:G000".into()],
+                locked: false,
+            },
+        )];
         (layout, companies, people, nodes, tracked)
     }
 
@@ -271,7 +337,10 @@ mod tests {
         seen.push(Observed { dn: "cn=admin,dc=example,dc=com".parse().unwrap(), attrs: Attrs::new() });
         seen.push(Observed { dn: "uid=svc,ou=services,dc=example,dc=com".parse().unwrap(), attrs: Attrs::new() });
         let roots = managed_roots(&layout, &nodes);
-        assert_eq!(roots.iter().map(Dn::to_string).collect::<Vec<_>>(), ["ou=G000,dc=example,dc=com", "ou=groups,dc=example,dc=com"]);
+        assert_eq!(
+            roots.iter().map(Dn::to_string).collect::<Vec<_>>(),
+            ["ou=G000,dc=example,dc=com", "ou=groups,dc=example,dc=com"]
+        );
         let r = diff(&layout, &want, &seen, &roots, &"cn=admin,dc=example,dc=com".parse().unwrap());
         assert!(r.drift.is_empty() && r.ops.is_empty(), "{:?}", r.drift);
     }
@@ -285,7 +354,13 @@ mod tests {
         user.attrs.insert("title".into(), vec!["被改了".into()]);
         user.attrs.insert("modifiersName".into(), vec!["cn=someone,dc=example,dc=com".into()]);
         let group = seen.iter_mut().find(|o| o.dn.to_string().starts_with("cn=G000")).unwrap();
-        group.attrs.insert("member".into(), vec!["cn=orgid-placeholder,ou=groups,dc=example,dc=com".into(), "uid=intruder,ou=G000,dc=example,dc=com".into()]);
+        group.attrs.insert(
+            "member".into(),
+            vec![
+                "cn=orgid-placeholder,ou=groups,dc=example,dc=com".into(),
+                "uid=intruder,ou=G000,dc=example,dc=com".into(),
+            ],
+        );
         seen.retain(|o| !o.dn.to_string().starts_with("ou=groups") || o.dn.len() > 3);
         seen.push(Observed { dn: "uid=intruder,ou=G000,dc=example,dc=com".parse().unwrap(), attrs: Attrs::new() });
         let roots = managed_roots(&layout, &nodes);
@@ -293,14 +368,27 @@ mod tests {
         assert_eq!(
             r.drift,
             [
-                Drift::Differs { dn: "uid=zhangwei,ou=G000,dc=example,dc=com".into(), attributes: vec!["title".into()], edited_by: Some("cn=someone,dc=example,dc=com".into()) },
+                Drift::Differs {
+                    dn: "uid=zhangwei,ou=G000,dc=example,dc=com".into(),
+                    attributes: vec!["title".into()],
+                    edited_by: Some("cn=someone,dc=example,dc=com".into())
+                },
                 Drift::Missing { dn: "ou=groups,dc=example,dc=com".into() },
-                Drift::Members { dn: "cn=G000,ou=groups,dc=example,dc=com".into(), missing: 1, extra: 1, edited_by: None },
+                Drift::Members {
+                    dn: "cn=G000,ou=groups,dc=example,dc=com".into(),
+                    missing: 1,
+                    extra: 1,
+                    edited_by: None
+                },
                 Drift::Extra { dn: "uid=intruder,ou=G000,dc=example,dc=com".into() },
             ]
         );
         let phases: Vec<u8> = r.ops.iter().map(|o| o.phase).collect();
-        assert_eq!(phases, [3, PHASE_ACCOUNTS, PHASE_MEMBERS, PHASE_MEMBERS, 115], "structure by depth, deepest removals first");
+        assert_eq!(
+            phases,
+            [3, PHASE_ACCOUNTS, PHASE_MEMBERS, PHASE_MEMBERS, 115],
+            "structure by depth, deepest removals first"
+        );
         let DirOp::Replace { attrs, .. } = &r.ops[1].op else { panic!("replace") };
         assert_eq!(attrs.get("title"), Some(&vec!["总裁".to_string()]));
         assert_eq!(summary(&r.drift).get("differing"), Some(&1));

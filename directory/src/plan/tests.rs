@@ -117,7 +117,11 @@ fn first_sync_opens_eligible_and_leaves_others_without_account() {
 fn same_names_get_distinct_logins_deterministically() {
     let current = apply(&[], &plan(&[rec("k1", "E1", "张三", "T1", "M12")], &[], Scope::Full));
     let p = plan(
-        &[rec("k1", "E1", "张三", "T1", "M12"), rec("k3", "E3", "张三", "T1", "M13"), rec("k2", "E2", "张三", "T1", "M12")],
+        &[
+            rec("k1", "E1", "张三", "T1", "M12"),
+            rec("k3", "E3", "张三", "T1", "M13"),
+            rec("k2", "E2", "张三", "T1", "M12"),
+        ],
         &current,
         Scope::Full,
     );
@@ -153,7 +157,8 @@ fn in_company_move_and_detail_changes_adjust_with_field_list() {
     r.profile.title = "科长".into();
     let p = plan(&[r], &current, Scope::Full);
     assert_eq!(ops(&p), [("E1", Op::Adjust)]);
-    let fields: Vec<_> = p.changes[0].fields.iter().map(|f| (f.field.as_str(), f.before.as_str(), f.after.as_str())).collect();
+    let fields: Vec<_> =
+        p.changes[0].fields.iter().map(|f| (f.field.as_str(), f.before.as_str(), f.after.as_str())).collect();
     assert_eq!(fields, [("department", "综合部", "财务部/一科"), ("title", "专员", "科长"), ("grade", "M12", "M13")]);
     assert_eq!(p.changes[0].account.login, "zhangsan", "login kept");
     assert_eq!(p.changes[0].account.rule, "ELIG-1");

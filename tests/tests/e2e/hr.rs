@@ -71,7 +71,9 @@ impl Hr {
 
     /// Writes the roster (UTF-8 with BOM, or GBK).
     pub fn write(&self, rows: &[Row], gbk: bool) {
-        let mut text = String::from("公司名称,部门,入职日期,工号,姓名,性别,身份证号码,职务,职级,手机号,公司邮箱,机要岗,状态,离职日期\n");
+        let mut text = String::from(
+            "公司名称,部门,入职日期,工号,姓名,性别,身份证号码,职务,职级,手机号,公司邮箱,机要岗,状态,离职日期\n",
+        );
         for r in rows {
             let mobile = format!("1380000{:04}", r.n % 10_000);
             let email = format!("{}@example.com", r.employee_number.to_lowercase());

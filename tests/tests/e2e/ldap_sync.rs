@@ -67,7 +67,10 @@ fn dn(s: &str) -> Dn {
 /// All entries under the base, by DN string, with their attributes (operational ones too).
 async fn dump(slapd: &Slapd) -> BTreeMap<String, LdapEntry> {
     let s = sink(slapd).await;
-    let entries = s.search_subtree(&dn("dc=example,dc=com"), "(objectClass=*)", &["*", "entryUUID", "pwdAccountLockedTime"]).await.expect("search");
+    let entries = s
+        .search_subtree(&dn("dc=example,dc=com"), "(objectClass=*)", &["*", "entryUUID", "pwdAccountLockedTime"])
+        .await
+        .expect("search");
     s.unbind().await;
     entries.into_iter().map(|e| (e.dn.to_string(), e)).collect()
 }
@@ -127,8 +130,14 @@ async fn first_sync_and_second_month_reach_ldap() {
     let all = dump(&slapd).await;
     let wang = &all[&at("uid=wangfang,ou=一科,ou=财务部,ou=C010,ou=G000")];
     assert_eq!((one(wang, "cn"), one(wang, "sn"), one(wang, "givenName")), ("王芳".into(), "王".into(), "芳".into()));
-    assert_eq!((one(wang, "employeeNumber"), one(wang, "employeeType"), one(wang, "title")), ("A1".into(), "M12".into(), "经理".into()));
-    assert_eq!((one(wang, "o"), one(wang, "ou"), one(wang, "mail")), ("测试一级公司".into(), "财务部/一科".into(), "a1@example.com".into()));
+    assert_eq!(
+        (one(wang, "employeeNumber"), one(wang, "employeeType"), one(wang, "title")),
+        ("A1".into(), "M12".into(), "经理".into())
+    );
+    assert_eq!(
+        (one(wang, "o"), one(wang, "ou"), one(wang, "mail")),
+        ("测试一级公司".into(), "财务部/一科".into(), "a1@example.com".into())
+    );
     let ouyang = &all[&at("uid=ouyangnana,ou=一科,ou=财务部,ou=C010,ou=G000")];
     assert_eq!((one(ouyang, "sn"), one(ouyang, "givenName")), ("欧阳".into(), "娜娜".into()), "compound surname");
     assert!(all.contains_key(&at("uid=zhangwei,ou=综合部,ou=G000")));
@@ -241,7 +250,9 @@ async fn operations_applied_twice_after_a_crash_converge() {
     let (code, out) = orgid(&env.cfg, &["ldap", "push"]).await;
     assert_eq!(code, 0, "{out}");
     let twice = dump(&slapd).await;
-    let strip = |m: &BTreeMap<String, LdapEntry>| -> Vec<(String, usize)> { m.iter().map(|(k, e)| (k.clone(), e.attrs.len())).collect() };
+    let strip = |m: &BTreeMap<String, LdapEntry>| -> Vec<(String, usize)> {
+        m.iter().map(|(k, e)| (k.clone(), e.attrs.len())).collect()
+    };
     assert_eq!(strip(&once), strip(&twice), "applying again changed nothing");
     assert_eq!(members(&twice, &at("cn=C010,ou=groups")), ["chenjing", "ouyangnana", "wangfang"]);
 }
@@ -286,10 +297,26 @@ async fn reconcile_reports_and_repairs_drift_but_leaves_other_entries_alone() {
 
     // Someone edits by hand: a changed title, a deleted entry, a stranger inside orgid's OU, a
     // membership removed, and an entry of their own outside orgid's subtrees.
-    slapd.modify(&format!("dn: {}\nchangetype: modify\nreplace: title\ntitle: hacked\n", at("uid=zhangwei,ou=综合部,ou=G000"))).await;
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: title\ntitle: hacked\n",
+            at("uid=zhangwei,ou=综合部,ou=G000")
+        ))
+        .await;
     slapd.modify(&format!("dn: {}\nchangetype: delete\n", at("uid=yangyang,ou=综合部,ou=C020,ou=C010,ou=G000"))).await;
-    slapd.add(&format!("dn: {}\nobjectClass: inetOrgPerson\nuid: stranger\ncn: stranger\nsn: stranger\n", at("uid=stranger,ou=综合部,ou=G000"))).await;
-    slapd.modify(&format!("dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n", at("cn=C010,ou=groups"), at("uid=chenjing,ou=综合部,ou=C010,ou=G000"))).await;
+    slapd
+        .add(&format!(
+            "dn: {}\nobjectClass: inetOrgPerson\nuid: stranger\ncn: stranger\nsn: stranger\n",
+            at("uid=stranger,ou=综合部,ou=G000")
+        ))
+        .await;
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+            at("cn=C010,ou=groups"),
+            at("uid=chenjing,ou=综合部,ou=C010,ou=G000")
+        ))
+        .await;
     slapd.add(&format!("dn: {}\nobjectClass: organizationalUnit\nou: services\n\ndn: {}\nobjectClass: inetOrgPerson\nuid: svc\ncn: svc\nsn: svc\n", at("ou=services"), at("uid=svc,ou=services"))).await;
 
     let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
@@ -330,7 +357,8 @@ async fn purge_deletes_long_disabled_entries_and_rehire_brings_them_back() {
     assert!(out.contains("0 entries disabled for more than 180 days"), "{out}");
 
     // With a grace period of 0 days the closed entry is due.
-    let text = std::fs::read_to_string(&env.cfg).expect("read").replace("[safety]\n", "[safety]\npurge_after_days = 0\n");
+    let text =
+        std::fs::read_to_string(&env.cfg).expect("read").replace("[safety]\n", "[safety]\npurge_after_days = 0\n");
     std::fs::write(&env.cfg, text).expect("write");
     let (code, out) = orgid(&env.cfg, &["ldap", "purge"]).await;
     assert_eq!(code, 0, "{out}");
@@ -352,7 +380,8 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     let env = Env::new(Backend::Sqlite, &format!("ldap://127.0.0.1:{port}")).await;
     let staff: Vec<Row> = (1..=1500)
         .map(|n| {
-            let mut r = Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
+            let mut r =
+                Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
             r.department = format!("部门{}", n % 7);
             r
         })

@@ -12,7 +12,9 @@ use crate::sync::{Backend, store_url};
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("send");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
@@ -29,7 +31,8 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
     let url = store_url(Backend::Sqlite, dir.path()).await;
     let cfg_path = hr.config(&url, "");
     // Every second, so the test sees a scheduled run quickly.
-    let text = std::fs::read_to_string(&cfg_path).expect("read").replace("schedule = \"\"", "schedule = \"* * * * * *\"");
+    let text =
+        std::fs::read_to_string(&cfg_path).expect("read").replace("schedule = \"\"", "schedule = \"* * * * * *\"");
     std::fs::write(&cfg_path, text).expect("write");
     let config = orgid::cli::load_config(Some(&cfg_path), Vec::new()).expect("config");
     let app = orgid::app::App::open(config).await.expect("open");
@@ -49,13 +52,18 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = get(addr, "/metrics").await.1;
-        if metrics.contains("orgid_sync_runs_total{status=\"ok\"} 1") || metrics.contains("orgid_sync_runs_total{status=\"ok\"} 2") {
+        if metrics.contains("orgid_sync_runs_total{status=\"ok\"} 1")
+            || metrics.contains("orgid_sync_runs_total{status=\"ok\"} 2")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(metrics.contains("# TYPE orgid_sync_runs_total counter"), "{metrics}");
-    assert!(metrics.contains("orgid_sync_account_changes_total{op=\"open\"} 2"), "the first scheduled run opened both: {metrics}");
+    assert!(
+        metrics.contains("orgid_sync_account_changes_total{op=\"open\"} 2"),
+        "the first scheduled run opened both: {metrics}"
+    );
     assert!(metrics.contains("orgid_sync_last_success_timestamp_seconds "), "{metrics}");
 
     stop_tx.send(()).expect("stop");

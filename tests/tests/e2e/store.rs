@@ -4,7 +4,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-
 use chrono::{DateTime, NaiveDate, Utc};
 use orgid_config::{EligibilityConfig, LoginScheme};
 use orgid_directory::plan::FieldChange;
@@ -67,7 +66,13 @@ impl Env {
     }
 
     /// Begins a run at `start` and applies `plan` (status ok) at `end`.
-    pub(crate) async fn apply(&self, companies: &[Company], plan: &Plan, start: DateTime<Utc>, end: DateTime<Utc>) -> RunId {
+    pub(crate) async fn apply(
+        &self,
+        companies: &[Company],
+        plan: &Plan,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> RunId {
         let id = self.store.begin_run(&new_run(start)).await.expect("begin");
         self.store.finish_run(id, ok(companies, plan, end)).await.expect("finish ok");
         id

@@ -24,7 +24,8 @@ pub async fn orgid(cfg: &Path, args: &[&str]) -> (u8, String) {
     let mut full = vec!["orgid", "--config", cfg.as_str()];
     full.extend_from_slice(args);
     let mut out = Vec::new();
-    let code = orgid::cli::run_args(&full, Vec::new(), &mut out).await.unwrap_or_else(|e| panic!("{full:?} failed: {e:#}"));
+    let code =
+        orgid::cli::run_args(&full, Vec::new(), &mut out).await.unwrap_or_else(|e| panic!("{full:?} failed: {e:#}"));
     (code, String::from_utf8(out).expect("utf-8 output"))
 }
 
@@ -57,7 +58,9 @@ async fn statuses(cfg: &Path) -> Vec<(String, String)> {
     accounts(cfg, &[])
         .await
         .iter()
-        .map(|a| (a["login"].as_str().unwrap_or_default().to_string(), a["status"].as_str().unwrap_or_default().to_string()))
+        .map(|a| {
+            (a["login"].as_str().unwrap_or_default().to_string(), a["status"].as_str().unwrap_or_default().to_string())
+        })
         .collect()
 }
 
@@ -107,7 +110,12 @@ macro_rules! both {
     )*};
 }
 
-both!(first_sync_lists_and_explains, second_month_moves_leavers_and_rehire, safety_hold_then_approve, shrunken_or_empty_source_fails);
+both!(
+    first_sync_lists_and_explains,
+    second_month_moves_leavers_and_rehire,
+    safety_hold_then_approve,
+    shrunken_or_empty_source_fails
+);
 both!(bad_rows_are_reported_and_good_rows_applied, dry_run_writes_nothing, import_request_forms);
 
 async fn first_sync_lists_and_explains(b: Backend) {
@@ -177,7 +185,11 @@ async fn second_month_moves_leavers_and_rehire(b: Backend) {
     let (code, report) = json(&c.cfg, &["sync"]).await;
     assert_eq!(code, 0, "{report}");
     let n = counts(&report);
-    assert_eq!((n["open"].as_u64(), n["close"].as_u64(), n["adjust"].as_u64(), n["move"].as_u64()), (Some(1), Some(1), Some(1), Some(1)), "{n}");
+    assert_eq!(
+        (n["open"].as_u64(), n["close"].as_u64(), n["adjust"].as_u64(), n["move"].as_u64()),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{n}"
+    );
 
     let after = accounts(&c.cfg, &[]).await;
     let chen = after.iter().find(|a| a["employee_number"] == "B9").expect("陈静 under the new number");
@@ -193,7 +205,12 @@ async fn second_month_moves_leavers_and_rehire(b: Backend) {
     // The ledger has the per-account changes with the fields that changed.
     let (_, detail) = json(&c.cfg, &["runs", "show", "2"]).await;
     let mv = detail["changes"].as_array().expect("changes").iter().find(|c| c["op"] == "move").expect("move").clone();
-    let fields: Vec<_> = mv["fields"].as_array().expect("fields").iter().map(|f| f["field"].as_str().unwrap_or_default().to_string()).collect();
+    let fields: Vec<_> = mv["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or_default().to_string())
+        .collect();
     assert_eq!(fields, ["employee_number", "company", "email"]);
 
     // Month 3: 王芳 is rehired; the same account comes back.
@@ -204,13 +221,18 @@ async fn second_month_moves_leavers_and_rehire(b: Backend) {
     let (code, report) = json(&c.cfg, &["sync"]).await;
     assert_eq!(code, 0);
     assert_eq!(counts(&report)["reopen"], 1, "{report}");
-    let wang = accounts(&c.cfg, &["--status", "active"]).await.into_iter().find(|a| a["employee_number"] == "A1").expect("王芳");
+    let wang = accounts(&c.cfg, &["--status", "active"])
+        .await
+        .into_iter()
+        .find(|a| a["employee_number"] == "A1")
+        .expect("王芳");
     assert_eq!(wang["login"], "wangfang");
 }
 
 async fn safety_hold_then_approve(b: Backend) {
     let c = case(b, "").await;
-    let staff: Vec<Row> = (1..=40).map(|n| Row::new(n, "G000", &format!("G{n:03}"), &format!("员工{n}"), "P3")).collect();
+    let staff: Vec<Row> =
+        (1..=40).map(|n| Row::new(n, "G000", &format!("G{n:03}"), &format!("员工{n}"), "P3")).collect();
     c.hr.write(&staff, false);
     assert_eq!(orgid(&c.cfg, &["sync"]).await.0, 0);
     let before = statuses(&c.cfg).await;
@@ -224,7 +246,10 @@ async fn safety_hold_then_approve(b: Backend) {
     let (code, report) = json(&c.cfg, &["sync"]).await;
     assert_eq!(code, 3, "held: {report}");
     assert_eq!(report["status"], "held");
-    assert!(report["message"].as_str().is_some_and(|m| m.contains("3 of 40") && m.contains("max_close_share")), "{report}");
+    assert!(
+        report["message"].as_str().is_some_and(|m| m.contains("3 of 40") && m.contains("max_close_share")),
+        "{report}"
+    );
     let held = report["run"].as_i64().expect("run id").to_string();
     assert_eq!(statuses(&c.cfg).await, before, "a held run writes nothing");
     let (_, detail) = json(&c.cfg, &["runs", "show", &held]).await;
@@ -277,7 +302,8 @@ async fn shrunken_or_empty_source_fails(b: Backend) {
     assert!(report["message"].as_str().is_some_and(|m| m.contains("no active people")), "{report}");
     assert_eq!(statuses(&c.cfg).await, before, "nothing closed");
     let (_, runs) = json(&c.cfg, &["runs", "list"]).await;
-    let st: Vec<_> = runs.as_array().expect("runs").iter().map(|r| r["status"].as_str().unwrap_or_default().to_string()).collect();
+    let st: Vec<_> =
+        runs.as_array().expect("runs").iter().map(|r| r["status"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(st, ["failed", "failed", "ok"]);
 
     // A missing column stops the run with the column's name.
@@ -301,9 +327,22 @@ async fn bad_rows_are_reported_and_good_rows_applied(b: Backend) {
     let file = c.hr.roster().display().to_string();
     let got: Vec<(String, u64, String)> = rejected
         .iter()
-        .map(|r| (r["file"].as_str().unwrap_or_default().to_string(), r["row"].as_u64().unwrap_or(0), r["column"].as_str().unwrap_or_default().to_string()))
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap_or_default().to_string(),
+                r["row"].as_u64().unwrap_or(0),
+                r["column"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
-    assert_eq!(got, [(file.clone(), 4, "职级".to_string()), (file.clone(), 5, "入职日期".to_string()), (file, 8, "公司名称".to_string())]);
+    assert_eq!(
+        got,
+        [
+            (file.clone(), 4, "职级".to_string()),
+            (file.clone(), 5, "入职日期".to_string()),
+            (file, 8, "公司名称".to_string())
+        ]
+    );
     assert!(rejected[0]["reason"].as_str().is_some_and(|r| r.contains("M99")), "{report}");
     assert_eq!(counts(&report)["open"], 3, "the good rows went through");
     let (_, detail) = json(&c.cfg, &["runs", "show", "1"]).await;
@@ -386,7 +425,12 @@ async fn check_config_names_key_and_line() {
     let (code, out) = orgid(&cfg, &["check-config"]).await;
     assert_eq!(code, 2);
     let file = cfg.display();
-    assert!(out.contains(&format!("{file}:5:1: key `safety.max_close_share`: is 5, but must be a share between 0.0 and 1.0")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{file}:5:1: key `safety.max_close_share`: is 5, but must be a share between 0.0 and 1.0"
+        )),
+        "{out}"
+    );
     assert!(out.contains(&format!("{file}:2:1: key `sync.schedule`: `every day` is not a cron expression")), "{out}");
     std::fs::write(&cfg, "[sync]\nschedule = \"0 0 3 * * MON-FRI\"\n").expect("write");
     let (code, out) = orgid(&cfg, &["check-config"]).await;
