@@ -413,3 +413,20 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no drift"), "{out}");
 }
+
+#[tokio::test]
+async fn status_says_loudly_when_locked_entries_can_still_bind() {
+    let slapd = Slapd::start().await;
+    let env = Env::new(Backend::Sqlite, &slapd.url()).await;
+    let (code, out) = orgid(&env.cfg, &["ldap", "status"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("locks       enforced"), "{out}");
+    // Without pwdLockout the server ignores pwdAccountLockedTime: closed accounts could log in.
+    slapd.modify("dn: cn=default,ou=policies,dc=example,dc=com\nchangetype: modify\nreplace: pwdLockout\npwdLockout: FALSE\n").await;
+    let (code, out) = orgid(&env.cfg, &["ldap", "status"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("locks       NOT ENFORCED"), "{out}");
+    assert!(!out.contains("secret"), "the bind password is never shown: {out}");
+    let probes = slapd.search("dc=example,dc=com", "sub", "(uid=orgid-lock-probe*)").await;
+    assert!(probes.trim().is_empty(), "the probe entry is removed: {probes}");
+}
