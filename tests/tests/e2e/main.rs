@@ -2,6 +2,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
 
 mod hr;
+/// Store tests: each body `async fn x(e: Env)` runs as `sqlite::x` and `postgres::x`, where the
+/// calling module defines `Env::new(Backend)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Env::new(orgid_tests::Backend::Sqlite).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Env::new(orgid_tests::Backend::Postgres).await).await;
+            })*
+        }
+    };
+}
+
 mod kit;
 mod ldap_sink;
 mod ldap_sync;

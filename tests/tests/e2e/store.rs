@@ -16,23 +16,6 @@ use orgid_directory::{
 use orgid_store::AnyStore;
 use orgid_tests::{Backend, TestDatabase};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Env::new(orgid_tests::Backend::Sqlite).await).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Env::new(orgid_tests::Backend::Postgres).await).await;
-            })*
-        }
-    };
-}
-
 both_backends!(
     migrations_are_idempotent,
     init_setting_keeps_the_first_value,

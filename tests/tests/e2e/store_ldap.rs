@@ -12,23 +12,6 @@ use orgid_directory::{NewRun, PersonKey, PersonStore, Plan, RunId, RunOutcome, R
 
 use super::store::{Env, at, conflict, group, new_run, ok, person, plan_of};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Env::new(orgid_tests::Backend::Sqlite).await).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Env::new(orgid_tests::Backend::Postgres).await).await;
-            })*
-        }
-    };
-}
-
 both_backends!(
     run_delta_writes_outbox_in_order_and_tracking,
     failed_run_writes_no_delta,
