@@ -101,7 +101,7 @@ impl LdapSink {
         match res.rc {
             rc::SUCCESS => Ok(()),
             rc::ENTRY_ALREADY_EXISTS => {
-                let rdn_attr = dn.rdn().map(|r| r.attr.as_str()).unwrap_or_default();
+                let rdn_attr = dn.rdn().map(|r| &*r.attr).unwrap_or_default();
                 let mods = attrs
                     .iter()
                     .filter(|(k, _)| !k.eq_ignore_ascii_case("objectClass") && !k.eq_ignore_ascii_case(rdn_attr))

@@ -26,7 +26,7 @@ impl LdapSink {
             ("sn".to_string(), HashSet::from(["probe".to_string()])),
         ];
         if let Some(rdn) = probe.rdn() {
-            attrs.push(("uid".to_string(), HashSet::from([rdn.value.clone()])));
+            attrs.push(("uid".to_string(), HashSet::from([rdn.value.to_string()])));
         }
         let res = self.handle().add(&probe_s, attrs).await.map_err(|e| from_ldap_error("add", &probe_s, e))?;
         if res.rc != rc::SUCCESS {

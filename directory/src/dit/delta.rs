@@ -153,10 +153,10 @@ impl<'a> Builder<'a> {
         }
         if !self.nodes.contains_key(keys::GROUPS_OU) {
             let groups = self.input.layout.groups.clone();
-            let name = groups.rdn().map(|r| r.value.clone()).unwrap_or_default();
+            let name = groups.rdn().map(|r| r.value.to_string()).unwrap_or_default();
             self.add_node(keys::GROUPS_OU.to_string(), groups, NodeKind::Ou, ou_attrs(&name));
         }
-        let cn = dn.rdn().map(|r| r.value.clone()).unwrap_or_default();
+        let cn = dn.rdn().map(|r| r.value.to_string()).unwrap_or_default();
         let placeholder = self.input.layout.placeholder_member();
         self.add_node(key.to_string(), dn.clone(), NodeKind::Group, group_attrs(&cn, description, &placeholder));
     }

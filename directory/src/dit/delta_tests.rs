@@ -149,7 +149,7 @@ fn render(d: &DitDelta) -> Vec<String> {
                     q.phase,
                     members
                         .iter()
-                        .map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default())
+                        .map(|m| m.rdn().map(|r| r.value.to_string()).unwrap_or_default())
                         .collect::<Vec<_>>()
                         .join(" ")
                 )
@@ -160,7 +160,7 @@ fn render(d: &DitDelta) -> Vec<String> {
                     q.phase,
                     members
                         .iter()
-                        .map(|m| m.rdn().map(|r| r.value.clone()).unwrap_or_default())
+                        .map(|m| m.rdn().map(|r| r.value.to_string()).unwrap_or_default())
                         .collect::<Vec<_>>()
                         .join(" ")
                 )

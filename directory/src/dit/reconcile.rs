@@ -81,7 +81,7 @@ pub fn desired(
     }
     let placeholder = layout.placeholder_member();
     for n in nodes {
-        let name = n.dn.rdn().map(|r| r.value.clone()).unwrap_or_default();
+        let name = n.dn.rdn().map(|r| r.value.to_string()).unwrap_or_default();
         let (kind, attrs) = match n.kind {
             NodeKind::Ou => (Kind::Ou, ou_attrs(&name)),
             NodeKind::Group => {

@@ -89,7 +89,7 @@ fn members(all: &BTreeMap<String, LdapEntry>, group: &str) -> Vec<String> {
     let mut v: Vec<String> = attr(g, "member")
         .iter()
         .filter_map(|m| m.parse::<Dn>().ok())
-        .filter_map(|d| d.rdn().filter(|r| r.attr == "uid").map(|r| r.value.clone()))
+        .filter_map(|d| d.rdn().filter(|r| &*r.attr == "uid").map(|r| r.value.to_string()))
         .collect();
     v.sort();
     v
