@@ -41,13 +41,12 @@ pub async fn delta_for(
         tracked.extend(app.store.tracked_users_under(&parents).await?);
     }
     let changed: HashSet<&PersonKey> = keys.iter().collect();
-    let mut profiles: HashMap<PersonKey, Profile> = current
+    let mut profiles: HashMap<&PersonKey, &Profile> = current
         .iter()
         .filter(|sp| changed.contains(&sp.person.key))
-        .map(|sp| (sp.person.key.clone(), sp.person.profile.clone()))
+        .map(|sp| (&sp.person.key, &sp.person.profile))
         .collect();
-    profiles
-        .extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (p.key.clone(), p.profile.clone())));
+    profiles.extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (&p.key, &p.profile)));
     Ok(Some(dit::delta(&dit::DeltaInput {
         layout: &layout,
         companies,
@@ -269,10 +268,11 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
             })
         })
         .collect();
-    let profiles: HashMap<PersonKey, Profile> = people
+    let wanted: HashSet<&PersonKey> = untracked.iter().map(|c| &c.person_key).collect();
+    let profiles: HashMap<&PersonKey, &Profile> = people
         .iter()
-        .filter(|sp| untracked.iter().any(|c| c.person_key == sp.person.key))
-        .map(|sp| (sp.person.key.clone(), sp.person.profile.clone()))
+        .filter(|sp| wanted.contains(&sp.person.key))
+        .map(|sp| (&sp.person.key, &sp.person.profile))
         .collect();
     let placed = dit::delta(&dit::DeltaInput {
         layout: &layout,

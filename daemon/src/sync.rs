@@ -132,6 +132,7 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
     let (plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
+    drop(data.records); // the plan holds what is needed from here on
     let report =
         conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
             .await?;

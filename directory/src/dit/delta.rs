@@ -24,8 +24,9 @@ pub struct DeltaInput<'a> {
     pub companies: &'a CompanyIndex,
     /// The run's account changes.
     pub changes: &'a [AccountChange],
-    /// Profiles after the run, for every changed account.
-    pub profiles: &'a HashMap<PersonKey, Profile>,
+    /// Profiles after the run, for every changed account (borrowed from the plan and the store's
+    /// people: a first load has 100,000 of them).
+    pub profiles: &'a HashMap<&'a PersonKey, &'a Profile>,
     /// Every tracked OU and group.
     pub nodes: &'a [Node],
     /// Tracked entries of the changed accounts and of every account under `affected_parents`.

@@ -76,9 +76,9 @@ impl World {
         });
         let layout = layout();
         let parents = affected_parents(&layout, companies, &self.nodes, &plan.changes);
-        let mut profiles: HashMap<PersonKey, Profile> =
-            self.people.iter().map(|sp| (sp.person.key.clone(), sp.person.profile.clone())).collect();
-        profiles.extend(plan.people.iter().map(|p| (p.key.clone(), p.profile.clone())));
+        let mut profiles: HashMap<&PersonKey, &Profile> =
+            self.people.iter().map(|sp| (&sp.person.key, &sp.person.profile)).collect();
+        profiles.extend(plan.people.iter().map(|p| (&p.key, &p.profile)));
         let keys: HashSet<&PersonKey> = plan.changes.iter().map(|c| &c.person_key).collect();
         let tracked: HashMap<PersonKey, TrackedUser> = self
             .tracked
