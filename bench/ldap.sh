@@ -99,6 +99,7 @@ bind_dn = "cn=admin,dc=example,dc=com"
 bind_password = "secret"
 base_dn = "dc=example,dc=com"
 lock_check = false
+concurrency = ${LDAP_CONCURRENCY:-32}
 [[sources]]
 name = "bench"
 kind = "roster"
