@@ -18,6 +18,7 @@ struct Inner {
     directory_applied: u64,
     directory_refused: u64,
     directory_up: Option<bool>,
+    leader: bool,
 }
 
 #[derive(Default)]
@@ -46,6 +47,10 @@ impl Metrics {
         }
     }
 
+    pub fn set_leader(&self, leader: bool) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).leader = leader;
+    }
+
     pub fn record_directory(&self, r: &crate::ldap::DrainReport) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.directory_applied += r.applied;
@@ -69,6 +74,11 @@ impl Metrics {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP orgid_build_info Version of the running orgid.\n# TYPE orgid_build_info gauge");
         let _ = writeln!(s, "orgid_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            s,
+            "# HELP orgid_leader Whether this replica holds the leader lease (runs the scheduled jobs).\n# TYPE orgid_leader gauge\norgid_leader {}",
+            u8::from(m.leader)
+        );
         let _ = writeln!(
             s,
             "# HELP orgid_sync_runs_total Scheduled sync runs by outcome.\n# TYPE orgid_sync_runs_total counter"

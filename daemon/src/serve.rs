@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -24,6 +25,14 @@ use crate::progress::Progress;
 struct Shared {
     app: Arc<App>,
     metrics: Arc<Metrics>,
+    /// Whether this replica holds the leader lease and so runs the scheduled jobs.
+    leader: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
 }
 
 pub async fn serve(app: App) -> anyhow::Result<()> {
@@ -39,8 +48,12 @@ pub async fn serve_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let shared = Shared { app: Arc::new(app), metrics: Arc::new(Metrics::default()) };
+    let shared =
+        Shared { app: Arc::new(app), metrics: Arc::new(Metrics::default()), leader: Arc::new(AtomicBool::new(false)) };
     let cancel = CancellationToken::new();
+    // Taken before any job starts, so that the first scheduled tick already knows who runs it.
+    let lease = shared.app.store.try_lease().await.context("while taking the leader lease")?;
+    set_leader(&shared, lease.is_some());
     let addr = listener.local_addr()?;
     info!(%addr, store = shared.app.store.backend(), "orgid serving");
 
@@ -53,6 +66,7 @@ pub async fn serve_on(
     let http = tokio::spawn(async move {
         axum::serve(listener, router).with_graceful_shutdown(http_cancel.cancelled_owned()).await
     });
+    let leadership = tokio::spawn(leadership(shared.clone(), lease, cancel.clone()));
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
     let upkeep = tokio::spawn(directory_upkeep(shared.clone(), cancel.clone()));
@@ -60,7 +74,8 @@ pub async fn serve_on(
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s, d, u) = tokio::join!(http, scheduler, directory, upkeep);
+    let (h, s, d, u, l) = tokio::join!(http, scheduler, directory, upkeep, leadership);
+    l.context("leadership task")?;
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;
     d.context("directory task")?;
@@ -115,6 +130,10 @@ async fn scheduler(s: Shared, cancel: CancellationToken) {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
+        if !s.is_leader() {
+            info!("another replica holds the leader lease: it runs this sync");
+            continue;
+        }
         let started = Instant::now();
         match crate::sync::sync(&s.app, false, "schedule", &Progress::hidden()).await {
             Ok(report) => s.metrics.record_run(&report, started.elapsed()),
@@ -149,9 +168,11 @@ async fn directory_worker(s: Shared, cancel: CancellationToken) {
         }
     }
     loop {
-        match crate::ldap::push(&s.app).await {
-            Ok(r) => s.metrics.record_directory(&r),
-            Err(e) => error!("directory worker: {e:#}"),
+        if s.is_leader() {
+            match crate::ldap::push(&s.app).await {
+                Ok(r) => s.metrics.record_directory(&r),
+                Err(e) => error!("directory worker: {e:#}"),
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -180,6 +201,9 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
+        if !s.is_leader() {
+            continue;
+        }
         let mut report = Vec::new();
         match crate::ldap::purge(&s.app, false, &mut report).await {
             Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
@@ -199,6 +223,45 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
             Err(e) => error!("directory reconcile failed: {e:#}"),
         }
     }
+}
+
+fn set_leader(s: &Shared, leader: bool) {
+    s.leader.store(leader, Ordering::SeqCst);
+    s.metrics.set_leader(leader);
+}
+
+/// Keeps the leader lease, or waits for it: a replica whose leader stops takes over within 10 s.
+async fn leadership(s: Shared, mut lease: Option<orgid_store::LeaderLease>, cancel: CancellationToken) {
+    if lease.is_some() {
+        info!("this replica holds the leader lease and runs the scheduled jobs");
+    } else {
+        info!("another replica holds the leader lease; this one serves and stands by");
+    }
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+        }
+        match lease.as_mut() {
+            Some(l) => {
+                if !l.still_held().await {
+                    error!("lost the leader lease (its database connection failed); standing by");
+                    lease = None;
+                    set_leader(&s, false);
+                }
+            }
+            None => match s.app.store.try_lease().await {
+                Ok(Some(l)) => {
+                    info!("took over the leader lease");
+                    lease = Some(l);
+                    set_leader(&s, true);
+                }
+                Ok(None) => {}
+                Err(e) => error!("leader lease: {e}"),
+            },
+        }
+    }
+    drop(lease); // releases it for the next replica
 }
 
 async fn shutdown_signal() {

@@ -100,6 +100,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    pub(crate) fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
     /// Connects to a `postgres://` URL. Does not migrate.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)

@@ -9,6 +9,7 @@
 mod backend;
 mod error;
 mod ldap;
+mod lease;
 mod rows;
 mod sql;
 
@@ -22,6 +23,7 @@ use orgid_directory::{
 };
 
 pub use backend::{PgStore, SqliteStore};
+pub use lease::LeaderLease;
 
 /// Opens the store named by `url` and brings its schema up to date. `sqlite:PATH` (created if
 /// missing; WAL, synchronous=NORMAL, foreign keys, 5 s busy timeout), `sqlite::memory:`, or

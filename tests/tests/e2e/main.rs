@@ -24,6 +24,7 @@ macro_rules! both_backends {
 mod kit;
 mod ldap_sink;
 mod ldap_sync;
+mod lease;
 mod serve;
 mod store;
 mod store_ldap;

@@ -10,7 +10,7 @@ use crate::hr::{Hr, Row};
 use crate::sync::{Backend, store_url};
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub(crate) async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
         .await
@@ -65,6 +65,7 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
         "the first scheduled run opened both: {metrics}"
     );
     assert!(metrics.contains("orgid_sync_last_success_timestamp_seconds "), "{metrics}");
+    assert!(metrics.contains("orgid_leader 1"), "a lone SQLite replica leads: {metrics}");
 
     stop_tx.send(()).expect("stop");
     let result = tokio::time::timeout(Duration::from_secs(20), server).await.expect("stops within 20 s");
