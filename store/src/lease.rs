@@ -7,7 +7,7 @@ use sqlx::{Connection, PgConnection};
 use crate::{AnyStore, StoreError, error::db};
 
 /// Arbitrary, fixed: the advisory lock key of orgid's leader lease ("orgid" in ASCII).
-const LEASE_KEY: i64 = 0x6f_72_67_69_64;
+const LEASE_KEY: i64 = 0x006f_7267_6964;
 
 /// Held while it lives. With PostgreSQL it owns the connection that holds the lock: dropping it
 /// closes that connection, which releases the lock on the server.
