@@ -74,6 +74,20 @@ impl LdapSink {
                 let mods = attrs.iter().map(|(k, v)| Mod::Replace(k.clone(), v.iter().cloned().collect())).collect();
                 self.modify("replace", &dn.to_string(), mods).await
             }
+            DirOp::AddAccount { dn, entry } => {
+                // The empty managed attributes ride along: an entry that already exists loses them.
+                let mut attrs = self.layout.entry_replace(entry);
+                attrs.extend(self.layout.entry_attrs(entry));
+                self.add_entry(dn, &attrs).await
+            }
+            DirOp::UpdateAccount { dn, entry, unlock } => {
+                let mut attrs = self.layout.entry_replace(entry);
+                if *unlock {
+                    attrs.insert(orgid_directory::dit::LOCK_ATTR.to_string(), Vec::new());
+                }
+                let mods = attrs.into_iter().map(|(k, v)| Mod::Replace(k, v.into_iter().collect())).collect();
+                self.modify("replace", &dn.to_string(), mods).await
+            }
             DirOp::Move { dn, to } => self.move_entry(dn, to).await,
             DirOp::AddMembers { group, members } => self.members(group, members, true).await,
             DirOp::RemoveMembers { group, members } => self.members(group, members, false).await,

@@ -32,6 +32,8 @@ pub const PAGE_SIZE: i32 = 500;
 pub struct LdapSink {
     ldap: Ldap,
     spec: ConnSpec,
+    /// Turns queued account facts into attributes (the configured mapping).
+    layout: orgid_directory::dit::Layout,
     concurrency: usize,
     /// Member changes use Permissive Modify until the server shows it does not honour it.
     permissive: AtomicBool,
@@ -76,7 +78,8 @@ impl LdapSink {
     pub async fn connect(cfg: &LdapConfig) -> Result<LdapSink, SinkError> {
         let spec = ConnSpec::from_config(cfg)?;
         let ldap = spec.open_bound(&cfg.bind_dn, cfg.bind_password.expose()).await?;
-        Ok(LdapSink { ldap, spec, concurrency: cfg.concurrency.max(1), permissive: AtomicBool::new(true) })
+        let layout = orgid_directory::dit::Layout::new(cfg).map_err(SinkError::Config)?;
+        Ok(LdapSink { ldap, spec, layout, concurrency: cfg.concurrency.max(1), permissive: AtomicBool::new(true) })
     }
 
     /// Whether member changes still go out with Permissive Modify (false once the server turned

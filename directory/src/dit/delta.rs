@@ -304,23 +304,15 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                 let (parent_key, parent_dn) = b.ensure_parent(profile);
                 let dn = parent_dn.child("uid", &c.account.login);
                 let company_name = input.companies.get(&profile.company).map(|x| x.name.clone()).unwrap_or_default();
-                let attrs = layout.user_attrs(&c.account.login, profile, &company_name);
+                let entry = layout.account_entry(&c.account.login, profile, &company_name);
                 match (tracked, &old) {
                     (Some(t), Some((_, now_dn))) => {
                         if *now_dn != dn {
                             b.push(&key, PHASE_ACCOUNTS, DirOp::Move { dn: now_dn.clone(), to: dn.clone() });
                         }
-                        let mut replace: super::Attrs = layout
-                            .managed_user_attrs()
-                            .into_iter()
-                            .map(|a| (a.clone(), attrs.get(&a).cloned().unwrap_or_default()))
-                            .collect();
-                        if t.locked {
-                            replace.insert(LOCK_ATTR.to_string(), Vec::new());
-                        }
-                        b.push(&key, PHASE_ACCOUNTS, DirOp::Replace { dn: dn.clone(), attrs: replace });
+                        b.push(&key, PHASE_ACCOUNTS, DirOp::UpdateAccount { dn: dn.clone(), entry, unlock: t.locked });
                     }
-                    _ => b.push(&key, PHASE_ACCOUNTS, DirOp::Add { dn: dn.clone(), attrs }),
+                    _ => b.push(&key, PHASE_ACCOUNTS, DirOp::AddAccount { dn: dn.clone(), entry }),
                 }
                 let mut new_groups = Vec::new();
                 for (gkey, gdn) in layout.groups_of(profile) {

@@ -166,6 +166,10 @@ fn render(d: &DitDelta) -> Vec<String> {
                 )
             }
             DirOp::Delete { dn } => format!("{} delete {dn}", q.phase),
+            DirOp::AddAccount { dn, .. } => format!("{} add {dn}", q.phase),
+            DirOp::UpdateAccount { dn, unlock, .. } => {
+                format!("{} replace {dn}{}", q.phase, if *unlock { " unlock" } else { "" })
+            }
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use orgid_config::{LdapAttributes, LdapConfig};
 
-use super::Dn;
+use super::{AccountEntry, Dn};
 use crate::{CompanyCode, CompanyIndex, Profile};
 
 /// Attribute name → values (an empty list removes the attribute in a replace).
@@ -113,26 +113,53 @@ impl Layout {
 
     /// The attributes of an account's entry (never the ID number). Empty fields are left out.
     pub fn user_attrs(&self, login: &str, profile: &Profile, company_name: &str) -> Attrs {
+        self.entry_attrs(&self.account_entry(login, profile, company_name))
+    }
+
+    /// The facts of an account's entry, as queued in the outbox.
+    pub fn account_entry(&self, login: &str, profile: &Profile, company_name: &str) -> AccountEntry {
+        AccountEntry {
+            login: login.to_string(),
+            name: profile.name.clone(),
+            employee_number: profile.employee_number.clone(),
+            mail: profile.email.clone(),
+            mobile: profile.mobile.clone(),
+            title: profile.title.clone(),
+            grade: profile.grade.map(|g| g.to_string()).unwrap_or_default(),
+            company_name: company_name.to_string(),
+            department: profile.department.clone(),
+        }
+    }
+
+    /// Every managed attribute of an entry with its value, an empty list where the fact is empty
+    /// (a replace with these removes what no longer applies).
+    pub fn entry_replace(&self, e: &AccountEntry) -> Attrs {
         let a = &self.attrs;
-        let (sn, given) = split_name(&profile.name);
+        let (sn, given) = split_name(&e.name);
+        let one = |v: &str| if v.is_empty() { Vec::new() } else { vec![v.to_string()] };
         let mut attrs = Attrs::new();
-        let mut put = |k: &str, v: &str| {
-            if !v.is_empty() {
-                attrs.insert(k.to_string(), vec![v.to_string()]);
-            }
-        };
-        put("uid", login);
-        put("cn", &profile.name);
-        put("sn", if sn.is_empty() { &profile.name } else { &sn });
-        put("givenName", &given);
-        put(&a.display_name, &profile.name);
-        put(&a.employee_number, &profile.employee_number);
-        put(&a.mail, &profile.email);
-        put(&a.mobile, &profile.mobile);
-        put(&a.title, &profile.title);
-        put(&a.grade, &profile.grade.map(|g| g.to_string()).unwrap_or_default());
-        put(&a.company, company_name);
-        put(&a.department, &profile.department);
+        attrs.insert("cn".into(), one(&e.name));
+        attrs.insert("sn".into(), one(if sn.is_empty() { &e.name } else { &sn }));
+        attrs.insert("givenName".into(), one(&given));
+        for (k, v) in [
+            (&a.display_name, &e.name),
+            (&a.employee_number, &e.employee_number),
+            (&a.mail, &e.mail),
+            (&a.mobile, &e.mobile),
+            (&a.title, &e.title),
+            (&a.grade, &e.grade),
+            (&a.company, &e.company_name),
+            (&a.department, &e.department),
+        ] {
+            attrs.insert(k.clone(), one(v));
+        }
+        attrs
+    }
+
+    /// The attributes of a new entry: the managed ones that have a value, `uid` and the classes.
+    pub fn entry_attrs(&self, e: &AccountEntry) -> Attrs {
+        let mut attrs: Attrs = self.entry_replace(e).into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        attrs.insert("uid".into(), vec![e.login.clone()]);
         attrs.insert(
             "objectClass".into(),
             ["top", "person", "organizationalPerson", "inetOrgPerson"].iter().map(|s| s.to_string()).collect(),

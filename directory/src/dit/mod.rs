@@ -11,4 +11,4 @@ pub mod reconcile;
 pub use delta::{DeltaInput, PHASE_ACCOUNTS, PHASE_MEMBERS, affected_parents, delta, group_description};
 pub use dn::{Dn, Rdn, escape_value};
 pub use layout::{Attrs, LOCK_ATTR, LOCKED_FOREVER, Layout, group_attrs, keys, ou_attrs, split_name};
-pub use ops::{DirOp, DitDelta, Node, NodeKind, QueuedOp, TrackedUser};
+pub use ops::{AccountEntry, DirOp, DitDelta, Node, NodeKind, QueuedOp, TrackedUser};

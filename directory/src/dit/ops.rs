@@ -38,13 +38,46 @@ pub enum DirOp {
     Delete {
         dn: Dn,
     },
+    /// Create an account's entry from its HR facts (or, if it exists, bring it to them). The sink
+    /// expands the facts into attributes with the layout's mapping: a first load queues 100,000
+    /// of these, and the facts are a quarter of the size of the attributes.
+    AddAccount {
+        dn: Dn,
+        entry: AccountEntry,
+    },
+    /// Replace every attribute orgid manages on an account with its HR facts; `unlock` also
+    /// removes the lock.
+    UpdateAccount {
+        dn: Dn,
+        entry: AccountEntry,
+        unlock: bool,
+    },
+}
+
+/// The facts an account's entry is made of (never the ID number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEntry {
+    pub login: String,
+    pub name: String,
+    pub employee_number: String,
+    pub mail: String,
+    pub mobile: String,
+    pub title: String,
+    pub grade: String,
+    pub company_name: String,
+    pub department: String,
 }
 
 impl DirOp {
     /// The entry the operation is about.
     pub fn dn(&self) -> &Dn {
         match self {
-            DirOp::Add { dn, .. } | DirOp::Replace { dn, .. } | DirOp::Move { dn, .. } | DirOp::Delete { dn } => dn,
+            DirOp::Add { dn, .. }
+            | DirOp::Replace { dn, .. }
+            | DirOp::Move { dn, .. }
+            | DirOp::Delete { dn }
+            | DirOp::AddAccount { dn, .. }
+            | DirOp::UpdateAccount { dn, .. } => dn,
             DirOp::AddMembers { group, .. } | DirOp::RemoveMembers { group, .. } => group,
         }
     }

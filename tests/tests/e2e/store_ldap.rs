@@ -136,6 +136,20 @@ async fn enqueue_ops(e: &Env, n: usize, at: DateTime<Utc>) -> Vec<i64> {
     outbox(e).await[before..].iter().map(|i| i.seq).collect()
 }
 
+fn entry(login: &str) -> orgid_directory::dit::AccountEntry {
+    orgid_directory::dit::AccountEntry {
+        login: login.into(),
+        name: "张三".into(),
+        employee_number: "E1".into(),
+        mail: String::new(),
+        mobile: "13800000000".into(),
+        title: "经理".into(),
+        grade: "M12".into(),
+        company_name: "测试公司".into(),
+        department: "财务部/一科".into(),
+    }
+}
+
 // ---- tests --------------------------------------------------------------------------------------
 
 async fn run_delta_writes_outbox_in_order_and_tracking(e: Env) {
@@ -154,6 +168,16 @@ async fn run_delta_writes_outbox_in_order_and_tracking(e: Env) {
             },
         ),
         queued("k3", 3, DirOp::Delete { dn: dn(&format!("uid=wangwu,ou=C,{BASE}")) }),
+        queued("k1", 1, DirOp::AddAccount { dn: dn(&format!("uid=zhangsan,ou=A,{BASE}")), entry: entry("zhangsan") }),
+        queued(
+            "k1",
+            1,
+            DirOp::UpdateAccount {
+                dn: dn(&format!("uid=zhangsan,ou=A,{BASE}")),
+                entry: entry("zhangsan"),
+                unlock: true,
+            },
+        ),
     ]);
     let id = apply_delta(&e, &plan, &delta, at(0), at(2)).await;
 
