@@ -49,8 +49,8 @@ pub(crate) fn last_per_key<'a, T, K: Eq + std::hash::Hash>(items: &'a [T], key: 
     out
 }
 
-/// The ledger's copy of each change. Serialised before the write transaction begins, so that
-/// the write lock is held for the writes only.
+/// The ledger's copy of each change, serialised one chunk at a time while it is written: a first
+/// load has 100,000 of them, and holding all their JSON at once costs more than the brief write lock.
 pub(crate) fn changes_json(changes: &[AccountChange]) -> Result<Vec<String>, orgid_directory::StoreError> {
     changes.iter().map(|c| serde_json::to_string(c).map_err(|e| crate::error::json("account change", e))).collect()
 }
@@ -124,7 +124,6 @@ macro_rules! store_impl {
                 run: RunId,
                 companies: &[Company],
                 plan: &Plan,
-                changes_json: Vec<String>,
                 at: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let now = millis(at);
@@ -217,13 +216,13 @@ macro_rules! store_impl {
                 }
 
                 let rows = chunk_rows(9);
-                let mut json = changes_json.into_iter();
                 for (n, chunk) in plan.changes.chunks(rows).enumerate() {
+                    let json = changes_json(chunk)?;
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO run_changes (run_id, seq, person_key, login, op, employee_number, name, company, \
                          change) ",
                     );
-                    q.push_values(chunk.iter().zip(json.by_ref()).enumerate(), |mut b, (i, (c, json))| {
+                    q.push_values(chunk.iter().zip(json).enumerate(), |mut b, (i, (c, json))| {
                         b.push_bind(run.0)
                             .push_bind((n * rows + i + 1) as i64)
                             .push_bind(c.person_key.0.as_str())
@@ -413,7 +412,6 @@ macro_rules! store_impl {
                 } else {
                     None
                 };
-                let changes = if apply { changes_json(&outcome.plan.changes)? } else { Vec::new() };
                 let delta = match outcome.directory {
                     Some(d) if apply => Some(DeltaRows::new(d)?),
                     _ => None,
@@ -433,7 +431,7 @@ macro_rules! store_impl {
                         )));
                     }
                     let planned =
-                        Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, changes, outcome.finished_at)
+                        Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, outcome.finished_at)
                             .await?;
                     let tracked = match &delta {
                         Some(rows) => Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?,
@@ -495,8 +493,7 @@ macro_rules! store_impl {
                     .as_deref()
                     .map(|d| serde_json::from_str(d).map_err(|e| json("held delta", e)))
                     .transpose()?;
-                let changes = changes_json(&kept.plan.changes)?;
-                let planned = Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, changes, at).await?;
+                let planned = Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, at).await?;
                 let tracked = match &delta {
                     Some(d) => Self::apply_delta(&mut tx, Some(by), &DeltaRows::new(d)?, at).await?,
                     None => false,
