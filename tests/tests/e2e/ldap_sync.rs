@@ -378,7 +378,7 @@ async fn purge_deletes_long_disabled_entries_and_rehire_brings_them_back() {
 async fn a_push_killed_midway_converges_on_the_next_start() {
     let port = orgid_tests::free_port();
     let env = Env::new(Backend::Sqlite, &format!("ldap://127.0.0.1:{port}")).await;
-    let staff: Vec<Row> = (1..=1500)
+    let staff: Vec<Row> = (1..=3000)
         .map(|n| {
             let mut r =
                 Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
@@ -392,13 +392,19 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     let env = env.with_ldap(&slapd.url());
     let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).expect("config");
 
-    // Kill the push part-way: the task is dropped at whatever await it has reached.
+    // Kill the push part-way, as soon as the directory shows that it has started: the task is
+    // dropped at whatever await it has reached.
     let app = orgid::app::App::open(config.clone()).await.expect("open");
     let task = tokio::spawn(async move { orgid::ldap::push(&app).await });
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "the push never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     task.abort();
     let _ = task.await;
-    let partial = dump(&slapd).await.len();
+    let partial = dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count();
+    assert!(partial < 3000, "the push finished before it could be killed ({partial} entries); enlarge the workload");
 
     // Start again: everything converges, nothing is refused.
     let app = orgid::app::App::open(config).await.expect("open");
@@ -406,9 +412,8 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     assert_eq!(r.refused, 0, "{r:?}");
     assert!(r.unavailable.is_none(), "{r:?}");
     let all = dump(&slapd).await;
-    assert!(all.len() > partial, "the first push was really cut short ({partial} of {} entries)", all.len());
-    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), 1500);
-    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), 500);
+    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), 3000, "after {partial} before the kill");
+    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), 1000);
     let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no drift"), "{out}");
