@@ -259,7 +259,7 @@ pub async fn run(
             writeln!(out, "migrations applied ({})", store.backend())?;
             Ok(0)
         }
-        Command::Serve => crate::serve::serve(App::open(config).await?).await.map(|()| 0),
+        Command::Serve => crate::serve::serve(App::open(config).await?, config_path).await.map(|()| 0),
         Command::Ldap { command } => {
             let app = App::open(config).await?;
             if app.config.ldap.is_none() && !matches!(command, LdapCommand::Status) {

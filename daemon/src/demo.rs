@@ -61,6 +61,6 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     }
     writeln!(out, "\nServing on http://{}/ (healthz, readyz, metrics); Ctrl-C stops.", app.config.server.listen)?;
     out.flush()?;
-    crate::serve::serve(app).await?;
+    crate::serve::serve(app, Some(config_path)).await?;
     Ok(0)
 }

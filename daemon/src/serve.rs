@@ -35,11 +35,35 @@ impl Shared {
     }
 }
 
-pub async fn serve(app: App) -> anyhow::Result<()> {
+pub async fn serve(app: App, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let listen = app.config.server.listen.clone();
     let listener =
         TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
+    // Lives as long as the process: SIGHUP must never end it.
+    let _hangups = tokio::spawn(hangups(config_path));
     serve_on(app, listener, shutdown_signal()).await
+}
+
+/// SIGHUP, by habit a request to reload: the file is read and checked, and the answer logged.
+/// Applying a new configuration in place is not supported yet; a restart applies it.
+pub async fn hangups(config_path: Option<std::path::PathBuf>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            error!("cannot listen for SIGHUP");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
+                Ok(_) => tracing::warn!(
+                    "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
+                ),
+                Err(e) => error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = config_path;
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.

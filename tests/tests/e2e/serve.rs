@@ -79,3 +79,19 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
     assert_eq!(first["actor"], "schedule");
     assert_eq!(first["status"], "ok");
 }
+
+#[tokio::test]
+async fn sighup_does_not_end_the_daemon() {
+    let dir = TempDir::new().expect("tempdir");
+    let cfg = dir.path().join("orgid.toml");
+    std::fs::write(&cfg, "[sync]\nschedule = \"not cron\"\n").expect("write");
+    let handler = tokio::spawn(orgid::serve::hangups(Some(cfg)));
+    tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
+    // Without the handler, SIGHUP's default action would end this whole test process.
+    let status =
+        std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!handler.is_finished(), "still listening for the next SIGHUP");
+    handler.abort();
+}
