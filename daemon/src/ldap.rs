@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
 use orgid_directory::dit::{self, DitDelta, Layout};
 use orgid_directory::store::DirectoryStore;
@@ -15,6 +14,7 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::app::App;
+use crate::report::local;
 
 /// Outbox items read and applied per round.
 const BATCH: u32 = 4000;
@@ -198,7 +198,7 @@ pub async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u
         }
     }
     let s = app.store.outbox_stats(app.clock.now()).await?;
-    let oldest = s.oldest.map(|t| local(t, app.tz)).unwrap_or_else(|| "-".into());
+    let oldest = if s.oldest.is_some() { local(s.oldest, app.tz) } else { "-".into() };
     writeln!(
         out,
         "outbox      {} pending ({} due, {} retrying, {} parked); oldest {oldest}",
@@ -220,10 +220,6 @@ pub async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u
 pub async fn lock_check(cfg: &orgid_config::LdapConfig, sink: &LdapSink) -> Result<LockCheck, SinkError> {
     let layout = Layout::new(cfg).map_err(SinkError::Config)?;
     sink.lock_check(&layout.base).await
-}
-
-fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `orgid ldap reconcile`: reads orgid's subtrees, reports drift and (unless `dry_run`) repairs
@@ -348,7 +344,7 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
         let (Some(t), Some(a)) = (tracked.get(&sp.person.key), &sp.account) else { continue };
         let Some(parent) = nodes.get(&t.parent) else { continue };
         let dn = parent.dn.child("uid", &t.login);
-        let closed = a.closed_at.map(|c| local(c, app.tz)).unwrap_or_default();
+        let closed = local(a.closed_at, app.tz);
         writeln!(out, "purge {dn} ({}, closed {closed})", sp.person.profile.employee_number)?;
         delta.ops.push(dit::QueuedOp {
             key: format!("user:{}", sp.person.key),
@@ -361,8 +357,10 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     if dry_run || delta.is_empty() {
         return Ok(0);
     }
-    for (k, _) in &delta.users {
-        info!(person = %&k.0[..12], "purging a disabled account's directory entry");
+    for op in &delta.ops {
+        if let dit::DirOp::Delete { dn } = &op.op {
+            info!(%dn, "purging a long-disabled account's directory entry");
+        }
     }
     app.store.enqueue_directory(&delta, app.clock.now()).await?;
     let r = push(app).await?;

@@ -13,7 +13,8 @@ use serde_json::json;
 use crate::output::{Format, Table, write_json};
 use crate::sync::RunReport;
 
-fn local(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+/// A time in the configured zone, as every report shows it; empty for none.
+pub(crate) fn local(t: Option<DateTime<Utc>>, tz: Tz) -> String {
     t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
 }
 

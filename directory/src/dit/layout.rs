@@ -168,15 +168,9 @@ impl Layout {
     }
 
     /// The attribute names orgid writes on accounts: a replace of these covers every change.
+    /// Derived from [`Layout::entry_replace`], so the two can never disagree.
     pub fn managed_user_attrs(&self) -> Vec<String> {
-        let a = &self.attrs;
-        let mut v: Vec<String> = ["cn", "sn", "givenName"].iter().map(|s| s.to_string()).collect();
-        v.extend(
-            [&a.display_name, &a.employee_number, &a.mail, &a.mobile, &a.title, &a.grade, &a.company, &a.department]
-                .into_iter()
-                .cloned(),
-        );
-        v
+        self.entry_replace(&AccountEntry::default()).into_keys().collect()
     }
 }
 

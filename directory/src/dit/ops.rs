@@ -55,7 +55,7 @@ pub enum DirOp {
 }
 
 /// The facts an account's entry is made of (never the ID number).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountEntry {
     pub login: String,
     pub name: String,
@@ -66,21 +66,6 @@ pub struct AccountEntry {
     pub grade: String,
     pub company_name: String,
     pub department: String,
-}
-
-impl DirOp {
-    /// The entry the operation is about.
-    pub fn dn(&self) -> &Dn {
-        match self {
-            DirOp::Add { dn, .. }
-            | DirOp::Replace { dn, .. }
-            | DirOp::Move { dn, .. }
-            | DirOp::Delete { dn }
-            | DirOp::AddAccount { dn, .. }
-            | DirOp::UpdateAccount { dn, .. } => dn,
-            DirOp::AddMembers { group, .. } | DirOp::RemoveMembers { group, .. } => group,
-        }
-    }
 }
 
 /// An operation in the outbox. Operations with the same `key` are applied in order; `phase`
