@@ -127,37 +127,47 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
 }
 
-/// Runs the sync on the configured cron schedule until cancelled. A sync in progress is not
-/// interrupted: cancellation is only observed between runs.
-async fn scheduler(s: Shared, cancel: CancellationToken) {
-    let spec = s.app.config.sync.schedule.trim().to_string();
+/// Runs `job` at every tick of the cron expression `spec` (configuration key `key`, in the
+/// configured zone) until cancelled, on the leader replica only. A job in progress is not
+/// interrupted: cancellation is observed between runs.
+async fn on_schedule<F, Fut>(s: &Shared, key: &str, spec: &str, cancel: &CancellationToken, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let spec = spec.trim();
     if spec.is_empty() {
-        info!("no sync schedule configured");
+        info!("{key}: no schedule configured");
         return;
     }
     // Validated with the configuration; a failure here would be a bug, so say so and stop.
-    let schedule = match cron::Schedule::from_str(&spec) {
+    let schedule = match cron::Schedule::from_str(spec) {
         Ok(sch) => sch,
         Err(e) => {
-            error!("sync.schedule `{spec}` is invalid: {e}");
+            error!("{key} `{spec}` is invalid: {e}");
             return;
         }
     };
-    loop {
-        let Some(next) = schedule.upcoming(s.app.tz).next() else {
-            info!("the sync schedule has no further runs");
-            return;
-        };
-        info!(next = %next, "next scheduled sync");
+    while let Some(next) = schedule.upcoming(s.app.tz).next() {
+        info!(%next, "{key}: next run");
         let wait = (next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
         if !s.is_leader() {
-            info!("another replica holds the leader lease: it runs this sync");
+            info!("{key}: another replica holds the leader lease and runs this one");
             continue;
         }
+        job().await;
+    }
+    info!("{key}: the schedule has no further runs");
+}
+
+/// The HR sync on `sync.schedule`.
+async fn scheduler(s: Shared, cancel: CancellationToken) {
+    let spec = s.app.config.sync.schedule.clone();
+    on_schedule(&s, "sync.schedule", &spec, &cancel, || async {
         let started = Instant::now();
         match crate::sync::sync(&s.app, false, "schedule", &Progress::hidden()).await {
             Ok(report) => s.metrics.record_run(&report, started.elapsed()),
@@ -166,7 +176,8 @@ async fn scheduler(s: Shared, cancel: CancellationToken) {
                 s.metrics.record_error(started.elapsed());
             }
         }
-    }
+    })
+    .await;
 }
 
 /// Keeps LDAP caught up with the store: checks at start that locked entries cannot bind, then
@@ -208,26 +219,7 @@ async fn directory_worker(s: Shared, cancel: CancellationToken) {
 /// On `ldap.reconcile_schedule`: purge entries past their grace period, then reconcile.
 async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
     let Some(cfg) = s.app.config.ldap.clone() else { return };
-    let spec = cfg.reconcile_schedule.trim().to_string();
-    if spec.is_empty() {
-        return;
-    }
-    let schedule = match cron::Schedule::from_str(&spec) {
-        Ok(sch) => sch,
-        Err(e) => {
-            error!("ldap.reconcile_schedule `{spec}` is invalid: {e}");
-            return;
-        }
-    };
-    while let Some(next) = schedule.upcoming(s.app.tz).next() {
-        let wait = (next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or_default();
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        if !s.is_leader() {
-            continue;
-        }
+    on_schedule(&s, "ldap.reconcile_schedule", &cfg.reconcile_schedule, &cancel, || async {
         let mut report = Vec::new();
         match crate::ldap::purge(&s.app, false, &mut report).await {
             Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
@@ -237,16 +229,14 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         match crate::ldap::reconcile(&s.app, false, &mut report).await {
             Ok(code) => {
                 let text = String::from_utf8_lossy(&report);
-                let first = text
-                    .lines()
-                    .find(|l| l.starts_with("drift") || l.starts_with("no drift"))
-                    .unwrap_or_default()
-                    .to_string();
+                let first =
+                    text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
                 if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
             }
             Err(e) => error!("directory reconcile failed: {e:#}"),
         }
-    }
+    })
+    .await;
 }
 
 fn set_leader(s: &Shared, leader: bool) {
