@@ -437,3 +437,36 @@ async fn check_config_names_key_and_line() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("configuration OK"), "{out}");
 }
+
+/// Leaving dates are dates in the configured zone (Asia/Shanghai), and time is injected: the
+/// same sync an hour apart, across local midnight, decides differently.
+#[tokio::test]
+async fn a_leaving_date_closes_the_account_from_local_midnight() {
+    use chrono::TimeZone;
+    use std::sync::Arc;
+
+    let c = case(Backend::Sqlite, "").await;
+    let mut staff: Vec<Row> =
+        (1..=30).map(|n| Row::new(n, "G000", &format!("G{n:03}"), &format!("员工{n}"), "")).collect();
+    staff[0].leave_date = "2026-11-23".into(); // still employed, leaving on the 23rd
+    c.hr.write(&staff, false);
+    let at = |h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).single().expect("time");
+    let clock = Arc::new(orgid_directory::FixedClock::new(at(15, 30))); // 23:30 on the 22nd in Shanghai
+    let config = orgid::cli::load_config(Some(&c.cfg), Vec::new()).expect("config");
+    let app = orgid::app::App::open_with_clock(config, clock.clone()).await.expect("open");
+    let quiet = orgid::progress::Progress::hidden();
+
+    let closes = |r: &orgid::sync::RunReport| match r {
+        orgid::sync::RunReport::Applied { plan, .. } => plan.counts.close,
+        other => panic!("not applied: {other:?}"),
+    };
+    let first = orgid::sync::sync(&app, false, "test", &quiet).await.expect("sync");
+    assert_eq!(closes(&first), 0, "the evening before the leaving date");
+    clock.set(at(16, 30)); // 00:30 on the 23rd in Shanghai, still the 22nd in UTC
+    let second = orgid::sync::sync(&app, false, "test", &quiet).await.expect("sync");
+    assert_eq!(closes(&second), 1, "from local midnight of the leaving date");
+    let closed = accounts(&c.cfg, &["--status", "disabled"]).await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["employee_number"], "G001");
+    assert_eq!(closed[0]["rule"], "LEAVER");
+}
