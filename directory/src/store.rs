@@ -90,8 +90,11 @@ pub trait RunStore: Send + Sync {
     /// Ends a run. For `Ok`/`Partial`, atomically: upserts the companies, writes the plan's people
     /// and accounts, records the changes and rejected rows, and finishes the run, failing with
     /// `Conflict` if another run was applied since `run` began. For `Held`, keeps the plan for
-    /// approval. For `Failed`, records only the message and rejected rows.
-    async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<(), StoreError>;
+    /// approval. For `Failed`, records only the message and rejected rows. Returns the outbox
+    /// sequence numbers of the queued directory operations, one per op of `outcome.directory`
+    /// and in its order (empty when nothing was queued), so that the caller can apply them
+    /// without reading them back.
+    async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError>;
     /// Applies a held run's kept plan as a new run `by` (which then ends `Ok`), marking the held run
     /// `Approved`. `Conflict` if anything was applied after the held run began.
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError>;
@@ -146,6 +149,9 @@ pub trait DirectoryStore: Send + Sync {
     /// The first `limit` non-parked outbox items by seq (due or not: the worker keeps per-key order
     /// and skips keys whose first item is not due).
     async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// As [`outbox_batch`](Self::outbox_batch), the items after `seq` only: the worker reads its
+    /// next batch while the directory applies the current one.
+    async fn outbox_batch_after(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
     /// Applied: delete these items (missing ones are ignored).
     async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError>;
     /// Refused by the server: attempts += 1, last_error, next_attempt_at; parked = true when

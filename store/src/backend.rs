@@ -19,14 +19,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use crate::error::{corrupt, db, json, migrate};
-use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
+use crate::ldap::{DeltaRows, kept_delta, ldap_impl, outbox_chunk};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
     count, date_text, employment_text, gender_text, int, millis, node_kind_text, opt_millis, time,
 };
 use crate::sql::{
-    KeptPlan, KeptPlanRef, MAX_BINDS, account_columns, changes_json, chunk_rows, last_per_key, person_columns,
-    run_columns, store_impl,
+    KeptPlan, KeptPlanRef, LARGE_RUN, MAX_BINDS, account_columns, by_key, changes_json, chunk_rows, last_per_key,
+    person_columns, run_columns, store_impl,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -83,6 +83,23 @@ impl SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
     }
 
+    /// Sets `conn` up for a large write transaction (`large`) or back to SQLite's defaults. A large
+    /// one gets an 8 MB page cache instead of 2 MB, which holds the key indexes' pages it keeps
+    /// returning to (with 2 MB a first load writes many of them out and reads them back, several
+    /// times), and its commit does not fold the write-ahead log back into the database: the next
+    /// commit elsewhere (or closing the store) does, so that a run's directory writes start sooner.
+    async fn large_write(conn: &mut sqlx::SqliteConnection, large: bool) -> Result<(), StoreError> {
+        let pragmas: [&'static str; 2] = if large {
+            ["PRAGMA cache_size = -8192", "PRAGMA wal_autocheckpoint = 0"]
+        } else {
+            ["PRAGMA cache_size = -2000", "PRAGMA wal_autocheckpoint = 1000"]
+        };
+        for pragma in pragmas {
+            sqlx::query(pragma).execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
     /// Folds the write-ahead log back into the database before closing, so that the cost of a
     /// large run's log is paid by that run and not by the next one to write.
     pub async fn close(&self) {
@@ -132,6 +149,11 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Nothing to set up for a large write on PostgreSQL (see the SQLite store).
+    async fn large_write(_conn: &mut sqlx::PgConnection, _large: bool) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -9,14 +9,15 @@ use orgid_directory::dit::{DitDelta, Node, QueuedOp, TrackedUser};
 use orgid_directory::{PersonKey, StoreError};
 
 use crate::error::json;
-use crate::sql::last_per_key;
+use crate::sql::{chunk_rows, last_per_key};
 
-/// A delta ready to write, with repeated keys reduced to their last value. Tracking is serialised
-/// before the write transaction begins; operations are serialised chunk by chunk while they are
-/// written, so a first load's 100,000 operations never exist twice in memory.
+/// A delta ready to write, with repeated keys reduced to their last value (tracked users in key
+/// order, see `by_key`). Node DNs are serialised before the write transaction begins; operations
+/// and tracked users chunk by chunk while they are written, so a first load's 100,000 of each
+/// never exist twice in memory.
 pub(crate) struct DeltaRows<'a> {
     pub(crate) ops: &'a [QueuedOp],
-    pub(crate) upserts: Vec<(&'a PersonKey, &'a TrackedUser, String)>,
+    pub(crate) upserts: Vec<(&'a PersonKey, &'a TrackedUser)>,
     pub(crate) deletes: Vec<&'a PersonKey>,
     pub(crate) nodes: Vec<(&'a Node, String)>,
     pub(crate) renamed: Vec<(&'a str, &'a str)>,
@@ -29,13 +30,12 @@ impl<'a> DeltaRows<'a> {
         let mut deletes = Vec::new();
         for (key, user) in last_per_key(&delta.users, |u| &u.0) {
             match user {
-                Some(u) => {
-                    let groups = serde_json::to_string(&u.groups).map_err(|e| json("tracked groups", e))?;
-                    upserts.push((key, u, groups));
-                }
+                Some(u) => upserts.push((key, u)),
                 None => deletes.push(key),
             }
         }
+        upserts.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        deletes.sort_unstable();
         let nodes = last_per_key(&delta.nodes, |n| &n.key)
             .into_iter()
             .map(|n| serde_json::to_string(&n.dn).map(|j| (n, j)).map_err(|e| json("node DN", e)))
@@ -55,6 +55,25 @@ impl<'a> DeltaRows<'a> {
     }
 }
 
+/// Serialised operations in text per outbox insert: member lists of large groups make some
+/// operations a hundred times larger than an account's.
+const OUTBOX_CHUNK_BYTES: usize = 4 << 20;
+
+/// The next operations for one outbox insert, serialised: at most `chunk_rows(6)` of them and
+/// about [`OUTBOX_CHUNK_BYTES`] of text.
+pub(crate) fn outbox_chunk<'a>(
+    ops: &mut std::iter::Peekable<std::slice::Iter<'a, QueuedOp>>,
+) -> Result<Vec<(&'a QueuedOp, String)>, StoreError> {
+    let (mut chunk, mut bytes) = (Vec::new(), 0);
+    while chunk.len() < chunk_rows(6) && bytes < OUTBOX_CHUNK_BYTES {
+        let Some(queued) = ops.next() else { break };
+        let op = serde_json::to_string(&queued.op).map_err(|e| json("directory operation", e))?;
+        bytes += op.len();
+        chunk.push((queued, op));
+    }
+    Ok(chunk)
+}
+
 /// A held run's delta, as kept in `runs.delta` until approval.
 pub(crate) fn kept_delta(delta: Option<&DitDelta>) -> Result<Option<String>, StoreError> {
     delta.filter(|d| !d.is_empty()).map(|d| serde_json::to_string(d).map_err(|e| json("held delta", e))).transpose()
@@ -65,13 +84,13 @@ macro_rules! ldap_impl {
         impl $store {
             /// Writes a delta: renames first (users under an old node key move to the new one, the
             /// old node goes), then nodes, tracked users, and the operations in order, queued with
-            /// `run` at `at` and due at once. Returns whether the tracking changed.
+            /// `run` at `at` and due at once. Returns the operations' outbox seqs, in their order.
             async fn apply_delta(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 run: Option<RunId>,
                 rows: &DeltaRows<'_>,
                 at: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<Vec<i64>, StoreError> {
                 let now = millis(at);
                 for (old, new) in &rows.renamed {
                     sqlx::query("UPDATE ldap_users SET parent = $1 WHERE parent = $2")
@@ -103,6 +122,12 @@ macro_rules! ldap_impl {
                 }
 
                 for chunk in rows.upserts.chunks(chunk_rows(5)) {
+                    let chunk: Vec<(&PersonKey, &TrackedUser, String)> = chunk
+                        .iter()
+                        .map(|(key, u)| {
+                            serde_json::to_string(&u.groups).map(|g| (*key, *u, g)).map_err(|e| json("tracked groups", e))
+                        })
+                        .collect::<Result<_, _>>()?;
                     let mut q =
                         QueryBuilder::<$db>::new("INSERT INTO ldap_users (person_key, parent, login, groups, locked) ");
                     q.push_values(chunk, |mut b, (key, u, groups)| {
@@ -119,12 +144,13 @@ macro_rules! ldap_impl {
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
 
-                // Rows of one multi-row insert take their seq in VALUES order.
-                for chunk in rows.ops.chunks(chunk_rows(6)) {
-                    let chunk: Vec<(&orgid_directory::dit::QueuedOp, String)> = chunk
-                        .iter()
-                        .map(|q| serde_json::to_string(&q.op).map(|j| (q, j)).map_err(|e| json("directory operation", e)))
-                        .collect::<Result<_, _>>()?;
+                // Rows of one multi-row insert take their seq in VALUES order (RETURNING gives
+                // them in no particular order: sorted, they are the chunk's in order).
+                let mut seqs = Vec::with_capacity(rows.ops.len());
+                let mut ops = rows.ops.iter().peekable();
+                while ops.peek().is_some() {
+                    let chunk = outbox_chunk(&mut ops)?;
+                    let rows_in_chunk = chunk.len();
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO ldap_outbox (run_id, key, phase, op, created_at, next_attempt_at) ",
                     );
@@ -132,13 +158,22 @@ macro_rules! ldap_impl {
                         b.push_bind(run.map(|r| r.0))
                             .push_bind(queued.key.as_str())
                             .push_bind(i32::from(queued.phase))
-                            .push_bind(op.as_str())
+                            .push_bind(op)
                             .push_bind(now)
                             .push_bind(now);
                     });
-                    q.build().execute(&mut **tx).await.map_err(db)?;
+                    q.push(" RETURNING seq");
+                    let mut chunk_seqs = q.build_query_scalar::<i64>().fetch_all(&mut **tx).await.map_err(db)?;
+                    if chunk_seqs.len() != rows_in_chunk {
+                        return Err(StoreError::Backend(format!(
+                            "the outbox took {} of {rows_in_chunk} operations",
+                            chunk_seqs.len()
+                        )));
+                    }
+                    chunk_seqs.sort_unstable();
+                    seqs.extend(chunk_seqs);
                 }
-                Ok(rows.changes_tracking())
+                Ok(seqs)
             }
 
             /// Tracked users whose `column` is one of `values`, by person key.
@@ -223,7 +258,8 @@ macro_rules! ldap_impl {
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 // A write first (see `sql.rs`), and serialised with the runs that apply plans.
                 Self::lock_revision(&mut tx).await?;
-                if Self::apply_delta(&mut tx, None, &rows, at).await? {
+                Self::apply_delta(&mut tx, None, &rows, at).await?;
+                if rows.changes_tracking() {
                     Self::bump_revision(&mut tx).await?;
                 }
                 tx.commit().await.map_err(db)
@@ -231,10 +267,16 @@ macro_rules! ldap_impl {
 
             #[tracing::instrument(skip_all, fields(limit), err)]
             async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+                self.outbox_batch_after(i64::MIN, limit).await
+            }
+
+            #[tracing::instrument(skip_all, fields(seq, limit), err)]
+            async fn outbox_batch_after(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
                 sqlx::query_as::<_, OutboxDb>(
                     "SELECT seq, run_id, key, phase, op, attempts, next_attempt_at FROM ldap_outbox \
-                     WHERE NOT parked ORDER BY seq LIMIT $1",
+                     WHERE NOT parked AND seq > $1 ORDER BY seq LIMIT $2",
                 )
+                .bind(seq)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await

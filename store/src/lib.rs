@@ -120,7 +120,7 @@ impl RunStore for AnyStore {
     async fn begin_run(&self, run: &NewRun) -> Result<RunId, StoreError> {
         each!(self, s => s.begin_run(run).await)
     }
-    async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<(), StoreError> {
+    async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError> {
         each!(self, s => s.finish_run(run, outcome).await)
     }
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -156,6 +156,9 @@ impl DirectoryStore for AnyStore {
     }
     async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         each!(self, s => s.outbox_batch(limit).await)
+    }
+    async fn outbox_batch_after(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        each!(self, s => s.outbox_batch_after(seq, limit).await)
     }
     async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
         each!(self, s => s.outbox_ack(seqs).await)
@@ -211,7 +214,7 @@ mod tests {
         let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
         let kept: Vec<_> = sql::last_per_key(&items, |i| i.0).into_iter().copied().collect();
         assert_eq!(kept, [("a", 3), ("b", 5), ("c", 4)]);
-        assert_eq!(sql::chunk_rows(16), 500);
+        assert_eq!(sql::chunk_rows(16), 125);
         assert!(sql::chunk_rows(16) * 16 <= 32_766);
     }
 }

@@ -24,9 +24,13 @@ pub(crate) struct KeptPlanRef<'a> {
     pub(crate) plan: &'a Plan,
 }
 
-/// Bound parameters per multi-row statement (500 people, 888 changes): well below SQLite's limit
-/// (32,766) and PostgreSQL's (65,535).
-pub(crate) const MAX_BINDS: usize = 8_000;
+/// Bound parameters per multi-row statement (125 people, 222 changes). Larger statements save
+/// little time but cost memory: sqlx keeps each distinct one prepared, with copies of its values.
+/// Well below SQLite's limit (32,766) and PostgreSQL's (65,535).
+pub(crate) const MAX_BINDS: usize = 2_000;
+
+/// People plus changes from which a run counts as large (see `finish_run`).
+pub(crate) const LARGE_RUN: usize = 20_000;
 
 pub(crate) fn chunk_rows(columns: usize) -> usize {
     (MAX_BINDS / columns).max(1)
@@ -47,6 +51,14 @@ pub(crate) fn last_per_key<'a, T, K: Eq + std::hash::Hash>(items: &'a [T], key: 
         }
     }
     out
+}
+
+/// `rows` sorted by `key`. A bulk write in key order touches each page of a key index once; in
+/// roster order (random, as person keys are hashes) a 100,000-person first load overflows SQLite's
+/// page cache and reads its own pages back many times.
+pub(crate) fn by_key<'a, T, K: Ord + ?Sized + 'a>(mut rows: Vec<&'a T>, key: impl Fn(&'a T) -> &'a K) -> Vec<&'a T> {
+    rows.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+    rows
 }
 
 /// The ledger's copy of each change, serialised one chunk at a time while it is written: a first
@@ -156,7 +168,9 @@ macro_rules! store_impl {
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
 
-                let people = last_per_key(&plan.people, |p| &p.key);
+                // In key order: the rows then go to the right edge of the key indexes instead of
+                // all over them, which keeps a first load's pages in the cache (see `by_key`).
+                let people = by_key(last_per_key(&plan.people, |p| &p.key), |p| &p.key);
                 for chunk in people.chunks(chunk_rows(16)) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO people (person_key, employee_number, name, gender, company, department, title, \
@@ -192,7 +206,7 @@ macro_rules! store_impl {
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
 
-                let accounts = last_per_key(&plan.changes, |c| &c.person_key);
+                let accounts = by_key(last_per_key(&plan.changes, |c| &c.person_key), |c| &c.person_key);
                 for chunk in accounts.chunks(chunk_rows(7)) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO accounts (person_key, login, status, rule, opened_at, closed_at, updated_at) ",
@@ -398,7 +412,7 @@ macro_rules! store_impl {
             }
 
             #[tracing::instrument(skip_all, fields(run = %run, status = %outcome.status), err)]
-            async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<(), StoreError> {
+            async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError> {
                 let apply = match outcome.status {
                     RunStatus::Ok | RunStatus::Partial => true,
                     RunStatus::Held | RunStatus::Failed => false,
@@ -420,7 +434,14 @@ macro_rules! store_impl {
                     if outcome.status == RunStatus::Held { kept_delta(outcome.directory)? } else { None };
                 let counts = serde_json::to_string(&outcome.plan.counts).map_err(|e| json("run counts", e))?;
 
-                let mut tx = self.pool.begin().await.map_err(db)?;
+                // A first load writes hundreds of megabytes (see `large_write`).
+                let mut conn = self.pool.acquire().await.map_err(db)?;
+                let large = outcome.plan.people.len() + outcome.plan.changes.len() >= LARGE_RUN;
+                if large {
+                    Self::large_write(&mut conn, true).await?;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+                let mut queued = Vec::new();
                 if apply {
                     let revision = Self::lock_revision(&mut tx).await?;
                     let state = Self::run_state(&mut tx, run).await?;
@@ -434,7 +455,10 @@ macro_rules! store_impl {
                         Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, outcome.finished_at)
                             .await?;
                     let tracked = match &delta {
-                        Some(rows) => Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?,
+                        Some(rows) => {
+                            queued = Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?;
+                            rows.changes_tracking()
+                        }
                         None => false,
                     };
                     if planned || tracked {
@@ -463,7 +487,13 @@ macro_rules! store_impl {
                     Self::expect_running(run, &state)?;
                 }
                 Self::insert_rejections(&mut tx, run, outcome.rejected).await?;
-                tx.commit().await.map_err(db)
+                let committed = tx.commit().await.map_err(db);
+                if large && Self::large_write(&mut conn, false).await.is_err() {
+                    // Never back in the pool without its checkpoints; the run itself is decided.
+                    conn.close_on_drop();
+                }
+                committed?;
+                Ok(queued)
             }
 
             #[tracing::instrument(skip_all, fields(held = %held, by = %by), err)]
@@ -495,7 +525,11 @@ macro_rules! store_impl {
                     .transpose()?;
                 let planned = Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, at).await?;
                 let tracked = match &delta {
-                    Some(d) => Self::apply_delta(&mut tx, Some(by), &DeltaRows::new(d)?, at).await?,
+                    Some(d) => {
+                        let rows = DeltaRows::new(d)?;
+                        Self::apply_delta(&mut tx, Some(by), &rows, at).await?;
+                        rows.changes_tracking()
+                    }
                     None => false,
                 };
                 if planned || tracked {

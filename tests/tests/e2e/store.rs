@@ -206,7 +206,7 @@ fn rejection(row: u64, column: &str, reason: &str) -> RowError {
     RowError { file: "roster.xlsx".into(), row, column: column.into(), reason: reason.into() }
 }
 
-pub(crate) fn conflict(result: Result<(), StoreError>) -> String {
+pub(crate) fn conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
     match result {
         Err(StoreError::Conflict(m)) => m,
         other => panic!("expected a conflict, got {other:?}"),

@@ -104,9 +104,20 @@ fn setup_delta() -> DitDelta {
 
 /// Begins a run at `start` and finishes it `ok` at `end` with people `plan` and `delta`.
 async fn apply_delta(e: &Env, plan: &Plan, delta: &DitDelta, start: DateTime<Utc>, end: DateTime<Utc>) -> RunId {
+    apply_delta_seqs(e, plan, delta, start, end).await.0
+}
+
+/// Also returns the outbox seqs `finish_run` reports for the delta's operations.
+async fn apply_delta_seqs(
+    e: &Env,
+    plan: &Plan,
+    delta: &DitDelta,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> (RunId, Vec<i64>) {
     let id = e.store.begin_run(&new_run(start)).await.expect("begin");
-    e.store.finish_run(id, with(ok(&group(), plan, end), delta)).await.expect("finish");
-    id
+    let seqs = e.store.finish_run(id, with(ok(&group(), plan, end), delta)).await.expect("finish");
+    (id, seqs)
 }
 
 async fn outbox(e: &Env) -> Vec<OutboxItem> {
@@ -179,10 +190,11 @@ async fn run_delta_writes_outbox_in_order_and_tracking(e: Env) {
             },
         ),
     ]);
-    let id = apply_delta(&e, &plan, &delta, at(0), at(2)).await;
+    let (id, seqs) = apply_delta_seqs(&e, &plan, &delta, at(0), at(2)).await;
 
     let items = outbox(&e).await;
     assert_eq!(ops(&items), delta.ops);
+    assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), seqs, "finish_run reports the seqs, in op order");
     assert!(items.windows(2).all(|w| w[0].seq < w[1].seq), "seqs ascend");
     assert!(items.iter().all(|i| i.run == Some(id) && i.attempts == 0 && i.next_attempt_at == at(2)));
     assert_eq!(e.store.all_tracked_users().await.expect("users"), tracked(&delta));
@@ -200,7 +212,9 @@ async fn run_delta_writes_outbox_in_order_and_tracking(e: Env) {
         .finish_run(r2, RunOutcome { status: RunStatus::Partial, ..with(ok(&group(), &plan, at(4)), &more) })
         .await
         .expect("partial");
-    e.apply(&group(), &plan, at(5), at(6)).await;
+    let r3 = e.store.begin_run(&new_run(at(5))).await.expect("begin");
+    let none = e.store.finish_run(r3, ok(&group(), &plan, at(6))).await.expect("finish");
+    assert!(none.is_empty(), "no delta, no seqs");
     let items = outbox(&e).await;
     assert_eq!(items.len(), delta.ops.len() + 1);
     assert_eq!((items.last().unwrap().run, &items.last().unwrap().op), (Some(r2), &more.ops[0]));
@@ -315,6 +329,11 @@ async fn outbox_batch_orders_limits_and_skips_parked(e: Env) {
     let rest = e.store.outbox_batch(3).await.expect("batch");
     assert_eq!(rest.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[0], seqs[2], seqs[3]]);
     assert_eq!((rest[1].attempts, rest[1].next_attempt_at), (1, at(60)));
+    // The worker's next batch: after a seq, parked items still left out.
+    let after = e.store.outbox_batch_after(seqs[0], 2).await.expect("after");
+    assert_eq!(after.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[2], seqs[3]]);
+    assert_eq!(after, rest[1..], "the same items as from the head");
+    assert!(e.store.outbox_batch_after(seqs[4], 10).await.expect("after").is_empty());
 }
 
 async fn outbox_ack_deletes_items(e: Env) {
@@ -487,11 +506,12 @@ async fn bulk_delta_round_trips(e: Env) {
         delta.ops.push(queued(k, 1, DirOp::Replace { dn: user_dn, attrs: attrs(&[("title", &format!("T{i}"))]) }));
     }
     assert_eq!(delta.ops.len(), 3 * N);
-    let id = apply_delta(&e, &plan, &delta, at(0), at(1)).await;
+    let (id, seqs) = apply_delta_seqs(&e, &plan, &delta, at(0), at(1)).await;
 
     let items = outbox(&e).await;
     assert_eq!(items.len(), 3 * N);
     assert!(ops(&items) == delta.ops, "every operation, in order");
+    assert!(items.iter().map(|i| i.seq).eq(seqs.iter().copied()), "the reported seqs, across statements");
     assert!(items.iter().all(|i| i.run == Some(id)));
     assert!(e.store.all_tracked_users().await.expect("users") == tracked(&delta));
     assert_eq!(e.store.tracked_nodes().await.expect("nodes"), nodes);
@@ -522,4 +542,18 @@ async fn bulk_delta_round_trips(e: Env) {
     assert_eq!(seqs.len(), 9_000);
     e.store.outbox_ack(&seqs).await.expect("ack");
     assert!(outbox(&e).await.is_empty());
+
+    // Member lists of large groups: operations far larger than an account's still go in order,
+    // over several statements, and come back whole.
+    let members: Vec<Dn> = (0..1_000).map(|i| dn(&format!("uid=user{i},ou=部门{:02},{BASE}", i % 50))).collect();
+    let big: Vec<QueuedOp> = (0..120)
+        .map(|g| {
+            let group = dn(&format!("cn=g{g},ou=groups,{BASE}"));
+            queued(&format!("g:{g}"), 2, DirOp::AddMembers { group, members: members.clone() })
+        })
+        .collect();
+    e.store.enqueue_directory(&DitDelta { ops: big.clone(), ..DitDelta::default() }, at(4)).await.expect("enqueue");
+    let items = outbox(&e).await;
+    assert!(ops(&items) == big, "large operations, in order");
+    assert!(items.windows(2).all(|w| w[0].seq < w[1].seq));
 }
