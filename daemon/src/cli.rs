@@ -169,7 +169,14 @@ pub fn main() -> ExitCode {
         None => config.log.format,
     };
     crate::telemetry::init(format, &config.log.level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One-shot commands run on one thread: a push is thousands of small LDAP requests, and
+    // handing each response from the connection's task to another thread costs more than it gains.
+    let mut builder = if matches!(cli.command, Command::Serve | Command::Demo { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("orgid: cannot start the runtime: {e}");

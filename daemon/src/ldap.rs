@@ -4,22 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::time::Duration;
 
 use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
 use orgid_directory::dit::{self, DitDelta, Layout};
 use orgid_directory::store::DirectoryStore;
 use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
-use serde::Serialize;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use crate::app::App;
 use crate::report::local;
-
-/// Outbox items read and applied per round.
-const BATCH: u32 = 4000;
-/// A refused operation is retried with backoff and parked after this many attempts.
-pub const PARK_AFTER: u32 = 8;
 
 /// The directory delta of a plan, or `None` when no `[ldap]` is configured.
 pub async fn delta_for(
@@ -57,97 +50,17 @@ pub async fn delta_for(
     })))
 }
 
-/// What a drain did.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct DrainReport {
-    pub applied: u64,
-    pub refused: u64,
-    /// Why the server could not be used, if it could not.
-    pub unavailable: Option<String>,
-}
+pub use crate::outbox::{DrainReport, PARK_AFTER};
 
-/// Connects and applies the outbox until it is empty, everything left is waiting for a retry, or
-/// the server goes away.
+/// Connects and applies the outbox until every item has been tried once, or the server goes away
+/// (a server that cannot be reached leaves the outbox waiting).
 pub async fn push(app: &App) -> anyhow::Result<DrainReport> {
-    let Some(cfg) = &app.config.ldap else { return Ok(DrainReport::default()) };
-    if app.store.outbox_stats(app.clock.now()).await?.due == 0 {
-        return Ok(DrainReport::default());
-    }
-    let sink = match LdapSink::connect(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            warn!("directory not reachable, changes wait in the outbox: {e}");
-            return Ok(DrainReport { unavailable: Some(e.to_string()), ..DrainReport::default() });
-        }
-    };
-    let report = drain(app, &sink).await;
-    sink.unbind().await;
-    report
+    crate::outbox::push_with(app, None, None).await
 }
 
+/// Applies the outbox over an open connection (see [`crate::outbox::drain`]).
 pub async fn drain(app: &App, sink: &LdapSink) -> anyhow::Result<DrainReport> {
-    let mut report = DrainReport::default();
-    loop {
-        let batch = app.store.outbox_batch(BATCH).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let now = app.clock.now();
-        // Keep per-entry order: a key whose earliest item waits for its retry waits as a whole.
-        let mut blocked: HashSet<&str> = HashSet::new();
-        let mut ready = Vec::with_capacity(batch.len());
-        for item in &batch {
-            if blocked.contains(item.op.key.as_str()) {
-                continue;
-            }
-            if item.next_attempt_at > now {
-                blocked.insert(item.op.key.as_str());
-                continue;
-            }
-            ready.push(item);
-        }
-        if ready.is_empty() {
-            break;
-        }
-        let ops: Vec<_> = ready.iter().map(|i| i.op.clone()).collect();
-        let results = sink.apply(&ops).await;
-        let mut done = Vec::with_capacity(ready.len());
-        let mut progress = false;
-        for (item, result) in ready.iter().zip(results) {
-            match result {
-                Ok(()) => done.push(item.seq),
-                Err(SinkError::Skipped) => {}
-                Err(SinkError::Unavailable(e)) => report.unavailable = Some(e),
-                Err(e) => {
-                    let wait = backoff(item.attempts + 1);
-                    let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                    if item.attempts + 1 >= PARK_AFTER {
-                        error!(seq = item.seq, key = %item.op.key, "directory refused an operation {PARK_AFTER} times; parked: {e}");
-                    } else {
-                        warn!(seq = item.seq, key = %item.op.key, retry_in_s = wait.as_secs(), "directory refused an operation: {e}");
-                    }
-                    app.store.outbox_retry(item.seq, &e.to_string(), next, PARK_AFTER).await?;
-                    report.refused += 1;
-                    progress = true;
-                }
-            }
-        }
-        report.applied += done.len() as u64;
-        progress |= !done.is_empty();
-        app.store.outbox_ack(&done).await?;
-        if report.unavailable.is_some() || !progress {
-            break;
-        }
-    }
-    if report.applied > 0 || report.refused > 0 {
-        info!(applied = report.applied, refused = report.refused, "directory updated");
-    }
-    Ok(report)
-}
-
-/// 2, 4, 8 … seconds, at most five minutes.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(2u64.saturating_pow(attempt.min(16)).min(300))
+    crate::outbox::drain(app, sink, None).await
 }
 
 /// `orgid ldap status`: connection, lock enforcement, backlog. Exit 0 when all is well.

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod import;
 pub mod ldap;
 pub mod metrics;
+pub mod outbox;
 pub mod output;
 pub mod progress;
 pub mod report;

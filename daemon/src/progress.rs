@@ -26,6 +26,7 @@ impl Progress {
     }
 
     pub fn stage(&self, what: &str) {
+        tracing::debug!(stage = what, "progress");
         if let Some(bar) = &self.0 {
             bar.set_message(what.to_string());
         }

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use orgid_connectors::ldap::LdapSink;
 use orgid_connectors::source::{self, SourceError};
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::{check_source_size, hold_reason};
@@ -14,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::ldap::{DrainReport, delta_for, push};
+use crate::outbox::{Fresh, push_with};
 use crate::progress::Progress;
 
 /// How a sync or import ended.
@@ -195,9 +197,18 @@ pub async fn conclude(
         None => (RunStatus::Partial, Some(format!("{} rows rejected", rejected.len()))),
     };
     progress.stage(if hold.is_some() { "holding" } else { "writing" });
+    // The directory is the slow part of a large run: connect while the store is written, so that
+    // the first write goes out as soon as the run has committed.
+    let connect = async {
+        match (&app.config.ldap, &delta) {
+            (Some(cfg), Some(d)) if hold.is_none() && !d.ops.is_empty() => Some(LdapSink::connect(cfg).await),
+            _ => None,
+        }
+    };
+    let finished_at = app.clock.now();
     let outcome = RunOutcome {
         status,
-        finished_at: app.clock.now(),
+        finished_at,
         companies: &companies,
         plan: &plan,
         rejected: &rejected,
@@ -205,9 +216,13 @@ pub async fn conclude(
         message: message.clone(),
         directory: delta.as_ref(),
     };
-    match app.store.finish_run(run, outcome).await {
-        Ok(()) => {}
+    let (finished, connected) = tokio::join!(app.store.finish_run(run, outcome), connect);
+    let seqs = match finished {
+        Ok(seqs) => seqs,
         Err(StoreError::Conflict(why)) => {
+            if let Some(Ok(sink)) = connected {
+                sink.unbind().await;
+            }
             return fail(
                 app,
                 Some(run),
@@ -216,14 +231,21 @@ pub async fn conclude(
             )
             .await;
         }
-        Err(e) => return Err(e.into()),
-    }
-    drop(delta);
+        Err(e) => {
+            if let Some(Ok(sink)) = connected {
+                sink.unbind().await;
+            }
+            return Err(e.into());
+        }
+    };
+    // Only the operations go on: the tracking is in the store.
+    let fresh = delta.and_then(|d| Fresh::new(run, finished_at, seqs, d.ops));
     Ok(match hold {
         Some(reason) => RunReport::Held { run, reason, plan, rejected },
         None => {
             progress.stage("writing the directory");
-            let directory = if app.config.ldap.is_some() { Some(push(app).await?) } else { None };
+            let directory =
+                if app.config.ldap.is_some() { Some(push_with(app, connected, fresh).await?) } else { None };
             RunReport::Applied { run, status, plan, rejected, directory }
         }
     })

@@ -11,7 +11,7 @@ use orgid_directory::dit::{Attrs, DirOp, Dn, QueuedOp};
 
 use super::LdapSink;
 use super::error::{SinkError, from_ldap_error, from_result, rc};
-use super::schedule::schedule;
+use super::schedule::schedule_of;
 
 /// Permissive Modify (Active Directory's OID, implemented by OpenLDAP 2.4+ without listing it in
 /// the root DSE): adding a present value or deleting an absent one is not an error.
@@ -25,12 +25,19 @@ impl LdapSink {
     /// keys run side by side, up to `ldap.concurrency` in flight. After a failure, later ops with
     /// the same key (in any later phase too) are `Skipped`; after a transport failure every op
     /// not yet attempted is `Unavailable`.
-    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
     pub async fn apply(&self, ops: &[QueuedOp]) -> Vec<Result<(), SinkError>> {
+        let ops: Vec<&QueuedOp> = ops.iter().collect();
+        self.apply_refs(&ops).await
+    }
+
+    /// [`apply`](Self::apply) of borrowed operations (the outbox worker's, which stay with their
+    /// outbox items).
+    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
+    pub async fn apply_refs(&self, ops: &[&QueuedOp]) -> Vec<Result<(), SinkError>> {
         let mut results: Vec<Option<Result<(), SinkError>>> = std::iter::repeat_with(|| None).take(ops.len()).collect();
         let down = std::sync::atomic::AtomicBool::new(false);
         let mut failed: HashSet<&str> = HashSet::new();
-        for phase in schedule(ops) {
+        for phase in schedule_of(ops) {
             let (failed_ref, down_ref) = (&failed, &down);
             let chains = phase.chains.into_iter().map(|chain| async move {
                 let mut out = Vec::with_capacity(chain.len());
@@ -145,7 +152,7 @@ impl LdapSink {
         let Some(rdn) = to.rdn() else {
             return Err(SinkError::Refused { op: "move", dn: dn_s, rc: 34, message: "the new DN is empty".into() });
         };
-        let new_rdn = Dn(vec![rdn.clone()]).to_string();
+        let new_rdn = Dn::from(vec![rdn.clone()]).to_string();
         let new_parent = to.parent().unwrap_or_default();
         let new_sup = (dn.parent().as_ref() != Some(&new_parent)).then(|| new_parent.to_string());
         let res = self

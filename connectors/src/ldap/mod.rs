@@ -190,6 +190,7 @@ mod tests {
     fn futures_are_send(s: &'static LdapSink, ops: &'static [QueuedOp], dn: &'static Dn) {
         fn send<T: Send>(_: T) {}
         send(s.apply(ops));
+        send(s.apply_refs(Box::leak(ops.iter().collect::<Vec<_>>().into_boxed_slice())));
         send(s.search_subtree(dn, "(objectClass=*)", &["*"]));
         send(s.read(dn, &["*"]));
         send(s.set_password(dn, "x"));

@@ -2,6 +2,8 @@
 //! key, run one after the other, while chains of different keys run side by side. Pure, so the
 //! rules are tested without a server.
 
+use std::borrow::Borrow;
+
 use orgid_directory::dit::QueuedOp;
 
 /// One phase of a batch: chains of op indices, one chain per key in order of first appearance;
@@ -12,9 +14,16 @@ pub(crate) struct Phase {
     pub chains: Vec<Vec<usize>>,
 }
 
-/// Groups `ops` by phase (ascending) and, within a phase, by key, keeping the given order.
+/// [`schedule_of`] of owned operations.
+#[cfg(test)]
 pub(crate) fn schedule(ops: &[QueuedOp]) -> Vec<Phase> {
-    let mut phases: Vec<u8> = ops.iter().map(|o| o.phase).collect();
+    schedule_of(ops)
+}
+
+/// Groups `ops` (owned or borrowed) by phase (ascending) and, within a phase, by key, keeping
+/// the given order.
+pub(crate) fn schedule_of<Q: Borrow<QueuedOp>>(ops: &[Q]) -> Vec<Phase> {
+    let mut phases: Vec<u8> = ops.iter().map(|o| o.borrow().phase).collect();
     phases.sort_unstable();
     phases.dedup();
     phases
@@ -22,7 +31,7 @@ pub(crate) fn schedule(ops: &[QueuedOp]) -> Vec<Phase> {
         .map(|phase| {
             let mut chains: Vec<Vec<usize>> = Vec::new();
             let mut chain_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-            for (i, op) in ops.iter().enumerate().filter(|(_, o)| o.phase == phase) {
+            for (i, op) in ops.iter().map(Borrow::borrow).enumerate().filter(|(_, o)| o.phase == phase) {
                 let slot = *chain_of.entry(op.key.as_str()).or_insert_with(|| {
                     chains.push(Vec::new());
                     chains.len() - 1

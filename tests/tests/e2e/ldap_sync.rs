@@ -14,10 +14,10 @@ use tempfile::TempDir;
 use crate::hr::{Hr, Row};
 use crate::sync::{Backend, orgid, store_url};
 
-struct Env {
+pub(crate) struct Env {
     _dir: TempDir,
-    hr: Hr,
-    cfg: PathBuf,
+    pub(crate) hr: Hr,
+    pub(crate) cfg: PathBuf,
     url: String,
 }
 
@@ -32,7 +32,7 @@ fn ldap_config(slapd: &Slapd) -> LdapConfig {
 }
 
 impl Env {
-    async fn new(backend: Backend, ldap_url: &str) -> Env {
+    pub(crate) async fn new(backend: Backend, ldap_url: &str) -> Env {
         let dir = TempDir::new().expect("tempdir");
         let hr = Hr::new(dir.path());
         let url = store_url(backend, dir.path()).await;
@@ -40,7 +40,7 @@ impl Env {
         env.with_ldap(ldap_url)
     }
 
-    fn with_ldap(mut self, ldap_url: &str) -> Env {
+    pub(crate) fn with_ldap(mut self, ldap_url: &str) -> Env {
         let extra = format!(
             "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[ldap]\nurl = \"{ldap_url}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"secret\"\nbase_dn = \"dc=example,dc=com\"\n"
         );
@@ -48,7 +48,7 @@ impl Env {
         self
     }
 
-    async fn sync(&self) -> Value {
+    pub(crate) async fn sync(&self) -> Value {
         let (code, out) = orgid(&self.cfg, &["sync", "--format", "json"]).await;
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         assert!(code == 0 || code == 4, "sync failed ({code}): {v}");
@@ -65,7 +65,7 @@ fn dn(s: &str) -> Dn {
 }
 
 /// All entries under the base, by DN string, with their attributes (operational ones too).
-async fn dump(slapd: &Slapd) -> BTreeMap<String, LdapEntry> {
+pub(crate) async fn dump(slapd: &Slapd) -> BTreeMap<String, LdapEntry> {
     let s = sink(slapd).await;
     let entries = s
         .search_subtree(&dn("dc=example,dc=com"), "(objectClass=*)", &["*", "entryUUID", "pwdAccountLockedTime"])
@@ -84,7 +84,7 @@ fn one(e: &LdapEntry, name: &str) -> String {
 }
 
 /// Member values of a group, as their uid.
-fn members(all: &BTreeMap<String, LdapEntry>, group: &str) -> Vec<String> {
+pub(crate) fn members(all: &BTreeMap<String, LdapEntry>, group: &str) -> Vec<String> {
     let g = all.get(group).unwrap_or_else(|| panic!("no group {group}"));
     let mut v: Vec<String> = attr(g, "member")
         .iter()
@@ -95,7 +95,7 @@ fn members(all: &BTreeMap<String, LdapEntry>, group: &str) -> Vec<String> {
     v
 }
 
-fn month_one() -> Vec<Row> {
+pub(crate) fn month_one() -> Vec<Row> {
     let mut chen = Row::new(6, "C010", "A3", "陈静", "P5");
     chen.confidential = true;
     let mut wang = Row::new(2, "C010", "A1", "王芳", "M12");
@@ -114,7 +114,7 @@ fn month_one() -> Vec<Row> {
 
 const BASE: &str = "dc=example,dc=com";
 
-fn at(path: &str) -> String {
+pub(crate) fn at(path: &str) -> String {
     format!("{path},{BASE}")
 }
 

@@ -22,6 +22,7 @@ macro_rules! both_backends {
 }
 
 mod kit;
+mod ldap_outbox;
 mod ldap_sink;
 mod ldap_sync;
 mod lease;
