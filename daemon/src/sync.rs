@@ -3,13 +3,14 @@
 
 use std::time::Instant;
 
+use orgid_config::SourceConfig;
 use orgid_connectors::ldap::LdapSink;
 use orgid_connectors::source::{self, SourceError};
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::{check_source_size, hold_reason};
 use orgid_directory::{
-    Company, CompanyIndex, CompanyStore, NewRun, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunKind,
-    RunOutcome, RunStatus, RunStore, StoreError, StoredPerson,
+    Company, CompanyIndex, CompanyStore, NewRun, PersonKeyer, PersonRecord, PersonStore, Plan, PlanInput, RowError,
+    RunId, RunKind, RunOutcome, RunStatus, RunStore, StoreError, StoredPerson,
 };
 use tracing::{info, warn};
 
@@ -80,7 +81,11 @@ pub struct SourceData {
 
 /// Reads every configured source. A missing column or unreadable file stops everything.
 pub fn read_sources(app: &App, progress: &Progress) -> Result<SourceData, String> {
-    let sources = &app.config.sources;
+    read_sources_with(&app.config.sources, &app.keyer, progress)
+}
+
+/// [`read_sources`] of these sources, keyed with `keyer`.
+fn read_sources_with(sources: &[SourceConfig], keyer: &PersonKeyer, progress: &Progress) -> Result<SourceData, String> {
     if sources.is_empty() {
         return Err("no [[sources]] are configured; see `orgid config-example`".into());
     }
@@ -107,7 +112,7 @@ pub fn read_sources(app: &App, progress: &Progress) -> Result<SourceData, String
     let mut records = Vec::new();
     for s in sources {
         progress.stage(&format!("reading roster of {}", s.name));
-        let read = source::read_roster(&s.roster, &s.name, &app.keyer, &index).map_err(|e| source_error(&s.name, e))?;
+        let read = source::read_roster(&s.roster, &s.name, keyer, &index).map_err(|e| source_error(&s.name, e))?;
         rejected.extend(read.rejected);
         records.extend(read.records);
     }
@@ -122,10 +127,22 @@ fn source_error(name: &str, e: SourceError) -> String {
 pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let run = if dry_run { None } else { Some(begin(app, RunKind::Sync, source_names(app), actor).await?) };
-    let data = match read_sources(app, progress) {
+    // The sources are read on another thread while the store loads everyone it holds: a sync
+    // that changes little spends most of its time on these two.
+    progress.stage("reading the sources");
+    // A thread of its own that ends with the reading: the allocator then hands its memory on
+    // (a pooled thread would keep the records' memory to itself after they are freed here).
+    let (done, reading) = tokio::sync::oneshot::channel();
+    {
+        let (sources, keyer) = (app.config.sources.clone(), app.keyer.clone());
+        std::thread::spawn(move || done.send(read_sources_with(&sources, &keyer, &Progress::hidden())));
+    }
+    let (read, current) = tokio::join!(reading, app.store.people());
+    let data = match read.unwrap_or_else(|_| Err("reading the sources stopped unexpectedly".into())) {
         Ok(d) => d,
         Err(message) => return fail(app, run, message, Vec::new()).await,
     };
+    let current = current?;
     let active_people = data.records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
     let last = app.store.last_applied_run().await?.map(|r| r.active_people);
     if let Err(message) = check_source_size(active_people, last, &app.config.safety) {
@@ -133,7 +150,7 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let (plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
+    let plan = plan_against(app, &index, &data.records, &current, Scope::Full);
     drop(data.records); // the plan holds what is needed from here on
     let report =
         conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
@@ -157,10 +174,22 @@ pub async fn compute(
     scope: Scope,
 ) -> anyhow::Result<(Plan, Vec<StoredPerson>)> {
     let current = app.store.people().await?;
+    let plan = plan_against(app, index, records, &current, scope);
+    Ok((plan, current))
+}
+
+/// Plans `records` against `current` (everyone the store holds).
+fn plan_against(
+    app: &App,
+    index: &CompanyIndex,
+    records: &[PersonRecord],
+    current: &[StoredPerson],
+    scope: Scope,
+) -> Plan {
     let plan = Plan::compute(&PlanInput {
         companies: index,
         records,
-        current: &current,
+        current,
         rules: &app.rules,
         login_scheme: app.config.accounts.login_scheme,
         scope,
@@ -170,7 +199,7 @@ pub async fn compute(
     for w in &plan.warnings {
         warn!("{w}");
     }
-    Ok((plan, current))
+    plan
 }
 
 /// Applies, holds or (for a dry run) only reports a computed plan.

@@ -61,6 +61,7 @@ impl fmt::Display for PersonKey {
 }
 
 /// Computes person keys. Built once from the configured (or stored) secret.
+#[derive(Clone)]
 pub struct PersonKeyer {
     key: hmac::Key,
 }

@@ -117,6 +117,10 @@ impl Plan {
             ..Plan::default()
         };
         let records = merge_duplicates(input.records, &mut plan.warnings);
+        // Sized up front: a first load's 100,000 people and changes are never copied to grow. Room
+        // that stays unused costs no memory.
+        plan.people.reserve(records.len());
+        plan.changes.reserve(records.len());
         let mut logins =
             LoginAllocator::new(input.current.iter().filter_map(|sp| sp.account.as_ref().map(|a| a.login.clone())));
         let mut seen: HashSet<&PersonKey> = HashSet::with_capacity(records.len());

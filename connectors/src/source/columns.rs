@@ -153,11 +153,23 @@ fn matches(spec: &Spec, normalised: &str) -> bool {
 /// The header row: the first non-empty row, unless it looks like a title ("账号开通信息收集表")
 /// and one of the next few rows has at least two known headers.
 pub(crate) fn header_row<'t>(file: &str, table: &'t Table, specs: &[Spec]) -> Result<(usize, &'t RawRow), SourceError> {
+    header_row_of(file, &table.rows, specs)
+}
+
+/// Rows [`header_row`] looks at: only these first ones can be the header.
+pub(crate) const HEADER_ROWS: usize = 6;
+
+/// [`header_row`] among the first rows of a file (all that it looks at: [`HEADER_ROWS`]).
+pub(crate) fn header_row_of<'t>(
+    file: &str,
+    rows: &'t [RawRow],
+    specs: &[Spec],
+) -> Result<(usize, &'t RawRow), SourceError> {
     let known =
         |row: &RawRow| row.cells.iter().filter(|c| specs.iter().any(|s| matches(s, &normalise(&c.text)))).count();
     let first =
-        table.rows.first().ok_or_else(|| SourceError::Invalid { file: file.into(), reason: "no header row".into() })?;
-    let found = table.rows.iter().enumerate().take(6).find(|(_, r)| known(r) >= 2);
+        rows.first().ok_or_else(|| SourceError::Invalid { file: file.into(), reason: "no header row".into() })?;
+    let found = rows.iter().enumerate().take(HEADER_ROWS).find(|(_, r)| known(r) >= 2);
     Ok(found.unwrap_or((0, first)))
 }
 

@@ -5,9 +5,9 @@ use std::path::Path;
 use orgid_directory::{CompanyIndex, PersonKeyer};
 
 use super::cells::{CompanyLookup, RowCheck};
-use super::columns::{Columns, PERSON, header_row};
+use super::columns::{Columns, HEADER_ROWS, PERSON, header_row_of};
 use super::person::{CURRENT, PersonRows};
-use super::table::read_table;
+use super::table::{RawRow, for_each_row};
 use super::{RosterRead, SourceError};
 
 pub(crate) fn read(
@@ -17,19 +17,47 @@ pub(crate) fn read(
     companies: &CompanyIndex,
 ) -> Result<RosterRead, SourceError> {
     let file = path.display().to_string();
-    let table = read_table(path)?;
-    let (at, header) = header_row(&file, &table, PERSON)?;
-    let cols = Columns::map(&file, header, PERSON)?;
     let mut people = PersonRows::new(&file, source.to_owned(), keyer, CompanyLookup::new(companies));
     let mut out = RosterRead { records: Vec::new(), rejected: Vec::new(), rows: 0 };
-    for row in &table.rows[at + 1..] {
+    let mut row_of = |row: &RawRow, cols: &Columns| {
         out.rows += 1;
-        let mut check = RowCheck::new(&file, row, &cols);
+        let mut check = RowCheck::new(&file, row, cols);
         let record = people.check(&mut check, &CURRENT);
         match record {
             Some(r) if check.errors.is_empty() => out.records.push(r),
             _ => out.rejected.append(&mut check.errors),
         }
+    };
+    // Row by row: only the first rows wait, until the header among them is known.
+    let mut head: Vec<RawRow> = Vec::with_capacity(HEADER_ROWS);
+    let mut cols: Option<Result<Columns, SourceError>> = None;
+    let header = |head: &[RawRow]| -> Result<(Columns, usize), SourceError> {
+        let (at, header) = header_row_of(&file, head, PERSON)?;
+        Ok((Columns::map(&file, header, PERSON)?, at))
+    };
+    for_each_row(path, |row| match &cols {
+        Some(Ok(c)) => row_of(&row, c),
+        Some(Err(_)) => {}
+        None => {
+            head.push(row);
+            if head.len() == HEADER_ROWS {
+                cols = Some(header(&head).map(|(c, at)| {
+                    head.drain(..=at).for_each(drop);
+                    head.drain(..).for_each(|r| row_of(&r, &c));
+                    c
+                }));
+            }
+        }
+    })?;
+    if cols.is_none() {
+        let (c, at) = header(&head)?;
+        for r in &head[at + 1..] {
+            row_of(r, &c);
+        }
+        cols = Some(Ok(c));
+    }
+    if let Some(Err(e)) = cols {
+        return Err(e);
     }
     people.finish();
     Ok(out)

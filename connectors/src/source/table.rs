@@ -55,22 +55,31 @@ pub(crate) struct Table {
 }
 
 pub(crate) fn read_table(path: &Path) -> Result<Table, SourceError> {
+    let mut rows = Vec::new();
+    for_each_row(path, |row| rows.push(row))?;
+    Ok(Table { rows })
+}
+
+/// The non-empty rows of a file, in order, one at a time, without holding them all (a roster of
+/// 100,000 people is read straight into records). Same rows as [`read_table`].
+pub(crate) fn for_each_row(path: &Path, mut visit: impl FnMut(RawRow)) -> Result<(), SourceError> {
     let unreadable = |reason: String| SourceError::Unreadable { file: path.display().to_string(), reason };
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
     let zip = bytes.starts_with(b"PK\x03\x04");
     let ole = bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
     if zip || ole {
-        return read_workbook(bytes, zip).map_err(unreadable);
+        return read_workbook(bytes, zip, &mut visit).map_err(unreadable);
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xls" | "ods")) {
         return Err(unreadable("not a valid spreadsheet workbook".into()));
     }
     let text = decode_text(&bytes).map_err(unreadable)?;
-    read_delimited(&text).map_err(unreadable)
+    drop(bytes);
+    visit_delimited(&text, &mut visit).map_err(unreadable)
 }
 
-fn read_workbook(bytes: Vec<u8>, zip: bool) -> Result<Table, String> {
+fn read_workbook(bytes: Vec<u8>, zip: bool, visit: &mut dyn FnMut(RawRow)) -> Result<(), String> {
     let cursor = Cursor::new(bytes);
     let mut book: Sheets<_> = if zip {
         match calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(cursor.clone()) {
@@ -88,14 +97,15 @@ fn read_workbook(bytes: Vec<u8>, zip: bool) -> Result<Table, String> {
         Some(r) => r.map_err(|e| format!("cannot read the first worksheet: {e}"))?,
     };
     let Some((first_row, _)) = range.start() else {
-        return Ok(Table::default());
+        return Ok(());
     };
-    let mut rows = Vec::new();
     for (i, row) in range.rows().enumerate() {
         let cells: Vec<Cell> = row.iter().map(workbook_cell).collect();
-        push_row(&mut rows, u64::from(first_row) + 1 + i as u64, cells);
+        if let Some(row) = raw_row(u64::from(first_row) + 1 + i as u64, cells) {
+            visit(row);
+        }
     }
-    Ok(Table { rows })
+    Ok(())
 }
 
 fn workbook_cell(d: &Data) -> Cell {
@@ -162,12 +172,19 @@ fn decode_text(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Comma-separated, or tab-separated when the first line with a separator has tabs and no commas.
+#[cfg(test)]
 fn read_delimited(text: &str) -> Result<Table, String> {
+    let mut rows = Vec::new();
+    visit_delimited(text, &mut |row| rows.push(row))?;
+    Ok(Table { rows })
+}
+
+/// The rows of delimited text (see `read_delimited`), one at a time.
+fn visit_delimited(text: &str, visit: &mut dyn FnMut(RawRow)) -> Result<(), String> {
     let first = text.lines().find(|l| l.contains(',') || l.contains('\t')).unwrap_or("");
     let delimiter = if first.contains('\t') && !first.contains(',') { b'\t' } else { b',' };
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
-    let mut rows = Vec::new();
     // The csv reader skips blank lines and a quoted cell may span lines. A record's position is
     // where the previous one ended, so the blank lines it skipped are the line breaks that open
     // its stretch of text; each record is one spreadsheet row however many lines it spans.
@@ -177,10 +194,12 @@ fn read_delimited(text: &str) -> Result<Table, String> {
         let start = record.position().map_or(0, |p| p.byte() as usize);
         next_row += blank_lines_at(text.as_bytes(), start);
         let cells = record.iter().map(Cell::new).collect();
-        push_row(&mut rows, next_row, cells);
+        if let Some(row) = raw_row(next_row, cells) {
+            visit(row);
+        }
         next_row += 1;
     }
-    Ok(Table { rows })
+    Ok(())
 }
 
 /// Line breaks at `start`, before any content; the `\n` of a `\r\n` split across `start` is
@@ -195,13 +214,12 @@ fn blank_lines_at(bytes: &[u8], start: usize) -> u64 {
     lines
 }
 
-fn push_row(rows: &mut Vec<RawRow>, number: u64, mut cells: Vec<Cell>) {
+/// A row without its trailing empty cells; `None` when nothing is left.
+fn raw_row(number: u64, mut cells: Vec<Cell>) -> Option<RawRow> {
     while cells.last().is_some_and(Cell::is_empty) {
         cells.pop();
     }
-    if !cells.is_empty() {
-        rows.push(RawRow { number, cells });
-    }
+    (!cells.is_empty()).then_some(RawRow { number, cells })
 }
 
 #[cfg(test)]

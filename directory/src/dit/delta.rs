@@ -290,8 +290,9 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
     }
     let mut structure = std::mem::take(&mut b.ops);
     structure.sort_by_key(|o| o.phase); // stable: order within a phase is kept
-    // Untouched capacity costs no memory: room for a move and an update per account.
-    b.ops = Vec::with_capacity(structure.len() + 2 * input.changes.len());
+    // Room for an operation per account and some moves and memberships: a first load never grows
+    // (and so never copies) its 100,000 operations.
+    b.ops = Vec::with_capacity(structure.len() + input.changes.len() + input.changes.len() / 8 + 16);
     b.ops.extend(structure);
 
     // 4. Accounts.
@@ -330,8 +331,9 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                     }
                     _ => b.push(&key, PHASE_ACCOUNTS, DirOp::AddAccount { dn: dn.clone(), entry }),
                 }
-                let mut new_groups = Vec::new();
-                for (gkey, gdn) in layout.groups_of(profile) {
+                let groups_of = layout.groups_of(profile);
+                let mut new_groups = Vec::with_capacity(groups_of.len());
+                for (gkey, gdn) in groups_of {
                     let description = group_description(&gkey, &company_name, &profile.department);
                     b.ensure_group(&gkey, &gdn, &description);
                     new_groups.push((gkey.clone(), b.nodes[&gkey].dn.clone()));
@@ -349,7 +351,9 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                         members.entry((gk.clone(), gdn.clone())).or_default().0.push(dn.clone());
                     }
                 }
-                let groups = new_groups.into_iter().map(|(k, _)| k).collect();
+                // Exactly sized: a first load keeps 100,000 of these lists.
+                let mut groups = Vec::with_capacity(new_groups.len());
+                groups.extend(new_groups.into_iter().map(|(k, _)| k));
                 users.push((
                     c.person_key.clone(),
                     Some(TrackedUser { parent: parent_key, login: c.account.login.clone(), groups, locked: false }),
