@@ -4,7 +4,8 @@
 #     an empty slapd (the time includes reading, planning, the store and every LDAP write);
 #  2. the same entries (dumped from that slapd) as LDIF through `ldapadd` into a second empty slapd
 #     of the same configuration; prints both times and the ratio;
-#  3. a no-change sync (must send zero writes) and a 1%-change sync.
+#  3. the first load again with `ldap.transactions = true` into a third empty slapd (and store);
+#  4. a no-change sync (must send zero writes) and a 1%-change sync (on the first store).
 #   bench/ldap.sh                 # 100,000 people
 #   PEOPLE=10000 bench/ldap.sh    # smaller
 set -euo pipefail
@@ -76,10 +77,10 @@ P2=$(free_port); start_slapd "$WORK/s2" "$P2"
 
 python3 bench/gen_roster.py --people "$PEOPLE" --out "$WORK/m1" >/dev/null
 python3 bench/gen_roster.py --people "$PEOPLE" --out "$WORK/m2" --change 0.01 >/dev/null
-config() { # month folder
+config() { # month folder [slapd port] [store name] [transactions]
   cat > "$WORK/orgid.toml" <<TOML
 [store]
-url = "sqlite://$WORK/orgid.db"
+url = "sqlite://$WORK/${3:-orgid}.db"
 [log]
 level = "warn"
 [eligibility]
@@ -94,12 +95,13 @@ unrated = 0
 [safety]
 max_close_share = 0.5
 [ldap]
-url = "ldap://127.0.0.1:$P1"
+url = "ldap://127.0.0.1:${2:-$P1}"
 bind_dn = "cn=admin,dc=example,dc=com"
 bind_password = "secret"
 base_dn = "dc=example,dc=com"
 lock_check = false
 concurrency = ${LDAP_CONCURRENCY:-32}
+transactions = ${4:-false}
 [[sources]]
 name = "bench"
 kind = "roster"
@@ -142,6 +144,13 @@ ENTRIES=$(grep -c '^dn: \|^dn:: ' "$WORK/same.ldif")
 LDAPADD_SECS=$(tail -n 1 "$WORK/time")
 printf '%-36s %7.2f s  (%s entries)\n' "ldapadd of the same LDIF" "$LDAPADD_SECS" "$ENTRIES"
 awk -v a="$ORGID_SECS" -v b="$LDAPADD_SECS" 'BEGIN { printf "ratio orgid / ldapadd: %.2f\n", a / b }'
+
+P3=$(free_port); start_slapd "$WORK/s3" "$P3"
+config "$WORK/m1" "$P3" orgid-txn true
+step "orgid sync, ldap.transactions = true" sync
+awk -v a="$LAST_SECS" -v b="$LDAPADD_SECS" 'BEGIN { printf "ratio orgid (transactions) / ldapadd: %.2f\n", a / b }'
+
+config "$WORK/m1"
 
 for i in 1 2 3; do step "orgid sync again, no change ($i)" sync; done
 config "$WORK/m2"

@@ -12,19 +12,21 @@ use orgid_directory::dit::{Attrs, DirOp, Dn, QueuedOp};
 use super::LdapSink;
 use super::error::{SinkError, from_ldap_error, from_result, rc};
 use super::schedule::schedule_of;
+use super::txn::TXN_MIN_OPS;
 
 /// Permissive Modify (Active Directory's OID, implemented by OpenLDAP 2.4+ without listing it in
 /// the root DSE): adding a present value or deleting an absent one is not an error.
 pub const PERMISSIVE_MODIFY_OID: &str = "1.2.840.113556.1.4.1413";
 
-const NOT_ATTEMPTED: &str = "not attempted: the connection failed earlier in this batch";
+pub(crate) const NOT_ATTEMPTED: &str = "not attempted: the connection failed earlier in this batch";
 
 impl LdapSink {
     /// Applies ops; returns one result per op, same order. Phases run one after the other
     /// (ascending); inside a phase ops with the same key run in the given order and different
-    /// keys run side by side, up to `ldap.concurrency` in flight. After a failure, later ops with
-    /// the same key (in any later phase too) are `Skipped`; after a transport failure every op
-    /// not yet attempted is `Unavailable`.
+    /// keys run side by side, up to `ldap.concurrency` in flight. Many adds of new entries in a
+    /// phase go in transactions where the server has them (see `txn.rs`). After a failure, later
+    /// ops with the same key (in any later phase too) are `Skipped`; after a transport failure
+    /// every op not yet attempted is `Unavailable`.
     pub async fn apply(&self, ops: &[QueuedOp]) -> Vec<Result<(), SinkError>> {
         let ops: Vec<&QueuedOp> = ops.iter().collect();
         self.apply_refs(&ops).await
@@ -38,8 +40,38 @@ impl LdapSink {
         let down = std::sync::atomic::AtomicBool::new(false);
         let mut failed: HashSet<&str> = HashSet::new();
         for phase in schedule_of(ops) {
+            // Lone adds of new entries, many of them: in transactions.
+            let (adds, chains): (Vec<Vec<usize>>, Vec<Vec<usize>>) = if self.uses_transactions() {
+                phase.chains.into_iter().partition(|c| {
+                    c.len() == 1 && Self::txn_candidate(ops[c[0]]) && !failed.contains(ops[c[0]].key.as_str())
+                })
+            } else {
+                (Vec::new(), phase.chains)
+            };
+            let (adds, chains) = if adds.len() >= TXN_MIN_OPS {
+                (adds, chains)
+            } else {
+                (Vec::new(), adds.into_iter().chain(chains).collect())
+            };
+            if !adds.is_empty() {
+                let batch: Vec<&QueuedOp> = adds.iter().map(|c| ops[c[0]]).collect();
+                let done = if down.load(Ordering::SeqCst) {
+                    batch.iter().map(|_| Err(SinkError::Unavailable(NOT_ATTEMPTED.into()))).collect()
+                } else {
+                    self.apply_adds(&batch).await
+                };
+                for (chain, result) in adds.iter().zip(done) {
+                    if let Err(e) = &result {
+                        failed.insert(ops[chain[0]].key.as_str());
+                        if e.is_unavailable() {
+                            down.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    results[chain[0]] = Some(result);
+                }
+            }
             let (failed_ref, down_ref) = (&failed, &down);
-            let chains = phase.chains.into_iter().map(|chain| async move {
+            let chains = chains.into_iter().map(|chain| async move {
                 let mut out = Vec::with_capacity(chain.len());
                 let mut broken = chain.first().is_some_and(|&i| failed_ref.contains(ops[i].key.as_str()));
                 for i in chain {
@@ -74,7 +106,7 @@ impl LdapSink {
         results.into_iter().map(|r| r.unwrap_or(Err(SinkError::Skipped))).collect()
     }
 
-    async fn apply_one(&self, op: &DirOp) -> Result<(), SinkError> {
+    pub(crate) async fn apply_one(&self, op: &DirOp) -> Result<(), SinkError> {
         match op {
             DirOp::Add { dn, attrs } => self.add_entry(dn, attrs).await,
             DirOp::Replace { dn, attrs } => {

@@ -8,6 +8,7 @@ mod conn;
 mod error;
 mod lock;
 mod schedule;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +22,7 @@ use orgid_directory::dit::Dn;
 
 pub use apply::PERMISSIVE_MODIFY_OID;
 pub use error::SinkError;
+pub use txn::{TXN_MIN_OPS, TXN_OPS};
 
 use conn::ConnSpec;
 use error::{from_ldap_error, from_result, rc};
@@ -37,6 +39,12 @@ pub struct LdapSink {
     concurrency: usize,
     /// Member changes use Permissive Modify until the server shows it does not honour it.
     permissive: AtomicBool,
+    /// Many adds go in LDAP transactions (`ldap.transactions`) until the server shows it has
+    /// none (see `txn.rs`).
+    txn: AtomicBool,
+    /// Who the sink binds as, for the transactions' own connection.
+    bind_dn: String,
+    bind_password: orgid_config::Secret,
 }
 
 impl fmt::Debug for LdapSink {
@@ -79,7 +87,16 @@ impl LdapSink {
         let spec = ConnSpec::from_config(cfg)?;
         let ldap = spec.open_bound(&cfg.bind_dn, cfg.bind_password.expose()).await?;
         let layout = orgid_directory::dit::Layout::new(cfg).map_err(SinkError::Config)?;
-        Ok(LdapSink { ldap, spec, layout, concurrency: cfg.concurrency.max(1), permissive: AtomicBool::new(true) })
+        Ok(LdapSink {
+            ldap,
+            spec,
+            layout,
+            concurrency: cfg.concurrency.max(1),
+            permissive: AtomicBool::new(true),
+            txn: AtomicBool::new(cfg.transactions),
+            bind_dn: cfg.bind_dn.clone(),
+            bind_password: cfg.bind_password.clone(),
+        })
     }
 
     /// Whether member changes still go out with Permissive Modify (false once the server turned

@@ -25,6 +25,7 @@ mod kit;
 mod ldap_outbox;
 mod ldap_sink;
 mod ldap_sync;
+mod ldap_txn;
 mod lease;
 mod serve;
 mod store;
