@@ -121,7 +121,7 @@ macro_rules! ldap_impl {
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
 
-                for chunk in rows.upserts.chunks(chunk_rows(5)) {
+                Self::execute_chunks(tx, rows.upserts.chunks(chunk_rows(5)), |chunk| {
                     let chunk: Vec<(&PersonKey, &TrackedUser, String)> = chunk
                         .iter()
                         .map(|(key, u)| {
@@ -141,15 +141,19 @@ macro_rules! ldap_impl {
                         " ON CONFLICT (person_key) DO UPDATE SET parent = excluded.parent, login = excluded.login, \
                          groups = excluded.groups, locked = excluded.locked",
                     );
-                    q.build().execute(&mut **tx).await.map_err(db)?;
-                }
+                    Ok(q)
+                })
+                .await?;
 
                 // Rows of one multi-row insert take their seq in VALUES order (RETURNING gives
                 // them in no particular order: sorted, they are the chunk's in order).
                 let mut seqs = Vec::with_capacity(rows.ops.len());
                 let mut ops = rows.ops.iter().peekable();
-                while ops.peek().is_some() {
-                    let chunk = outbox_chunk(&mut ops)?;
+                let build = |ops: &mut std::iter::Peekable<std::slice::Iter<'_, orgid_directory::dit::QueuedOp>>| {
+                    if ops.peek().is_none() {
+                        return Ok(None);
+                    }
+                    let chunk = outbox_chunk(ops)?;
                     let rows_in_chunk = chunk.len();
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO ldap_outbox (run_id, key, phase, op, created_at, next_attempt_at) ",
@@ -163,7 +167,17 @@ macro_rules! ldap_impl {
                             .push_bind(now);
                     });
                     q.push(" RETURNING seq");
-                    let mut chunk_seqs = q.build_query_scalar::<i64>().fetch_all(&mut **tx).await.map_err(db)?;
+                    Ok::<_, StoreError>(Some((q, rows_in_chunk)))
+                };
+                // The next statement is built while the database runs this one (see `execute_chunks`).
+                let mut current = build(&mut ops)?;
+                while let Some((mut q, rows_in_chunk)) = current.take() {
+                    let (fetched, next) = futures_util::future::join(
+                        q.build_query_scalar::<i64>().fetch_all(&mut **tx),
+                        async { build(&mut ops) },
+                    )
+                    .await;
+                    let mut chunk_seqs = fetched.map_err(db)?;
                     if chunk_seqs.len() != rows_in_chunk {
                         return Err(StoreError::Backend(format!(
                             "the outbox took {} of {rows_in_chunk} operations",
@@ -172,6 +186,7 @@ macro_rules! ldap_impl {
                     }
                     chunk_seqs.sort_unstable();
                     seqs.extend(chunk_seqs);
+                    current = next?;
                 }
                 Ok(seqs)
             }

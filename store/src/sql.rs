@@ -92,6 +92,32 @@ macro_rules! run_columns {
 macro_rules! store_impl {
     ($store:ident, $db:ty) => {
         impl $store {
+            /// Executes the statement `build` makes of each chunk, one after the other, building
+            /// the next one while the database executes the current one: a large run's
+            /// serialising and binding (here) then overlaps the database's own work (on the
+            /// connection's thread for SQLite, on the server for PostgreSQL).
+            async fn execute_chunks<T>(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                chunks: impl IntoIterator<Item = T>,
+                mut build: impl FnMut(T) -> Result<QueryBuilder<$db>, StoreError>,
+            ) -> Result<(), StoreError> {
+                let mut chunks = chunks.into_iter();
+                let Some(first) = chunks.next() else { return Ok(()) };
+                let mut current = build(first)?;
+                loop {
+                    let (done, next) = futures_util::future::join(
+                        current.build().execute(&mut **tx),
+                        async { chunks.next().map(&mut build).transpose() },
+                    )
+                    .await;
+                    done.map_err(db)?;
+                    match next? {
+                        Some(q) => current = q,
+                        None => return Ok(()),
+                    }
+                }
+            }
+
             /// Locks the revision row (a write, see the module doc) and returns the revision.
             async fn lock_revision(tx: &mut sqlx::Transaction<'_, $db>) -> Result<i64, StoreError> {
                 sqlx::query_scalar::<_, i64>(
@@ -171,7 +197,7 @@ macro_rules! store_impl {
                 // In key order: the rows then go to the right edge of the key indexes instead of
                 // all over them, which keeps a first load's pages in the cache (see `by_key`).
                 let people = by_key(last_per_key(&plan.people, |p| &p.key), |p| &p.key);
-                for chunk in people.chunks(chunk_rows(16)) {
+                Self::execute_chunks(tx, people.chunks(chunk_rows(16)), |chunk| {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO people (person_key, employee_number, name, gender, company, department, title, \
                          grade, mobile, email, hire_date, confidential, employment, leave_date, source, updated_at) ",
@@ -203,11 +229,12 @@ macro_rules! store_impl {
                          confidential = excluded.confidential, employment = excluded.employment, \
                          leave_date = excluded.leave_date, source = excluded.source, updated_at = excluded.updated_at",
                     );
-                    q.build().execute(&mut **tx).await.map_err(db)?;
-                }
+                    Ok(q)
+                })
+                .await?;
 
                 let accounts = by_key(last_per_key(&plan.changes, |c| &c.person_key), |c| &c.person_key);
-                for chunk in accounts.chunks(chunk_rows(7)) {
+                Self::execute_chunks(tx, accounts.chunks(chunk_rows(7)), |chunk| {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO accounts (person_key, login, status, rule, opened_at, closed_at, updated_at) ",
                     );
@@ -226,11 +253,12 @@ macro_rules! store_impl {
                          rule = excluded.rule, opened_at = excluded.opened_at, closed_at = excluded.closed_at, \
                          updated_at = excluded.updated_at",
                     );
-                    q.build().execute(&mut **tx).await.map_err(db)?;
-                }
+                    Ok(q)
+                })
+                .await?;
 
                 let rows = chunk_rows(9);
-                for (n, chunk) in plan.changes.chunks(rows).enumerate() {
+                Self::execute_chunks(tx, plan.changes.chunks(rows).enumerate(), |(n, chunk)| {
                     let json = changes_json(chunk)?;
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO run_changes (run_id, seq, person_key, login, op, employee_number, name, company, \
@@ -247,8 +275,9 @@ macro_rules! store_impl {
                             .push_bind(c.company.0.as_str())
                             .push_bind(json);
                     });
-                    q.build().execute(&mut **tx).await.map_err(db)?;
-                }
+                    Ok(q)
+                })
+                .await?;
                 Ok(!companies.is_empty() || !people.is_empty() || !accounts.is_empty())
             }
 

@@ -7,6 +7,7 @@
 //! `1..=49` structure, by the depth of the resulting DN so parents come first; 50 accounts;
 //! 60 memberships.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{DirOp, DitDelta, Dn, Layout, Node, NodeKind, QueuedOp, TrackedUser, group_attrs, keys, ou_attrs};
@@ -280,12 +281,27 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
 
     // 3. The OUs and groups of active accounts first: the operations then come out in phase order
     //    (structure, accounts, memberships) without sorting a first load's 100,000 of them.
+    //    Worked out once per company and department (a first load has 100,000 accounts in a few
+    //    thousand of them); the confidential group where the first confidential account needs it.
+    let mut placements: HashMap<(&CompanyCode, &str), Placement> = HashMap::new();
     for c in input.changes.iter().filter(|c| c.account.status == AccountStatus::Active) {
         let Some(profile) = input.profiles.get(&c.person_key) else { continue };
-        b.ensure_parent(profile);
         let company_name = input.companies.get(&profile.company).map(|x| x.name.as_str()).unwrap_or_default();
-        for (gkey, gdn) in layout.groups_of(profile) {
-            b.ensure_group(&gkey, &gdn, &group_description(&gkey, company_name, &profile.department));
+        if let Entry::Vacant(slot) = placements.entry((&profile.company, profile.department.as_str())) {
+            let parent = b.ensure_parent(profile);
+            let mut groups = Vec::with_capacity(2);
+            for (gkey, gdn) in layout.groups_of(profile) {
+                if gkey != keys::CONFIDENTIAL_GROUP {
+                    b.ensure_group(&gkey, &gdn, &group_description(&gkey, company_name, &profile.department));
+                    let dn = b.nodes[&gkey].dn.clone();
+                    groups.push((gkey, dn));
+                }
+            }
+            slot.insert(Placement { parent, groups });
+        }
+        if profile.confidential {
+            let gkey = keys::CONFIDENTIAL_GROUP;
+            b.ensure_group(gkey, &layout.confidential_group(), &group_description(gkey, company_name, ""));
         }
     }
     let mut structure = std::mem::take(&mut b.ops);
@@ -318,7 +334,8 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
             .unwrap_or_default();
         match (c.account.status, tracked, old_dns) {
             (AccountStatus::Active, _, old) => {
-                let (parent_key, parent_dn) = b.ensure_parent(profile);
+                let place = &placements[&(&profile.company, profile.department.as_str())];
+                let (parent_key, parent_dn) = place.parent.clone();
                 let dn = parent_dn.child("uid", &c.account.login);
                 let company_name = input.companies.get(&profile.company).map(|x| x.name.clone()).unwrap_or_default();
                 let entry = layout.account_entry(&c.account.login, profile, &company_name);
@@ -331,12 +348,11 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                     }
                     _ => b.push(&key, PHASE_ACCOUNTS, DirOp::AddAccount { dn: dn.clone(), entry }),
                 }
-                let groups_of = layout.groups_of(profile);
-                let mut new_groups = Vec::with_capacity(groups_of.len());
-                for (gkey, gdn) in groups_of {
-                    let description = group_description(&gkey, &company_name, &profile.department);
-                    b.ensure_group(&gkey, &gdn, &description);
-                    new_groups.push((gkey.clone(), b.nodes[&gkey].dn.clone()));
+                let mut new_groups = Vec::with_capacity(place.groups.len() + 1);
+                new_groups.extend(place.groups.iter().cloned());
+                if profile.confidential {
+                    let gkey = keys::CONFIDENTIAL_GROUP;
+                    new_groups.push((gkey.to_string(), b.nodes[gkey].dn.clone()));
                 }
                 let old_member = old.map(|(before, _)| before);
                 for (gk, gdn) in &old_groups {
@@ -413,6 +429,13 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         ops.sort_by_key(|o| o.phase); // stable: order within a phase is kept
     }
     DitDelta { ops, users, nodes: b.touched_nodes.into_values().collect(), renamed: b.renamed.into_iter().collect() }
+}
+
+/// Where the accounts of one company and department go: their OU (key, DN) and their groups other
+/// than the confidential one (key, DN).
+struct Placement {
+    parent: (String, Dn),
+    groups: Vec<(String, Dn)>,
 }
 
 fn slices(values: Vec<Dn>) -> Vec<Vec<Dn>> {
