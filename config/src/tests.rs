@@ -171,3 +171,31 @@ fn ldap_section_is_optional_and_validated() {
     let e = only_error(parse_env("", &[("ORGID__LDAP__URL", "ldaps://h:636"), ("ORGID__LDAP__STARTTLS", "true")]));
     assert_eq!(e.key.as_deref(), Some("ldap.starttls"));
 }
+
+#[test]
+fn audit_defaults_and_retention_floor() {
+    let cfg = parse("").expect("defaults");
+    assert_eq!(cfg.audit.retention_days, 180);
+    assert_eq!(cfg.audit.signing_key, PathBuf::from("/etc/orgid/audit-signing.key"), "relative to the file");
+    assert_eq!(cfg.audit.working_minutes(), Some((8 * 60, 19 * 60)));
+    let e = only_error(parse("[audit]\nretention_days = 90\n"));
+    assert_eq!(e.key.as_deref(), Some("audit.retention_days"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:1"));
+    assert!(e.message.contains("at least 180 days"), "{}", e.message);
+    let forced = parse("[audit]\nretention_days = 90\nallow_short_retention = true\n").expect("forced");
+    assert_eq!(forced.audit.retention_days, 90);
+}
+
+#[test]
+fn audit_keys_are_validated() {
+    let errs = parse(
+        "[audit]\ncheckpoint_schedule = \"hourly\"\ntrusted_keys = [\"abc\"]\nworking_hours = \"19:00-08:00\"\nworking_days = [0, 8]\n",
+    )
+    .expect_err("invalid")
+    .0;
+    let keys: Vec<&str> = errs.iter().filter_map(|e| e.key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        ["audit.checkpoint_schedule", "audit.trusted_keys.0", "audit.working_hours", "audit.working_days"]
+    );
+}

@@ -5,6 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{
+    AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
+    PageRequest,
+};
 use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
 use crate::{
     AccountStatus, Company, CompanyCode, NewRun, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary,
@@ -163,7 +167,56 @@ pub trait DirectoryStore: Send + Sync {
     async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-/// Everything the daemon needs, in one object.
-pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore {}
+/// The audit trail: an append-only hash chain (see `crate::audit`). Store methods that change
+/// state write their own records in their transaction (`finish_run`, `approve_run`,
+/// `enqueue_directory_audited`); `append_audit` is for events that change nothing else.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `events` at the chain head, in order, in one transaction; returns the new head.
+    /// Concurrent appenders (replicas included) are serialised on the head.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<ChainHead, StoreError>;
+    /// One page of the records in `scope` that match `filter`.
+    async fn audit_query(
+        &self,
+        scope: &AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<AuditPage, StoreError>;
+    /// The records at positions `after + 1 ..= through`, in order, at most `limit`: the walk of
+    /// `orgid audit verify`.
+    async fn audit_chain(&self, after: i64, through: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit_head(&self) -> Result<ChainHead, StoreError>;
+    /// The latest time of a record of one of `kinds` with `outcome`, per subject login (the last
+    /// successful login, the last password change).
+    async fn audit_latest(
+        &self,
+        kinds: &[EventKind],
+        outcome: AuditOutcome,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Every signed checkpoint, by position.
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Stores a checkpoint (kept if one is already stored at its position) and appends `events`
+    /// (a key rotation) in one transaction. `Conflict` if the record at its position does not
+    /// have its hash.
+    async fn add_audit_checkpoint(&self, checkpoint: &Checkpoint, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The last record that, with every record before it, is older than `cutoff`: how far a
+    /// retention purge may go. `None` if the first record is not older.
+    async fn audit_purge_point(&self, cutoff: DateTime<Utc>) -> Result<Option<ChainHead>, StoreError>;
+    /// The retention purge, in one transaction: stores `anchor` (a checkpoint of the last record
+    /// to delete), deletes every record up to it, and appends `event`. Returns how many records
+    /// were deleted.
+    async fn purge_audit(&self, anchor: &Checkpoint, event: &AuditEvent) -> Result<u64, StoreError>;
+    /// `DirectoryStore::enqueue_directory` with the audit records of what it repairs or purges,
+    /// in the same transaction.
+    async fn enqueue_directory_audited(
+        &self,
+        delta: &DitDelta,
+        at: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+}
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore> Store for T {}
+/// Everything the daemon needs, in one object.
+pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore {}
+
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore> Store for T {}

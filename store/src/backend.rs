@@ -18,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
+use crate::audit::{audit_columns, audit_impl};
 use crate::error::{corrupt, db, json, migrate};
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
 use crate::rows::{
@@ -139,3 +140,5 @@ store_impl!(SqliteStore, sqlx::Sqlite);
 store_impl!(PgStore, sqlx::Postgres);
 ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
+audit_impl!(SqliteStore, sqlx::Sqlite);
+audit_impl!(PgStore, sqlx::Postgres);

@@ -6,6 +6,7 @@
 //! remembers the store revision, and applying fails with `Conflict` if another run changed the
 //! store in between.
 
+mod audit;
 mod backend;
 mod error;
 mod ldap;
@@ -15,11 +16,15 @@ mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orgid_directory::audit::{
+    AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
+    PageRequest,
+};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId, RunOutcome,
-    RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
+    RunOutcome, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 
 pub use backend::{PgStore, SqliteStore};
@@ -174,6 +179,54 @@ impl DirectoryStore for AnyStore {
     }
     async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         each!(self, s => s.outbox_unpark(now).await)
+    }
+}
+
+#[async_trait]
+impl AuditStore for AnyStore {
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<ChainHead, StoreError> {
+        each!(self, s => s.append_audit(events).await)
+    }
+    async fn audit_query(
+        &self,
+        scope: &AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<AuditPage, StoreError> {
+        each!(self, s => s.audit_query(scope, filter, page).await)
+    }
+    async fn audit_chain(&self, after: i64, through: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        each!(self, s => s.audit_chain(after, through, limit).await)
+    }
+    async fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        each!(self, s => s.audit_head().await)
+    }
+    async fn audit_latest(
+        &self,
+        kinds: &[EventKind],
+        outcome: AuditOutcome,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        each!(self, s => s.audit_latest(kinds, outcome).await)
+    }
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        each!(self, s => s.audit_checkpoints().await)
+    }
+    async fn add_audit_checkpoint(&self, checkpoint: &Checkpoint, events: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.add_audit_checkpoint(checkpoint, events).await)
+    }
+    async fn audit_purge_point(&self, cutoff: DateTime<Utc>) -> Result<Option<ChainHead>, StoreError> {
+        each!(self, s => s.audit_purge_point(cutoff).await)
+    }
+    async fn purge_audit(&self, anchor: &Checkpoint, event: &AuditEvent) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_audit(anchor, event).await)
+    }
+    async fn enqueue_directory_audited(
+        &self,
+        delta: &DitDelta,
+        at: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.enqueue_directory_audited(delta, at, events).await)
     }
 }
 

@@ -463,6 +463,7 @@ macro_rules! store_impl {
                     Self::expect_running(run, &state)?;
                 }
                 Self::insert_rejections(&mut tx, run, outcome.rejected).await?;
+                crate::audit::record_run(&mut tx, run, &outcome).await?;
                 tx.commit().await.map_err(db)
             }
 
@@ -522,6 +523,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
+                crate::audit::record_approval(&mut tx, held, by, &kept.plan, at).await?;
                 tx.commit().await.map_err(db)
             }
 
