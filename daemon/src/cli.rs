@@ -77,6 +77,11 @@ pub enum Command {
         #[command(subcommand)]
         command: LdapCommand,
     },
+    /// The audit trail: verify the chain, query, report, checkpoints, purge.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCommand,
+    },
     /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
     /// Run the store's migrations and exit.
@@ -286,6 +291,12 @@ pub async fn run(
                 }
             }
         }
+        Command::Audit { command } => {
+            let app = App::open(config).await?;
+            let code = crate::audit::run(&app, command, out).await?;
+            app.store.close().await;
+            Ok(code)
+        }
         Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, out).await,
         Command::Sync { dry_run, approve, format } => {
             let app = App::open(config).await?;
@@ -377,12 +388,20 @@ mod tests {
             &["orgid", "runs", "list"],
             &["orgid", "runs", "show", "3"],
             &["orgid", "serve", "--log-format", "json"],
+            &["orgid", "audit", "verify", "--public-key", &"ab".repeat(32)],
+            &["orgid", "audit", "query", "--login", "zhangsan", "--type", "login", "--type", "lockout", "--format", "csv"],
+            &["orgid", "audit", "query", "--outcome", "failure", "--ip", "10.0.0.1", "--since", "2024-05-01", "--all"],
+            &["orgid", "audit", "report", "--since", "2024-05-01", "--until", "2024-06-01", "--format", "json"],
+            &["orgid", "audit", "purge", "--dry-run", "--retention-days", "200"],
+            &["orgid", "audit", "export-checkpoints"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
         assert!(Cli::try_parse_from(["orgid", "sync", "--dry-run", "--approve", "1"]).is_err());
         assert!(Cli::try_parse_from(["orgid", "accounts", "list", "--status", "gone"]).is_err());
         assert!(Cli::try_parse_from(["orgid", "runs", "show", "x"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "audit", "query", "--type", "logon"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "audit", "query", "--ip", "10.0.0"]).is_err());
     }
 
     #[test]
