@@ -625,6 +625,14 @@ pub async fn purge(
     Ok(0)
 }
 
+/// Records a SIGHUP's verdict on the configuration file; a failure to record is logged.
+pub async fn record_config_reload(store: &dyn AuditStore, verdict: Result<&str, &str>) {
+    let event = orgid_directory::audit::lifecycle::config_reload_event(verdict, &Actor::System("serve".into()), Utc::now());
+    if let Err(e) = store.append_audit(&[event]).await {
+        tracing::error!("the configuration reload could not be audited: {e}");
+    }
+}
+
 /// Login name → latest time, from `AuditStore::audit_latest`.
 pub(crate) async fn latest(
     app: &App,

@@ -40,13 +40,13 @@ pub async fn serve(app: App, config_path: Option<std::path::PathBuf>) -> anyhow:
     let listener =
         TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
     // Lives as long as the process: SIGHUP must never end it.
-    let _hangups = tokio::spawn(hangups(config_path));
+    let _hangups = tokio::spawn(hangups(config_path, app.store.clone()));
     serve_on(app, listener, shutdown_signal()).await
 }
 
 /// SIGHUP, by habit a request to reload: the file is read and checked, and the answer logged.
 /// Applying a new configuration in place is not supported yet; a restart applies it.
-pub async fn hangups(config_path: Option<std::path::PathBuf>) {
+pub async fn hangups(config_path: Option<std::path::PathBuf>, store: orgid_store::AnyStore) {
     #[cfg(unix)]
     {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
@@ -54,16 +54,23 @@ pub async fn hangups(config_path: Option<std::path::PathBuf>) {
             return;
         };
         while hup.recv().await.is_some() {
-            match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
-                Ok(_) => tracing::warn!(
-                    "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
-                ),
-                Err(e) => error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}"),
-            }
+            let verdict = match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
+                Ok(_) => {
+                    tracing::warn!(
+                        "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
+                    );
+                    Ok("valid; not applied until restart".to_string())
+                }
+                Err(e) => {
+                    error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}");
+                    Err(format!("invalid, the running configuration stays in force: {e}"))
+                }
+            };
+            crate::audit::record_config_reload(&store, verdict.as_deref().map_err(String::as_str)).await;
         }
     }
     #[cfg(not(unix))]
-    let _ = config_path;
+    let _ = (config_path, store);
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.
@@ -94,6 +101,7 @@ pub async fn serve_on(
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
     let upkeep = tokio::spawn(directory_upkeep(shared.clone(), cancel.clone()));
+    let audit = tokio::spawn(audit_checkpoints(shared.clone(), cancel.clone()));
 
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
@@ -104,6 +112,7 @@ pub async fn serve_on(
     s.context("scheduler task")?;
     d.context("directory task")?;
     u.context("directory upkeep task")?;
+    audit.await.context("audit checkpoint task")?;
     shared.app.store.close().await;
     info!("stopped");
     Ok(())
@@ -234,6 +243,19 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
                 if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
             }
             Err(e) => error!("directory reconcile failed: {e:#}"),
+        }
+    })
+    .await;
+}
+
+/// On `audit.checkpoint_schedule`: sign the chain head.
+async fn audit_checkpoints(s: Shared, cancel: CancellationToken) {
+    let spec = s.app.config.audit.checkpoint_schedule.clone();
+    on_schedule(&s, "audit.checkpoint_schedule", &spec, &cancel, || async {
+        match crate::audit::checkpoint(&s.app).await {
+            Ok(Some(c)) => info!(seq = c.seq, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => error!("audit checkpoint failed: {e:#}"),
         }
     })
     .await;

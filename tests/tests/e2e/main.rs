@@ -21,6 +21,7 @@ macro_rules! both_backends {
     };
 }
 
+mod audit;
 mod kit;
 mod ldap_sink;
 mod ldap_sync;
