@@ -40,7 +40,7 @@ for backend in $BACKENDS; do
     postgres)
       mkdir -p "$WORK/pg"
       RUN=()
-      if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pg"; RUN=(runuser -u postgres --); fi
+      if [ "$(id -u)" = 0 ]; then chmod 755 "$WORK"; chown postgres "$WORK/pg"; RUN=(runuser -u postgres --); fi
       "${RUN[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
       PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
       # Defaults for durability; memory and WAL sized for the machine and the bulk load.

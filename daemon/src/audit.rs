@@ -13,8 +13,8 @@ use chrono_tz::Tz;
 use clap::Subcommand;
 use orgid_directory::audit::lifecycle::{audit_purge_event, key_rotation_event};
 use orgid_directory::audit::{
-    Actor, AuditFilter, AuditOutcome, AuditRecord, AuditScope, ChainReport, ChainVerifier, Checkpoint,
-    CheckpointSigner, Cursor, EventKind, Order, PageRequest, PublicKey, trusted_checkpoints,
+    Actor, AuditFilter, AuditOutcome, AuditRecord, AuditScope, ChainHead, ChainReport, ChainVerifier, Checkpoint,
+    CheckpointSigner, Cursor, EventKind, Hash, Order, PageRequest, PublicKey, trusted_checkpoints,
 };
 use orgid_directory::{AuditStore, CompanyCode};
 use ring::rand::SystemRandom;
@@ -181,16 +181,17 @@ pub async fn run(app: &App, command: AuditCommand, out: &mut (dyn Write + Send))
             }
             Ok(0)
         }
-        AuditCommand::Checkpoint => match checkpoint(app).await? {
-            Some(c) => {
-                writeln!(out, "checkpoint at record {}: {} (key {})", c.seq, c.hash, c.public_key.fingerprint())?;
-                Ok(0)
+        AuditCommand::Checkpoint => {
+            let signed = checkpoint(app).await?;
+            if signed.is_empty() {
+                writeln!(out, "nothing new to sign: every chain's head has its checkpoint")?;
             }
-            None => {
-                writeln!(out, "nothing new to sign: the latest checkpoint is at the chain head")?;
-                Ok(0)
+            for c in signed {
+                let key = c.public_key.fingerprint();
+                writeln!(out, "checkpoint of chain {} at record {}: {} (key {key})", c.chain, c.pos, c.hash)?;
             }
-        },
+            Ok(0)
+        }
         AuditCommand::ExportCheckpoints => {
             for c in app.store.audit_checkpoints().await? {
                 writeln!(out, "{}", serde_json::to_string(&c)?)?;
@@ -279,21 +280,29 @@ fn trusted_keys(app: &App, extra: &[PublicKey]) -> anyhow::Result<Vec<PublicKey>
 
 // ---- commands -------------------------------------------------------------------------------------
 
-/// Signs the chain head unless the latest checkpoint already covers it with the same key. A new
-/// key (first use, or replaced) is recorded as a key rotation.
-pub async fn checkpoint(app: &App) -> anyhow::Result<Option<Checkpoint>> {
+/// Signs the head of every chain that moved since its latest checkpoint (all of them when the
+/// key is new). A new key (first use, or replaced) is recorded as a key rotation.
+pub async fn checkpoint(app: &App) -> anyhow::Result<Vec<Checkpoint>> {
     let (signer, _) = signer(app, true).await?;
-    let head = app.store.audit_head().await?;
     let checkpoints = app.store.audit_checkpoints().await?;
-    let last = checkpoints.last();
-    let rotated = last.map(|l| l.public_key) != Some(signer.public_key());
-    if head.seq == 0 || (!rotated && last.is_some_and(|l| l.seq == head.seq)) {
-        return Ok(None);
-    }
+    let heads = app.store.audit_heads().await?;
+    let latest_key = checkpoints.iter().max_by_key(|c| c.at).map(|c| c.public_key);
+    let rotated = latest_key != Some(signer.public_key());
     let now = app.clock.now();
-    let cp = signer.sign(head, now);
+    let signed: Vec<Checkpoint> = heads
+        .iter()
+        .filter(|h| h.pos > 0)
+        .filter(|h| {
+            let last = checkpoints.iter().filter(|c| c.chain == h.chain).map(|c| c.pos).max();
+            rotated || last != Some(h.pos)
+        })
+        .map(|h| signer.sign(*h, now))
+        .collect();
+    if signed.is_empty() {
+        return Ok(signed);
+    }
     let events = if rotated {
-        let old = last.map(|l| l.public_key.fingerprint());
+        let old = latest_key.map(|k| k.fingerprint());
         vec![key_rotation_event(
             "audit_checkpoint",
             old.as_deref(),
@@ -304,18 +313,36 @@ pub async fn checkpoint(app: &App) -> anyhow::Result<Option<Checkpoint>> {
     } else {
         Vec::new()
     };
-    app.store.add_audit_checkpoint(&cp, &events).await?;
-    Ok(Some(cp))
+    app.store.add_audit_checkpoints(&signed, &events).await?;
+    Ok(signed)
 }
 
 #[derive(Serialize)]
 struct VerifyJson<'a> {
     ok: bool,
-    chain: &'a ChainReport,
+    chains: &'a [ChainReport],
     checkpoint_errors: Vec<String>,
-    /// The first record found after the head the walk was given (should not exist).
-    after_head: Option<i64>,
+    /// Records found past the head of their chain (should not exist): (chain, position).
+    after_head: &'a [(i32, i64)],
     trusted_keys: Vec<String>,
+}
+
+/// Walks one chain up to `head`.
+async fn verify_chain(app: &App, head: ChainHead, checkpoints: Vec<(i64, Hash)>) -> anyhow::Result<ChainReport> {
+    let mut v = ChainVerifier::new(head.chain, checkpoints);
+    let mut after = 0;
+    loop {
+        let batch = app.store.audit_chain(head.chain, after, head.pos, WALK_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.pos;
+        for r in &batch {
+            v.push(r);
+        }
+        if v.failed() {
+            break;
+        }
+    }
+    Ok(v.finish(head))
 }
 
 /// `orgid audit verify`: exit 0 intact, 1 broken.
@@ -326,58 +353,56 @@ pub async fn verify(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
     let trusted = trusted_keys(app, extra_keys)?;
-    // Checkpoints before the head: every checkpoint read is then at or below it.
+    // Checkpoints before the heads: every checkpoint read is then at or below its head.
     let checkpoints = app.store.audit_checkpoints().await?;
-    let head = app.store.audit_head().await?;
-    let (good, bad) = trusted_checkpoints(&checkpoints, &trusted);
-    let mut v = ChainVerifier::new(good);
-    let mut after = 0;
-    loop {
-        let batch = app.store.audit_chain(after, head.seq, WALK_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for r in &batch {
-            v.push(r);
-        }
-        if v.failed() {
-            break;
-        }
+    let heads = app.store.audit_heads().await?;
+    let (mut good, bad) = trusted_checkpoints(&checkpoints, &trusted);
+    let mut reports = Vec::with_capacity(heads.len());
+    for head in &heads {
+        reports.push(verify_chain(app, *head, good.remove(&head.chain).unwrap_or_default()).await?);
     }
-    let chain = v.finish(head);
     // A record past the head the walk started from, while the head has not moved past it, was
     // not appended by orgid (an appender would have moved the head, or collided with it).
-    let now_head = app.store.audit_head().await?;
-    let after_head = app.store.audit_chain(now_head.seq, i64::MAX, 1).await?.first().map(|r| r.seq);
-    let ok = chain.problem.is_none() && bad.is_empty() && after_head.is_none();
+    let mut after_head = Vec::new();
+    for h in app.store.audit_heads().await? {
+        if let Some(r) = app.store.audit_chain(h.chain, h.pos, i64::MAX, 1).await?.first() {
+            after_head.push((h.chain, r.pos));
+        }
+    }
+    let ok = reports.iter().all(|r| r.problem.is_none()) && bad.is_empty() && after_head.is_empty();
     if format == Format::Json {
         write_json(
             &VerifyJson {
                 ok,
-                chain: &chain,
+                chains: &reports,
                 checkpoint_errors: bad.iter().map(ToString::to_string).collect(),
-                after_head,
+                after_head: &after_head,
                 trusted_keys: trusted.iter().map(ToString::to_string).collect(),
             },
             out,
         )?;
         return Ok(if ok { 0 } else { 1 });
     }
-    match &chain.problem {
-        None => {
-            let range = match (chain.first, chain.last) {
-                (Some(f), Some(l)) => format!("records {f} to {l}"),
-                _ => "no records".into(),
-            };
-            let anchor = match chain.anchor {
-                Some(0) | None => "from the start".to_string(),
-                Some(a) => format!("from the signed purge checkpoint at record {a}"),
-            };
-            writeln!(out, "audit chain intact: {} {range}, {anchor}", chain.records)?;
-        }
-        Some(p) => writeln!(out, "AUDIT CHAIN BROKEN at record {}: {p}", p.first_seq())?,
+    let total: u64 = reports.iter().map(|r| r.records).sum();
+    if ok {
+        let chains = if reports.len() == 1 { "1 chain".to_string() } else { format!("{} chains", reports.len()) };
+        writeln!(out, "audit trail intact: {total} records in {chains}")?;
     }
-    if let Some(seq) = after_head {
-        writeln!(out, "AUDIT CHAIN BROKEN: record {seq} was inserted after the chain head ({})", now_head.seq)?;
+    for r in &reports {
+        match (&r.problem, r.first, r.last) {
+            (Some(p), _, _) => writeln!(out, "AUDIT CHAIN {} BROKEN at record {}: {p}", r.chain, p.first_pos())?,
+            (None, Some(f), Some(l)) => {
+                let anchor = match r.anchor {
+                    Some(0) | None => "from the start".to_string(),
+                    Some(a) => format!("from the signed purge checkpoint at record {a}"),
+                };
+                writeln!(out, "  chain {}: {} records {f} to {l}, {anchor}", r.chain, r.records)?;
+            }
+            (None, _, _) => {}
+        }
+    }
+    for (chain, pos) in &after_head {
+        writeln!(out, "AUDIT CHAIN {chain} BROKEN: record {pos} was inserted after the chain head")?;
     }
     for e in &bad {
         writeln!(out, "CHECKPOINT NOT TRUSTED: {e}")?;
@@ -394,7 +419,7 @@ pub async fn verify(
             "{} of {} signed checkpoints trusted; {} within the records checked matched",
             checkpoints.len() - bad.len(),
             checkpoints.len(),
-            chain.checkpoints_matched
+            reports.iter().map(|r| r.checkpoints_matched).sum::<u64>()
         )?;
     }
     Ok(if ok { 0 } else { 1 })
@@ -405,6 +430,8 @@ pub async fn verify(
 #[derive(Debug, Serialize)]
 pub struct RecordView {
     pub seq: i64,
+    pub chain: i32,
+    pub pos: i64,
     pub at: DateTime<Utc>,
     pub at_local: String,
     #[serde(rename = "type")]
@@ -428,6 +455,8 @@ impl RecordView {
         let f = &r.fields;
         RecordView {
             seq: r.seq,
+            chain: r.chain,
+            pos: r.pos,
             at: f.at,
             at_local: local(Some(f.at), tz),
             kind: f.kind.clone(),
@@ -598,29 +627,36 @@ pub async fn purge(
     }
     let now = app.clock.now();
     let cutoff = now - chrono::Duration::days(i64::from(days));
-    let Some(point) = app.store.audit_purge_point(cutoff).await? else {
+    let points = app.store.audit_purge_points(cutoff).await?;
+    if points.is_empty() {
         writeln!(out, "no audit records older than {days} days ({})", local(Some(cutoff), app.tz))?;
         return Ok(0);
-    };
-    let first = app.store.audit_chain(0, point.seq, 1).await?.first().map_or(point.seq, |r| r.seq);
-    let count = u64::try_from(point.seq - first + 1).unwrap_or(0);
+    }
+    let mut count = 0u64;
+    let mut ranges = Vec::new();
+    for p in &points {
+        let first = app.store.audit_chain(p.chain, 0, p.pos, 1).await?.first().map_or(p.pos, |r| r.pos);
+        count += u64::try_from(p.pos - first + 1).unwrap_or(0);
+        ranges.push(format!("chain {}: {first} to {}", p.chain, p.pos));
+    }
     if dry_run {
         writeln!(
             out,
-            "would purge {count} records ({first} to {}) older than {days} days ({})",
-            point.seq,
+            "would purge {count} records ({}) older than {days} days ({})",
+            ranges.join("; "),
             local(Some(cutoff), app.tz)
         )?;
         return Ok(0);
     }
     let (signer, _) = signer(app, true).await?;
-    let anchor = signer.sign(point, now);
-    let event = audit_purge_event(point.seq, count, cutoff, days, &Actor::Admin("cli".into()), now);
-    let deleted = app.store.purge_audit(&anchor, &event).await?;
+    let anchors: Vec<Checkpoint> = points.iter().map(|p| signer.sign(*p, now)).collect();
+    let through = points.iter().map(|p| format!("{}:{}", p.chain, p.pos)).collect::<Vec<_>>().join(",");
+    let event = audit_purge_event(&through, count, cutoff, days, &Actor::Admin("cli".into()), now);
+    let deleted = app.store.purge_audit(&anchors, &event).await?;
     writeln!(
         out,
-        "purged {deleted} records older than {days} days; the rest is anchored by the signed checkpoint at record {}",
-        point.seq
+        "purged {deleted} records older than {days} days ({}); signed checkpoints anchor the rest",
+        ranges.join("; ")
     )?;
     Ok(0)
 }

@@ -253,8 +253,8 @@ async fn audit_checkpoints(s: Shared, cancel: CancellationToken) {
     let spec = s.app.config.audit.checkpoint_schedule.clone();
     on_schedule(&s, "audit.checkpoint_schedule", &spec, &cancel, || async {
         match crate::audit::checkpoint(&s.app).await {
-            Ok(Some(c)) => info!(seq = c.seq, "audit checkpoint signed"),
-            Ok(None) => {}
+            Ok(signed) if signed.is_empty() => {}
+            Ok(signed) => info!(chains = signed.len(), "audit checkpoints signed"),
             Err(e) => error!("audit checkpoint failed: {e:#}"),
         }
     })

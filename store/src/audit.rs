@@ -2,11 +2,12 @@
 //! `AuditStore` and to `AuditTx` for the backend's transactions.
 //!
 //! Any store method that changes state records it in its own transaction with
-//! `audit::append_tx(&mut tx, &events)`, as its LAST statement before commit: the append locks
-//! the chain head (one row), which serialises every appender — across replicas on PostgreSQL —
-//! and is held until commit, so taking it last keeps it short and keeps the lock order (the
-//! caller's rows, then the head) the same everywhere. If the append fails, the transaction and
-//! so the change fail with it.
+//! `audit::append_tx(&mut tx, &events)`: ONE call per transaction, as its LAST statement before
+//! commit. The append locks the head of one chain until commit (on PostgreSQL the first chain no
+//! other transaction holds, so concurrent transactions of any replica use different chains and
+//! commit together; on SQLite the one chain). Taking it last keeps it short and keeps the lock
+//! order (the caller's rows, then a chain head) the same everywhere. If the append fails, the
+//! transaction and so the change fail with it.
 
 use async_trait::async_trait;
 use orgid_directory::audit::{AuditEvent, AuditFields, AuditRecord, ChainHead, Checkpoint, Hash, PublicKey, lifecycle};
@@ -16,16 +17,43 @@ use ring::digest;
 use crate::error::corrupt;
 use crate::rows::time;
 
-/// Appending to the chain inside a transaction the caller owns.
+/// Appending to a chain inside a transaction the caller owns.
 #[async_trait]
 pub(crate) trait AuditTx: Send {
-    /// Chains `events` after the head (locking it until the transaction ends) and returns the
-    /// new head. Nothing is written for no events.
-    async fn append_audit(&mut self, events: &[AuditEvent]) -> Result<ChainHead, StoreError>;
+    /// Chains `events` after the head of a chain (locking it until the transaction ends) and
+    /// returns its new head. Nothing is written (and `None` returned) for no events.
+    async fn append_audit(&mut self, events: &[AuditEvent]) -> Result<Option<ChainHead>, StoreError>;
+}
+
+/// How each dialect takes a chain head.
+pub(crate) trait AuditDialect {
+    /// Locks a free chain head and returns (chain, pos, hash); no row if every one is taken.
+    const LOCK_FREE_HEAD: &'static str;
+    /// Locks one chain head, waiting for it.
+    const LOCK_SOME_HEAD: &'static str;
+}
+
+impl AuditDialect for sqlx::Sqlite {
+    // One chain; the UPDATE makes the transaction a writer at once (see `sql.rs`).
+    const LOCK_FREE_HEAD: &'static str = "UPDATE audit_head SET pos = pos WHERE chain = 1 RETURNING chain, pos, hash";
+    const LOCK_SOME_HEAD: &'static str = "UPDATE audit_head SET pos = pos WHERE chain = 1 RETURNING chain, pos, hash";
+}
+
+impl AuditDialect for sqlx::Postgres {
+    // The lowest chain nobody holds: quiet stores fill chain 1; busy ones spread.
+    const LOCK_FREE_HEAD: &'static str =
+        "SELECT chain, pos, hash FROM audit_head ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED";
+    // Every chain busy: queue on one, picked by the connection so that waiters spread.
+    const LOCK_SOME_HEAD: &'static str = "SELECT chain, pos, hash FROM audit_head ORDER BY chain \
+         OFFSET (SELECT pg_backend_pid() % count(*) FROM audit_head) LIMIT 1 FOR UPDATE";
 }
 
 /// Appends `events` in the caller's transaction `tx`; see the module doc for where to call it.
-pub(crate) async fn append_tx<T: AuditTx + ?Sized>(tx: &mut T, events: &[AuditEvent]) -> Result<ChainHead, StoreError> {
+/// Returns the head of the chain they went to (`None` for no events).
+pub(crate) async fn append_tx<T: AuditTx + ?Sized>(
+    tx: &mut T,
+    events: &[AuditEvent],
+) -> Result<Option<ChainHead>, StoreError> {
     tx.append_audit(events).await
 }
 
@@ -61,6 +89,8 @@ pub(crate) fn stored_hash(b: &[u8]) -> Hash {
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditDb {
     seq: i64,
+    chain: i32,
+    pos: i64,
     at: i64,
     kind: String,
     outcome: String,
@@ -78,10 +108,17 @@ pub(crate) struct AuditDb {
     hash: Vec<u8>,
 }
 
+/// The columns of a record as written (the store numbers `seq`).
+macro_rules! audit_insert_columns {
+    () => {
+        "chain, pos, at, kind, outcome, actor_kind, actor, login, company, client_id, source_ip, user_agent, \
+         session_id, reason, details, prev_hash, hash"
+    };
+}
+
 macro_rules! audit_columns {
     () => {
-        "seq, at, kind, outcome, actor_kind, actor, login, company, client_id, source_ip, user_agent, session_id, \
-         reason, details, prev_hash, hash"
+        concat!("seq, ", audit_insert_columns!())
     };
 }
 
@@ -89,6 +126,8 @@ impl AuditDb {
     pub(crate) fn into_domain(self) -> Result<AuditRecord, StoreError> {
         Ok(AuditRecord {
             seq: self.seq,
+            chain: self.chain,
+            pos: self.pos,
             fields: AuditFields {
                 at: time(self.at)?,
                 kind: self.kind,
@@ -112,7 +151,8 @@ impl AuditDb {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CheckpointDb {
-    seq: i64,
+    chain: i32,
+    pos: i64,
     hash: Vec<u8>,
     at: i64,
     public_key: Vec<u8>,
@@ -121,21 +161,22 @@ pub(crate) struct CheckpointDb {
 
 impl CheckpointDb {
     pub(crate) fn into_domain(self) -> Result<Checkpoint, StoreError> {
+        let key = <[u8; 32]>::try_from(self.public_key.as_slice()).map_err(|_| {
+            corrupt("checkpoint key", format!("the checkpoint of chain {} at {} has no Ed25519 key", self.chain, self.pos))
+        })?;
         Ok(Checkpoint {
-            seq: self.seq,
+            chain: self.chain,
+            pos: self.pos,
             hash: stored_hash(&self.hash),
             at: time(self.at)?,
-            public_key: PublicKey(
-                <[u8; 32]>::try_from(self.public_key.as_slice())
-                    .map_err(|_| corrupt("checkpoint key", format!("checkpoint {} has no Ed25519 key", self.seq)))?,
-            ),
+            public_key: PublicKey(key),
             signature: self.signature,
         })
     }
 }
 
-pub(crate) fn head_of(row: (i64, Vec<u8>)) -> ChainHead {
-    ChainHead { seq: row.0, hash: stored_hash(&row.1) }
+pub(crate) fn head_of(row: (i32, i64, Vec<u8>)) -> ChainHead {
+    ChainHead { chain: row.0, pos: row.1, hash: stored_hash(&row.2) }
 }
 
 macro_rules! audit_impl {
@@ -145,28 +186,31 @@ macro_rules! audit_impl {
             async fn append_audit(
                 &mut self,
                 events: &[orgid_directory::audit::AuditEvent],
-            ) -> Result<orgid_directory::audit::ChainHead, StoreError> {
+            ) -> Result<Option<orgid_directory::audit::ChainHead>, StoreError> {
+                use $crate::audit::AuditDialect;
                 use orgid_directory::audit::{AuditEvent, chain};
                 if events.is_empty() {
-                    let row: (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                        .fetch_one(&mut **self)
-                        .await
-                        .map_err(db)?;
-                    return Ok($crate::audit::head_of(row));
+                    return Ok(None);
                 }
                 let fields = events.iter().map(AuditEvent::fields).collect();
-                let row: (i64, Vec<u8>) =
-                    sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+                let free: Option<(i32, i64, Vec<u8>)> = sqlx::query_as(<$db as AuditDialect>::LOCK_FREE_HEAD)
+                    .fetch_optional(&mut **self)
+                    .await
+                    .map_err(db)?;
+                let row = match free {
+                    Some(row) => row,
+                    None => sqlx::query_as(<$db as AuditDialect>::LOCK_SOME_HEAD)
                         .fetch_one(&mut **self)
                         .await
-                        .map_err(db)?;
+                        .map_err(db)?,
+                };
                 let (records, head) = chain($crate::audit::head_of(row), fields);
-                for chunk in records.chunks(chunk_rows(16)) {
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_log (");
-                    q.push(audit_columns!()).push(") ");
+                for chunk in records.chunks(chunk_rows(17)) {
+                    let mut q = QueryBuilder::<$db>::new(concat!("INSERT INTO audit_log (", audit_insert_columns!(), ") "));
                     q.push_values(chunk, |mut b, r| {
                         let f = &r.fields;
-                        b.push_bind(r.seq)
+                        b.push_bind(r.chain)
+                            .push_bind(r.pos)
                             .push_bind(millis(f.at))
                             .push_bind(f.kind.as_str())
                             .push_bind(f.outcome.as_str())
@@ -185,13 +229,14 @@ macro_rules! audit_impl {
                     });
                     q.build().execute(&mut **self).await.map_err(db)?;
                 }
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(head.seq)
+                sqlx::query("UPDATE audit_head SET pos = $1, hash = $2 WHERE chain = $3")
+                    .bind(head.pos)
                     .bind(head.hash.0.to_vec())
+                    .bind(head.chain)
                     .execute(&mut **self)
                     .await
                     .map_err(db)?;
-                Ok(head)
+                Ok(Some(head))
             }
         }
 
@@ -260,10 +305,13 @@ macro_rules! audit_impl {
                 &self,
                 events: &[orgid_directory::audit::AuditEvent],
             ) -> Result<orgid_directory::audit::ChainHead, StoreError> {
+                if events.is_empty() {
+                    return Err(StoreError::Backend("no audit events to append".into()));
+                }
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 let head = $crate::audit::append_tx(&mut tx, events).await?;
                 tx.commit().await.map_err(db)?;
-                Ok(head)
+                head.ok_or_else(|| StoreError::Backend("no audit events to append".into()))
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -291,9 +339,10 @@ macro_rules! audit_impl {
                 Ok(orgid_directory::audit::AuditPage::from_fetched(rows, page.limit))
             }
 
-            #[tracing::instrument(skip_all, fields(after, through), err)]
+            #[tracing::instrument(skip_all, fields(chain, after, through), err)]
             async fn audit_chain(
                 &self,
+                chain: i32,
                 after: i64,
                 through: i64,
                 limit: u32,
@@ -301,8 +350,9 @@ macro_rules! audit_impl {
                 sqlx::query_as::<_, $crate::audit::AuditDb>(concat!(
                     "SELECT ",
                     audit_columns!(),
-                    " FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+                    " FROM audit_log WHERE chain = $1 AND pos > $2 AND pos <= $3 ORDER BY pos LIMIT $4"
                 ))
+                    .bind(chain)
                     .bind(after)
                     .bind(through)
                     .bind(i64::from(limit))
@@ -315,12 +365,13 @@ macro_rules! audit_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn audit_head(&self) -> Result<orgid_directory::audit::ChainHead, StoreError> {
-                let row: (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db)?;
-                Ok($crate::audit::head_of(row))
+            async fn audit_heads(&self) -> Result<Vec<orgid_directory::audit::ChainHead>, StoreError> {
+                let rows: Vec<(i32, i64, Vec<u8>)> =
+                    sqlx::query_as("SELECT chain, pos, hash FROM audit_head ORDER BY chain")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db)?;
+                Ok(rows.into_iter().map($crate::audit::head_of).collect())
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -353,7 +404,7 @@ macro_rules! audit_impl {
             #[tracing::instrument(skip_all, err)]
             async fn audit_checkpoints(&self) -> Result<Vec<orgid_directory::audit::Checkpoint>, StoreError> {
                 sqlx::query_as::<_, $crate::audit::CheckpointDb>(
-                    "SELECT seq, hash, at, public_key, signature FROM audit_checkpoints ORDER BY seq",
+                    "SELECT chain, pos, hash, at, public_key, signature FROM audit_checkpoints ORDER BY chain, pos",
                 )
                 .fetch_all(&self.pool)
                 .await
@@ -363,54 +414,59 @@ macro_rules! audit_impl {
                 .collect()
             }
 
-            #[tracing::instrument(skip_all, fields(seq = checkpoint.seq), err)]
-            async fn add_audit_checkpoint(
+            #[tracing::instrument(skip_all, fields(checkpoints = checkpoints.len()), err)]
+            async fn add_audit_checkpoints(
                 &self,
-                checkpoint: &orgid_directory::audit::Checkpoint,
+                checkpoints: &[orgid_directory::audit::Checkpoint],
                 events: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                Self::insert_checkpoint(&mut tx, checkpoint).await?;
+                for c in checkpoints {
+                    Self::insert_checkpoint(&mut tx, c).await?;
+                }
                 $crate::audit::append_tx(&mut tx, events).await?;
                 tx.commit().await.map_err(db)
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn audit_purge_point(
+            async fn audit_purge_points(
                 &self,
                 cutoff: DateTime<Utc>,
-            ) -> Result<Option<orgid_directory::audit::ChainHead>, StoreError> {
-                // Only a prefix of the chain may go: stop before the first record that is not old.
-                let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-                    "SELECT seq, hash FROM audit_log WHERE seq < COALESCE( \
-                       (SELECT MIN(seq) FROM audit_log WHERE at >= $1), \
-                       (SELECT MAX(seq) + 1 FROM audit_log)) \
-                     ORDER BY seq DESC LIMIT 1",
+            ) -> Result<Vec<orgid_directory::audit::ChainHead>, StoreError> {
+                // Only a prefix of each chain may go: stop before its first record that is not old.
+                let rows: Vec<(i32, i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT l.chain, l.pos, l.hash FROM audit_head h JOIN audit_log l ON l.chain = h.chain \
+                     AND l.pos = COALESCE( \
+                       (SELECT MIN(n.pos) FROM audit_log n WHERE n.chain = h.chain AND n.at >= $1) - 1, h.pos) \
+                     ORDER BY l.chain",
                 )
                 .bind(millis(cutoff))
-                .fetch_optional(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
-                Ok(row.map($crate::audit::head_of))
+                Ok(rows.into_iter().map($crate::audit::head_of).collect())
             }
 
-            #[tracing::instrument(skip_all, fields(through = anchor.seq), err)]
+            #[tracing::instrument(skip_all, fields(chains = anchors.len()), err)]
             async fn purge_audit(
                 &self,
-                anchor: &orgid_directory::audit::Checkpoint,
+                anchors: &[orgid_directory::audit::Checkpoint],
                 event: &orgid_directory::audit::AuditEvent,
             ) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                // Serialised with the appenders: the head stays where it is while the tail goes.
-                sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(db)?;
-                Self::insert_checkpoint(&mut tx, anchor).await?;
+                // A write first (see `sql.rs`); appenders only add past the heads, so they go on.
                 sqlx::query("UPDATE audit_gate SET purging = TRUE WHERE id = 1").execute(&mut *tx).await.map_err(db)?;
-                let deleted = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
-                    .bind(anchor.seq)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected();
+                let mut deleted = 0;
+                for anchor in anchors {
+                    Self::insert_checkpoint(&mut tx, anchor).await?;
+                    deleted += sqlx::query("DELETE FROM audit_log WHERE chain = $1 AND pos <= $2")
+                        .bind(anchor.chain)
+                        .bind(anchor.pos)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .rows_affected();
+                }
                 sqlx::query("UPDATE audit_gate SET purging = FALSE WHERE id = 1").execute(&mut *tx).await.map_err(db)?;
                 let mut event = event.clone();
                 event.details.attrs.insert("records".into(), deleted.to_string());
@@ -444,23 +500,25 @@ macro_rules! audit_impl {
                 c: &orgid_directory::audit::Checkpoint,
             ) -> Result<(), StoreError> {
                 let matches: Option<i64> =
-                    sqlx::query_scalar("SELECT seq FROM audit_log WHERE seq = $1 AND hash = $2")
-                        .bind(c.seq)
+                    sqlx::query_scalar("SELECT pos FROM audit_log WHERE chain = $1 AND pos = $2 AND hash = $3")
+                        .bind(c.chain)
+                        .bind(c.pos)
                         .bind(c.hash.0.to_vec())
                         .fetch_optional(&mut **tx)
                         .await
                         .map_err(db)?;
                 if matches.is_none() {
                     return Err(StoreError::Conflict(format!(
-                        "record {} does not have the hash the checkpoint vouches for",
-                        c.seq
+                        "record {} of chain {} does not have the hash the checkpoint vouches for",
+                        c.pos, c.chain
                     )));
                 }
                 sqlx::query(
-                    "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (seq) DO NOTHING",
+                    "INSERT INTO audit_checkpoints (chain, pos, hash, at, public_key, signature) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chain, pos) DO NOTHING",
                 )
-                .bind(c.seq)
+                .bind(c.chain)
+                .bind(c.pos)
                 .bind(c.hash.0.to_vec())
                 .bind(millis(c.at))
                 .bind(c.public_key.0.to_vec())
@@ -474,7 +532,7 @@ macro_rules! audit_impl {
     };
 }
 
-pub(crate) use {audit_columns, audit_impl};
+pub(crate) use {audit_columns, audit_impl, audit_insert_columns};
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
-use crate::audit::{audit_columns, audit_impl};
+use crate::audit::{audit_columns, audit_impl, audit_insert_columns};
 use crate::error::{corrupt, db, json, migrate};
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
 use crate::rows::{

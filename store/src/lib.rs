@@ -195,11 +195,17 @@ impl AuditStore for AnyStore {
     ) -> Result<AuditPage, StoreError> {
         each!(self, s => s.audit_query(scope, filter, page).await)
     }
-    async fn audit_chain(&self, after: i64, through: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        each!(self, s => s.audit_chain(after, through, limit).await)
+    async fn audit_chain(
+        &self,
+        chain: i32,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        each!(self, s => s.audit_chain(chain, after, through, limit).await)
     }
-    async fn audit_head(&self) -> Result<ChainHead, StoreError> {
-        each!(self, s => s.audit_head().await)
+    async fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
+        each!(self, s => s.audit_heads().await)
     }
     async fn audit_latest(
         &self,
@@ -211,14 +217,14 @@ impl AuditStore for AnyStore {
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         each!(self, s => s.audit_checkpoints().await)
     }
-    async fn add_audit_checkpoint(&self, checkpoint: &Checkpoint, events: &[AuditEvent]) -> Result<(), StoreError> {
-        each!(self, s => s.add_audit_checkpoint(checkpoint, events).await)
+    async fn add_audit_checkpoints(&self, checkpoints: &[Checkpoint], events: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.add_audit_checkpoints(checkpoints, events).await)
     }
-    async fn audit_purge_point(&self, cutoff: DateTime<Utc>) -> Result<Option<ChainHead>, StoreError> {
-        each!(self, s => s.audit_purge_point(cutoff).await)
+    async fn audit_purge_points(&self, cutoff: DateTime<Utc>) -> Result<Vec<ChainHead>, StoreError> {
+        each!(self, s => s.audit_purge_points(cutoff).await)
     }
-    async fn purge_audit(&self, anchor: &Checkpoint, event: &AuditEvent) -> Result<u64, StoreError> {
-        each!(self, s => s.purge_audit(anchor, event).await)
+    async fn purge_audit(&self, anchors: &[Checkpoint], event: &AuditEvent) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_audit(anchors, event).await)
     }
     async fn enqueue_directory_audited(
         &self,

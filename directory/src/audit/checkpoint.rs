@@ -3,6 +3,7 @@
 //! audit table can recompute every hash, but cannot sign; checkpoints exported to an external log
 //! system pin the chain even against someone who also holds the key later.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -58,10 +59,12 @@ impl<'de> Deserialize<'de> for PublicKey {
     }
 }
 
-/// A signed statement about the chain. Exported one JSON object per line.
+/// A signed statement about one chain: its record `pos` had hash `hash`. Exported one JSON
+/// object per line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    pub seq: i64,
+    pub chain: i32,
+    pub pos: i64,
     pub hash: Hash,
     pub at: DateTime<Utc>,
     pub public_key: PublicKey,
@@ -83,11 +86,13 @@ mod hex_bytes {
 
 const DOMAIN: &[u8] = b"orgid-audit-checkpoint-v1\0";
 
-/// What is signed: a domain tag, the position, the hash, the time (unix ms) and the signer's key.
-pub fn signed_message(seq: i64, hash: &Hash, at: DateTime<Utc>, key: &PublicKey) -> Vec<u8> {
-    let mut m = Vec::with_capacity(DOMAIN.len() + 8 + 32 + 8 + 32);
+/// What is signed: a domain tag, the chain, the position, the hash, the time (unix ms) and the
+/// signer's key.
+pub fn signed_message(chain: i32, pos: i64, hash: &Hash, at: DateTime<Utc>, key: &PublicKey) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN.len() + 4 + 8 + 32 + 8 + 32);
     m.extend_from_slice(DOMAIN);
-    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&chain.to_be_bytes());
+    m.extend_from_slice(&pos.to_be_bytes());
     m.extend_from_slice(&hash.0);
     m.extend_from_slice(&at.timestamp_millis().to_be_bytes());
     m.extend_from_slice(&key.0);
@@ -97,10 +102,10 @@ pub fn signed_message(seq: i64, hash: &Hash, at: DateTime<Utc>, key: &PublicKey)
 /// Why a checkpoint is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("checkpoint {seq} is signed by key {key}, which is not a trusted key")]
-    UntrustedKey { seq: i64, key: String },
-    #[error("checkpoint {seq} has an invalid signature")]
-    BadSignature { seq: i64 },
+    #[error("the checkpoint of chain {chain} at record {pos} is signed by key {key}, which is not a trusted key")]
+    UntrustedKey { chain: i32, pos: i64, key: String },
+    #[error("the checkpoint of chain {chain} at record {pos} has an invalid signature")]
+    BadSignature { chain: i32, pos: i64 },
     #[error("the signing key is not a valid Ed25519 PKCS#8 key")]
     BadKey,
 }
@@ -129,36 +134,46 @@ impl CheckpointSigner {
         self.public
     }
 
-    /// Signs "the chain's record `head.seq` has hash `head.hash`" at `at` (kept in milliseconds).
+    /// Signs "record `head.pos` of chain `head.chain` has hash `head.hash`" at `at` (kept in
+    /// milliseconds).
     pub fn sign(&self, head: ChainHead, at: DateTime<Utc>) -> Checkpoint {
         let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
-        let sig = self.key.sign(&signed_message(head.seq, &head.hash, at, &self.public));
-        Checkpoint { seq: head.seq, hash: head.hash, at, public_key: self.public, signature: sig.as_ref().to_vec() }
+        let sig = self.key.sign(&signed_message(head.chain, head.pos, &head.hash, at, &self.public));
+        Checkpoint {
+            chain: head.chain,
+            pos: head.pos,
+            hash: head.hash,
+            at,
+            public_key: self.public,
+            signature: sig.as_ref().to_vec(),
+        }
     }
 }
 
 impl Checkpoint {
     /// Checks the signature and that the key is one of `trusted`.
     pub fn verify(&self, trusted: &[PublicKey]) -> Result<(), CheckpointError> {
+        let (chain, pos) = (self.chain, self.pos);
         if !trusted.contains(&self.public_key) {
-            return Err(CheckpointError::UntrustedKey { seq: self.seq, key: self.public_key.fingerprint() });
+            return Err(CheckpointError::UntrustedKey { chain, pos, key: self.public_key.fingerprint() });
         }
         signature::UnparsedPublicKey::new(&signature::ED25519, self.public_key.0)
-            .verify(&signed_message(self.seq, &self.hash, self.at, &self.public_key), &self.signature)
-            .map_err(|_| CheckpointError::BadSignature { seq: self.seq })
+            .verify(&signed_message(chain, pos, &self.hash, self.at, &self.public_key), &self.signature)
+            .map_err(|_| CheckpointError::BadSignature { chain, pos })
     }
 }
 
-/// Splits checkpoints into the trusted ones (position → hash, for `ChainVerifier`) and the errors.
+/// Splits checkpoints into the trusted ones (chain → position → hash, for `ChainVerifier`) and
+/// the errors.
 pub fn trusted_checkpoints(
     checkpoints: &[Checkpoint],
     trusted: &[PublicKey],
-) -> (Vec<(i64, Hash)>, Vec<CheckpointError>) {
-    let mut ok = Vec::new();
+) -> (BTreeMap<i32, Vec<(i64, Hash)>>, Vec<CheckpointError>) {
+    let mut ok: BTreeMap<i32, Vec<(i64, Hash)>> = BTreeMap::new();
     let mut errors = Vec::new();
     for c in checkpoints {
         match c.verify(trusted) {
-            Ok(()) => ok.push((c.seq, c.hash)),
+            Ok(()) => ok.entry(c.chain).or_default().push((c.pos, c.hash)),
             Err(e) => errors.push(e),
         }
     }
@@ -179,7 +194,7 @@ mod tests {
     }
 
     fn head() -> ChainHead {
-        ChainHead { seq: 42, hash: Hash([9; 32]) }
+        ChainHead { chain: 2, pos: 42, hash: Hash([9; 32]) }
     }
 
     #[test]
@@ -189,7 +204,7 @@ mod tests {
         assert_eq!(cp.at.timestamp_subsec_micros(), 123_000, "kept in milliseconds like the store");
         assert_eq!(cp.verify(&[s.public_key()]), Ok(()));
         let other = signer();
-        assert!(matches!(cp.verify(&[other.public_key()]), Err(CheckpointError::UntrustedKey { seq: 42, .. })));
+        assert!(matches!(cp.verify(&[other.public_key()]), Err(CheckpointError::UntrustedKey { chain: 2, pos: 42, .. })));
     }
 
     #[test]
@@ -198,7 +213,8 @@ mod tests {
         let cp = s.sign(head(), Utc::now());
         let trusted = [s.public_key()];
         for tampered in [
-            Checkpoint { seq: 43, ..cp.clone() },
+            Checkpoint { pos: 43, ..cp.clone() },
+            Checkpoint { chain: 3, ..cp.clone() },
             Checkpoint { hash: Hash([8; 32]), ..cp.clone() },
             Checkpoint { at: cp.at + chrono::Duration::seconds(1), ..cp.clone() },
             Checkpoint { signature: vec![0; 64], ..cp.clone() },
@@ -210,7 +226,7 @@ mod tests {
         let forged = mallory.sign(head(), cp.at);
         assert!(matches!(forged.verify(&trusted), Err(CheckpointError::UntrustedKey { .. })));
         let (ok, errors) = trusted_checkpoints(&[cp.clone(), forged], &trusted);
-        assert_eq!(ok, vec![(42, Hash([9; 32]))]);
+        assert_eq!(ok, BTreeMap::from([(2, vec![(42, Hash([9; 32]))])]));
         assert_eq!(errors.len(), 1);
     }
 

@@ -168,10 +168,10 @@ pub fn key_rotation_event(key: &str, old: Option<&str>, new: &str, actor: &Actor
     e
 }
 
-/// Records up to `through` (older than `cutoff`) were purged, vouched for by the checkpoint at
-/// `through`.
+/// Records older than `cutoff` were purged up to `through` (`chain:position`, …), vouched for by
+/// the signed checkpoints there.
 pub fn audit_purge_event(
-    through: i64,
+    through: &str,
     records: u64,
     cutoff: DateTime<Utc>,
     retention_days: u32,
@@ -179,8 +179,8 @@ pub fn audit_purge_event(
     at: DateTime<Utc>,
 ) -> AuditEvent {
     AuditEvent::new(at, EventKind::AuditPurge, AuditOutcome::Success, actor.clone())
-        .reason(format!("{records} records older than {retention_days} days purged; checkpoint {through} anchors the rest"))
-        .attr("through_seq", through.to_string())
+        .reason(format!("{records} records older than {retention_days} days purged; signed checkpoints anchor the rest"))
+        .attr("through", through)
         .attr("records", records.to_string())
         .attr("cutoff", cutoff.to_rfc3339())
 }

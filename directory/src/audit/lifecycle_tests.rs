@@ -138,6 +138,6 @@ fn system_events_carry_their_reason() {
     assert_eq!(rot.details.attrs.get("old_key").map(String::as_str), Some("aa"));
     let purge = purge_event("wangwu", &CompanyCode("A".into()), "uid=wangwu,ou=A", None, 180, &sys, at());
     assert_eq!((purge.kind, purge.login.as_deref()), (EventKind::AccountPurge, Some("wangwu")));
-    let ap = audit_purge_event(99, 99, at(), 180, &Actor::Admin("cli".into()), at());
-    assert_eq!(ap.details.attrs.get("through_seq").map(String::as_str), Some("99"));
+    let ap = audit_purge_event("1:99,2:5", 104, at(), 180, &Actor::Admin("cli".into()), at());
+    assert_eq!(ap.details.attrs.get("through").map(String::as_str), Some("1:99,2:5"));
 }

@@ -155,7 +155,10 @@ mod tests {
         use crate::audit::{Actor, AuditEvent, ChainHead, chain};
         let at = DateTime::from_timestamp(1_714_521_600, 0).unwrap_or_default();
         let fields = (0..3).map(|_| AuditEvent::new(at, EventKind::Logout, AuditOutcome::Success, Actor::User("u".into())).fields());
-        let (records, _) = chain(ChainHead::EMPTY, fields.collect());
+        let (mut records, _) = chain(ChainHead::empty(1), fields.collect());
+        for r in &mut records {
+            r.seq = r.pos;
+        }
         let full = AuditPage::from_fetched(records.clone(), 2);
         assert_eq!(full.records.len(), 2);
         assert_eq!(full.next, Some(Cursor { at_ms: 1_714_521_600_000, seq: 2 }), "the last record shown is the cursor");

@@ -1,9 +1,12 @@
 -- The audit trail, SQLite dialect. Keep in step with ../postgres/0004_audit.sql.
 
--- One record per event, in chain order: `hash` is SHA-256 over the record's position, `prev_hash`
--- and fields (orgid_directory::audit::chain::canonical). `at` is unix milliseconds (UTC).
+-- One record per event. `hash` is SHA-256 over the record's chain, position, `prev_hash` and
+-- fields (orgid_directory::audit::chain::canonical); `seq` only numbers the rows. `at` is unix
+-- milliseconds (UTC). SQLite keeps one chain (one writer at a time anyway).
 CREATE TABLE audit_log (
     seq        INTEGER PRIMARY KEY NOT NULL,
+    chain      INTEGER NOT NULL,
+    pos        BIGINT NOT NULL,
     at         BIGINT NOT NULL,
     kind       TEXT NOT NULL,
     outcome    TEXT NOT NULL,
@@ -20,6 +23,7 @@ CREATE TABLE audit_log (
     prev_hash  BLOB NOT NULL,
     hash       BLOB NOT NULL
 );
+CREATE UNIQUE INDEX audit_log_chain ON audit_log (chain, pos);
 -- Queries page in (at, seq) order; each filter walks its own index in that order (seq is the
 -- rowid, so every index ends with it).
 CREATE INDEX audit_log_login ON audit_log (login, at) WHERE login IS NOT NULL;
@@ -28,22 +32,25 @@ CREATE INDEX audit_log_ip ON audit_log (source_ip, at) WHERE source_ip IS NOT NU
 CREATE INDEX audit_log_kind ON audit_log (kind, at);
 CREATE INDEX audit_log_at ON audit_log (at);
 
--- The last record: appenders lock this row first, so the chain has one writer at a time.
+-- The last record of each chain: an appender locks its chain's row first, so a chain has one
+-- writer at a time.
 CREATE TABLE audit_head (
-    id   INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
-    seq  BIGINT NOT NULL,
-    hash BLOB NOT NULL
+    chain INTEGER PRIMARY KEY NOT NULL,
+    pos   BIGINT NOT NULL,
+    hash  BLOB NOT NULL
 );
-INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
+INSERT INTO audit_head (chain, pos, hash) VALUES (1, 0, zeroblob(32));
 
--- Signed statements "record seq had hash": the purge anchors and the periodic checkpoints.
+-- Signed statements "record pos of chain had hash": the purge anchors and the periodic checkpoints.
 CREATE TABLE audit_checkpoints (
-    seq        BIGINT PRIMARY KEY NOT NULL,
+    chain      INTEGER NOT NULL,
+    pos        BIGINT NOT NULL,
     hash       BLOB NOT NULL,
     at         BIGINT NOT NULL,
     public_key BLOB NOT NULL,
-    signature  BLOB NOT NULL
-);
+    signature  BLOB NOT NULL,
+    PRIMARY KEY (chain, pos)
+) WITHOUT ROWID;
 
 -- Open only inside the retention purge's transaction.
 CREATE TABLE audit_gate (

@@ -99,40 +99,52 @@ impl Env {
     }
 }
 
-const COLUMNS: &str = "seq, at, kind, outcome, actor_kind, actor, login, company, client_id, source_ip, \
-                       user_agent, session_id, reason, details, prev_hash, hash";
+/// The columns after the position (copied by the forged inserts).
+const REST: &str = "at, kind, outcome, actor_kind, actor, login, company, client_id, source_ip, user_agent, \
+                    session_id, reason, details, prev_hash, hash";
 
 async fn verify_names_each_kind_of_tampering(e: Env) {
     e.logins(20).await;
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("audit chain intact: 20 records 1 to 20, from the start"), "{out}");
+    assert!(out.contains("audit trail intact: 20 records in "), "{out}");
+    assert!(out.contains("  chain 1: 20 records 1 to 20, from the start"), "{out}");
     let backend = e.backend;
     drop(e);
 
-    let insert_copy = |seq: i64, from: i64| {
-        format!("INSERT INTO audit_log ({COLUMNS}) SELECT {seq}, {} FROM audit_log WHERE seq = {from};", &COLUMNS[5..])
+    let insert_copy = |pos: i64, from: i64| {
+        format!(
+            "INSERT INTO audit_log (chain, pos, {REST}) SELECT chain, {pos}, {REST} FROM audit_log \
+             WHERE chain = 1 AND pos = {from};"
+        )
     };
     let cases: Vec<(String, &str)> = vec![
-        ("UPDATE audit_log SET reason = 'all fine' WHERE seq = 7;".into(), "at record 7: record 7 was altered"),
-        ("UPDATE audit_log SET hash = prev_hash WHERE seq = 7;".into(), "at record 7: record 7 was altered"),
-        ("DELETE FROM audit_log WHERE seq = 7;".into(), "at record 7: record 7 was deleted"),
+        (
+            "UPDATE audit_log SET reason = 'all fine' WHERE chain = 1 AND pos = 7;".into(),
+            "AUDIT CHAIN 1 BROKEN at record 7: record 7 was altered",
+        ),
+        (
+            "UPDATE audit_log SET hash = prev_hash WHERE chain = 1 AND pos = 7;".into(),
+            "AUDIT CHAIN 1 BROKEN at record 7: record 7 was altered",
+        ),
+        ("DELETE FROM audit_log WHERE chain = 1 AND pos = 7;".into(), "AUDIT CHAIN 1 BROKEN at record 7: record 7 was deleted"),
         (
             format!(
-                "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 7; \
-                 UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1007; {}",
+                "UPDATE audit_log SET pos = pos + 1000 WHERE chain = 1 AND pos >= 7; \
+                 UPDATE audit_log SET pos = pos - 999 WHERE chain = 1 AND pos >= 1007; {}",
                 insert_copy(7, 3)
             ),
-            "at record 7: record 7 was inserted",
+            "AUDIT CHAIN 1 BROKEN at record 7: record 7 was inserted",
         ),
         (
-            "UPDATE audit_log SET seq = 1000 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = 8; \
-             UPDATE audit_log SET seq = 8 WHERE seq = 1000;"
+            "UPDATE audit_log SET pos = 1000 WHERE chain = 1 AND pos = 7; \
+             UPDATE audit_log SET pos = 7 WHERE chain = 1 AND pos = 8; \
+             UPDATE audit_log SET pos = 8 WHERE chain = 1 AND pos = 1000;"
                 .into(),
-            "at record 7: records were reordered: the record at 7 was written as record 8",
+            "AUDIT CHAIN 1 BROKEN at record 7: records were reordered: the record at 7 was written as record 8",
         ),
-        ("DELETE FROM audit_log WHERE seq = 20;".into(), "at record 20: record 20 was deleted"),
-        (insert_copy(21, 20), "record 21 was inserted after the chain head (20)"),
+        ("DELETE FROM audit_log WHERE chain = 1 AND pos = 20;".into(), "AUDIT CHAIN 1 BROKEN at record 20: record 20 was deleted"),
+        (insert_copy(21, 20), "AUDIT CHAIN 1 BROKEN: record 21 was inserted after the chain head"),
     ];
     for (sql, expected) in cases {
         let e = Env::new(backend).await;
@@ -141,7 +153,7 @@ async fn verify_names_each_kind_of_tampering(e: Env) {
         e.raw(&sql).await;
         let (code, out) = e.orgid(&["audit", "verify"]).await;
         assert_eq!(code, 1, "{sql}: {out}");
-        assert!(out.contains("AUDIT CHAIN BROKEN") && out.contains(expected), "{sql}: expected `{expected}` in {out}");
+        assert!(out.contains(expected), "{sql}: expected `{expected}` in {out}");
         let (code, json) = e.orgid(&["audit", "verify", "--format", "json"]).await;
         assert_eq!(code, 1);
         let v: Value = serde_json::from_str(&json).expect("json");
@@ -167,17 +179,18 @@ async fn purge_keeps_the_rest_verifiable_from_a_signed_checkpoint(e: Env) {
     assert!(err.contains("less than the 180 days"), "{err}");
     let (code, out) = e.orgid(&["audit", "purge", "--dry-run"]).await;
     assert_eq!(code, 0);
-    assert!(out.contains("would purge 10 records (1 to 10) older than 180 days"), "{out}");
+    assert!(out.contains("would purge 10 records (chain 1: 1 to 10) older than 180 days"), "{out}");
     assert_eq!(all_records(&e.store).await.len(), 15, "a dry run deletes nothing");
 
     let (code, out) = e.orgid(&["audit", "purge"]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("purged 10 records older than 180 days"), "{out}");
+    assert!(out.contains("purged 10 records older than 180 days (chain 1: 1 to 10)"), "{out}");
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("6 records 11 to 16, from the signed purge checkpoint at record 10"), "{out}");
+    assert!(out.contains("chain 1: 6 records 11 to 16, from the signed purge checkpoint at record 10"), "{out}");
     let purge = e.json(&["audit", "query", "--type", "audit_purge", "--format", "json"]).await;
     assert_eq!(purge["records"][0]["details"]["attrs"]["records"], "10", "{purge}");
+    assert_eq!(purge["records"][0]["details"]["attrs"]["through"], "1:10", "{purge}");
     assert_eq!(purge["records"][0]["actor_kind"], "admin");
 
     // Without the key, nothing vouches for the purge.
@@ -187,7 +200,8 @@ async fn purge_keeps_the_rest_verifiable_from_a_signed_checkpoint(e: Env) {
     std::fs::rename(&key_file, e.dir.path().join("elsewhere.key")).expect("move the key");
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("records 1 to 10 were deleted") && out.contains("no trusted signing key"), "{out}");
+    assert!(out.contains("AUDIT CHAIN 1 BROKEN at record 1: records 1 to 10 were deleted"), "{out}");
+    assert!(out.contains("no trusted signing key"), "{out}");
     let (code, out) = e.orgid(&["audit", "verify", "--public-key", &key]).await;
     assert_eq!(code, 0, "an auditor's copy of the public key is enough: {out}");
     std::fs::rename(e.dir.path().join("elsewhere.key"), &key_file).expect("restore the key");
@@ -197,7 +211,7 @@ async fn purge_keeps_the_rest_verifiable_from_a_signed_checkpoint(e: Env) {
     assert!(out.contains("no audit records older than 30 days"), "{out}");
     let (code, out) = e.orgid(&["audit", "purge", "--retention-days", "5", "--force"]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("purged 5 records older than 5 days"), "{out}");
+    assert!(out.contains("purged 5 records older than 5 days (chain 1: 11 to 15)"), "{out}");
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 0, "two purges, two anchors: {out}");
 }
@@ -249,27 +263,28 @@ async fn exports_are_csv_and_json_and_cannot_be_injected(e: Env) {
 /// access but without the signing key could; moves the head along.
 async fn rehash_from(e: &Env, from: i64) {
     let mut records = all_records(&e.store).await;
-    let mut prev = records.iter().find(|r| r.seq == from - 1).map(|r| r.hash).expect("predecessor");
+    records.retain(|r| r.chain == 1);
+    let mut prev = records.iter().find(|r| r.pos == from - 1).map(|r| r.hash).expect("predecessor");
     let mut statements = Vec::new();
-    for r in records.iter_mut().filter(|r| r.seq >= from) {
-        if r.seq == from {
+    for r in records.iter_mut().filter(|r| r.pos >= from) {
+        if r.pos == from {
             r.fields.login = Some("someone-else".into());
         }
         r.prev_hash = prev;
-        r.hash = orgid_directory::audit::record_hash(r.seq, &prev, &r.fields);
+        r.hash = orgid_directory::audit::record_hash(1, r.pos, &prev, &r.fields);
         prev = r.hash;
         let hex = |h: &orgid_directory::audit::Hash| match e.backend {
             Backend::Sqlite => format!("X'{h}'"),
             Backend::Postgres => format!("decode('{h}', 'hex')"),
         };
         statements.push(format!(
-            "UPDATE audit_log SET login = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
+            "UPDATE audit_log SET login = '{}', prev_hash = {}, hash = {} WHERE chain = 1 AND pos = {};",
             r.fields.login.as_deref().unwrap_or_default(),
             hex(&r.prev_hash),
             hex(&r.hash),
-            r.seq
+            r.pos
         ));
-        statements.push(format!("UPDATE audit_head SET hash = {} WHERE seq = {};", hex(&r.hash), r.seq));
+        statements.push(format!("UPDATE audit_head SET hash = {} WHERE chain = 1 AND pos = {};", hex(&r.hash), r.pos));
     }
     e.raw(&statements.join("\n")).await;
 }
@@ -278,11 +293,11 @@ async fn checkpoints_catch_a_rehashed_chain_and_a_forged_signature(e: Env) {
     e.logins(10).await;
     let (code, out) = e.orgid(&["audit", "checkpoint"]).await;
     assert_eq!(code, 0);
-    assert!(out.contains("checkpoint at record 10"), "{out}");
+    assert!(out.contains("checkpoint of chain 1 at record 10"), "{out}");
     let rotation = e.json(&["audit", "query", "--type", "key_rotation", "--format", "json"]).await;
-    assert_eq!(rotation["records"][0]["seq"], 11, "the new key is recorded: {rotation}");
+    assert_eq!(rotation["records"][0]["pos"], 11, "the new key is recorded: {rotation}");
     let (_, out) = e.orgid(&["audit", "checkpoint"]).await;
-    assert!(out.contains("checkpoint at record 11"), "{out}");
+    assert!(out.contains("checkpoint of chain 1 at record 11"), "{out}");
     let (_, out) = e.orgid(&["audit", "checkpoint"]).await;
     assert!(out.contains("nothing new to sign"), "{out}");
     let (_, key) = e.orgid(&["audit", "public-key"]).await;
@@ -290,7 +305,7 @@ async fn checkpoints_catch_a_rehashed_chain_and_a_forged_signature(e: Env) {
     assert_eq!(code, 0);
     let exported: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert_eq!(exported.len(), 2);
-    assert_eq!(exported[0]["seq"], 10);
+    assert_eq!((exported[0]["chain"].as_i64(), exported[0]["pos"].as_i64()), (Some(1), Some(10)));
     assert_eq!(exported[1]["public_key"], key.trim());
     assert_eq!(exported[0]["signature"].as_str().map(str::len), Some(128));
     let (code, out) = e.orgid(&["audit", "verify"]).await;
@@ -304,19 +319,24 @@ async fn checkpoints_catch_a_rehashed_chain_and_a_forged_signature(e: Env) {
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("AUDIT CHAIN BROKEN at record 1: a record between 1 and 10 was altered and the chain re-hashed"),
+        out.contains("AUDIT CHAIN 1 BROKEN at record 1: a record between 1 and 10 was altered and the chain re-hashed"),
         "{out}"
     );
 
     // A checkpoint whose signature was replaced is not trusted.
     e.raw(match e.backend {
-        Backend::Sqlite => "UPDATE audit_checkpoints SET signature = zeroblob(64) WHERE seq = 11;",
-        Backend::Postgres => "UPDATE audit_checkpoints SET signature = decode(repeat('00', 64), 'hex') WHERE seq = 11;",
+        Backend::Sqlite => "UPDATE audit_checkpoints SET signature = zeroblob(64) WHERE chain = 1 AND pos = 11;",
+        Backend::Postgres => {
+            "UPDATE audit_checkpoints SET signature = decode(repeat('00', 64), 'hex') WHERE chain = 1 AND pos = 11;"
+        }
     })
     .await;
     let (code, out) = e.orgid(&["audit", "verify"]).await;
     assert_eq!(code, 1);
-    assert!(out.contains("CHECKPOINT NOT TRUSTED: checkpoint 11 has an invalid signature"), "{out}");
+    assert!(
+        out.contains("CHECKPOINT NOT TRUSTED: the checkpoint of chain 1 at record 11 has an invalid signature"),
+        "{out}"
+    );
 }
 
 async fn the_report_reads_logins_lockouts_and_accounts(e: Env) {
