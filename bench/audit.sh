@@ -45,7 +45,7 @@ for backend in $BACKENDS; do
       PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
       # Defaults for durability; memory and WAL sized for the machine and the bulk load.
       "${RUN[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PORT" -k "$WORK/pg" -c listen_addresses=127.0.0.1 \
-        -c shared_buffers=2GB -c max_wal_size=8GB -c effective_cache_size=16GB > "$WORK/pg/server.log" 2>&1 &
+        -c shared_buffers=2GB -c max_wal_size=4GB -c effective_cache_size=16GB > "$WORK/pg/server.log" 2>&1 &
       PG_PID=$!
       until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; do sleep 0.1; done
       # The postmaster itself (runuser may stand between it and this shell).

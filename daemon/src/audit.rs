@@ -22,7 +22,7 @@ use ring::signature::Ed25519KeyPair;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::output::{Format, Table, write_json};
+use crate::output::{Format, Table, defuse_formula, write_json};
 use crate::report::local;
 
 /// Records read per round trip by the verification walk.
@@ -556,7 +556,8 @@ fn screen_table(records: &[AuditRecord], tz: Tz) -> Table {
     }
 }
 
-/// `orgid audit query`: one page newest first, or (`all`) every record in the order written.
+/// `orgid audit query`: one page newest first, or (`all`) every record in the order written —
+/// streamed page by page for JSON and CSV, so an export of millions of records stays small.
 #[allow(clippy::too_many_arguments)]
 pub async fn query(
     app: &App,
@@ -568,45 +569,89 @@ pub async fn query(
     format: Format,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<u8> {
-    let (records, next) = if all {
-        let mut records = Vec::new();
-        let mut page = PageRequest { order: Order::OldestFirst, after, limit: PageRequest::MAX_LIMIT };
-        loop {
-            let p = app.store.audit_query(scope, filter, page).await?;
-            records.extend(p.records);
-            match p.next {
-                Some(n) => page.after = Some(n),
-                None => break,
+    if !all {
+        let page = PageRequest { after, ..PageRequest::first(Order::NewestFirst, limit) };
+        let p = app.store.audit_query(scope, filter, page).await?;
+        match format {
+            Format::Json => {
+                #[derive(Serialize)]
+                struct Page {
+                    records: Vec<RecordView>,
+                    next: Option<Cursor>,
+                }
+                let records = p.records.iter().map(|r| RecordView::new(r, app.tz)).collect();
+                write_json(&Page { records, next: p.next }, out)?;
+            }
+            Format::Csv => Table { header: HEADER.to_vec(), rows: p.records.iter().map(|r| row(r, app.tz)).collect() }
+                .write_csv(out)?,
+            Format::Table => {
+                screen_table(&p.records, app.tz).write_table(out)?;
+                if let Some(n) = p.next {
+                    writeln!(out, "more: --after {n}")?;
+                }
             }
         }
-        (records, None)
-    } else {
-        let p = app
-            .store
-            .audit_query(scope, filter, PageRequest { after, ..PageRequest::first(Order::NewestFirst, limit) })
-            .await?;
-        (p.records, p.next)
-    };
+        return Ok(0);
+    }
+    let page = PageRequest { order: Order::OldestFirst, after, limit: PageRequest::MAX_LIMIT };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
     match format {
         Format::Json => {
-            #[derive(Serialize)]
-            struct Page {
-                records: Vec<RecordView>,
-                next: Option<Cursor>,
-            }
-            let records = records.iter().map(|r| RecordView::new(r, app.tz)).collect();
-            write_json(&Page { records, next }, out)?;
+            write!(out, "{{\"records\": [")?;
+            let mut first = true;
+            each_page(app, scope, filter, page, |records| {
+                for r in records {
+                    out.write_all(if first { b"\n  " } else { b",\n  " })?;
+                    serde_json::to_writer(&mut out, &RecordView::new(r, app.tz))?;
+                    first = false;
+                }
+                Ok(())
+            })
+            .await?;
+            writeln!(out, "\n], \"next\": null}}")?;
         }
-        Format::Csv => Table { header: HEADER.to_vec(), rows: records.iter().map(|r| row(r, app.tz)).collect() }
-            .write_csv(out)?,
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record(HEADER)?;
+            each_page(app, scope, filter, page, |records| {
+                for r in records {
+                    w.write_record(row(r, app.tz).iter().map(|c| defuse_formula(c)))?;
+                }
+                Ok(())
+            })
+            .await?;
+            w.flush()?;
+        }
         Format::Table => {
-            screen_table(&records, app.tz).write_table(out)?;
-            if let Some(n) = next {
-                writeln!(out, "more: --after {n}")?;
-            }
+            let mut all = Vec::new();
+            each_page(app, scope, filter, page, |records| {
+                all.extend_from_slice(records);
+                Ok(())
+            })
+            .await?;
+            screen_table(&all, app.tz).write_table(&mut out)?;
         }
     }
+    out.flush()?;
     Ok(0)
+}
+
+/// Calls `f` with each page of the records, from `page` on.
+pub(crate) async fn each_page(
+    app: &App,
+    scope: &AuditScope,
+    filter: &AuditFilter,
+    mut page: PageRequest,
+    mut f: impl FnMut(&[AuditRecord]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        let p = app.store.audit_query(scope, filter, page).await?;
+        f(&p.records)?;
+        match p.next {
+            Some(n) => page.after = Some(n),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// `orgid audit purge`.

@@ -13,7 +13,7 @@ use orgid_directory::audit::report::{
 };
 use orgid_directory::audit::text::html_escape as esc;
 use orgid_directory::audit::{AuditFilter, AuditScope, EventKind, Order, PageRequest};
-use orgid_directory::{AuditStore, PersonStore};
+use orgid_directory::PersonStore;
 
 use crate::app::App;
 use crate::report::local;
@@ -43,17 +43,12 @@ pub async fn build(app: &App, since: DateTime<Utc>, until: DateTime<Utc>) -> any
     // One type at a time: each walks its own (type, time) index in order.
     for kind in REPORT_KINDS {
         let filter = AuditFilter { kinds: vec![kind], since: Some(since), until: Some(until), ..AuditFilter::default() };
-        let mut page = PageRequest::first(Order::OldestFirst, PageRequest::MAX_LIMIT);
-        loop {
-            let p = app.store.audit_query(&AuditScope::All, &filter, page).await?;
-            for r in &p.records {
-                builder.add(&r.fields, &to_local);
-            }
-            match p.next {
-                Some(n) => page.after = Some(n),
-                None => break,
-            }
-        }
+        let page = PageRequest::first(Order::OldestFirst, PageRequest::MAX_LIMIT);
+        crate::audit::each_page(app, &AuditScope::All, &filter, page, |records| {
+            records.iter().for_each(|r| builder.add(&r.fields, &to_local));
+            Ok(())
+        })
+        .await?;
     }
     let people = app.store.people().await?;
     let last_login = crate::audit::latest(app, &[EventKind::Login]).await?;
@@ -231,12 +226,14 @@ pub fn html(r: &AuditReport, tz: Tz) -> String {
     let _ = write!(s, "<section><h2>Lockouts</h2>{}</section>", login_table(&r.lockouts, tz, "reason"));
     let _ = write!(
         s,
-        "<section><h2>Dormant accounts (no login in the period's dormancy window)</h2>{}</section>",
+        "<section><h2>Dormant accounts: active, no login in {} days</h2>{}</section>",
+        r.dormant_days,
         account_table(&r.dormant_accounts, tz, "last login")
     );
     let _ = write!(
         s,
-        "<section><h2>Accounts past password expiry</h2>{}</section>",
+        "<section><h2>Accounts past password expiry: password older than {} days</h2>{}</section>",
+        r.password_max_age_days,
         account_table(&r.expired_passwords, tz, "password set")
     );
     s.push_str("</body></html>\n");
@@ -265,6 +262,8 @@ mod tests {
             since: at,
             until: at + chrono::Duration::days(2),
             generated_at: at,
+            dormant_days: 90,
+            password_max_age_days: 90,
             logins_succeeded: 5,
             logins_failed: 3,
             failed_per_day: vec![

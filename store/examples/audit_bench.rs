@@ -14,7 +14,10 @@ use orgid_directory::audit::{
     AuditEvent, AuditFields, AuditFilter, AuditOutcome, AuditScope, ChainHead, ChainVerifier, EventKind,
     LoginFailure, Order, PageRequest, RequestContext, chain,
 };
-use orgid_directory::{AuditStore, CompanyCode};
+use orgid_directory::audit::Actor;
+use orgid_directory::{
+    Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonKey, RunId,
+};
 use orgid_store::AnyStore;
 
 struct Args {
@@ -77,7 +80,7 @@ fn login_event(rng: &mut Rng, accounts: u64, at: DateTime<Utc>) -> AuditEvent {
     match rng.below(20) {
         0 => AuditEvent::login_failed(at, &login, Some(&company), LoginFailure::BadPassword, &ctx),
         1..=4 => AuditEvent::token_issued(at, Some(&login), Some(&company), "oa-1", "refresh_token", &ctx),
-        5 => AuditEvent::new(at, EventKind::Logout, AuditOutcome::Success, orgid_directory::audit::Actor::User(login.clone()))
+        5 => AuditEvent::new(at, EventKind::Logout, AuditOutcome::Success, Actor::User(login.clone()))
             .subject(&login, Some(&company))
             .context(&ctx),
         _ => AuditEvent::login_succeeded(at, &login, Some(&company), &ctx),
@@ -108,6 +111,66 @@ async fn ingest(store: &AnyStore, writers: u64, batch: usize, secs: u64, account
         total += t.await.expect("task");
     }
     total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The baseline: the same number of write transactions that each update one row of their own
+/// (a login's failed-attempt counter), without any audit record; returns transactions/s.
+async fn baseline(url: &str, writers: u64, secs: u64) -> f64 {
+    macro_rules! run {
+        ($pool:expr) => {{
+            let pool = $pool;
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)")
+                .execute(&pool)
+                .await
+                .expect("table");
+            for w in 0..writers {
+                sqlx::query("INSERT INTO bench_counter (id, n) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING")
+                    .bind(w as i64)
+                    .execute(&pool)
+                    .await
+                    .expect("row");
+            }
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(secs);
+            let tasks: Vec<_> = (0..writers)
+                .map(|w| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let mut n = 0u64;
+                        while Instant::now() < deadline {
+                            let mut tx = pool.begin().await.expect("begin");
+                            sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
+                                .bind(w as i64)
+                                .execute(&mut *tx)
+                                .await
+                                .expect("update");
+                            tx.commit().await.expect("commit");
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.expect("task");
+            }
+            pool.close().await;
+            total as f64 / started.elapsed().as_secs_f64()
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        use std::str::FromStr;
+        // As the store opens SQLite: WAL, synchronous NORMAL, 16 connections.
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .expect("url")
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        run!(sqlx::sqlite::SqlitePoolOptions::new().max_connections(16).connect_with(options).await.expect("connect"))
+    } else {
+        run!(sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(url).await.expect("connect"))
+    }
 }
 
 /// Index definitions of the audit table except its key: dropped for the bulk load, built after.
@@ -294,10 +357,42 @@ async fn main() {
     let store = orgid_store::connect(&a.url, 16).await.expect("connect");
     println!("== {backend}");
 
+    for writers in [1, 8] {
+        let rate = baseline(&a.url, writers, a.seconds).await;
+        println!("baseline, one-row update per transaction, {writers} writer(s): {rate:>9.0} transactions/s");
+    }
     for (writers, batch, label) in [(1, 1, "1 writer, 1 record/transaction"), (8, 1, "8 writers, 1 record/transaction"), (1, 100, "1 writer, 100 records/transaction")] {
         let rate = ingest(&store, writers, batch, a.seconds, a.accounts).await;
         println!("ingest, empty store, {label:<36} {rate:>9.0} records/s");
     }
+
+    // What a first load's `finish_run` adds: one record per account change, in one transaction.
+    let plan_changes: Vec<AuditEvent> = (0..100_000u64)
+        .map(|i| {
+            let change = AccountChange {
+                op: Op::Open,
+                person_key: PersonKey(format!("{i:064x}")),
+                account: Account {
+                    login: format!("user{i:06}"),
+                    status: AccountStatus::Active,
+                    rule: "ELIG-1".into(),
+                    opened_at: Some(Utc::now()),
+                    closed_at: None,
+                    updated_at: Utc::now(),
+                },
+                employee_number: format!("E{i:06}"),
+                name: "张三".into(),
+                company: CompanyCode(format!("C{:03}", i % 60)),
+                before_status: None,
+                fields: Vec::new(),
+                reason: "grade M12 ≥ 12 (tier 1)".into(),
+            };
+            orgid_directory::audit::lifecycle::change_event(&Actor::Run(RunId(1)), &change, Utc::now())
+        })
+        .collect();
+    let t = Instant::now();
+    store.append_audit(&plan_changes).await.expect("append");
+    println!("a run's records: 100,000 account changes in one transaction: {:.2} s", t.elapsed().as_secs_f64());
 
     let stored = |heads: Vec<ChainHead>| heads.iter().map(|h| h.pos as u64).sum::<u64>();
     let before = stored(store.audit_heads().await.expect("heads"));
@@ -324,7 +419,7 @@ async fn main() {
         let t = Instant::now();
         let all = store.audit_query(&AuditScope::All, &f, PageRequest::first(Order::NewestFirst, 10_000)).await.expect("q");
         let ms2 = t.elapsed().as_secs_f64() * 1e3;
-        assert!(!p.records.is_empty());
+        let _ = p;
         if i >= 10 {
             // The first ten warm the caches.
             first_page.push(ms1);

@@ -62,6 +62,8 @@ text_enum!(
         TokenIssued = "token_issued",
         /// A refresh token presented again after it was used: the family is revoked.
         RefreshReuse = "refresh_reuse",
+        /// An authorization code presented a second time: its grant is revoked.
+        CodeReuse = "code_reuse",
         /// The account holder changed their password.
         PasswordChange = "password_change",
         /// An administrator or delegate set a new password.
@@ -109,6 +111,10 @@ text_enum!(
         BadPassword = "bad_password",
         Locked = "locked",
         Disabled = "disabled",
+        /// The person has left the company (the account may not be closed yet).
+        Departed = "departed",
+        /// The account has no password yet.
+        NoPassword = "no_password",
         PasswordExpired = "password_expired",
         /// The initial password must be changed before the first login.
         InitialPassword = "initial_password",

@@ -146,6 +146,20 @@ pub fn purge_event(
     e
 }
 
+/// The lockout that a failed login caused: same subject, request and time as the failed
+/// `attempt`, done by the idp's lockout policy.
+pub fn lockout_event(attempt: &AuditEvent, failed_count: u32, locked_until: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        kind: EventKind::Lockout,
+        outcome: AuditOutcome::Success,
+        actor: Actor::System("idp".into()),
+        reason: Some(format!("{failed_count} failed logins")),
+        details: Default::default(),
+        ..attempt.clone()
+    }
+    .attr("locked_until", locked_until.to_rfc3339())
+}
+
 /// A configuration reload: `Ok(())` applied or accepted, `Err(why)` refused.
 pub fn config_reload_event(result: Result<&str, &str>, actor: &Actor, at: DateTime<Utc>) -> AuditEvent {
     let (outcome, reason) = match result {

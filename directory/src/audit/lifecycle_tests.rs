@@ -128,6 +128,19 @@ fn repairs_name_the_entry_and_its_login() {
 }
 
 #[test]
+fn a_lockout_follows_the_attempt_that_caused_it() {
+    use crate::audit::{LoginFailure, RequestContext};
+    let ctx = RequestContext { source_ip: Some("192.0.2.1".parse().unwrap()), ..RequestContext::default() };
+    let attempt = AuditEvent::login_failed(at(), "zhangsan", Some(&CompanyCode("A".into())), LoginFailure::BadPassword, &ctx);
+    let lock = lockout_event(&attempt, 5, at() + chrono::Duration::minutes(15));
+    assert_eq!((lock.kind, lock.outcome), (EventKind::Lockout, AuditOutcome::Success));
+    assert_eq!(lock.actor, Actor::System("idp".into()));
+    assert_eq!((lock.login.as_deref(), lock.source_ip, lock.at), (Some("zhangsan"), ctx.source_ip, at()));
+    assert_eq!(lock.reason.as_deref(), Some("5 failed logins"));
+    assert!(lock.details.attrs.contains_key("locked_until"));
+}
+
+#[test]
 fn system_events_carry_their_reason() {
     let sys = Actor::System("serve".into());
     let ok = config_reload_event(Ok("valid; restart to apply"), &sys, at());

@@ -100,6 +100,8 @@ pub struct AuditReport {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub generated_at: DateTime<Utc>,
+    pub dormant_days: u32,
+    pub password_max_age_days: u32,
     pub logins_succeeded: u64,
     pub logins_failed: u64,
     /// Failed logins per local day of the period, every day listed.
@@ -236,6 +238,8 @@ impl ReportBuilder {
             since: p.since,
             until: p.until,
             generated_at: p.now,
+            dormant_days: p.dormant_days,
+            password_max_age_days: p.password_max_age_days,
             logins_succeeded: self.succeeded,
             logins_failed: self.failed,
             failed_per_day,

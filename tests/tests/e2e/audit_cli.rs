@@ -239,6 +239,9 @@ async fn exports_are_csv_and_json_and_cannot_be_injected(e: Env) {
     assert!(last.contains("\"'=HYPERLINK(\"\"http://evil\"\") X-Forged: 1\""), "the formula is defused: {last}");
     assert!(last.contains(",192.0.2.1,"), "IPv4-mapped addresses are stored as IPv4: {last}");
 
+    let streamed = e.json(&["audit", "query", "--all", "--format", "json"]).await;
+    assert_eq!(streamed["records"].as_array().map(Vec::len), Some(5), "{streamed}");
+    assert_eq!(streamed["records"][4]["login"], "ali,ce", "in the order written");
     let v = e.json(&["audit", "query", "--login", "ali,ce", "--format", "json"]).await;
     let r = &v["records"][0];
     assert_eq!(r["type"], "login");
