@@ -138,6 +138,7 @@ pub struct CodeRecord {
 
 /// What `take_code` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum CodeTake {
     /// First use: the code is now spent.
     Fresh(CodeRecord),
