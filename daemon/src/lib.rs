@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod idp;
 pub mod import;
 pub mod ldap;
 pub mod metrics;
