@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use crate::error::{corrupt, db, json, migrate};
+use crate::idp::idp_impl;
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
@@ -139,3 +140,5 @@ store_impl!(SqliteStore, sqlx::Sqlite);
 store_impl!(PgStore, sqlx::Postgres);
 ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
+idp_impl!(SqliteStore, sqlx::Sqlite);
+idp_impl!(PgStore, sqlx::Postgres);

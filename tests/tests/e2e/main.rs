@@ -27,5 +27,6 @@ mod ldap_sync;
 mod lease;
 mod serve;
 mod store;
+mod store_idp;
 mod store_ldap;
 mod sync;
