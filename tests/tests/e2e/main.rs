@@ -25,6 +25,7 @@ mod kit;
 mod ldap_sink;
 mod ldap_sync;
 mod lease;
+mod oidc;
 mod serve;
 mod store;
 mod store_idp;
