@@ -380,6 +380,23 @@ macro_rules! idp_impl {
                 Ok(done.rows_affected())
             }
 
+            /// Ends sessions and revokes grants with their tokens, in one transaction: the three
+            /// `UPDATE`s bind `$1` to the time and `$2` to `key`.
+            async fn end_sessions_where(
+                &self,
+                sessions_sql: &'static str,
+                grants_sql: &'static str,
+                tokens_sql: &'static str,
+                key: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let now = millis(at);
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                ::sqlx::query(sessions_sql).bind(now).bind(key).execute(&mut *tx).await.map_err(db)?;
+                Self::revoke_grants_where(&mut tx, tokens_sql, grants_sql, key, now).await?;
+                tx.commit().await.map_err(db)
+            }
+
             async fn revoke_grant_tx(
                 tx: &mut ::sqlx::Transaction<'_, $db>,
                 id: &str,
@@ -774,46 +791,28 @@ macro_rules! idp_impl {
 
             #[tracing::instrument(skip_all, err)]
             async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                let now = millis(at);
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query("UPDATE idp_sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL")
-                    .bind(id_hash)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                Self::revoke_grants_where(
-                    &mut tx,
+                self.end_sessions_where(
+                    "UPDATE idp_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL",
+                    "UPDATE idp_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
                     "UPDATE idp_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN \
                      (SELECT id FROM idp_grants WHERE session_hash = $2)",
-                    "UPDATE idp_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
                     id_hash,
-                    now,
+                    at,
                 )
-                .await?;
-                tx.commit().await.map_err(db)
+                .await
             }
 
             #[tracing::instrument(skip_all, err)]
             async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                let now = millis(at);
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query("UPDATE idp_sessions SET ended_at = $2 WHERE login = $1 AND ended_at IS NULL")
-                    .bind(login)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                Self::revoke_grants_where(
-                    &mut tx,
+                self.end_sessions_where(
+                    "UPDATE idp_sessions SET ended_at = $1 WHERE login = $2 AND ended_at IS NULL",
+                    "UPDATE idp_grants SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
                     "UPDATE idp_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN \
                      (SELECT id FROM idp_grants WHERE login = $2)",
-                    "UPDATE idp_grants SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
                     login,
-                    now,
+                    at,
                 )
-                .await?;
-                tx.commit().await.map_err(db)
+                .await
             }
 
             #[tracing::instrument(skip_all, err)]
