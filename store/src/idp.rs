@@ -363,8 +363,8 @@ pub(crate) use {client_columns, code_columns, credential_columns, grant_columns,
 macro_rules! idp_impl {
     ($store:ident, $db:ty) => {
         impl $store {
-            /// Revokes the grants `filter` selects (a condition on `idp_grants`, binding `$2`
-            /// only; `$1` is the time) and all their tokens.
+            /// Revokes grants and their tokens: `grants_sql` and `tokens_sql` are the two
+            /// `UPDATE`s, binding `$1` to the time and `$2` to `key`.
             async fn revoke_grants_where(
                 tx: &mut ::sqlx::Transaction<'_, $db>,
                 tokens_sql: &'static str,
@@ -372,10 +372,29 @@ macro_rules! idp_impl {
                 key: &str,
                 at: i64,
             ) -> Result<u64, StoreError> {
-                // Tokens first: their condition may go through the grants being revoked.
-                ::sqlx::query(tokens_sql).bind(at).bind(key).execute(&mut **tx).await.map_err(db)?;
+                // Grants first: their row locks queue concurrent revocations of the same grant
+                // (say, several replays of one refresh token), which would otherwise lock the
+                // grant's tokens in different orders and deadlock on PostgreSQL.
                 let done = ::sqlx::query(grants_sql).bind(at).bind(key).execute(&mut **tx).await.map_err(db)?;
+                ::sqlx::query(tokens_sql).bind(at).bind(key).execute(&mut **tx).await.map_err(db)?;
                 Ok(done.rows_affected())
+            }
+
+            /// Ends sessions and revokes grants with their tokens, in one transaction: the three
+            /// `UPDATE`s bind `$1` to the time and `$2` to `key`.
+            async fn end_sessions_where(
+                &self,
+                sessions_sql: &'static str,
+                grants_sql: &'static str,
+                tokens_sql: &'static str,
+                key: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let now = millis(at);
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                ::sqlx::query(sessions_sql).bind(now).bind(key).execute(&mut *tx).await.map_err(db)?;
+                Self::revoke_grants_where(&mut tx, tokens_sql, grants_sql, key, now).await?;
+                tx.commit().await.map_err(db)
             }
 
             async fn revoke_grant_tx(
@@ -772,46 +791,28 @@ macro_rules! idp_impl {
 
             #[tracing::instrument(skip_all, err)]
             async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                let now = millis(at);
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query("UPDATE idp_sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL")
-                    .bind(id_hash)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                Self::revoke_grants_where(
-                    &mut tx,
+                self.end_sessions_where(
+                    "UPDATE idp_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL",
+                    "UPDATE idp_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
                     "UPDATE idp_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN \
                      (SELECT id FROM idp_grants WHERE session_hash = $2)",
-                    "UPDATE idp_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
                     id_hash,
-                    now,
+                    at,
                 )
-                .await?;
-                tx.commit().await.map_err(db)
+                .await
             }
 
             #[tracing::instrument(skip_all, err)]
             async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                let now = millis(at);
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query("UPDATE idp_sessions SET ended_at = $2 WHERE login = $1 AND ended_at IS NULL")
-                    .bind(login)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                Self::revoke_grants_where(
-                    &mut tx,
+                self.end_sessions_where(
+                    "UPDATE idp_sessions SET ended_at = $1 WHERE login = $2 AND ended_at IS NULL",
+                    "UPDATE idp_grants SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
                     "UPDATE idp_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN \
                      (SELECT id FROM idp_grants WHERE login = $2)",
-                    "UPDATE idp_grants SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
                     login,
-                    now,
+                    at,
                 )
-                .await?;
-                tx.commit().await.map_err(db)
+                .await
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -973,8 +974,19 @@ macro_rules! idp_impl {
                 use orgid_directory::idp::Rotation;
                 let now = millis(at);
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                // One statement spends the token: of two concurrent rotations, the second waits
-                // for the first's row lock (or write lock) and then finds it used.
+                // The grant's row first, as every revocation takes it: rotations and revocations
+                // of one grant then queue there instead of locking its tokens in different
+                // orders (a PostgreSQL deadlock). It is also the write SQLite begins with.
+                ::sqlx::query(
+                    "UPDATE idp_grants SET revoked_at = revoked_at \
+                     WHERE id = (SELECT grant_id FROM idp_tokens WHERE id = $1)",
+                )
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                // One statement spends the token: of two concurrent rotations, the second finds
+                // it used.
                 let spent = ::sqlx::query_scalar::<_, String>(
                     "UPDATE idp_tokens SET used_at = $2 WHERE id = $1 AND kind = 'refresh' AND used_at IS NULL \
                      AND revoked_at IS NULL AND expires_at > $2 \
