@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use orgid_config::{GrantType, LdapConfig, SigningAlg};
 use orgid_directory::idp::{IdpStore, StoredClient};
-use orgid_directory::{DirectoryStore, SettingStore};
+use orgid_directory::SettingStore;
+use orgid_directory::store::DirectoryStore;
 use orgid_idp::{LogEvents, PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -79,7 +80,7 @@ pub async fn add_client(
     id_token_alg: &str,
     require_totp: bool,
     out: &mut (dyn Write + Send),
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<u8> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("client id `{id}` must be letters, digits, `-`, `_` or `.`");
     }
@@ -124,7 +125,7 @@ pub async fn add_client(
     Ok(0)
 }
 
-pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> {
+pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     let provider = provider(app).await?;
     let clients = provider.clients().await?;
     let table = Table {
@@ -160,7 +161,7 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
     Ok(0)
 }
 
-pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> {
+pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     if app.config.clients.iter().any(|c| c.id == id) {
         bail!("client `{id}` is defined in the configuration file: remove it there");
     }
@@ -176,7 +177,7 @@ pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) ->
 
 /// `orgid accounts reset-password LOGIN`: a random one-time initial password, sent through the
 /// notifier, or printed once when none is configured.
-pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> {
+pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     let Some(subject) = app.store.subject(login).await? else {
         bail!("there is no account `{login}`; see `orgid accounts list`");
     };
@@ -216,7 +217,7 @@ pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)
     Ok(0)
 }
 
-pub async fn unlock(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> {
+pub async fn unlock(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match app.store.unlock(login).await {
         Ok(()) => {
             writeln!(out, "{login} unlocked")?;

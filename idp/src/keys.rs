@@ -218,9 +218,11 @@ impl KeyRing {
     /// when none signs at `now`), then reloads. Called at start and by the rotation job.
     pub async fn ensure(&self, algs: &[SigningAlg], now: DateTime<Utc>) -> Result<u32, IdpError> {
         let mut made = 0;
-        let stored = self.store.signing_keys(now).await?;
         for &alg in algs {
-            let newest = stored.iter().filter(|k| k.alg == alg.as_str()).map(|k| k.created_at).max();
+            // The store refuses the key if any key newer than the newest we saw was added
+            // meanwhile (another replica rotating): read afresh for each algorithm.
+            let stored = self.store.signing_keys(now).await?;
+            let newest = stored.iter().map(|k| k.created_at).max();
             let current = stored.iter().any(|k| k.alg == alg.as_str() && k.retire_at > now);
             if current {
                 continue;

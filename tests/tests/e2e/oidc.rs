@@ -491,7 +491,9 @@ async fn forged_tokens_are_refused_at_introspection_and_userinfo() {
     let mut payload: serde_json::Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     payload["scope"] = "openid profile email phone org admin".into();
     let tampered = format!("{}.{}.{}", parts[0], B64.encode(payload.to_string()), parts[2]);
-    for forged in [none.as_str(), hs.as_str(), tampered.as_str(), "garbage", ""] {
+    let res = op.http.post(format!("{}/introspect", op.base)).basic_auth("portal", Some(SECRET)).form(&[("token", "")]).send().await.unwrap();
+    assert_eq!(res.status(), 400, "a missing token is invalid_request");
+    for forged in [none.as_str(), hs.as_str(), tampered.as_str(), "garbage", "a.b.c"] {
         assert_eq!(op.introspect(forged).await["active"], false, "{forged}");
         let res = op.http.get(format!("{}/userinfo", op.base)).bearer_auth(forged).send().await.unwrap();
         assert_eq!(res.status(), 401, "{forged}");
@@ -502,7 +504,8 @@ async fn forged_tokens_are_refused_at_introspection_and_userinfo() {
 
 #[tokio::test]
 async fn lockout_disabled_accounts_and_no_user_enumeration() {
-    let op = Op::start(Backend::Sqlite, "").await;
+    // Three people: one leaving is a third of the roster, above the default safety limits.
+    let op = Op::start(Backend::Sqlite, "[safety]\nmax_shrink_share = 0.5\nmax_close_share = 0.5").await;
     let initial = op.reset("zhangwei").await;
     let mut b = op.browser();
     let (_, challenge) = pkce();
@@ -535,7 +538,8 @@ async fn lockout_disabled_accounts_and_no_user_enumeration() {
     let mut li = Row::new(3, "C010", "A2", "李娜", "M12");
     li.left = true;
     hr.write(&[Row::new(1, "G000", "G1", "张伟", ""), Row::new(2, "C010", "A1", "王芳", "M12"), li], false);
-    assert_eq!(orgid(&op.cfg, &["sync"]).await.0, 0);
+    let (code, out) = orgid(&op.cfg, &["sync"]).await;
+    assert_eq!(code, 0, "{out}");
     let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
     let refused = b.login(&page, "lina", &initial_li).await;
     assert_eq!(refused.status, 401);
