@@ -278,7 +278,8 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
         if c.secret.is_none() && c.grants.contains(&GrantType::ClientCredentials) {
             err(&key("grants"), "client_credentials needs a confidential client (with a secret)".into());
         }
-        for (field, uris) in [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]
+        for (field, uris) in
+            [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]
         {
             for (j, u) in uris.iter().enumerate() {
                 if let Err(why) = check_redirect_uri(u) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use orgid_config::{GrantType, LdapConfig, SigningAlg};
-use orgid_directory::idp::{IdpStore, StoredClient};
 use orgid_directory::SettingStore;
+use orgid_directory::idp::{IdpStore, StoredClient};
 use orgid_directory::store::DirectoryStore;
 use orgid_idp::{LogEvents, PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;
@@ -23,7 +23,8 @@ const SECRET_KEY: &str = "idp_secret";
 pub async fn provider(app: &App) -> anyhow::Result<Provider> {
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    let secret = app.store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the idp secret")?;
+    let secret =
+        app.store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the idp secret")?;
     let secret = hex::decode(secret).context("the stored idp secret is not hex")?;
     let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
     let passwords: Option<Arc<dyn PasswordSink>> = app
@@ -104,7 +105,8 @@ pub async fn add_client(
     if public && grants.contains(&GrantType::ClientCredentials) {
         bail!("client_credentials needs a confidential client (drop --public)");
     }
-    let alg = SigningAlg::parse(id_token_alg).ok_or_else(|| anyhow::anyhow!("unknown --id-token-alg `{id_token_alg}` (RS256, ES256, EdDSA)"))?;
+    let alg = SigningAlg::parse(id_token_alg)
+        .ok_or_else(|| anyhow::anyhow!("unknown --id-token-alg `{id_token_alg}` (RS256, ES256, EdDSA)"))?;
     let secret = if public { None } else { Some(orgid_idp::keys::random_token(32)?) };
     let client = StoredClient {
         id: id.into(),

@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::Duration;
 use orgid_directory::AccountStatus;
 use orgid_directory::idp::{CodeRecord, SessionRecord, Subject};
@@ -169,7 +169,9 @@ impl Provider {
         match get("response_type") {
             None => return self.redirect_error(&req, "invalid_request", "response_type is required"),
             Some("code") => {}
-            Some(_) => return self.redirect_error(&req, "unsupported_response_type", "only the code flow is supported"),
+            Some(_) => {
+                return self.redirect_error(&req, "unsupported_response_type", "only the code flow is supported");
+            }
         }
         if !client.allows(orgid_config::GrantType::AuthorizationCode) {
             return self.redirect_error(&req, "unauthorized_client", "this client may not use the code flow");
@@ -217,7 +219,13 @@ impl Provider {
             None => None,
             Some(t) => match self.id_token_subject(t, &client.id).await {
                 Ok(Some(sub)) => Some(sub),
-                Ok(None) => return self.redirect_error(&req, "invalid_request", "id_token_hint is not a token of this provider"),
+                Ok(None) => {
+                    return self.redirect_error(
+                        &req,
+                        "invalid_request",
+                        "id_token_hint is not a token of this provider",
+                    );
+                }
                 Err(e) => return crate::unavailable(&e, lang),
             },
         };
@@ -330,7 +338,13 @@ impl Provider {
     }
 
     /// A new session (new id: no fixation), then the code for the client.
-    async fn complete(&self, headers: &HeaderMap, peer: &Peer, lang: Lang, pending: Pending) -> Result<Response, IdpError> {
+    async fn complete(
+        &self,
+        headers: &HeaderMap,
+        peer: &Peer,
+        lang: Lang,
+        pending: Pending,
+    ) -> Result<Response, IdpError> {
         let now = self.now();
         self.inner.store.record_success(&pending.login, now).await?;
         let id = random_token(32)?;
@@ -355,7 +369,11 @@ impl Provider {
             return Ok(page(StatusCode::OK, &[cookie], pages::message(lang, Msg::ChangeTitle, Msg::Changed)));
         };
         let Some(client) = self.client(&req.client_id).await? else {
-            return Ok(page(StatusCode::BAD_REQUEST, &[cookie], pages::error(lang, Msg::UnknownClient.text(lang), None)));
+            return Ok(page(
+                StatusCode::BAD_REQUEST,
+                &[cookie],
+                pages::error(lang, Msg::UnknownClient.text(lang), None),
+            ));
         };
         let mut res = self.issue_code(&req, &session, &client, peer).await?;
         if let Some(Ok(v)) = cookie.map(|c| c.parse()) {
@@ -364,7 +382,13 @@ impl Provider {
         Ok(res)
     }
 
-    async fn issue_code(&self, req: &AuthRequest, s: &SessionRecord, client: &Client, _peer: &Peer) -> Result<Response, IdpError> {
+    async fn issue_code(
+        &self,
+        req: &AuthRequest,
+        s: &SessionRecord,
+        client: &Client,
+        _peer: &Peer,
+    ) -> Result<Response, IdpError> {
         let code = random_token(32)?;
         let now = self.now();
         self.inner
@@ -393,7 +417,13 @@ impl Provider {
     }
 
     /// After the password (or a later step): change, second factor, warning, or done.
-    async fn proceed(&self, headers: &HeaderMap, peer: &Peer, lang: Lang, pending: Pending) -> Result<Response, IdpError> {
+    async fn proceed(
+        &self,
+        headers: &HeaderMap,
+        peer: &Peer,
+        lang: Lang,
+        pending: Pending,
+    ) -> Result<Response, IdpError> {
         if pending.must_change || pending.expired {
             let reason = if pending.expired { Msg::ChangeExpired } else { Msg::ChangeInitial };
             return self.change_page(headers, lang, reason, Some(&pending), None, None, StatusCode::OK);
@@ -459,13 +489,27 @@ impl Provider {
             password::Weakness::TooFewClasses(pol.min_classes).message(lang),
             password::Weakness::Reused(pol.history).message(lang),
         ];
-        let html = pages::change(&pages::ChangePage { lang, reason, error, notice, csrf: &csrf, pending: &sealed, rules: &rules });
+        let html = pages::change(&pages::ChangePage {
+            lang,
+            reason,
+            error,
+            notice,
+            csrf: &csrf,
+            pending: &sealed,
+            rules: &rules,
+        });
         Ok(page(status, &[set], html))
     }
 
     /// Checks a login and password; on failure counts it (and locks) without telling the
     /// caller more than "wrong login or password".
-    async fn check_password(&self, login: &str, pw: &str, client_id: Option<&str>, peer: &Peer) -> Result<Option<Pending>, IdpError> {
+    async fn check_password(
+        &self,
+        login: &str,
+        pw: &str,
+        client_id: Option<&str>,
+        peer: &Peer,
+    ) -> Result<Option<Pending>, IdpError> {
         let now = self.now();
         let subject = self.inner.store.subject(login).await?;
         let cred = match &subject {
@@ -515,7 +559,14 @@ impl Provider {
     }
 
     /// Sets a new password after the policy checks; returns the refusal message if any.
-    async fn change_password(&self, login: &str, new: &str, repeat: &str, lang: Lang, peer: &Peer) -> Result<Option<String>, IdpError> {
+    async fn change_password(
+        &self,
+        login: &str,
+        new: &str,
+        repeat: &str,
+        lang: Lang,
+        peer: &Peer,
+    ) -> Result<Option<String>, IdpError> {
         if new != repeat {
             return Ok(Some(Msg::Mismatch.text(lang).into()));
         }
@@ -627,7 +678,11 @@ async fn otp_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, For
             let lock_until = p.now() + Duration::minutes(i64::from(pol.lockout_minutes));
             let count = p.inner.store.record_failure(&pending.login, pol.lockout_threshold, lock_until).await?;
             if count.locked_until.is_some() {
-                return Ok(page(StatusCode::UNAUTHORIZED, &[], pages::error(lang, Msg::BadCredentials.text(lang), None)));
+                return Ok(page(
+                    StatusCode::UNAUTHORIZED,
+                    &[],
+                    pages::error(lang, Msg::BadCredentials.text(lang), None),
+                ));
             }
             return Ok(p.otp_step(&headers, lang, pending, Some(Msg::OtpWrong.text(lang))).await);
         }
@@ -641,7 +696,12 @@ async fn otp_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, For
     result.unwrap_or_else(|e: IdpError| crate::unavailable(&e, lang))
 }
 
-async fn continue_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f): Form<PendingForm>) -> Response {
+async fn continue_post(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(f): Form<PendingForm>,
+) -> Response {
     let lang = form_lang(&f.lang, &headers);
     if !p.csrf_ok(&headers, &f.csrf) {
         return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
@@ -650,14 +710,26 @@ async fn continue_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap
         return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
     };
     let result = if f.choice == "change" {
-        p.change_page(&headers, lang, Msg::ChangeVoluntary, Some(&Pending { must_change: true, ..pending }), None, None, StatusCode::OK)
+        p.change_page(
+            &headers,
+            lang,
+            Msg::ChangeVoluntary,
+            Some(&Pending { must_change: true, ..pending }),
+            None,
+            None,
+            StatusCode::OK,
+        )
     } else {
         p.proceed(&headers, &peer, lang, pending).await
     };
     result.unwrap_or_else(|e| crate::unavailable(&e, lang))
 }
 
-async fn password_get(State(p): State<Provider>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn password_get(
+    State(p): State<Provider>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let lang = lang_of(&q, &headers);
     p.change_page(&headers, lang, Msg::ChangeVoluntary, None, None, None, StatusCode::OK)
         .unwrap_or_else(|e| crate::unavailable(&e, lang))
@@ -680,7 +752,12 @@ struct ChangeForm {
     lang: String,
 }
 
-async fn password_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f): Form<ChangeForm>) -> Response {
+async fn password_post(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(f): Form<ChangeForm>,
+) -> Response {
     let lang = form_lang(&f.lang, &headers);
     if !p.csrf_ok(&headers, &f.csrf) {
         return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
@@ -693,13 +770,27 @@ async fn password_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap
                 Some(pending) => (pending, true),
                 None => {
                     let err = Msg::BadCredentials.text(lang);
-                    return p.change_page(&headers, lang, Msg::ChangeVoluntary, None, Some(err), None, StatusCode::UNAUTHORIZED);
+                    return p.change_page(
+                        &headers,
+                        lang,
+                        Msg::ChangeVoluntary,
+                        None,
+                        Some(err),
+                        None,
+                        StatusCode::UNAUTHORIZED,
+                    );
                 }
             }
         } else {
             match p.open::<Pending>("pending", &f.pending) {
                 Some(pending) => (pending, false),
-                None => return Ok(page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None))),
+                None => {
+                    return Ok(page(
+                        StatusCode::BAD_REQUEST,
+                        &[],
+                        pages::error(lang, Msg::SessionExpired.text(lang), None),
+                    ));
+                }
             }
         };
         let reason = if voluntary {

@@ -4,8 +4,7 @@
 
 use openidconnect::core::CoreGenderClaim;
 use openidconnect::{
-    AdditionalClaims, EndUserEmail, EndUserName, EndUserPhoneNumber, EndUserUsername, StandardClaims,
-    SubjectIdentifier,
+    AdditionalClaims, EndUserEmail, EndUserName, EndUserPhoneNumber, EndUserUsername, StandardClaims, SubjectIdentifier,
 };
 use orgid_directory::idp::Subject;
 use serde::{Deserialize, Serialize};

@@ -136,7 +136,9 @@ impl Provider {
             _ => None,
         };
         let (id, secret, is_basic) = match (basic, form_secret) {
-            (Some(_), Some(_)) => return Ok(Err(ClientAuthError::Malformed("more than one client authentication method"))),
+            (Some(_), Some(_)) => {
+                return Ok(Err(ClientAuthError::Malformed("more than one client authentication method")));
+            }
             (Some((id, secret)), None) => {
                 if form_id.is_some_and(|f| f != id) {
                     return Ok(Err(ClientAuthError::Malformed("client_id differs from the Basic credentials")));

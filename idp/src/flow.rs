@@ -125,7 +125,12 @@ impl Provider {
     }
 
     /// Signs `value` for a hidden form field, valid for `ttl` from now.
-    pub(crate) fn seal<T: Serialize>(&self, purpose: &str, value: &T, ttl: chrono::Duration) -> Result<String, IdpError> {
+    pub(crate) fn seal<T: Serialize>(
+        &self,
+        purpose: &str,
+        value: &T,
+        ttl: chrono::Duration,
+    ) -> Result<String, IdpError> {
         #[derive(Serialize)]
         struct Sealed<'a, T> {
             p: &'a str,

@@ -139,7 +139,9 @@ impl Msg {
             (OtpCode, Lang::En) => "6-digit code from your authenticator app",
             (OtpWrong, Lang::Zh) => "动态码不正确。",
             (OtpWrong, Lang::En) => "Wrong code.",
-            (OtpEnrol, Lang::Zh) => "此登录需要二次验证。请在验证器应用（如 FreeOTP、Google Authenticator）中添加以下密钥，然后输入动态码。",
+            (OtpEnrol, Lang::Zh) => {
+                "此登录需要二次验证。请在验证器应用（如 FreeOTP、Google Authenticator）中添加以下密钥，然后输入动态码。"
+            }
             (OtpEnrol, Lang::En) => {
                 "This sign-in needs a second factor. Add this key to an authenticator app (FreeOTP, Google Authenticator…), then enter its code."
             }
@@ -152,7 +154,9 @@ impl Msg {
             (UnknownClient, Lang::Zh) => "未知的应用（client_id）。请从应用的登录入口重新进入。",
             (UnknownClient, Lang::En) => "Unknown application (client_id). Start again from the application.",
             (BadRedirect, Lang::Zh) => "回调地址（redirect_uri）未登记。请联系应用管理员。",
-            (BadRedirect, Lang::En) => "The redirect_uri is not registered for this application. Contact its administrator.",
+            (BadRedirect, Lang::En) => {
+                "The redirect_uri is not registered for this application. Contact its administrator."
+            }
             (BadRequest, Lang::Zh) => "请求无效：",
             (BadRequest, Lang::En) => "Invalid request:",
             (SessionExpired, Lang::Zh) => "页面已过期，请重新登录。",

@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use openidconnect::core::{
-    CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
+use openidconnect::core::{CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId, PrivateSigningKey, SignatureVerificationError, SigningError};
 use orgid_config::SigningAlg;
 use orgid_directory::idp::{IdpStore, SigningKeyRecord};
@@ -139,10 +137,12 @@ pub fn generate(alg: SigningAlg) -> Result<Vec<u8>, IdpError> {
             let key = rsa::RsaPrivateKey::new(&mut RingRng(rng), 2048).map_err(|e| fail(&e))?;
             Ok(key.to_pkcs8_der().map_err(|e| fail(&e))?.as_bytes().to_vec())
         }
-        SigningAlg::ES256 => Ok(signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|e| fail(&e))?
-            .as_ref()
-            .to_vec()),
+        SigningAlg::ES256 => {
+            Ok(signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|e| fail(&e))?
+                .as_ref()
+                .to_vec())
+        }
         SigningAlg::EdDSA => {
             Ok(signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| fail(&e))?.as_ref().to_vec())
         }
@@ -170,7 +170,9 @@ impl rand_core::RngCore for RingRng {
         self.0.fill(dest).expect("system randomness is unavailable");
     }
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.0.fill(dest).map_err(|_| rand_core::Error::from(std::num::NonZeroU32::new(1).unwrap_or(std::num::NonZeroU32::MIN)))
+        self.0
+            .fill(dest)
+            .map_err(|_| rand_core::Error::from(std::num::NonZeroU32::new(1).unwrap_or(std::num::NonZeroU32::MIN)))
     }
 }
 

@@ -261,7 +261,14 @@ impl Provider {
         self.inner.clock.now()
     }
 
-    fn event(&self, kind: EventKind, login: Option<&str>, client_id: Option<&str>, peer: &flow::Peer, detail: Option<&str>) {
+    fn event(
+        &self,
+        kind: EventKind,
+        login: Option<&str>,
+        client_id: Option<&str>,
+        peer: &flow::Peer,
+        detail: Option<&str>,
+    ) {
         self.inner.events.record(Event {
             kind,
             login,
@@ -281,7 +288,9 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CACHE_CONTROL) {

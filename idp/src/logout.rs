@@ -18,9 +18,7 @@ use crate::i18n::{Lang, Msg};
 use crate::{EventKind, IdpError, Provider, pages};
 
 pub(crate) fn routes() -> Router<Provider> {
-    Router::new()
-        .route("/logout", get(logout_get).post(logout_post))
-        .route("/logout/confirm", post(confirm))
+    Router::new().route("/logout", get(logout_get).post(logout_post)).route("/logout/confirm", post(confirm))
 }
 
 /// Where to go after logout, carried through the confirmation.
@@ -56,7 +54,10 @@ impl Provider {
             Some(t) => match self.id_token_subject(t, get("client_id").unwrap_or("")).await? {
                 Some(sub) => Some((sub, self.hint_audience(t))),
                 None => {
-                    return Ok((StatusCode::BAD_REQUEST, pages::error(lang, Msg::BadRequest.text(lang), Some("id_token_hint")))
+                    return Ok((
+                        StatusCode::BAD_REQUEST,
+                        pages::error(lang, Msg::BadRequest.text(lang), Some("id_token_hint")),
+                    )
                         .into_response());
                 }
             },
@@ -71,9 +72,12 @@ impl Provider {
                 None => None,
             };
             match client {
-                Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => after.redirect = Some(uri.to_string()),
+                Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => {
+                    after.redirect = Some(uri.to_string())
+                }
                 _ => {
-                    return Ok((StatusCode::BAD_REQUEST, pages::error(lang, Msg::BadRedirect.text(lang), None)).into_response());
+                    return Ok((StatusCode::BAD_REQUEST, pages::error(lang, Msg::BadRedirect.text(lang), None))
+                        .into_response());
                 }
             }
         }
@@ -109,7 +113,13 @@ impl Provider {
         }
     }
 
-    async fn finish_logout(&self, headers: &HeaderMap, peer: &Peer, lang: Lang, after: After) -> Result<Response, IdpError> {
+    async fn finish_logout(
+        &self,
+        headers: &HeaderMap,
+        peer: &Peer,
+        lang: Lang,
+        after: After,
+    ) -> Result<Response, IdpError> {
         if let Some(hash) = self.session_hash_of(headers) {
             let login = self.inner.store.session(&hash).await?.map(|s| s.login);
             self.inner.store.end_session(&hash, self.now()).await?;

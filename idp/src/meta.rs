@@ -17,9 +17,7 @@ use orgid_config::SigningAlg;
 use crate::{IdpError, Provider, claims, keys};
 
 pub(crate) fn routes() -> Router<Provider> {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(jwks))
+    Router::new().route("/.well-known/openid-configuration", get(discovery)).route("/jwks", get(jwks))
 }
 
 fn cacheable(mut res: Response, secs: u32) -> Response {
@@ -61,10 +59,26 @@ impl Provider {
             CoreClientAuthMethod::None,
         ]))
         .set_claims_supported(Some(
-            ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "name", "preferred_username", "email", "email_verified", "phone_number", "phone_number_verified", "org"]
-                .into_iter()
-                .map(|c| CoreClaimName::new(c.into()))
-                .collect(),
+            [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "amr",
+                "name",
+                "preferred_username",
+                "email",
+                "email_verified",
+                "phone_number",
+                "phone_number_verified",
+                "org",
+            ]
+            .into_iter()
+            .map(|c| CoreClaimName::new(c.into()))
+            .collect(),
         ))
         .set_ui_locales_supported(Some(vec![LanguageTag::new("zh-CN".into()), LanguageTag::new("en".into())]))
         .set_claims_parameter_supported(Some(false))
@@ -75,8 +89,14 @@ impl Provider {
             for (k, val) in [
                 ("revocation_endpoint", serde_json::json!(format!("{iss}/revoke"))),
                 ("introspection_endpoint", serde_json::json!(format!("{iss}/introspect"))),
-                ("revocation_endpoint_auth_methods_supported", serde_json::json!(["client_secret_basic", "client_secret_post"])),
-                ("introspection_endpoint_auth_methods_supported", serde_json::json!(["client_secret_basic", "client_secret_post"])),
+                (
+                    "revocation_endpoint_auth_methods_supported",
+                    serde_json::json!(["client_secret_basic", "client_secret_post"]),
+                ),
+                (
+                    "introspection_endpoint_auth_methods_supported",
+                    serde_json::json!(["client_secret_basic", "client_secret_post"]),
+                ),
                 ("code_challenge_methods_supported", serde_json::json!(["S256"])),
                 ("authorization_response_iss_parameter_supported", serde_json::json!(true)),
                 ("prompt_values_supported", serde_json::json!(["none", "login"])),

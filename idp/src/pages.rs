@@ -136,7 +136,13 @@ pub(crate) fn change(p: &ChangePage<'_>) -> Html<String> {
     layout(l, Msg::ChangeTitle.text(l), &body, None)
 }
 
-pub(crate) fn otp(lang: Lang, csrf: &str, pending: &str, enrol_key: Option<(&str, &str)>, error: Option<&str>) -> Html<String> {
+pub(crate) fn otp(
+    lang: Lang,
+    csrf: &str,
+    pending: &str,
+    enrol_key: Option<(&str, &str)>,
+    error: Option<&str>,
+) -> Html<String> {
     let l = lang;
     let enrol = enrol_key
         .map(|(key, uri)| {

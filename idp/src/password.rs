@@ -128,10 +128,7 @@ pub async fn matches_any(password: &str, hashes: Vec<String>) -> bool {
 /// unknown login costs the same time as a wrong password.
 pub async fn dummy_hash() -> &'static str {
     static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    DUMMY
-        .get_or_init(|| async { hash("orgid-dummy-password".into()).await.unwrap_or_default() })
-        .await
-        .as_str()
+    DUMMY.get_or_init(|| async { hash("orgid-dummy-password".into()).await.unwrap_or_default() }).await.as_str()
 }
 
 /// A random initial password that satisfies any policy up to 4 classes: letters without look-

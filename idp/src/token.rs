@@ -12,7 +12,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
 use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm};
-use openidconnect::{IdToken, IdTokenClaims, AccessToken, Audience, AuthenticationMethodReference, AuthorizationCode, IssuerUrl, Nonce};
+use openidconnect::{
+    AccessToken, Audience, AuthenticationMethodReference, AuthorizationCode, IdToken, IdTokenClaims, IssuerUrl, Nonce,
+};
 use orgid_config::GrantType;
 use orgid_directory::AccountStatus;
 use orgid_directory::idp::{CodeTake, GrantRecord, Rotation, Subject, TokenKind, TokenRecord};
@@ -133,7 +135,8 @@ impl Provider {
             && claims::has(i.scope, "openid")
         {
             let key = self.inner.keys.signer(i.client.id_token_alg, now).await?;
-            let issuer = IssuerUrl::new(self.issuer().into()).map_err(|e| IdpError::Internal(format!("issuer: {e}")))?;
+            let issuer =
+                IssuerUrl::new(self.issuer().into()).map_err(|e| IdpError::Internal(format!("issuer: {e}")))?;
             let mut c = IdTokenClaims::<OrgClaims, CoreGenderClaim>::new(
                 issuer,
                 vec![Audience::new(i.client.id.clone())],
@@ -218,7 +221,8 @@ impl Provider {
     async fn live_refresh(&self, token: &str) -> Result<Option<TokenRecord>, IdpError> {
         let now = self.now();
         let Some(rec) = self.inner.store.token(&sha256_hex(token)).await? else { return Ok(None) };
-        if rec.kind != TokenKind::Refresh || rec.revoked_at.is_some() || rec.used_at.is_some() || rec.expires_at <= now {
+        if rec.kind != TokenKind::Refresh || rec.revoked_at.is_some() || rec.used_at.is_some() || rec.expires_at <= now
+        {
             return Ok(None);
         }
         if self.inner.store.grant(&rec.grant_id).await?.is_none_or(|g| g.revoked_at.is_some()) {
@@ -233,7 +237,12 @@ impl Provider {
     }
 }
 
-async fn token(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
         Ok(Ok(c)) => c,
@@ -242,7 +251,9 @@ async fn token(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f
     };
     let result = match get("grant_type") {
         None => Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required")),
-        Some("authorization_code") if client.allows(GrantType::AuthorizationCode) => code_grant(&p, &client, &f, &peer).await,
+        Some("authorization_code") if client.allows(GrantType::AuthorizationCode) => {
+            code_grant(&p, &client, &f, &peer).await
+        }
         Some("refresh_token") if client.allows(GrantType::RefreshToken) => refresh_grant(&p, &client, &f, &peer).await,
         Some("client_credentials") if client.allows(GrantType::ClientCredentials) && !client.is_public() => {
             credentials_grant(&p, &client, &f, &peer).await
@@ -265,7 +276,12 @@ fn invalid_grant(why: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why)
 }
 
-async fn code_grant(p: &Provider, client: &Client, f: &HashMap<String, String>, peer: &Peer) -> Result<Response, IdpError> {
+async fn code_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
     let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let Some(code) = get("code") else {
         return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required"));
@@ -342,7 +358,12 @@ async fn code_grant(p: &Provider, client: &Client, f: &HashMap<String, String>, 
     Ok(ok_json(body))
 }
 
-async fn refresh_grant(p: &Provider, client: &Client, f: &HashMap<String, String>, peer: &Peer) -> Result<Response, IdpError> {
+async fn refresh_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
     let Some(token) = f.get("refresh_token").filter(|t| !t.is_empty()) else {
         return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required"));
     };
@@ -401,7 +422,12 @@ async fn refresh_grant(p: &Provider, client: &Client, f: &HashMap<String, String
     }
 }
 
-async fn credentials_grant(p: &Provider, client: &Client, f: &HashMap<String, String>, peer: &Peer) -> Result<Response, IdpError> {
+async fn credentials_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
     // No user: the user scopes mean nothing here.
     let scope: String = f
         .get("scope")

@@ -76,7 +76,12 @@ pub fn verify(secret_b32: &str, code: &str, now: i64) -> bool {
 /// The `otpauth://` URI an authenticator app imports.
 pub fn uri(issuer: &str, login: &str, secret_b32: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("otpauth://totp/{}:{}?secret={secret_b32}&issuer={}&digits=6&period=30", enc(issuer), enc(login), enc(issuer))
+    format!(
+        "otpauth://totp/{}:{}?secret={secret_b32}&issuer={}&digits=6&period=30",
+        enc(issuer),
+        enc(login),
+        enc(issuer)
+    )
 }
 
 #[cfg(test)]

@@ -270,7 +270,12 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn code_params<'a>(client: &'a str, redirect: &'a str, challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn code_params<'a>(
+    client: &'a str,
+    redirect: &'a str,
+    challenge: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut p = vec![
         ("client_id", client),
         ("redirect_uri", redirect),
@@ -287,7 +292,13 @@ fn code_params<'a>(client: &'a str, redirect: &'a str, challenge: &'a str, extra
 }
 
 /// Logs in (changing the initial password) and returns the authorization response parameters.
-async fn first_login(b: &mut Browser, client: &str, initial: &str, new: &str, challenge: &str) -> HashMap<String, String> {
+async fn first_login(
+    b: &mut Browser,
+    client: &str,
+    initial: &str,
+    new: &str,
+    challenge: &str,
+) -> HashMap<String, String> {
     let page = b.authorize(&code_params(client, CB, challenge, &[])).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("lang=\"zh-CN\"") && page.body.contains("统一身份认证"));
@@ -305,9 +316,18 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     let (meta, jwks) = op.metadata().await;
     // Discovery is valid for the openidconnect client and names every endpoint of the issue.
     assert_eq!(meta.issuer().as_str(), op.base);
-    let raw: serde_json::Value =
-        op.http.get(format!("{}/.well-known/openid-configuration", op.base)).send().await.unwrap().json().await.unwrap();
-    for k in ["revocation_endpoint", "introspection_endpoint", "end_session_endpoint", "userinfo_endpoint", "token_endpoint"] {
+    let raw: serde_json::Value = op
+        .http
+        .get(format!("{}/.well-known/openid-configuration", op.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for k in
+        ["revocation_endpoint", "introspection_endpoint", "end_session_endpoint", "userinfo_endpoint", "token_endpoint"]
+    {
         assert!(raw[k].as_str().is_some_and(|u| u.starts_with(&op.base)), "{k}: {raw}");
     }
     assert_eq!(raw["code_challenge_methods_supported"], serde_json::json!(["S256"]));
@@ -324,12 +344,28 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
 
     // A wrong verifier, then the right one with client_secret_basic.
     let (s, e) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &"x".repeat(43))], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &"x".repeat(43)),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
     // The code was spent by that failed attempt: single use, whatever happened.
     let (s, _) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     assert_eq!(s, 400);
 
@@ -338,7 +374,15 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     assert_eq!(page.status, 303, "{}", page.body);
     let code = page.redirect_params()["code"].clone();
     let (s, tok) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     assert_eq!(s, 200, "{tok}");
     let id_token: OrgIdToken = tok["id_token"].as_str().unwrap().parse().unwrap();
@@ -354,8 +398,11 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     assert!(!sub.contains("G1") && sub.len() >= 20, "sub is opaque: {sub}");
     // at_hash binds the access token.
     let at = openidconnect::AccessToken::new(tok["access_token"].as_str().unwrap().into());
-    let expected = openidconnect::AccessTokenHash::from_token(&at, id_token.signing_alg().unwrap(), &jwks.keys()[0]).ok();
-    assert!(claims.access_token_hash().is_some() && (expected.is_none() || claims.access_token_hash() == expected.as_ref()));
+    let expected =
+        openidconnect::AccessTokenHash::from_token(&at, id_token.signing_alg().unwrap(), &jwks.keys()[0]).ok();
+    assert!(
+        claims.access_token_hash().is_some() && (expected.is_none() || claims.access_token_hash() == expected.as_ref())
+    );
     // A wrong nonce is refused by the client library.
     assert!(id_token.claims(&op.verifier("portal", SECRET, jwks.clone()), &Nonce::new("other".into())).is_err());
 
@@ -385,7 +432,9 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     let r2 = t2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     // Bound to its client: the es client cannot use it (and does not burn it).
-    let (s, e) = op.token(&[("grant_type", "refresh_token"), ("refresh_token", &r2)], Some(("es", "es-secret-0123456789abc"))).await;
+    let (s, e) = op
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &r2)], Some(("es", "es-secret-0123456789abc")))
+        .await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
     assert_eq!(op.introspect(&r2).await["active"], true);
     let (s, e) = op.token(&[("grant_type", "refresh_token"), ("refresh_token", &r1)], Some(("portal", SECRET))).await;
@@ -394,7 +443,9 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     assert_eq!(op.introspect(t2["access_token"].as_str().unwrap()).await["active"], false);
 
     // client_secret_post works too; client credentials issue a token without a user.
-    let (s, cc) = op.token(&[("grant_type", "client_credentials"), ("client_id", "portal"), ("client_secret", SECRET)], None).await;
+    let (s, cc) = op
+        .token(&[("grant_type", "client_credentials"), ("client_id", "portal"), ("client_secret", SECRET)], None)
+        .await;
     assert_eq!(s, 200, "{cc}");
     assert!(cc.get("id_token").is_none() && cc.get("refresh_token").is_none());
     let intro = op.introspect(cc["access_token"].as_str().unwrap()).await;
@@ -411,7 +462,14 @@ async fn code_flow_with_pkce_refresh_rotation_and_revocation() {
     assert_eq!(res.status(), 200);
     assert_eq!(op.introspect(cc["access_token"].as_str().unwrap()).await["active"], false);
     // Wrong secret: 401 invalid_client with a Basic challenge.
-    let res = op.http.post(format!("{}/token", op.base)).basic_auth("portal", Some("wrong")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let res = op
+        .http
+        .post(format!("{}/token", op.base))
+        .basic_auth("portal", Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     assert!(res.headers().contains_key("www-authenticate"));
     op.stop().await;
@@ -443,19 +501,29 @@ async fn bad_requests_get_protocol_errors_and_never_a_redirect_to_an_unregistere
     p.retain(|(k, _)| !k.starts_with("code_challenge"));
     assert_eq!(b.authorize(&p).await.redirect_params()["error"], "invalid_request");
     let p = code_params("mobile", MOBILE_CB, &challenge, &[("code_challenge_method", "plain")]);
-    assert_eq!(b.authorize(&p[..p.len() - 1].iter().chain(&[("code_challenge_method", "plain")]).cloned().collect::<Vec<_>>()).await.redirect_params()["error"], "invalid_request");
+    assert_eq!(
+        b.authorize(&p[..p.len() - 1].iter().chain(&[("code_challenge_method", "plain")]).cloned().collect::<Vec<_>>())
+            .await
+            .redirect_params()["error"],
+        "invalid_request"
+    );
     // prompt=none without a session.
     let params = b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params();
     assert_eq!(params["error"], "login_required");
     // POST authorize shows the same login page.
-    let page = b.send(op.http.post(format!("{}/authorize", op.base)).form(&code_params("portal", CB, &challenge, &[]))).await;
+    let page =
+        b.send(op.http.post(format!("{}/authorize", op.base)).form(&code_params("portal", CB, &challenge, &[]))).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("name=\"req\""));
     // A login form without its CSRF token is refused.
-    let page2 = b.post("/login", &[("csrf", "forged"), ("req", &page.field("req")), ("login", "zhangwei"), ("password", "x")]).await;
+    let page2 = b
+        .post("/login", &[("csrf", "forged"), ("req", &page.field("req")), ("login", "zhangwei"), ("password", "x")])
+        .await;
     assert_eq!(page2.status, 400);
     // The token endpoint: unknown grant, missing grant.
-    let (s, e) = op.token(&[("grant_type", "password"), ("username", "zhangwei"), ("password", "x")], Some(("portal", SECRET))).await;
+    let (s, e) = op
+        .token(&[("grant_type", "password"), ("username", "zhangwei"), ("password", "x")], Some(("portal", SECRET)))
+        .await;
     assert_eq!((s, e["error"].as_str()), (400, Some("unsupported_grant_type")));
     let (s, e) = op.token(&[], Some(("portal", SECRET))).await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_request")));
@@ -470,7 +538,15 @@ async fn forged_tokens_are_refused_at_introspection_and_userinfo() {
     let (verifier, challenge) = pkce();
     let code = first_login(&mut b, "portal", &initial, "Spring-2026a", &challenge).await["code"].clone();
     let (_, tok) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     let access = tok["access_token"].as_str().unwrap();
     assert_eq!(op.introspect(access).await["active"], true);
@@ -491,7 +567,14 @@ async fn forged_tokens_are_refused_at_introspection_and_userinfo() {
     let mut payload: serde_json::Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     payload["scope"] = "openid profile email phone org admin".into();
     let tampered = format!("{}.{}.{}", parts[0], B64.encode(payload.to_string()), parts[2]);
-    let res = op.http.post(format!("{}/introspect", op.base)).basic_auth("portal", Some(SECRET)).form(&[("token", "")]).send().await.unwrap();
+    let res = op
+        .http
+        .post(format!("{}/introspect", op.base))
+        .basic_auth("portal", Some(SECRET))
+        .form(&[("token", "")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400, "a missing token is invalid_request");
     for forged in [none.as_str(), hs.as_str(), tampered.as_str(), "garbage", "a.b.c"] {
         assert_eq!(op.introspect(forged).await["active"], false, "{forged}");
@@ -555,14 +638,30 @@ async fn sessions_prompt_max_age_logout_and_expiry() {
     let (verifier, challenge) = pkce();
     let code = first_login(&mut b, "portal", &initial, "Spring-2026a", &challenge).await["code"].clone();
     let (_, tok) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     let id_token = tok["id_token"].as_str().unwrap().to_string();
     // prompt=none with a session answers with a code; with an ES256 client, the token verifies.
     let page = b.authorize(&code_params("es", CB, &challenge, &[("prompt", "none")])).await;
     let code = page.redirect_params()["code"].clone();
     let (s, es) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("es", "es-secret-0123456789abc")))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("es", "es-secret-0123456789abc")),
+        )
         .await;
     assert_eq!(s, 200, "{es}");
     let (_, jwks) = op.metadata().await;
@@ -576,7 +675,8 @@ async fn sessions_prompt_max_age_logout_and_expiry() {
     op.clock.advance(Duration::seconds(5));
     assert_eq!(b.authorize(&code_params("portal", CB, &challenge, &[("max_age", "1")])).await.status, 200);
     // id_token_hint of the signed-in user with prompt=none: fine.
-    let page = b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none"), ("id_token_hint", &id_token)])).await;
+    let page =
+        b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none"), ("id_token_hint", &id_token)])).await;
     assert!(page.redirect_params().contains_key("code"));
     // The second-factor client needs TOTP: prompt=none cannot do it.
     let page = b.authorize(&code_params("vault", CB, &challenge, &[("prompt", "none")])).await;
@@ -595,7 +695,11 @@ async fn sessions_prompt_max_age_logout_and_expiry() {
     assert_eq!(page.redirect_params()["state"], "bye");
     let params = b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params();
     assert_eq!(params["error"], "login_required");
-    assert_eq!(op.introspect(tok["refresh_token"].as_str().unwrap()).await["active"], false, "logout revoked the grant");
+    assert_eq!(
+        op.introspect(tok["refresh_token"].as_str().unwrap()).await["active"],
+        false,
+        "logout revoked the grant"
+    );
 
     // 91 days later the password has expired: the next login must change it first.
     op.clock.advance(Duration::days(91));
@@ -633,12 +737,21 @@ async fn signing_keys_rotate_and_the_old_key_stays_published() {
     let page = b.login(&page, "wangfang", &initial).await;
     let code = b.change(&page, "Spring-2026a").await.redirect_params()["code"].clone();
     let (s, tok) = op
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)], Some(("portal", SECRET)))
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("portal", SECRET)),
+        )
         .await;
     assert_eq!(s, 200, "{tok}");
     let t: OrgIdToken = tok["id_token"].as_str().unwrap().parse().unwrap();
     let header: serde_json::Value =
-        serde_json::from_slice(&B64.decode(tok["id_token"].as_str().unwrap().split('.').next().unwrap()).unwrap()).unwrap();
+        serde_json::from_slice(&B64.decode(tok["id_token"].as_str().unwrap().split('.').next().unwrap()).unwrap())
+            .unwrap();
     let new_kid = header["kid"].as_str().unwrap();
     assert_ne!(new_kid, rs[0], "a new key signs after rotation");
     let (_, after) = op.metadata().await;
