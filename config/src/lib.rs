@@ -3,6 +3,7 @@
 //! what is wrong. Rules that another group would set differently (grade thresholds, safety limits)
 //! live here as data; the code that applies them lives in `orgid-directory`.
 
+mod idp;
 mod secret;
 mod validate;
 
@@ -11,6 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use idp::{
+    ClientConfig, GrantType, NotifierConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig,
+    check_redirect_uri,
+};
 pub use secret::Secret;
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
@@ -32,6 +37,14 @@ pub struct Config {
     /// The directory the OA modules read. Absent: orgid keeps only its store.
     pub ldap: Option<LdapConfig>,
     pub sources: Vec<SourceConfig>,
+    /// The OpenID Connect provider of `orgid serve`.
+    pub oidc: OidcConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub totp: TotpConfig,
+    pub notifier: NotifierConfig,
+    /// The relying parties (OA modules). More can be added with `orgid clients add`.
+    pub clients: Vec<ClientConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

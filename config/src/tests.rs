@@ -199,3 +199,53 @@ fn audit_keys_are_validated() {
         ["audit.checkpoint_schedule", "audit.trusted_keys.0", "audit.working_hours", "audit.working_days"]
     );
 }
+
+#[test]
+fn clients_and_password_policy_are_validated_with_their_keys() {
+    let cfg = parse(
+        r#"
+[[clients]]
+id = "portal"
+secret = "0123456789abcdef0123"
+redirect_uris = ["https://portal.example.com/cb", "http://127.0.0.1:9000/cb"]
+id_token_alg = "EdDSA"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.clients[0].grants, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    assert_eq!(cfg.clients[0].id_token_alg, SigningAlg::EdDSA);
+    assert_eq!(cfg.password.lockout_threshold, 5);
+
+    let errs = parse(
+        r#"
+[oidc]
+issuer = "http://sso.example.com/"
+[password]
+min_classes = 5
+[[clients]]
+id = "portal"
+redirect_uris = ["http://portal.example.com/cb#x"]
+grants = ["client_credentials", "authorization_code"]
+[[clients]]
+id = "portal"
+secret = "short"
+grants = ["authorization_code"]
+"#,
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    for k in [
+        "oidc.issuer",
+        "password.min_classes",
+        "clients.0.redirect_uris.0",
+        "clients.0.grants",
+        "clients.1.id",
+        "clients.1.secret",
+        "clients.1.redirect_uris",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing in {errs}");
+    }
+    assert!(!errs.to_string().contains("short\""), "{errs}");
+    let issuer = errs.0.iter().find(|e| e.key.as_deref() == Some("oidc.issuer")).expect("issuer error");
+    assert!(issuer.location.as_deref().is_some_and(|l| l.ends_with(":3:1")), "{issuer:?}");
+}

@@ -158,6 +158,7 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
             err(&format!("sources.{i}.name"), format!("`{}` is used by another source", s.name));
         }
     }
+    crate::idp::validate(cfg, &mut err);
     errs
 }
 

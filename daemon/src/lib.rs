@@ -7,6 +7,7 @@ pub mod audit_api;
 pub mod audit_report;
 pub mod cli;
 pub mod demo;
+pub mod idp;
 pub mod import;
 pub mod ldap;
 pub mod metrics;

@@ -86,17 +86,23 @@ pub async fn serve_on(
     let lease = shared.app.store.try_lease().await.context("while taking the leader lease")?;
     set_leader(&shared, lease.is_some());
     let addr = listener.local_addr()?;
-    info!(%addr, store = shared.app.store.backend(), "orgid serving");
+    let provider = crate::idp::provider(&shared.app).await?;
+    provider.ensure_keys().await.context("while preparing the OIDC signing keys")?;
+    info!(%addr, store = shared.app.store.backend(), issuer = provider.issuer(), "orgid serving");
 
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(shared.clone());
+        .with_state(shared.clone())
+        .merge(provider.router());
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(http_cancel.cancelled_owned()).await
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(http_cancel.cancelled_owned())
+            .await
     });
+    let idp_upkeep = tokio::spawn(idp_upkeep(shared.clone(), provider, cancel.clone()));
     let leadership = tokio::spawn(leadership(shared.clone(), lease, cancel.clone()));
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
@@ -106,7 +112,8 @@ pub async fn serve_on(
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s, d, u, l) = tokio::join!(http, scheduler, directory, upkeep, leadership);
+    let (h, s, d, u, l, i) = tokio::join!(http, scheduler, directory, upkeep, leadership, idp_upkeep);
+    i.context("identity provider upkeep task")?;
     l.context("leadership task")?;
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;
@@ -259,6 +266,21 @@ async fn audit_checkpoints(s: Shared, cancel: CancellationToken) {
         }
     })
     .await;
+}
+
+/// Every ten minutes: signing keys rotated when due (any replica may; the store lets one win)
+/// and, on the leader, expired codes, tokens, sessions and keys deleted.
+async fn idp_upkeep(s: Shared, provider: orgid_idp::Provider, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+        let result = if s.is_leader() { provider.upkeep().await } else { provider.ensure_keys().await.map(|_| ()) };
+        if let Err(e) = result {
+            error!("identity provider upkeep: {e}");
+        }
+    }
 }
 
 fn set_leader(s: &Shared, leader: bool) {

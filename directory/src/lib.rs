@@ -10,6 +10,7 @@ pub mod eligibility;
 pub mod error;
 pub mod grade;
 pub mod idnumber;
+pub mod idp;
 pub mod ledger;
 pub mod login;
 pub mod person;

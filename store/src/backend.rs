@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use crate::audit::{audit_columns, audit_impl, audit_insert_columns};
 use crate::error::{corrupt, db, json, migrate};
+use crate::idp::idp_impl;
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
@@ -142,3 +143,5 @@ ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
 audit_impl!(SqliteStore, sqlx::Sqlite);
 audit_impl!(PgStore, sqlx::Postgres);
+idp_impl!(SqliteStore, sqlx::Sqlite);
+idp_impl!(PgStore, sqlx::Postgres);

@@ -9,6 +9,7 @@
 mod audit;
 mod backend;
 mod error;
+mod idp;
 mod ldap;
 mod lease;
 mod rows;
@@ -21,6 +22,10 @@ use orgid_directory::audit::{
     PageRequest,
 };
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
+use orgid_directory::idp::{
+    CodeRecord, CodeTake, Credential, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord,
+    StoredClient, Subject, TokenRecord,
+};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
     AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
@@ -233,6 +238,112 @@ impl AuditStore for AnyStore {
         events: &[AuditEvent],
     ) -> Result<(), StoreError> {
         each!(self, s => s.enqueue_directory_audited(delta, at, events).await)
+    }
+}
+
+#[async_trait]
+impl IdpStore for AnyStore {
+    async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError> {
+        each!(self, s => s.subject(login).await)
+    }
+    async fn credential(&self, login: &str) -> Result<Option<Credential>, StoreError> {
+        each!(self, s => s.credential(login).await)
+    }
+    async fn set_password(
+        &self,
+        login: &str,
+        hash: &str,
+        must_change: bool,
+        at: DateTime<Utc>,
+        keep_history: u32,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.set_password(login, hash, must_change, at, keep_history).await)
+    }
+    async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.password_history(login, n).await)
+    }
+    async fn record_failure(
+        &self,
+        login: &str,
+        threshold: u32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<FailureCount, StoreError> {
+        each!(self, s => s.record_failure(login, threshold, lock_until).await)
+    }
+    async fn record_success(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.record_success(login, at).await)
+    }
+    async fn unlock(&self, login: &str) -> Result<(), StoreError> {
+        each!(self, s => s.unlock(login).await)
+    }
+    async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError> {
+        each!(self, s => s.set_totp(login, secret).await)
+    }
+    async fn clients(&self) -> Result<Vec<StoredClient>, StoreError> {
+        each!(self, s => s.clients().await)
+    }
+    async fn add_client(&self, client: &StoredClient) -> Result<(), StoreError> {
+        each!(self, s => s.add_client(client).await)
+    }
+    async fn remove_client(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.remove_client(id, at).await)
+    }
+    async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        each!(self, s => s.signing_keys(now).await)
+    }
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        unless_newer_than: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.add_signing_key(key, unless_newer_than).await)
+    }
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        each!(self, s => s.create_session(session).await)
+    }
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        each!(self, s => s.session(id_hash).await)
+    }
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.touch_session(id_hash, at).await)
+    }
+    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.end_session(id_hash, at).await)
+    }
+    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.end_sessions_of(login, at).await)
+    }
+    async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        each!(self, s => s.save_code(code).await)
+    }
+    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>) -> Result<CodeTake, StoreError> {
+        each!(self, s => s.take_code(code_hash, at).await)
+    }
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[TokenRecord],
+        code_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.create_grant(grant, tokens, code_hash).await)
+    }
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        each!(self, s => s.grant(id).await)
+    }
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        each!(self, s => s.token(id).await)
+    }
+    async fn rotate_refresh(&self, old: &str, new: &[TokenRecord], at: DateTime<Utc>) -> Result<Rotation, StoreError> {
+        each!(self, s => s.rotate_refresh(old, new, at).await)
+    }
+    async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_grant(id, at).await)
+    }
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_token(id, at).await)
+    }
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_expired(now).await)
     }
 }
 
