@@ -144,14 +144,11 @@ pub fn parse_time(s: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.to_utc());
     }
-    let naive = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .or_else(|| {
-            ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        });
+    let naive = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).or_else(|| {
+        ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    });
     match naive.map(|n| tz.from_local_datetime(&n).earliest()) {
         Some(Some(t)) => Ok(t.to_utc()),
         Some(None) => bail!("`{s}` does not exist in {tz} (a clock change)"),
@@ -665,7 +662,9 @@ pub async fn purge(
     let cfg = &app.config.audit;
     let days = days.unwrap_or(cfg.retention_days);
     if days < 180 && !(force || cfg.allow_short_retention) {
-        bail!("a retention of {days} days is less than the 180 days (six months) the law requires; pass --force to purge anyway");
+        bail!(
+            "a retention of {days} days is less than the 180 days (six months) the law requires; pass --force to purge anyway"
+        );
     }
     if days == 0 {
         bail!("a retention of 0 days would purge the record of the purge itself");
@@ -708,17 +707,15 @@ pub async fn purge(
 
 /// Records a SIGHUP's verdict on the configuration file; a failure to record is logged.
 pub async fn record_config_reload(store: &dyn AuditStore, verdict: Result<&str, &str>) {
-    let event = orgid_directory::audit::lifecycle::config_reload_event(verdict, &Actor::System("serve".into()), Utc::now());
+    let event =
+        orgid_directory::audit::lifecycle::config_reload_event(verdict, &Actor::System("serve".into()), Utc::now());
     if let Err(e) = store.append_audit(&[event]).await {
         tracing::error!("the configuration reload could not be audited: {e}");
     }
 }
 
 /// Login name → latest time, from `AuditStore::audit_latest`.
-pub(crate) async fn latest(
-    app: &App,
-    kinds: &[EventKind],
-) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
+pub(crate) async fn latest(app: &App, kinds: &[EventKind]) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
     Ok(app.store.audit_latest(kinds, AuditOutcome::Success).await?.into_iter().collect())
 }
 

@@ -107,7 +107,9 @@ fn time(what: &str, s: Option<&str>) -> Result<Option<DateTime<Utc>>, AuditApiEr
 impl RecordsQuery {
     fn filter(&self) -> Result<AuditFilter, AuditApiError> {
         let kinds = match &self.kinds {
-            Some(k) => k.split(',').map(|k| k.parse::<EventKind>().map_err(|e| bad("type", e))).collect::<Result<_, _>>()?,
+            Some(k) => {
+                k.split(',').map(|k| k.parse::<EventKind>().map_err(|e| bad("type", e))).collect::<Result<_, _>>()?
+            }
             None => Vec::new(),
         };
         let ip = self
@@ -119,7 +121,11 @@ impl RecordsQuery {
             login: self.login.clone(),
             company: self.company.clone().map(CompanyCode),
             kinds,
-            outcome: self.outcome.as_deref().map(|o| o.parse::<AuditOutcome>().map_err(|e| bad("outcome", e))).transpose()?,
+            outcome: self
+                .outcome
+                .as_deref()
+                .map(|o| o.parse::<AuditOutcome>().map_err(|e| bad("outcome", e)))
+                .transpose()?,
             source_ip: ip.map(|ip| ip.to_canonical().to_string()),
             client_id: self.client.clone(),
             since: time("since", self.since.as_deref())?,

@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
+use orgid_directory::PersonStore;
 use orgid_directory::audit::report::{
     AccountEntry, AccountState, AuditReport, Count, Listed, LoginEntry, REPORT_KINDS, ReportBuilder, ReportParams,
     WorkingHours,
 };
 use orgid_directory::audit::text::html_escape as esc;
 use orgid_directory::audit::{AuditFilter, AuditScope, EventKind, Order, PageRequest};
-use orgid_directory::PersonStore;
 
 use crate::app::App;
 use crate::report::local;
@@ -25,13 +25,7 @@ fn working_hours(app: &App) -> WorkingHours {
         start: t(a),
         // 24:00 is the end of the day.
         end: if b >= 24 * 60 { NaiveTime::from_hms_milli_opt(23, 59, 59, 999).unwrap_or(NaiveTime::MIN) } else { t(b) },
-        days: app
-            .config
-            .audit
-            .working_days
-            .iter()
-            .filter_map(|d| Weekday::try_from(d.checked_sub(1)?).ok())
-            .collect(),
+        days: app.config.audit.working_days.iter().filter_map(|d| Weekday::try_from(d.checked_sub(1)?).ok()).collect(),
     }
 }
 
@@ -42,7 +36,8 @@ pub async fn build(app: &App, since: DateTime<Utc>, until: DateTime<Utc>) -> any
     let mut builder = ReportBuilder::default();
     // One type at a time: each walks its own (type, time) index in order.
     for kind in REPORT_KINDS {
-        let filter = AuditFilter { kinds: vec![kind], since: Some(since), until: Some(until), ..AuditFilter::default() };
+        let filter =
+            AuditFilter { kinds: vec![kind], since: Some(since), until: Some(until), ..AuditFilter::default() };
         let page = PageRequest::first(Order::OldestFirst, PageRequest::MAX_LIMIT);
         crate::audit::each_page(app, &AuditScope::All, &filter, page, |records| {
             records.iter().for_each(|r| builder.add(&r.fields, &to_local));
@@ -52,7 +47,8 @@ pub async fn build(app: &App, since: DateTime<Utc>, until: DateTime<Utc>) -> any
     }
     let people = app.store.people().await?;
     let last_login = crate::audit::latest(app, &[EventKind::Login]).await?;
-    let last_password_change = crate::audit::latest(app, &[EventKind::PasswordChange, EventKind::PasswordReset]).await?;
+    let last_password_change =
+        crate::audit::latest(app, &[EventKind::PasswordChange, EventKind::PasswordReset]).await?;
     let hours = working_hours(app);
     Ok(builder.finish(
         &ReportParams {
@@ -207,11 +203,8 @@ pub fn html(r: &AuditReport, tz: Tz) -> String {
     s.push_str("</div>");
     let _ = write!(s, "<section><h2>Failed logins per day</h2>{}</section>", day_chart(&r.failed_per_day));
     let _ = write!(s, "<section><h2>Failures by reason</h2>{}</section>", bar_chart(&r.failures_by_reason, "reasons"));
-    let _ = write!(
-        s,
-        "<section><h2>Top failing accounts</h2>{}</section>",
-        bar_chart(&r.top_failing_accounts, "accounts")
-    );
+    let _ =
+        write!(s, "<section><h2>Top failing accounts</h2>{}</section>", bar_chart(&r.top_failing_accounts, "accounts"));
     let _ = write!(s, "<section><h2>Top failing source IPs</h2>{}</section>", bar_chart(&r.top_failing_ips, "IPs"));
     let _ = write!(
         s,
@@ -250,14 +243,15 @@ mod tests {
 
     fn report() -> AuditReport {
         let at = DateTime::from_timestamp(1_714_521_600, 0).unwrap();
-        let mut outside = Listed::default();
-        outside.total = 1;
-        outside.items.push(LoginEntry {
-            at,
-            login: "<script>alert(1)</script>".into(),
-            source_ip: Some("10.0.0.1".into()),
-            note: "Sat 23:00".into(),
-        });
+        let outside = Listed {
+            total: 1,
+            items: vec![LoginEntry {
+                at,
+                login: "<script>alert(1)</script>".into(),
+                source_ip: Some("10.0.0.1".into()),
+                note: "Sat 23:00".into(),
+            }],
+        };
         AuditReport {
             since: at,
             until: at + chrono::Duration::days(2),

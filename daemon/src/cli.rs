@@ -468,7 +468,10 @@ mod tests {
             &["orgid", "runs", "show", "3"],
             &["orgid", "serve", "--log-format", "json"],
             &["orgid", "audit", "verify", "--public-key", &"ab".repeat(32)],
-            &["orgid", "audit", "query", "--login", "zhangsan", "--type", "login", "--type", "lockout", "--format", "csv"],
+            &[
+                "orgid", "audit", "query", "--login", "zhangsan", "--type", "login", "--type", "lockout", "--format",
+                "csv",
+            ],
             &["orgid", "audit", "query", "--outcome", "failure", "--ip", "10.0.0.1", "--since", "2024-05-01", "--all"],
             &["orgid", "audit", "report", "--since", "2024-05-01", "--until", "2024-06-01", "--format", "json"],
             &["orgid", "audit", "purge", "--dry-run", "--retention-days", "200"],

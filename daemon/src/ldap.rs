@@ -7,8 +7,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
-use orgid_directory::dit::{self, DitDelta, Layout};
 use orgid_directory::AuditStore;
+use orgid_directory::dit::{self, DitDelta, Layout};
 use orgid_directory::store::DirectoryStore;
 use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
 use serde::Serialize;
@@ -354,7 +354,15 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
         let days = app.config.safety.purge_after_days;
         let company = &sp.person.profile.company;
         let dn_text = dn.to_string();
-        events.push(orgid_directory::audit::lifecycle::purge_event(&a.login, company, &dn_text, a.closed_at, days, &actor, now));
+        events.push(orgid_directory::audit::lifecycle::purge_event(
+            &a.login,
+            company,
+            &dn_text,
+            a.closed_at,
+            days,
+            &actor,
+            now,
+        ));
         delta.ops.push(dit::QueuedOp {
             key: format!("user:{}", sp.person.key),
             phase: dit::PHASE_ACCOUNTS,

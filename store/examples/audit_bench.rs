@@ -10,14 +10,12 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use orgid_directory::audit::{
-    AuditEvent, AuditFields, AuditFilter, AuditOutcome, AuditScope, ChainHead, ChainVerifier, EventKind,
-    LoginFailure, Order, PageRequest, RequestContext, chain,
-};
 use orgid_directory::audit::Actor;
-use orgid_directory::{
-    Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonKey, RunId,
+use orgid_directory::audit::{
+    AuditEvent, AuditFields, AuditFilter, AuditOutcome, AuditScope, ChainHead, ChainVerifier, EventKind, LoginFailure,
+    Order, PageRequest, RequestContext, chain,
 };
+use orgid_directory::{Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonKey, RunId};
 use orgid_store::AnyStore;
 
 struct Args {
@@ -98,7 +96,8 @@ async fn ingest(store: &AnyStore, writers: u64, batch: usize, secs: u64, account
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    let events: Vec<AuditEvent> = (0..batch).map(|_| login_event(&mut rng, accounts, Utc::now())).collect();
+                    let events: Vec<AuditEvent> =
+                        (0..batch).map(|_| login_event(&mut rng, accounts, Utc::now())).collect();
                     store.append_audit(&events).await.expect("append");
                     n += batch as u64;
                 }
@@ -239,7 +238,10 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
         for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def)))).execute(&pool).await.expect("drop");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def))))
+                .execute(&pool)
+                .await
+                .expect("drop");
         }
         let mut done = 0;
         while done < n {
@@ -293,7 +295,10 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
         use sqlx::postgres::PgPoolCopyExt;
         let pool = sqlx::PgPool::connect(url).await.expect("connect");
         for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def)))).execute(&pool).await.expect("drop");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def))))
+                .execute(&pool)
+                .await
+                .expect("drop");
         }
         let mut copy = pool
             .copy_in_raw(
@@ -313,8 +318,17 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
                     vec![Some(r.chain.to_string()), Some(r.pos.to_string()), Some(f.at.timestamp_millis().to_string())];
                 cols.extend([&f.kind, &f.outcome, &f.actor_kind, &f.actor].map(|s| Some(s.clone())));
                 cols.extend(
-                    [&f.login, &f.company, &f.client_id, &f.source_ip, &f.user_agent, &f.session_id, &f.reason, &f.details]
-                        .map(Clone::clone),
+                    [
+                        &f.login,
+                        &f.company,
+                        &f.client_id,
+                        &f.source_ip,
+                        &f.user_agent,
+                        &f.session_id,
+                        &f.reason,
+                        &f.details,
+                    ]
+                    .map(Clone::clone),
                 );
                 for (i, c) in cols.iter().enumerate() {
                     if i > 0 {
@@ -361,7 +375,11 @@ async fn main() {
         let rate = baseline(&a.url, writers, a.seconds).await;
         println!("baseline, one-row update per transaction, {writers} writer(s): {rate:>9.0} transactions/s");
     }
-    for (writers, batch, label) in [(1, 1, "1 writer, 1 record/transaction"), (8, 1, "8 writers, 1 record/transaction"), (1, 100, "1 writer, 100 records/transaction")] {
+    for (writers, batch, label) in [
+        (1, 1, "1 writer, 1 record/transaction"),
+        (8, 1, "8 writers, 1 record/transaction"),
+        (1, 100, "1 writer, 100 records/transaction"),
+    ] {
         let rate = ingest(&store, writers, batch, a.seconds, a.accounts).await;
         println!("ingest, empty store, {label:<36} {rate:>9.0} records/s");
     }
@@ -401,7 +419,11 @@ async fn main() {
     let total = stored(store.audit_heads().await.expect("heads"));
     println!("bulk load to {total} records (chained, indexes rebuilt): {:.1} s", t.elapsed().as_secs_f64());
 
-    for (writers, batch, label) in [(1, 1, "1 writer, 1 record/transaction"), (8, 1, "8 writers, 1 record/transaction"), (1, 100, "1 writer, 100 records/transaction")] {
+    for (writers, batch, label) in [
+        (1, 1, "1 writer, 1 record/transaction"),
+        (8, 1, "8 writers, 1 record/transaction"),
+        (1, 100, "1 writer, 100 records/transaction"),
+    ] {
         let rate = ingest(&store, writers, batch, a.seconds, a.accounts).await;
         println!("ingest, {:.1}M records stored, {label:<24} {rate:>9.0} records/s", total as f64 / 1e6);
     }
@@ -417,7 +439,8 @@ async fn main() {
         let p = store.audit_query(&AuditScope::All, &f, PageRequest::first(Order::NewestFirst, 100)).await.expect("q");
         let ms1 = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let all = store.audit_query(&AuditScope::All, &f, PageRequest::first(Order::NewestFirst, 10_000)).await.expect("q");
+        let all =
+            store.audit_query(&AuditScope::All, &f, PageRequest::first(Order::NewestFirst, 10_000)).await.expect("q");
         let ms2 = t.elapsed().as_secs_f64() * 1e3;
         let _ = p;
         if i >= 10 {

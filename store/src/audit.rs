@@ -162,7 +162,10 @@ pub(crate) struct CheckpointDb {
 impl CheckpointDb {
     pub(crate) fn into_domain(self) -> Result<Checkpoint, StoreError> {
         let key = <[u8; 32]>::try_from(self.public_key.as_slice()).map_err(|_| {
-            corrupt("checkpoint key", format!("the checkpoint of chain {} at {} has no Ed25519 key", self.chain, self.pos))
+            corrupt(
+                "checkpoint key",
+                format!("the checkpoint of chain {} at {} has no Ed25519 key", self.chain, self.pos),
+            )
         })?;
         Ok(Checkpoint {
             chain: self.chain,
@@ -187,8 +190,8 @@ macro_rules! audit_impl {
                 &mut self,
                 events: &[orgid_directory::audit::AuditEvent],
             ) -> Result<Option<orgid_directory::audit::ChainHead>, StoreError> {
-                use $crate::audit::AuditDialect;
                 use orgid_directory::audit::{AuditEvent, chain};
+                use $crate::audit::AuditDialect;
                 if events.is_empty() {
                     return Ok(None);
                 }
@@ -206,7 +209,8 @@ macro_rules! audit_impl {
                 };
                 let (records, head) = chain($crate::audit::head_of(row), fields);
                 for chunk in records.chunks(chunk_rows(17)) {
-                    let mut q = QueryBuilder::<$db>::new(concat!("INSERT INTO audit_log (", audit_insert_columns!(), ") "));
+                    let mut q =
+                        QueryBuilder::<$db>::new(concat!("INSERT INTO audit_log (", audit_insert_columns!(), ") "));
                     q.push_values(chunk, |mut b, r| {
                         let f = &r.fields;
                         b.push_bind(r.chain)
@@ -352,16 +356,16 @@ macro_rules! audit_impl {
                     audit_columns!(),
                     " FROM audit_log WHERE chain = $1 AND pos > $2 AND pos <= $3 ORDER BY pos LIMIT $4"
                 ))
-                    .bind(chain)
-                    .bind(after)
-                    .bind(through)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db)?
-                    .into_iter()
-                    .map($crate::audit::AuditDb::into_domain)
-                    .collect()
+                .bind(chain)
+                .bind(after)
+                .bind(through)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .map($crate::audit::AuditDb::into_domain)
+                .collect()
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -467,7 +471,10 @@ macro_rules! audit_impl {
                         .map_err(db)?
                         .rows_affected();
                 }
-                sqlx::query("UPDATE audit_gate SET purging = FALSE WHERE id = 1").execute(&mut *tx).await.map_err(db)?;
+                sqlx::query("UPDATE audit_gate SET purging = FALSE WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                 let mut event = event.clone();
                 event.details.attrs.insert("records".into(), deleted.to_string());
                 $crate::audit::append_tx(&mut tx, std::slice::from_ref(&event)).await?;

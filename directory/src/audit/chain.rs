@@ -115,7 +115,8 @@ pub fn canonical(chain: i32, pos: i64, prev: &Hash, f: &AuditFields) -> Vec<u8> 
         f.reason.as_deref(),
         f.details.as_deref(),
     ];
-    let mut out = Vec::with_capacity(DOMAIN.len() + 52 + texts.iter().map(|t| 5 + t.map_or(0, str::len)).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(DOMAIN.len() + 52 + texts.iter().map(|t| 5 + t.map_or(0, str::len)).sum::<usize>());
     out.extend_from_slice(DOMAIN);
     out.extend_from_slice(&chain.to_be_bytes());
     out.extend_from_slice(&pos.to_be_bytes());
@@ -177,9 +178,9 @@ impl ChainProblem {
     /// The position of the first record the problem concerns.
     pub fn first_pos(&self) -> i64 {
         match self {
-            ChainProblem::Altered { pos, .. } | ChainProblem::Inserted { pos } | ChainProblem::Reordered { pos, .. } => {
-                *pos
-            }
+            ChainProblem::Altered { pos, .. }
+            | ChainProblem::Inserted { pos }
+            | ChainProblem::Reordered { pos, .. } => *pos,
             ChainProblem::Deleted { first, .. } => *first,
             ChainProblem::Rewritten { after, .. } => after + 1,
         }

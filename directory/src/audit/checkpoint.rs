@@ -163,13 +163,15 @@ impl Checkpoint {
     }
 }
 
-/// Splits checkpoints into the trusted ones (chain → position → hash, for `ChainVerifier`) and
-/// the errors.
+/// Trusted checkpoints by chain: (position, hash), as `ChainVerifier` takes them.
+pub type TrustedCheckpoints = BTreeMap<i32, Vec<(i64, Hash)>>;
+
+/// Splits checkpoints into the trusted ones and the errors.
 pub fn trusted_checkpoints(
     checkpoints: &[Checkpoint],
     trusted: &[PublicKey],
-) -> (BTreeMap<i32, Vec<(i64, Hash)>>, Vec<CheckpointError>) {
-    let mut ok: BTreeMap<i32, Vec<(i64, Hash)>> = BTreeMap::new();
+) -> (TrustedCheckpoints, Vec<CheckpointError>) {
+    let mut ok = TrustedCheckpoints::new();
     let mut errors = Vec::new();
     for c in checkpoints {
         match c.verify(trusted) {
@@ -204,7 +206,10 @@ mod tests {
         assert_eq!(cp.at.timestamp_subsec_micros(), 123_000, "kept in milliseconds like the store");
         assert_eq!(cp.verify(&[s.public_key()]), Ok(()));
         let other = signer();
-        assert!(matches!(cp.verify(&[other.public_key()]), Err(CheckpointError::UntrustedKey { chain: 2, pos: 42, .. })));
+        assert!(matches!(
+            cp.verify(&[other.public_key()]),
+            Err(CheckpointError::UntrustedKey { chain: 2, pos: 42, .. })
+        ));
     }
 
     #[test]

@@ -194,7 +194,9 @@ impl Details {
 
     /// The cleaned copy that is stored: secret values redacted, text cleaned and bounded.
     fn cleaned(&self) -> Details {
-        let value = |name: &str, v: &str| if text::is_secret_name(name) { text::REDACTED.into() } else { text::clean(v, MAX_LONG) };
+        let value = |name: &str, v: &str| {
+            if text::is_secret_name(name) { text::REDACTED.into() } else { text::clean(v, MAX_LONG) }
+        };
         Details {
             changes: self
                 .changes
@@ -283,7 +285,12 @@ impl AuditEvent {
     }
 
     /// A successful login of `login`.
-    pub fn login_succeeded(at: DateTime<Utc>, login: &str, company: Option<&CompanyCode>, ctx: &RequestContext) -> Self {
+    pub fn login_succeeded(
+        at: DateTime<Utc>,
+        login: &str,
+        company: Option<&CompanyCode>,
+        ctx: &RequestContext,
+    ) -> Self {
         AuditEvent::new(at, EventKind::Login, AuditOutcome::Success, Actor::User(login.into()))
             .subject(login, company)
             .context(ctx)
@@ -313,7 +320,8 @@ impl AuditEvent {
         ctx: &RequestContext,
     ) -> Self {
         let actor = login.map_or_else(|| Actor::System(format!("client:{client_id}")), |l| Actor::User(l.into()));
-        let mut e = AuditEvent::new(at, EventKind::TokenIssued, AuditOutcome::Success, actor).context(ctx).client(client_id);
+        let mut e =
+            AuditEvent::new(at, EventKind::TokenIssued, AuditOutcome::Success, actor).context(ctx).client(client_id);
         e.login = login.map(str::to_string);
         e.company = company.cloned();
         e.attr("grant", grant)

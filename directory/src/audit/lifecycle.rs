@@ -106,7 +106,9 @@ pub fn reconcile_events(drift: &[Drift], actor: &Actor, at: DateTime<Utc>) -> Ve
             let (what, dn, attrs, edited_by) = match d {
                 Drift::Missing { dn } => ("missing", dn, None, None),
                 Drift::Extra { dn } => ("extra", dn, None, None),
-                Drift::Differs { dn, attributes, edited_by } => ("differs", dn, Some(attributes.join(",")), edited_by.as_ref()),
+                Drift::Differs { dn, attributes, edited_by } => {
+                    ("differs", dn, Some(attributes.join(",")), edited_by.as_ref())
+                }
                 Drift::Members { dn, missing, extra, edited_by } => {
                     ("memberships", dn, Some(format!("{missing} missing, {extra} extra")), edited_by.as_ref())
                 }
@@ -193,7 +195,9 @@ pub fn audit_purge_event(
     at: DateTime<Utc>,
 ) -> AuditEvent {
     AuditEvent::new(at, EventKind::AuditPurge, AuditOutcome::Success, actor.clone())
-        .reason(format!("{records} records older than {retention_days} days purged; signed checkpoints anchor the rest"))
+        .reason(format!(
+            "{records} records older than {retention_days} days purged; signed checkpoints anchor the rest"
+        ))
         .attr("through", through)
         .attr("records", records.to_string())
         .attr("cutoff", cutoff.to_rfc3339())

@@ -63,17 +63,26 @@ fn an_applied_run_records_each_change_with_before_and_after_then_itself() {
     let plan = plan();
     let events = run_events(RunId(7), &outcome(RunStatus::Ok, &plan, &[]));
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::AccountOpen, EventKind::AccountMove, EventKind::AccountClose, EventKind::SyncFinished]);
+    assert_eq!(
+        kinds,
+        [EventKind::AccountOpen, EventKind::AccountMove, EventKind::AccountClose, EventKind::SyncFinished]
+    );
     assert!(events.iter().all(|e| e.actor == Actor::Run(RunId(7)) && e.at == at()));
 
     let open = &events[0];
     assert_eq!(open.login.as_deref(), Some("zhangsan"));
     assert_eq!(open.company, Some(CompanyCode("A".into())));
-    assert_eq!(open.details.changes[0], FieldChange { field: "status".into(), before: "".into(), after: "active".into() });
+    assert_eq!(
+        open.details.changes[0],
+        FieldChange { field: "status".into(), before: "".into(), after: "active".into() }
+    );
 
     let moved = &events[1];
     assert_eq!(moved.company, Some(CompanyCode("B".into())), "the company after the move");
-    assert_eq!(moved.details.changes, vec![FieldChange { field: "company".into(), before: "A".into(), after: "B".into() }]);
+    assert_eq!(
+        moved.details.changes,
+        vec![FieldChange { field: "company".into(), before: "A".into(), after: "B".into() }]
+    );
 
     let close = &events[2];
     assert_eq!(close.details.changes[0].before, "active");
@@ -131,7 +140,8 @@ fn repairs_name_the_entry_and_its_login() {
 fn a_lockout_follows_the_attempt_that_caused_it() {
     use crate::audit::{LoginFailure, RequestContext};
     let ctx = RequestContext { source_ip: Some("192.0.2.1".parse().unwrap()), ..RequestContext::default() };
-    let attempt = AuditEvent::login_failed(at(), "zhangsan", Some(&CompanyCode("A".into())), LoginFailure::BadPassword, &ctx);
+    let attempt =
+        AuditEvent::login_failed(at(), "zhangsan", Some(&CompanyCode("A".into())), LoginFailure::BadPassword, &ctx);
     let lock = lockout_event(&attempt, 5, at() + chrono::Duration::minutes(15));
     assert_eq!((lock.kind, lock.outcome), (EventKind::Lockout, AuditOutcome::Success));
     assert_eq!(lock.actor, Actor::System("idp".into()));

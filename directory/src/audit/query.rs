@@ -154,7 +154,8 @@ mod tests {
     fn a_page_knows_whether_another_follows() {
         use crate::audit::{Actor, AuditEvent, ChainHead, chain};
         let at = DateTime::from_timestamp(1_714_521_600, 0).unwrap_or_default();
-        let fields = (0..3).map(|_| AuditEvent::new(at, EventKind::Logout, AuditOutcome::Success, Actor::User("u".into())).fields());
+        let fields = (0..3)
+            .map(|_| AuditEvent::new(at, EventKind::Logout, AuditOutcome::Success, Actor::User("u".into())).fields());
         let (mut records, _) = chain(ChainHead::empty(1), fields.collect());
         for r in &mut records {
             r.seq = r.pos;

@@ -176,11 +176,8 @@ impl ReportBuilder {
             day = day.succ_opt().unwrap_or(NaiveDate::MAX);
         }
 
-        let by_login: HashMap<&str, &StoredPerson> = state
-            .people
-            .iter()
-            .filter_map(|sp| sp.account.as_ref().map(|a| (a.login.as_str(), sp)))
-            .collect();
+        let by_login: HashMap<&str, &StoredPerson> =
+            state.people.iter().filter_map(|sp| sp.account.as_ref().map(|a| (a.login.as_str(), sp))).collect();
         let mut outside = Listed::default();
         let mut departed = Listed::default();
         for (at, login, ip) in &self.successes {
@@ -224,7 +221,12 @@ impl ReportBuilder {
             let last = state.last_login.get(&a.login).copied();
             let idle_since = last.or(a.opened_at);
             if idle_since.is_none_or(|t| age(t) >= i64::from(p.dormant_days)) {
-                dormant.push(AccountEntry { login: a.login.clone(), company: company.clone(), since: last, days: last.map(age) });
+                dormant.push(AccountEntry {
+                    login: a.login.clone(),
+                    company: company.clone(),
+                    since: last,
+                    days: last.map(age),
+                });
             }
             let changed = state.last_password_change.get(&a.login).copied().or(a.opened_at);
             if let Some(c) = changed

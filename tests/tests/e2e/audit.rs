@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use orgid_directory::audit::{
-    self, Actor, AuditEvent, AuditFilter, AuditOutcome, AuditRecord, AuditScope, EventKind, LoginFailure,
-    Order, PageRequest, RequestContext,
+    self, Actor, AuditEvent, AuditFilter, AuditOutcome, AuditRecord, AuditScope, EventKind, LoginFailure, Order,
+    PageRequest, RequestContext,
 };
 use orgid_directory::dit::DitDelta;
 use orgid_directory::plan::FieldChange;
@@ -211,7 +211,8 @@ async fn paged(store: &AnyStore, scope: &AuditScope, f: &AuditFilter, order: Ord
 }
 
 async fn filters_scopes_and_pages_agree_with_a_reference_filter(e: Env) {
-    let kinds = [EventKind::Login, EventKind::Login, EventKind::TokenIssued, EventKind::Lockout, EventKind::AccountMove];
+    let kinds =
+        [EventKind::Login, EventKind::Login, EventKind::TokenIssued, EventKind::Lockout, EventKind::AccountMove];
     let logins = ["alice", "bob", "carol"];
     let mut events: Vec<AuditEvent> = (0..40)
         .map(|i| {
@@ -275,14 +276,21 @@ async fn filters_scopes_and_pages_agree_with_a_reference_filter(e: Env) {
     let page = e.store.audit_query(&a, &carol, PageRequest::first(Order::NewestFirst, 100)).await.expect("query");
     assert!(page.records.is_empty(), "carol is in B");
     assert!(
-        paged(&e.store, &a, &AuditFilter::default(), Order::OldestFirst, 100).await.iter().all(|s| {
-            records.iter().find(|r| r.seq == *s).and_then(|r| r.fields.company.as_deref()) == Some("A")
-        }),
+        paged(&e.store, &a, &AuditFilter::default(), Order::OldestFirst, 100)
+            .await
+            .iter()
+            .all(|s| { records.iter().find(|r| r.seq == *s).and_then(|r| r.fields.company.as_deref()) == Some("A") }),
         "system records without a company are not a delegate's"
     );
 }
 
-pub(crate) fn change(op: Op, key: &str, login: &str, before: Option<AccountStatus>, after: AccountStatus) -> AccountChange {
+pub(crate) fn change(
+    op: Op,
+    key: &str,
+    login: &str,
+    before: Option<AccountStatus>,
+    after: AccountStatus,
+) -> AccountChange {
     let p = person(key, &format!("E{key}"), "张三", "A", at(1));
     AccountChange {
         op,
@@ -376,8 +384,11 @@ async fn sync_runs_write_their_records_in_the_same_transaction(e: Env) {
 
     // Failed: the failure, nothing else.
     let failed = e.store.begin_run(&new_run(at(9))).await.expect("begin");
-    let outcome =
-        RunOutcome { status: RunStatus::Failed, message: Some("source unreadable".into()), ..ok(&companies, &reopen, at(10)) };
+    let outcome = RunOutcome {
+        status: RunStatus::Failed,
+        message: Some("source unreadable".into()),
+        ..ok(&companies, &reopen, at(10))
+    };
     e.store.finish_run(failed, outcome).await.expect("failed");
     let f = records_of(&e.store, &[EventKind::SyncFinished]).await;
     assert_eq!(f.last().map(|r| r.fields.outcome.as_str()), Some("failure"));
@@ -499,10 +510,11 @@ async fn postgres_appenders_skip_a_chain_another_transaction_holds() {
     let pool = sqlx::PgPool::connect(&e.db.url).await.expect("connect");
     let mut holder = pool.begin().await.expect("begin");
     sqlx::query("SELECT pos FROM audit_head WHERE chain = 1 FOR UPDATE").execute(&mut *holder).await.expect("lock");
-    let head = tokio::time::timeout(std::time::Duration::from_secs(5), e.store.append_audit(&[sample(EventKind::Login, 2)]))
-        .await
-        .expect("did not wait for the other transaction")
-        .expect("append");
+    let head =
+        tokio::time::timeout(std::time::Duration::from_secs(5), e.store.append_audit(&[sample(EventKind::Login, 2)]))
+            .await
+            .expect("did not wait for the other transaction")
+            .expect("append");
     assert_eq!((head.chain, head.pos), (2, 1), "the next free chain");
     holder.rollback().await.expect("rollback");
     let head = e.store.append_audit(&[sample(EventKind::Login, 3)]).await.expect("append");

@@ -127,7 +127,10 @@ async fn verify_names_each_kind_of_tampering(e: Env) {
             "UPDATE audit_log SET hash = prev_hash WHERE chain = 1 AND pos = 7;".into(),
             "AUDIT CHAIN 1 BROKEN at record 7: record 7 was altered",
         ),
-        ("DELETE FROM audit_log WHERE chain = 1 AND pos = 7;".into(), "AUDIT CHAIN 1 BROKEN at record 7: record 7 was deleted"),
+        (
+            "DELETE FROM audit_log WHERE chain = 1 AND pos = 7;".into(),
+            "AUDIT CHAIN 1 BROKEN at record 7: record 7 was deleted",
+        ),
         (
             format!(
                 "UPDATE audit_log SET pos = pos + 1000 WHERE chain = 1 AND pos >= 7; \
@@ -143,7 +146,10 @@ async fn verify_names_each_kind_of_tampering(e: Env) {
                 .into(),
             "AUDIT CHAIN 1 BROKEN at record 7: records were reordered: the record at 7 was written as record 8",
         ),
-        ("DELETE FROM audit_log WHERE chain = 1 AND pos = 20;".into(), "AUDIT CHAIN 1 BROKEN at record 20: record 20 was deleted"),
+        (
+            "DELETE FROM audit_log WHERE chain = 1 AND pos = 20;".into(),
+            "AUDIT CHAIN 1 BROKEN at record 20: record 20 was deleted",
+        ),
         (insert_copy(21, 20), "AUDIT CHAIN 1 BROKEN: record 21 was inserted after the chain head"),
     ];
     for (sql, expected) in cases {
@@ -423,7 +429,8 @@ async fn the_api_handler_scopes_validates_and_pages(e: Env) {
 
     let (status, first) = call(auditor(), "/api/audit/records?limit=4").await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let seqs = |v: &Value| v["records"].as_array().expect("records").iter().map(|r| r["seq"].as_i64()).collect::<Vec<_>>();
+    let seqs =
+        |v: &Value| v["records"].as_array().expect("records").iter().map(|r| r["seq"].as_i64()).collect::<Vec<_>>();
     assert_eq!(seqs(&first), [Some(9), Some(8), Some(7), Some(6)], "newest first");
     let next = first["next"].as_str().expect("a next page").to_string();
     let (_, second) = call(auditor(), &format!("/api/audit/records?limit=4&after={next}")).await;
@@ -501,7 +508,9 @@ async fn sync_reconcile_and_purge_of_a_real_directory_are_audited() {
     assert_eq!(code, 0, "{out}");
 
     slapd
-        .modify("dn: uid=zhangwei,ou=综合部,ou=G000,dc=example,dc=com\nchangetype: modify\nreplace: title\ntitle: hacked\n")
+        .modify(
+            "dn: uid=zhangwei,ou=综合部,ou=G000,dc=example,dc=com\nchangetype: modify\nreplace: title\ntitle: hacked\n",
+        )
         .await;
     let (code, out) = orgid(&cfg, &["ldap", "reconcile"]).await;
     assert_eq!(code, 0, "{out}");

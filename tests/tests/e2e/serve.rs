@@ -85,7 +85,8 @@ async fn sighup_does_not_end_the_daemon() {
     let dir = TempDir::new().expect("tempdir");
     let cfg = dir.path().join("orgid.toml");
     std::fs::write(&cfg, "[sync]\nschedule = \"not cron\"\n").expect("write");
-    let store = orgid_store::connect(&format!("sqlite:{}", dir.path().join("orgid.db").display()), 2).await.expect("store");
+    let store =
+        orgid_store::connect(&format!("sqlite:{}", dir.path().join("orgid.db").display()), 2).await.expect("store");
     let handler = tokio::spawn(orgid::serve::hangups(Some(cfg), store.clone()));
     tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
     // Without the handler, SIGHUP's default action would end this whole test process.
