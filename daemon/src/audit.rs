@@ -422,58 +422,18 @@ pub async fn verify(
     Ok(if ok { 0 } else { 1 })
 }
 
-/// A record as exports and the API show it: times in UTC and in the configured zone, the details
-/// as JSON.
+/// A record as exports and the API show it: the record (times in UTC, details as JSON) and its
+/// time in the configured zone.
 #[derive(Debug, Serialize)]
 pub struct RecordView {
-    pub seq: i64,
-    pub chain: i32,
-    pub pos: i64,
-    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub record: AuditRecord,
     pub at_local: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub outcome: String,
-    pub actor_kind: String,
-    pub actor: String,
-    pub login: Option<String>,
-    pub company: Option<String>,
-    pub client_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub session_id: Option<String>,
-    pub reason: Option<String>,
-    pub details: serde_json::Value,
-    pub hash: String,
 }
 
 impl RecordView {
     pub fn new(r: &AuditRecord, tz: Tz) -> Self {
-        let f = &r.fields;
-        RecordView {
-            seq: r.seq,
-            chain: r.chain,
-            pos: r.pos,
-            at: f.at,
-            at_local: local(Some(f.at), tz),
-            kind: f.kind.clone(),
-            outcome: f.outcome.clone(),
-            actor_kind: f.actor_kind.clone(),
-            actor: f.actor.clone(),
-            login: f.login.clone(),
-            company: f.company.clone(),
-            client_id: f.client_id.clone(),
-            source_ip: f.source_ip.clone(),
-            user_agent: f.user_agent.clone(),
-            session_id: f.session_id.clone(),
-            reason: f.reason.clone(),
-            details: f
-                .details
-                .as_deref()
-                .map(|d| serde_json::from_str(d).unwrap_or_else(|_| serde_json::Value::String(d.to_string())))
-                .unwrap_or(serde_json::Value::Null),
-            hash: r.hash.to_hex(),
-        }
+        RecordView { record: r.clone(), at_local: local(Some(r.fields.at), tz) }
     }
 }
 
@@ -527,27 +487,17 @@ fn row(r: &AuditRecord, tz: Tz) -> Vec<String> {
     ]
 }
 
-/// The table for people: the columns that fit a terminal.
+/// The table for people: the columns of `row` that fit a terminal.
 fn screen_table(records: &[AuditRecord], tz: Tz) -> Table {
     Table {
         header: vec!["seq", "time", "type", "outcome", "actor", "login", "company", "ip", "reason", "details"],
         rows: records
             .iter()
             .map(|r| {
-                let f = &r.fields;
-                let o = |v: &Option<String>| v.clone().unwrap_or_default();
-                vec![
-                    r.seq.to_string(),
-                    local(Some(f.at), tz),
-                    f.kind.clone(),
-                    f.outcome.clone(),
-                    format!("{}:{}", f.actor_kind, f.actor),
-                    o(&f.login),
-                    o(&f.company),
-                    o(&f.source_ip),
-                    o(&f.reason),
-                    details_line(r),
-                ]
+                let mut c = row(r, tz);
+                let actor = format!("{}:{}", c[4], c[5]);
+                let mut take = |i: usize| std::mem::take(&mut c[i]);
+                vec![take(0), take(1), take(2), take(3), actor, take(6), take(7), take(9), take(12), take(13)]
             })
             .collect(),
     }

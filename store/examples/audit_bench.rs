@@ -201,6 +201,34 @@ fn index_name(def: &str) -> &str {
     def.split_whitespace().skip_while(|w| *w != "INDEX").nth(1).unwrap_or_default()
 }
 
+/// Drops the indexes of `$defs` on `$pool`.
+macro_rules! drop_indexes {
+    ($pool:expr, $defs:expr) => {
+        for def in $defs {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def))))
+                .execute(&$pool)
+                .await
+                .expect("drop index");
+        }
+    };
+}
+
+/// Builds the indexes of `$defs` again and moves the chain head to `$head`.
+macro_rules! restore {
+    ($pool:expr, $defs:expr, $head:expr) => {
+        for def in $defs {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(def.clone())).execute(&$pool).await.expect("create index");
+        }
+        sqlx::query("UPDATE audit_head SET pos = $1, hash = $2 WHERE chain = $3")
+            .bind($head.pos)
+            .bind($head.hash.0.to_vec())
+            .bind($head.chain)
+            .execute(&$pool)
+            .await
+            .expect("head");
+    };
+}
+
 /// PostgreSQL COPY text: backslash, tab and line breaks escaped; `\N` for none.
 fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
@@ -237,12 +265,7 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
     };
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def))))
-                .execute(&pool)
-                .await
-                .expect("drop");
-        }
+        drop_indexes!(pool, &indexes);
         let mut done = 0;
         while done < n {
             let count = CHUNK.min(n - done);
@@ -279,27 +302,13 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
             head = next;
             done += count;
         }
-        for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(def.clone())).execute(&pool).await.expect("create index");
-        }
-        sqlx::query("UPDATE audit_head SET pos = $1, hash = $2 WHERE chain = $3")
-            .bind(head.pos)
-            .bind(head.hash.0.to_vec())
-            .bind(head.chain)
-            .execute(&pool)
-            .await
-            .expect("head");
+        restore!(pool, &indexes, head);
         sqlx::raw_sql("ANALYZE").execute(&pool).await.expect("analyze");
         pool.close().await;
     } else {
         use sqlx::postgres::PgPoolCopyExt;
         let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {}", index_name(def))))
-                .execute(&pool)
-                .await
-                .expect("drop");
-        }
+        drop_indexes!(pool, &indexes);
         let mut copy = pool
             .copy_in_raw(
                 "COPY audit_log (chain, pos, at, kind, outcome, actor_kind, actor, login, company, client_id, source_ip, \
@@ -344,16 +353,7 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
         }
         copy.finish().await.expect("finish copy");
         sqlx::raw_sql("SET maintenance_work_mem = '1GB'").execute(&pool).await.expect("set");
-        for def in &indexes {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(def.clone())).execute(&pool).await.expect("create index");
-        }
-        sqlx::query("UPDATE audit_head SET pos = $1, hash = $2 WHERE chain = $3")
-            .bind(head.pos)
-            .bind(head.hash.0.to_vec())
-            .bind(head.chain)
-            .execute(&pool)
-            .await
-            .expect("head");
+        restore!(pool, &indexes, head);
         sqlx::raw_sql("VACUUM ANALYZE audit_log").execute(&pool).await.expect("analyze");
         pool.close().await;
     }

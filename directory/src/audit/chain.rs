@@ -81,7 +81,7 @@ impl ChainHead {
 }
 
 /// A stored record: where it is, its fields and its links.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     /// The store's row number, across chains (0 until stored). Not hashed: it only orders
     /// records of the same time for display.

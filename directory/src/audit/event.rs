@@ -351,10 +351,12 @@ impl AuditEvent {
     }
 }
 
-/// An event as stored: every field text (or none), exactly the bytes the hash covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An event as stored: every field text (or none), exactly the bytes the hash covers. Serialised
+/// for exports with `type` for the kind and the details as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditFields {
     pub at: DateTime<Utc>,
+    #[serde(rename = "type")]
     pub kind: String,
     pub outcome: String,
     pub actor_kind: String,
@@ -367,7 +369,17 @@ pub struct AuditFields {
     pub session_id: Option<String>,
     pub reason: Option<String>,
     /// JSON of `Details`, or none.
+    #[serde(serialize_with = "details_as_json")]
     pub details: Option<String>,
+}
+
+/// The stored JSON as JSON (a hand-edited value that does not parse, as a string).
+fn details_as_json<S: serde::Serializer>(d: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match d.as_deref().map(|d| serde_json::from_str::<serde_json::Value>(d).map_err(|_| d)) {
+        None => s.serialize_none(),
+        Some(Ok(v)) => v.serialize(s),
+        Some(Err(raw)) => s.serialize_str(raw),
+    }
 }
 
 impl AuditFields {
@@ -455,5 +467,10 @@ mod tests {
         assert_eq!((f.actor_kind.as_str(), f.actor.as_str()), ("system", "client:reports"));
         assert_eq!(f.client_id.as_deref(), Some("reports"));
         assert_eq!(e.details.attrs.get("grant").map(String::as_str), Some("client_credentials"));
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["type"], "token_issued");
+        assert_eq!(json["details"]["attrs"]["grant"], "client_credentials", "details export as JSON");
+        let raw = AuditFields { details: Some("{not json".into()), ..f };
+        assert_eq!(serde_json::to_value(&raw).unwrap()["details"], "{not json", "a hand-edited value as it is");
     }
 }
