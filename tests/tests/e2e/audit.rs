@@ -17,7 +17,7 @@ use orgid_directory::{
     RunStatus, RunStore, StoreError,
 };
 use orgid_store::AnyStore;
-use orgid_tests::{Backend, TestDatabase};
+use orgid_tests::Backend;
 
 use crate::store::{at, group, new_run, ok, person, plan_of};
 
@@ -33,35 +33,8 @@ both_backends!(
     concurrent_appenders_keep_one_chain,
 );
 
-pub(crate) struct Env {
-    pub(crate) db: TestDatabase,
-    pub(crate) store: AnyStore,
-}
-
-impl Env {
-    pub(crate) async fn new(backend: Backend) -> Self {
-        let db = TestDatabase::new(backend).await;
-        let store = orgid_store::connect(&db.url, 8).await.expect("connect");
-        Env { db, store }
-    }
-
-    pub(crate) async fn raw(&self, sql: &str) -> Result<(), String> {
-        raw(&self.db.url, sql).await
-    }
-
-    /// Begins a run at `start` and applies `plan` (status ok) at `end`.
-    async fn apply(
-        &self,
-        companies: &[orgid_directory::Company],
-        plan: &Plan,
-        start: chrono::DateTime<chrono::Utc>,
-        end: chrono::DateTime<chrono::Utc>,
-    ) -> RunId {
-        let id = self.store.begin_run(&new_run(start)).await.expect("begin");
-        self.store.finish_run(id, ok(companies, plan, end)).await.expect("finish ok");
-        id
-    }
-}
+/// The store tests' environment: a fresh database of the backend and its store.
+pub(crate) use crate::store::Env;
 
 /// Runs SQL on the database behind the store's back, as an administrator (or an attacker) could.
 pub(crate) async fn raw(url: &str, sql: &str) -> Result<(), String> {
@@ -410,7 +383,7 @@ async fn break_audit_writes(e: &Env) {
              FOR EACH STATEMENT EXECUTE FUNCTION audit_broken();"
         }
     };
-    e.raw(sql).await.expect("break the audit table");
+    raw(&e.db.url, sql).await.expect("break the audit table");
 }
 
 async fn a_failed_audit_write_blocks_the_change(e: Env) {
@@ -465,11 +438,11 @@ async fn the_table_refuses_updates_and_deletes(e: Env) {
         "DELETE FROM audit_log WHERE seq = 1",
         "DELETE FROM audit_log",
     ] {
-        let err = e.raw(sql).await.expect_err(sql);
+        let err = raw(&e.db.url, sql).await.expect_err(sql);
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
     if e.db.backend == Backend::Postgres {
-        let err = e.raw("TRUNCATE audit_log").await.expect_err("truncate");
+        let err = raw(&e.db.url, "TRUNCATE audit_log").await.expect_err("truncate");
         assert!(err.contains("append-only"), "{err}");
     }
     assert_eq!(all_records(&e.store).await.len(), 3);
