@@ -213,10 +213,9 @@ pub struct AuditConfig {
     pub working_hours: String,
     /// … on these ISO weekdays (1 = Monday … 7 = Sunday).
     pub working_days: Vec<u8>,
-    /// Active accounts without a login for this many days are listed as dormant.
+    /// Active accounts without a login for this many days are listed as dormant. (Expired
+    /// passwords are those older than `password.max_age_days`.)
     pub dormant_days: u32,
-    /// Passwords older than this many days are listed as expired.
-    pub password_max_age_days: u32,
 }
 
 impl Default for AuditConfig {
@@ -230,7 +229,6 @@ impl Default for AuditConfig {
             working_hours: "08:00-19:00".into(),
             working_days: vec![1, 2, 3, 4, 5],
             dormant_days: 90,
-            password_max_age_days: 90,
         }
     }
 }

@@ -58,7 +58,7 @@ pub async fn build(app: &App, since: DateTime<Utc>, until: DateTime<Utc>) -> any
             local: &to_local,
             working_hours: &hours,
             dormant_days: app.config.audit.dormant_days,
-            password_max_age_days: app.config.audit.password_max_age_days,
+            password_max_age_days: app.config.password.max_age_days,
         },
         &AccountState { people: &people, last_login: &last_login, last_password_change: &last_password_change },
     ))
@@ -223,12 +223,14 @@ pub fn html(r: &AuditReport, tz: Tz) -> String {
         r.dormant_days,
         account_table(&r.dormant_accounts, tz, "last login")
     );
-    let _ = write!(
-        s,
-        "<section><h2>Accounts past password expiry: password older than {} days</h2>{}</section>",
-        r.password_max_age_days,
-        account_table(&r.expired_passwords, tz, "password set")
-    );
+    if r.password_max_age_days > 0 {
+        let _ = write!(
+            s,
+            "<section><h2>Accounts past password expiry: password older than {} days</h2>{}</section>",
+            r.password_max_age_days,
+            account_table(&r.expired_passwords, tz, "password set")
+        );
+    }
     s.push_str("</body></html>\n");
     s
 }

@@ -39,7 +39,7 @@ pub struct ReportParams<'a> {
     pub working_hours: &'a WorkingHours,
     /// Active accounts without a login for this many days are dormant.
     pub dormant_days: u32,
-    /// Passwords older than this are expired.
+    /// Passwords older than this are expired; 0: passwords never expire.
     pub password_max_age_days: u32,
 }
 
@@ -230,6 +230,7 @@ impl ReportBuilder {
             }
             let changed = state.last_password_change.get(&a.login).copied().or(a.opened_at);
             if let Some(c) = changed
+                && p.password_max_age_days > 0
                 && age(c) > i64::from(p.password_max_age_days)
             {
                 expired.push(AccountEntry { login: a.login.clone(), company, since: Some(c), days: Some(age(c)) });

@@ -136,3 +136,22 @@ fn long_lists_are_cut_but_counted() {
     assert_eq!(l.total, (LIST_LIMIT + 5) as u64);
     assert_eq!(l.items.len(), LIST_LIMIT);
 }
+
+#[test]
+fn passwords_never_expire_with_a_max_age_of_zero() {
+    let hours = WorkingHours { start: NaiveTime::MIN, end: NaiveTime::MIN, days: Vec::new() };
+    let people = [person("dave", AccountStatus::Active, t(1, 0, 0) - Duration::days(900), None)];
+    let none = HashMap::new();
+    let state = AccountState { people: &people, last_login: &none, last_password_change: &none };
+    let params = |max_age| ReportParams {
+        since: t(6, 0, 0),
+        until: t(7, 0, 0),
+        now: t(7, 0, 0),
+        local: &local,
+        working_hours: &hours,
+        dormant_days: 90,
+        password_max_age_days: max_age,
+    };
+    assert_eq!(ReportBuilder::default().finish(&params(90), &state).expired_passwords.total, 1);
+    assert_eq!(ReportBuilder::default().finish(&params(0), &state).expired_passwords.total, 0);
+}
