@@ -761,3 +761,230 @@ async fn signing_keys_rotate_and_the_old_key_stays_published() {
     t.claims(&op.verifier("portal", SECRET, after), &Nonce::new("n-1".into())).unwrap();
     op.stop().await;
 }
+
+/// Exchanges `code` for the portal client.
+async fn exchange(op: &Op, code: &str, verifier: Option<&str>) -> (u16, serde_json::Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    op.token(&form, Some(("portal", SECRET))).await
+}
+
+#[tokio::test]
+async fn a_replayed_code_revokes_its_tokens_and_pkce_cannot_be_downgraded() {
+    let op = Op::start(Backend::Postgres, "").await;
+    let initial = op.reset("zhangwei").await;
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let code = first_login(&mut b, "portal", &initial, "Spring-2026a", &challenge).await["code"].clone();
+    let (s, tok) = exchange(&op, &code, Some(&verifier)).await;
+    assert_eq!(s, 200, "{tok}");
+    let (access, refresh) = (tok["access_token"].as_str().unwrap(), tok["refresh_token"].as_str().unwrap());
+    assert_eq!(op.introspect(access).await["active"], true);
+    // The same code again: refused, and what it issued is revoked (RFC 6749 §4.1.2).
+    let (s, e) = exchange(&op, &code, Some(&verifier)).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(op.introspect(access).await["active"], false);
+    assert_eq!(op.introspect(refresh).await["active"], false);
+    let res = op.http.get(format!("{}/userinfo", op.base)).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Downgrade: authorize without a challenge (a confidential client may), then send a verifier.
+    let mut p = code_params("portal", CB, &challenge, &[]);
+    p.retain(|(k, _)| !k.starts_with("code_challenge"));
+    let code = b.authorize(&p).await.redirect_params()["code"].clone();
+    let (s, e) = exchange(&op, &code, Some(&verifier)).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")), "a verifier without a challenge");
+    // And a challenge without the verifier.
+    let code = b.authorize(&code_params("portal", CB, &challenge, &[])).await.redirect_params()["code"].clone();
+    let (s, e) = exchange(&op, &code, None).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    // A public client exchanges with its verifier and no secret.
+    let code = b.authorize(&code_params("mobile", MOBILE_CB, &challenge, &[])).await.redirect_params()["code"].clone();
+    let (s, tok) = op
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", MOBILE_CB),
+                ("code_verifier", &verifier),
+                ("client_id", "mobile"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{tok}");
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn second_factor_enrolment_and_login() {
+    let op = Op::start(Backend::Sqlite, "").await;
+    let initial = op.reset("zhangwei").await;
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let page = b.authorize(&code_params("vault", CB, &challenge, &[])).await;
+    let page = b.login(&page, "zhangwei", &initial).await;
+    let page = b.change(&page, "Spring-2026a").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("otpauth://totp/"), "enrolment shows the key: {}", page.body);
+    let start = page.body.find("<code>").unwrap() + 6;
+    let secret = page.body[start..start + page.body[start..].find('<').unwrap()].to_string();
+    // A wrong code: the page again, with the reason.
+    let (csrf, pending) = (page.field("csrf"), page.field("pending"));
+    let now = op.clock.now_utc().timestamp();
+    let good = format!("{:06}", orgid_idp::totp::code_at(&secret, now / 30).unwrap());
+    let bad = if good == "000000" { "111111" } else { "000000" };
+    let wrong = b.post("/login/otp", &[("csrf", &csrf), ("pending", &pending), ("code", bad)]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("动态码不正确"));
+    let done = b
+        .post("/login/otp", &[("csrf", &wrong.field("csrf")), ("pending", &wrong.field("pending")), ("code", &good)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let code = done.redirect_params()["code"].clone();
+    let (s, tok) = op
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("vault", "vault-secret-0123456789")),
+        )
+        .await;
+    assert_eq!(s, 200, "{tok}");
+    let (_, jwks) = op.metadata().await;
+    let t: OrgIdToken = tok["id_token"].as_str().unwrap().parse().unwrap();
+    let claims = t.claims(&op.verifier("vault", "vault-secret-0123456789", jwks), &Nonce::new("n-1".into())).unwrap();
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
+    assert_eq!(amr, ["pwd", "otp"]);
+    // Enrolled: the next login (new browser) asks for the code without showing the key again.
+    let mut b2 = op.browser();
+    let page = b2.authorize(&code_params("vault", CB, &challenge, &[])).await;
+    let page = b2.login(&page, "zhangwei", "Spring-2026a").await;
+    assert!(page.body.contains("name=\"code\"") && !page.body.contains("otpauth://"), "{}", page.body);
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn expiry_warning_session_timeouts_and_security_headers() {
+    let op = Op::start(Backend::Sqlite, "").await;
+    let initial = op.reset("zhangwei").await;
+    let mut b = op.browser();
+    let (_, challenge) = pkce();
+    // The login page: no framing, no referrer, no caching.
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let res = op.http.get(format!("{}/authorize?client_id=portal", op.base)).send().await.unwrap();
+    let h = res.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    let page = b.login(&page, "zhangwei", &initial).await;
+    assert_eq!(b.change(&page, "Spring-2026a").await.status, 303);
+
+    // Idle: 31 minutes without use ends the session.
+    assert!(
+        b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")]))
+            .await
+            .redirect_params()
+            .contains_key("code")
+    );
+    op.clock.advance(Duration::minutes(31));
+    assert_eq!(
+        b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params()["error"],
+        "login_required"
+    );
+
+    // Absolute: used every 20 minutes, the session still ends 10 hours after login.
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    assert_eq!(b.login(&page, "zhangwei", "Spring-2026a").await.status, 303);
+    for _ in 0..29 {
+        op.clock.advance(Duration::minutes(20));
+        let p = b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params();
+        assert!(p.contains_key("code"), "{p:?}");
+    }
+    op.clock.advance(Duration::minutes(20));
+    assert_eq!(
+        b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params()["error"],
+        "login_required"
+    );
+
+    // 80 days after the change: a warning with the days left, and the choice to go on.
+    op.clock.advance(Duration::days(80));
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let warn = b.login(&page, "zhangwei", "Spring-2026a").await;
+    assert_eq!(warn.status, 200, "{}", warn.body);
+    assert!(warn.body.contains("即将过期"), "{}", warn.body);
+    let later = b
+        .post(
+            "/login/continue",
+            &[("csrf", &warn.field("csrf")), ("pending", &warn.field("pending")), ("choice", "continue")],
+        )
+        .await;
+    assert_eq!(later.status, 303);
+    assert!(later.redirect_params().contains_key("code"));
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn closing_an_account_stops_its_tokens_at_once() {
+    let op = Op::start(Backend::Sqlite, "[safety]\nmax_shrink_share = 0.5\nmax_close_share = 0.5").await;
+    let initial = op.reset("lina").await;
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let page = b.login(&page, "lina", &initial).await;
+    let code = b.change(&page, "Spring-2026a").await.redirect_params()["code"].clone();
+    let (_, tok) = exchange(&op, &code, Some(&verifier)).await;
+    let (access, refresh) = (tok["access_token"].as_str().unwrap(), tok["refresh_token"].as_str().unwrap());
+    assert_eq!(op.introspect(access).await["active"], true);
+    let hr = Hr { dir: op.cfg.parent().unwrap().to_path_buf() };
+    let mut li = Row::new(3, "C010", "A2", "李娜", "M12");
+    li.left = true;
+    hr.write(&[Row::new(1, "G000", "G1", "张伟", ""), Row::new(2, "C010", "A1", "王芳", "M12"), li], false);
+    let (c, out) = orgid(&op.cfg, &["sync"]).await;
+    assert_eq!(c, 0, "{out}");
+    // No waiting for expiry: every use checks the account.
+    assert_eq!(op.introspect(access).await["active"], false);
+    assert_eq!(op.introspect(refresh).await["active"], false);
+    let res = op.http.get(format!("{}/userinfo", op.base)).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let (s, e) =
+        op.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(("portal", SECRET))).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        b.authorize(&code_params("portal", CB, &challenge, &[("prompt", "none")])).await.redirect_params()["error"],
+        "login_required"
+    );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn passwords_reach_ldap_through_password_modify() {
+    let slapd = orgid_tests::Slapd::start().await;
+    let extra = format!(
+        "[ldap]\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nbase_dn = \"{}\"\n",
+        slapd.url(),
+        slapd.bind_dn(),
+        slapd.bind_password(),
+        slapd.base_dn()
+    );
+    let op = Op::start(Backend::Sqlite, &extra).await;
+    let dn = format!("uid=zhangwei,ou=综合部,ou=G000,{}", slapd.base_dn());
+    let initial = op.reset("zhangwei").await;
+    assert_eq!(slapd.bind_result(&dn, &initial).await, 0, "the reset reached the directory");
+    let mut b = op.browser();
+    let (_, challenge) = pkce();
+    let params = first_login(&mut b, "portal", &initial, "Spring-2026a", &challenge).await;
+    assert!(params.contains_key("code"));
+    assert_eq!(slapd.bind_result(&dn, "Spring-2026a").await, 0, "the change reached the directory");
+    assert_eq!(slapd.bind_result(&dn, &initial).await, 49, "the initial password no longer binds");
+    // The directory holds a hash, never the clear password.
+    let entry = slapd.search(&dn, "base", "(objectClass=*)").await;
+    assert!(!entry.contains("Spring-2026a"), "{entry}");
+    op.stop().await;
+}
