@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 use crate::hr::{Hr, Row};
-use crate::sync::{Backend, orgid, store_url};
+use crate::sync::{Backend, orgid, orgid_err, store_url};
 
 const SECRET: &str = "portal-secret-0123456789";
 const CB: &str = "http://127.0.0.1:9/cb";
@@ -986,5 +986,74 @@ async fn passwords_reach_ldap_through_password_modify() {
     // The directory holds a hash, never the clear password.
     let entry = slapd.search(&dn, "base", "(objectClass=*)").await;
     assert!(!entry.contains("Spring-2026a"), "{entry}");
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn clients_from_the_cli_and_passwords_through_the_notifier() {
+    let dir = TempDir::new().unwrap();
+    let sink = dir.path().join("delivered.txt");
+    let script = dir.path().join("notify.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{{ echo \"$ORGID_LOGIN $ORGID_MAIL\"; cat; }} > {}\n", sink.display()))
+        .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let op = Op::start(Backend::Sqlite, &format!("[notifier]\ncommand = [\"{}\"]", script.display())).await;
+
+    // A client registered with the CLI: its secret is shown once and works at once.
+    let (c, out) = orgid(&op.cfg, &["clients", "add", "hr-app", "--name", "人事系统", "--redirect-uri", CB]).await;
+    assert_eq!(c, 0, "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client secret (shown once; orgid keeps only its hash): "))
+        .unwrap()
+        .to_string();
+    let (c, out) = orgid(&op.cfg, &["clients", "list", "--format", "json"]).await;
+    assert_eq!(c, 0);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"hr-app") && ids.contains(&"portal"), "{ids:?}");
+    assert!(!out.contains(&secret), "the secret is never listed");
+    // Bad input is refused with the reason; a configured client cannot be removed from the CLI.
+    let err = orgid_err(&op.cfg, &["clients", "add", "x", "--redirect-uri", "http://evil.example.com/cb"]).await;
+    assert!(err.contains("https://"), "{err}");
+    let err = orgid_err(&op.cfg, &["clients", "remove", "portal"]).await;
+    assert!(err.contains("configuration file"), "{err}");
+
+    // The reset goes through the notifier, never to the operator's screen.
+    let (c, out) = orgid(&op.cfg, &["accounts", "reset-password", "zhangwei"]).await;
+    assert_eq!(c, 0, "{out}");
+    let delivered = std::fs::read_to_string(&sink).unwrap();
+    let mut lines = delivered.lines();
+    assert_eq!(lines.next(), Some("zhangwei g1@example.com"));
+    let initial = lines.next().unwrap().to_string();
+    assert!(!out.contains(&initial), "{out}");
+
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let params = first_login(&mut b, "hr-app", &initial, "Spring-2026a", &challenge).await;
+    let first_session = b.cookies.get("orgid_session").cloned().unwrap();
+    let (s, tok) = op
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &params["code"]),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(("hr-app", &secret)),
+        )
+        .await;
+    assert_eq!(s, 200, "{tok}");
+    // A new login gets a new session id (no fixation).
+    let page = b.authorize(&code_params("hr-app", CB, &challenge, &[("prompt", "login")])).await;
+    assert_eq!(b.login(&page, "zhangwei", "Spring-2026a").await.status, 303);
+    assert_ne!(b.cookies.get("orgid_session"), Some(&first_session));
+
+    // Removed: its grants are revoked and it is unknown from then on.
+    let (c, out) = orgid(&op.cfg, &["clients", "remove", "hr-app"]).await;
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(op.introspect(tok["refresh_token"].as_str().unwrap()).await["active"], false);
+    let page = b.authorize(&code_params("hr-app", CB, &challenge, &[])).await;
+    assert_eq!((page.status, page.location), (400, None));
     op.stop().await;
 }
