@@ -80,6 +80,11 @@ secret = "es-secret-0123456789abc"
 redirect_uris = ["{CB}"]
 id_token_alg = "ES256"
 [[clients]]
+id = "ed"
+secret = "ed-secret-0123456789abcd"
+redirect_uris = ["{CB}"]
+id_token_alg = "EdDSA"
+[[clients]]
 id = "vault"
 secret = "vault-secret-0123456789"
 redirect_uris = ["{CB}"]
@@ -1055,5 +1060,71 @@ async fn clients_from_the_cli_and_passwords_through_the_notifier() {
     assert_eq!(op.introspect(tok["refresh_token"].as_str().unwrap()).await["active"], false);
     let page = b.authorize(&code_params("hr-app", CB, &challenge, &[])).await;
     assert_eq!((page.status, page.location), (400, None));
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn sub_survives_a_cross_company_move_and_group_rules_require_the_second_factor() {
+    let op = Op::start(Backend::Sqlite, "[totp]\nrequired_groups = [\"C020\"]").await;
+    let initial = op.reset("wangfang").await;
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let page = b.authorize(&code_params("ed", CB, &challenge, &[])).await;
+    let page = b.login(&page, "wangfang", &initial).await;
+    let code = b.change(&page, "Spring-2026a").await.redirect_params()["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (s, tok) = op.token(&form, Some(("ed", "ed-secret-0123456789abcd"))).await;
+    assert_eq!(s, 200, "{tok}");
+    // An EdDSA ID token, verified by the client library.
+    let (_, jwks) = op.metadata().await;
+    let t: OrgIdToken = tok["id_token"].as_str().unwrap().parse().unwrap();
+    let v = op.verifier("ed", "ed-secret-0123456789abcd", jwks).set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+    let claims = t.claims(&v, &Nonce::new("n-1".into())).unwrap();
+    let sub = claims.subject().as_str().to_string();
+    assert_eq!(claims.additional_claims().org.as_ref().unwrap()["company"]["code"], "C010");
+
+    // 王芳 moves to C020 under a new employee number: the same person, account and sub.
+    let hr = Hr { dir: op.cfg.parent().unwrap().to_path_buf() };
+    hr.write(
+        &[
+            Row::new(1, "G000", "G1", "张伟", ""),
+            Row::new(2, "C020", "B7", "王芳", "M12"),
+            Row::new(3, "C010", "A2", "李娜", "M12"),
+        ],
+        false,
+    );
+    let (c, out) = orgid(&op.cfg, &["sync"]).await;
+    assert_eq!(c, 0, "{out}");
+    // C020's members need the second factor now (totp.required_groups), even inside the session.
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    assert!(page.body.contains("otpauth://"), "{}", page.body);
+    let start = page.body.find("<code>").unwrap() + 6;
+    let secret = page.body[start..start + page.body[start..].find('<').unwrap()].to_string();
+    let otp = format!("{:06}", orgid_idp::totp::code_at(&secret, op.clock.now_utc().timestamp() / 30).unwrap());
+    let done = b
+        .post("/login/otp", &[("csrf", &page.field("csrf")), ("pending", &page.field("pending")), ("code", &otp)])
+        .await;
+    let code = done.redirect_params()["code"].clone();
+    let (s, tok) = exchange(&op, &code, Some(&verifier)).await;
+    assert_eq!(s, 200, "{tok}");
+    let info: serde_json::Value = op
+        .http
+        .get(format!("{}/userinfo", op.base))
+        .bearer_auth(tok["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], sub.as_str(), "sub survives the move");
+    assert_eq!(info["preferred_username"], "wangfang");
+    assert_eq!(info["org"]["company"]["code"], "C020");
+    assert_eq!(info["org"]["employee_number"], "B7");
     op.stop().await;
 }
