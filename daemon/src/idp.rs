@@ -43,13 +43,7 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .ldap
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
-    Ok(Provider::new(
-        Settings::from_config(&app.config),
-        store,
-        app.clock.clone(),
-        &secret,
-        passwords,
-    ))
+    Ok(Provider::new(Settings::from_config(&app.config), store, app.clock.clone(), &secret, passwords))
 }
 
 /// Sets directory passwords with the Password Modify extended operation (RFC 3062), on the entry
@@ -183,7 +177,8 @@ pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) ->
     if app.config.clients.iter().any(|c| c.id == id) {
         bail!("client `{id}` is defined in the configuration file: remove it there");
     }
-    let removed = admin_event(EventKind::ClientRemove).client(id).reason(format!("client `{id}` removed: grants revoked"));
+    let removed =
+        admin_event(EventKind::ClientRemove).client(id).reason(format!("client `{id}` removed: grants revoked"));
     match app.store.remove_client(id, removed.at, &[removed.clone()]).await {
         Ok(()) => {
             writeln!(out, "client `{id}` removed; its grants are revoked")?;

@@ -630,8 +630,9 @@ impl Provider {
             "changed by the account holder"
         };
         let ctx = peer.context(pending.req.as_ref().map(|r| r.client_id.as_str()), None);
-        let changed = by_user(now, EventKind::PasswordChange, AuditOutcome::Success, login, pending.company.as_ref(), &ctx)
-            .reason(why);
+        let changed =
+            by_user(now, EventKind::PasswordChange, AuditOutcome::Success, login, pending.company.as_ref(), &ctx)
+                .reason(why);
         self.inner.store.set_password(login, &hash, false, now, keep, &[changed]).await?;
         Ok(None)
     }

@@ -130,8 +130,14 @@ impl Provider {
             let now = self.now();
             let company = self.inner.store.subject(&session.login).await?.map(|s| s.company);
             let ctx = peer.context(after.client_id.as_deref(), Some(&hash));
-            let logout =
-                crate::audit::by_user(now, EventKind::Logout, AuditOutcome::Success, &session.login, company.as_ref(), &ctx);
+            let logout = crate::audit::by_user(
+                now,
+                EventKind::Logout,
+                AuditOutcome::Success,
+                &session.login,
+                company.as_ref(),
+                &ctx,
+            );
             self.inner.store.end_session(&hash, now, &[logout]).await?;
         }
         let mut res = match &after.redirect {

@@ -472,8 +472,8 @@ async fn credentials_grant(
         revoked_at: None,
     };
     let ctx = peer.context(Some(&client.id), None);
-    let issued = AuditEvent::token_issued(now, None, None, &client.id, "client_credentials", &ctx)
-        .attr("scope", scope.as_str());
+    let issued =
+        AuditEvent::token_issued(now, None, None, &client.id, "client_credentials", &ctx).attr("scope", scope.as_str());
     p.inner.store.create_grant(&grant, &records, None, &[issued]).await?;
     Ok(ok_json(body))
 }
