@@ -179,7 +179,7 @@ pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) ->
     }
     let removed =
         admin_event(EventKind::ClientRemove).client(id).reason(format!("client `{id}` removed: grants revoked"));
-    match app.store.remove_client(id, removed.at, &[removed.clone()]).await {
+    match app.store.remove_client(id, removed.at, std::slice::from_ref(&removed)).await {
         Ok(()) => {
             writeln!(out, "client `{id}` removed; its grants are revoked")?;
             Ok(0)

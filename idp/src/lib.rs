@@ -135,7 +135,7 @@ impl Provider {
                 algs.push(c.id_token_alg);
             }
         }
-        Ok(self.inner.keys.ensure(&algs, self.now()).await?)
+        self.inner.keys.ensure(&algs, self.now()).await
     }
 
     /// Housekeeping for `serve`'s schedule: rotate keys that are due, delete what expired.
