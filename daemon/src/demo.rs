@@ -66,7 +66,11 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     let provider = crate::idp::provider(&app).await?;
     let mut users = Vec::new();
     for row in rows.iter().filter(|r| r.status == orgid_directory::AccountStatus::Active).take(2) {
-        users.push((row.login.clone(), row.name.clone(), provider.reset_password(&row.login).await?));
+        users.push((
+            row.login.clone(),
+            row.name.clone(),
+            provider.reset_password(&row.login, &crate::idp::operator()).await?,
+        ));
     }
     writeln!(out, "\nSingle sign-on (OpenID Connect), issuer {}:", provider.issuer())?;
     for (login, name, pw) in &users {

@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use orgid_config::{GrantType, LdapConfig, SigningAlg};
 use orgid_directory::SettingStore;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::{IdpStore, StoredClient};
 use orgid_directory::store::DirectoryStore;
-use orgid_idp::{LogEvents, PasswordSink, Provider, Settings};
+use orgid_idp::{PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -18,6 +19,16 @@ use crate::app::App;
 use crate::output::{Format, Table, write_json};
 
 const SECRET_KEY: &str = "idp_secret";
+
+/// The operator at the command line, as the audit trail names them.
+pub(crate) fn operator() -> Actor {
+    Actor::Admin("cli".into())
+}
+
+/// An administrative action of the operator, at the wall-clock time.
+fn admin_event(kind: EventKind) -> AuditEvent {
+    AuditEvent::new(Utc::now(), kind, AuditOutcome::Success, operator())
+}
 
 /// The provider over the app's store, with the LDAP password sink when `[ldap]` is configured.
 pub async fn provider(app: &App) -> anyhow::Result<Provider> {
@@ -32,14 +43,7 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .ldap
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
-    Ok(Provider::new(
-        Settings::from_config(&app.config),
-        store,
-        app.clock.clone(),
-        &secret,
-        Arc::new(LogEvents),
-        passwords,
-    ))
+    Ok(Provider::new(Settings::from_config(&app.config), store, app.clock.clone(), &secret, passwords))
 }
 
 /// Sets directory passwords with the Password Modify extended operation (RFC 3062), on the entry
@@ -119,7 +123,13 @@ pub async fn add_client(
         require_totp,
         created_at: Utc::now(),
     };
-    app.store.add_client(&client).await.with_context(|| format!("while adding client `{id}`"))?;
+    let added = admin_event(EventKind::ClientAdd)
+        .client(id)
+        .reason(format!("client `{id}` registered"))
+        .attr("grants", client.grants.join(" "))
+        .attr("redirect_uris", client.redirect_uris.join(" "))
+        .attr("type", if public { "public" } else { "confidential" });
+    app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
     writeln!(out, "client `{id}` added")?;
     if let Some(s) = secret {
         writeln!(out, "client secret (shown once; orgid keeps only its hash): {s}")?;
@@ -167,7 +177,9 @@ pub async fn remove_client(app: &App, id: &str, out: &mut (dyn Write + Send)) ->
     if app.config.clients.iter().any(|c| c.id == id) {
         bail!("client `{id}` is defined in the configuration file: remove it there");
     }
-    match app.store.remove_client(id, Utc::now()).await {
+    let removed =
+        admin_event(EventKind::ClientRemove).client(id).reason(format!("client `{id}` removed: grants revoked"));
+    match app.store.remove_client(id, removed.at, std::slice::from_ref(&removed)).await {
         Ok(()) => {
             writeln!(out, "client `{id}` removed; its grants are revoked")?;
             Ok(0)
@@ -187,7 +199,7 @@ pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)
         bail!("account `{login}` is {}: only active accounts get passwords", subject.status.as_str());
     }
     let provider = provider(app).await?;
-    let password = provider.reset_password(login).await?;
+    let password = provider.reset_password(login, &operator()).await?;
     let cmd = &app.config.notifier.command;
     if cmd.is_empty() {
         writeln!(out, "one-time initial password for {login} (shown once; it must be changed at first login):")?;
@@ -220,7 +232,9 @@ pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)
 }
 
 pub async fn unlock(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
-    match app.store.unlock(login).await {
+    let company = app.store.subject(login).await?.map(|s| s.company);
+    let unlocked = admin_event(EventKind::Unlock).subject(login, company.as_ref()).reason("failures and lock cleared");
+    match app.store.unlock(login, &[unlocked]).await {
         Ok(()) => {
             writeln!(out, "{login} unlocked")?;
             Ok(0)

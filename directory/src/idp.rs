@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditEvent;
 use crate::{AccountStatus, CompanyCode, PersonKey, StoreError, Tier};
 
 /// An account as the provider sees it: who logs in, and the claims about them.
@@ -206,6 +207,11 @@ pub enum Rotation {
 }
 
 /// The identity provider's storage. Every method is one transaction.
+///
+/// Audit: each method that changes what the provider knows takes the audit records of that change
+/// and writes them in the same transaction, after the change: if they cannot be written, the
+/// change does not happen (`StoreError`). The caller describes the request (who, from where);
+/// the store adds only what the caller cannot know, as each method says.
 #[async_trait]
 pub trait IdpStore: Send + Sync {
     /// The account with this login (any status), with its person and company.
@@ -213,6 +219,7 @@ pub trait IdpStore: Send + Sync {
     async fn credential(&self, login: &str) -> Result<Option<Credential>, StoreError>;
     /// Sets the password hash (creating the credential if needed): failures and lock are cleared,
     /// the previous hash goes to the history, which keeps the newest `keep_history` entries.
+    /// `audit`: the password change or reset.
     async fn set_password(
         &self,
         login: &str,
@@ -220,61 +227,88 @@ pub trait IdpStore: Send + Sync {
         must_change: bool,
         at: DateTime<Utc>,
         keep_history: u32,
+        audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
     /// The newest `n` previous password hashes (not counting the current one), newest first.
     async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError>;
     /// One more failed attempt, atomically: at `threshold` failures the login is locked until
-    /// `lock_until`. A login without a credential is not recorded (returns zero).
+    /// `lock_until`. A login without a credential is not counted (returns zero).
+    ///
+    /// `attempt` (the failed login, at its time) is recorded in every case, an unknown login's
+    /// too; when this failure locked the login (no lock in force at `attempt.at` before it, one
+    /// after), the lockout is recorded after it (`audit::lifecycle::lockout_event`).
     async fn record_failure(
         &self,
         login: &str,
         threshold: u32,
         lock_until: DateTime<Utc>,
+        attempt: &AuditEvent,
     ) -> Result<FailureCount, StoreError>;
-    /// A successful login: failures cleared, `last_login_at` set.
-    async fn record_success(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Clears failures and the lock. `NotFound` without a credential.
-    async fn unlock(&self, login: &str) -> Result<(), StoreError>;
+    /// A login refused without counting a failure (the account is locked, disabled, or its
+    /// person has left): only its record is written.
+    async fn record_refusal(&self, attempt: &AuditEvent) -> Result<(), StoreError>;
+    /// A successful login: failures cleared, `last_login_at` set. `audit`: the login.
+    async fn record_success(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Clears failures and the lock. `NotFound` without a credential (nothing is recorded).
+    async fn unlock(&self, login: &str, audit: &[AuditEvent]) -> Result<(), StoreError>;
     async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError>;
 
     async fn clients(&self) -> Result<Vec<StoredClient>, StoreError>;
-    /// `Conflict` if the id is taken.
-    async fn add_client(&self, client: &StoredClient) -> Result<(), StoreError>;
-    /// Removes the client and revokes its grants. `NotFound` if there is none.
-    async fn remove_client(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// `Conflict` if the id is taken (nothing is recorded).
+    async fn add_client(&self, client: &StoredClient, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Removes the client and revokes its grants. `NotFound` if there is none (nothing is
+    /// recorded).
+    async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
 
     /// Every key not yet expired at `now`, newest first.
     async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a key unless another replica added one created after `unless_newer_than` (then the
-    /// call does nothing and returns false).
+    /// call does nothing, records nothing and returns false). `audit`: the key rotation.
     async fn add_signing_key(
         &self,
         key: &SigningKeyRecord,
         unless_newer_than: DateTime<Utc>,
+        audit: &[AuditEvent],
     ) -> Result<bool, StoreError>;
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Ends the session and revokes the grants issued through it.
-    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends the session and revokes the grants issued through it. `audit` (the logout) is
+    /// recorded only if this call ended the session or revoked a grant.
+    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
     /// Ends every session of a login and revokes all its grants (account closed, password reset).
-    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// `audit` is recorded only if this call ended a session or revoked a grant.
+    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
 
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
     /// Spends a code atomically (see `CodeTake`). An expired code is `Missing`.
-    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>) -> Result<CodeTake, StoreError>;
+    ///
+    /// `reuse` is recorded when the code is `Reused` (and only then), with the code's login as
+    /// subject when it names none and the grant it issued (`grant_id` attribute) when there is
+    /// one.
+    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>, reuse: &AuditEvent) -> Result<CodeTake, StoreError>;
     /// Stores a grant with its first tokens; with `code_hash`, links the spent code to it.
+    /// `audit`: the tokens issued.
     async fn create_grant(
         &self,
         grant: &GrantRecord,
         tokens: &[TokenRecord],
         code_hash: Option<&str>,
+        audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Spends refresh token `old` and stores `new` (same grant), atomically; see `Rotation`.
-    async fn rotate_refresh(&self, old: &str, new: &[TokenRecord], at: DateTime<Utc>) -> Result<Rotation, StoreError>;
+    /// `issued` is recorded when `Rotated`, `reused` when `Reused`, nothing when `Invalid`.
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &[TokenRecord],
+        at: DateTime<Utc>,
+        issued: &AuditEvent,
+        reused: &AuditEvent,
+    ) -> Result<Rotation, StoreError>;
     async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Deletes expired codes, tokens, sessions and keys; returns how many rows went.

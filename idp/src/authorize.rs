@@ -12,17 +12,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
-use orgid_directory::AccountStatus;
+use orgid_directory::audit::{AuditEvent, AuditOutcome, EventKind, LoginFailure};
 use orgid_directory::idp::{CodeRecord, SessionRecord, Subject};
+use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::by_user;
 use crate::claims;
 use crate::flow::{Peer, sha256_hex};
 use crate::i18n::{Lang, Msg};
 use crate::keys::random_token;
 use crate::pages;
 use crate::password::{self, Age};
-use crate::{Client, EventKind, IdpError, Provider};
+use crate::{Client, IdpError, Provider};
 
 pub(crate) fn routes() -> Router<Provider> {
     Router::new()
@@ -60,6 +62,9 @@ struct Pending {
     /// The password must be changed before anything else.
     must_change: bool,
     expired: bool,
+    /// The account's company, for the audit records of the flow.
+    #[serde(default)]
+    company: Option<CompanyCode>,
 }
 
 const FLOW_TTL_MIN: i64 = 15;
@@ -263,6 +268,7 @@ impl Provider {
                         warned: true,
                         must_change: false,
                         expired: false,
+                        company: Some(sub.company.clone()),
                     };
                     return self.otp_step(headers, lang, pending, None).await;
                 }
@@ -346,7 +352,6 @@ impl Provider {
         pending: Pending,
     ) -> Result<Response, IdpError> {
         let now = self.now();
-        self.inner.store.record_success(&pending.login, now).await?;
         let id = random_token(32)?;
         let session = SessionRecord {
             id_hash: sha256_hex(&id),
@@ -357,13 +362,28 @@ impl Provider {
             amr: pending.amr.clone(),
             ended_at: None,
         };
+        let client_id = pending.req.as_ref().map(|r| r.client_id.as_str());
+        let ctx = peer.context(client_id, Some(&session.id_hash));
+        let login = AuditEvent::login_succeeded(now, &pending.login, pending.company.as_ref(), &ctx)
+            .attr("amr", pending.amr.join(" "));
+        self.inner.store.record_success(&pending.login, now, &[login]).await?;
         // A session this browser had before is ended: one login, one session.
-        if let Some(old) = self.session_hash_of(headers) {
-            self.inner.store.end_session(&old, now).await?;
+        if let Some(old) = self.session_hash_of(headers)
+            && let Some(before) = self.inner.store.session(&old).await?
+        {
+            let company = self.inner.store.subject(&before.login).await?.map(|s| s.company);
+            let ended = by_user(
+                now,
+                EventKind::Logout,
+                AuditOutcome::Success,
+                &before.login,
+                company.as_ref(),
+                &peer.context(client_id, Some(&old)),
+            )
+            .reason("replaced by a new login in the same browser");
+            self.inner.store.end_session(&old, now, &[ended]).await?;
         }
         self.inner.store.create_session(&session).await?;
-        let client_id = pending.req.as_ref().map(|r| r.client_id.as_str());
-        self.event(EventKind::LoginSucceeded, Some(&pending.login), client_id, peer, Some(&pending.amr.join(" ")));
         let cookie = Some(self.session_cookie(&id));
         let Some(req) = pending.req else {
             return Ok(page(StatusCode::OK, &[cookie], pages::message(lang, Msg::ChangeTitle, Msg::Changed)));
@@ -522,27 +542,25 @@ impl Provider {
             None => password::dummy_hash().await.to_string(),
         };
         let matches = password::verify(pw.to_string(), phc).await;
-        let fail = |reason: &str| self.event(EventKind::LoginFailed, Some(login), client_id, peer, Some(reason));
+        let ctx = peer.context(client_id, None);
+        let company = subject.as_ref().map(|s| s.company.clone());
+        let failed = |why| AuditEvent::login_failed(now, login, company.as_ref(), why, &ctx);
         let (Some(subject), Some(cred)) = (subject, cred) else {
-            fail(if self.inner.store.subject(login).await?.is_some() { "no_password" } else { "unknown_user" });
+            let why = if company.is_some() { LoginFailure::NoPassword } else { LoginFailure::UnknownUser };
+            self.count_failure(login, &failed(why)).await?;
             return Ok(None);
         };
         if cred.locked_until.is_some_and(|t| t > now) {
-            fail("locked");
+            self.inner.store.record_refusal(&failed(LoginFailure::Locked)).await?;
             return Ok(None);
         }
         if !matches {
-            let pol = &self.inner.settings.password;
-            let lock_until = now + Duration::minutes(i64::from(pol.lockout_minutes));
-            let count = self.inner.store.record_failure(login, pol.lockout_threshold, lock_until).await?;
-            fail("bad_password");
-            if count.locked_until.is_some() && count.failed_count == pol.lockout_threshold {
-                self.event(EventKind::Locked, Some(login), client_id, peer, None);
-            }
+            self.count_failure(login, &failed(LoginFailure::BadPassword)).await?;
             return Ok(None);
         }
         if subject.status != AccountStatus::Active || subject.departed {
-            fail(if subject.departed { "departed" } else { "disabled" });
+            let why = if subject.departed { LoginFailure::Departed } else { LoginFailure::Disabled };
+            self.inner.store.record_refusal(&failed(why)).await?;
             return Ok(None);
         }
         let expired = password::age(&self.inner.settings.password, cred.changed_at, now) == Age::Expired;
@@ -555,18 +573,29 @@ impl Provider {
             warned: false,
             must_change: cred.must_change && self.inner.settings.password.change_initial,
             expired,
+            company: Some(subject.company),
         }))
+    }
+
+    /// A failed password or second factor, counted toward the lockout and recorded (with the
+    /// lockout it causes) by the store. Returns whether the login is now locked.
+    async fn count_failure(&self, login: &str, attempt: &AuditEvent) -> Result<bool, IdpError> {
+        let pol = &self.inner.settings.password;
+        let lock_until = attempt.at + Duration::minutes(i64::from(pol.lockout_minutes));
+        let count = self.inner.store.record_failure(login, pol.lockout_threshold, lock_until, attempt).await?;
+        Ok(count.locked_until.is_some())
     }
 
     /// Sets a new password after the policy checks; returns the refusal message if any.
     async fn change_password(
         &self,
-        login: &str,
+        pending: &Pending,
         new: &str,
         repeat: &str,
         lang: Lang,
         peer: &Peer,
     ) -> Result<Option<String>, IdpError> {
+        let login = pending.login.as_str();
         if new != repeat {
             return Ok(Some(Msg::Mismatch.text(lang).into()));
         }
@@ -592,8 +621,19 @@ impl Provider {
             return Ok(Some(Msg::Unavailable.text(lang).into()));
         }
         let keep = pol.history.saturating_sub(1);
-        self.inner.store.set_password(login, &hash, false, self.now(), keep).await?;
-        self.event(EventKind::PasswordChanged, Some(login), None, peer, None);
+        let now = self.now();
+        let why = if pending.expired {
+            "expired password replaced"
+        } else if pending.must_change && cred.must_change {
+            "initial password replaced"
+        } else {
+            "changed by the account holder"
+        };
+        let ctx = peer.context(pending.req.as_ref().map(|r| r.client_id.as_str()), None);
+        let changed =
+            by_user(now, EventKind::PasswordChange, AuditOutcome::Success, login, pending.company.as_ref(), &ctx)
+                .reason(why);
+        self.inner.store.set_password(login, &hash, false, now, keep, &[changed]).await?;
         Ok(None)
     }
 }
@@ -672,12 +712,15 @@ async fn otp_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, For
             (None, None) => return Ok(expired()),
         };
         if !crate::totp::verify(&secret, &f.code, p.now().timestamp()) {
-            let client_id = pending.req.as_ref().map(|r| r.client_id.clone());
-            p.event(EventKind::SecondFactorFailed, Some(&pending.login), client_id.as_deref(), &peer, None);
-            let pol = &p.inner.settings.password;
-            let lock_until = p.now() + Duration::minutes(i64::from(pol.lockout_minutes));
-            let count = p.inner.store.record_failure(&pending.login, pol.lockout_threshold, lock_until).await?;
-            if count.locked_until.is_some() {
+            let ctx = peer.context(pending.req.as_ref().map(|r| r.client_id.as_str()), None);
+            let attempt = AuditEvent::login_failed(
+                p.now(),
+                &pending.login,
+                pending.company.as_ref(),
+                LoginFailure::SecondFactorFailed,
+                &ctx,
+            );
+            if p.count_failure(&pending.login, &attempt).await? {
                 return Ok(page(
                     StatusCode::UNAUTHORIZED,
                     &[],
@@ -800,7 +843,7 @@ async fn password_post(
         } else {
             Msg::ChangeInitial
         };
-        if let Some(refusal) = p.change_password(&pending.login, &f.new, &f.repeat, lang, &peer).await? {
+        if let Some(refusal) = p.change_password(&pending, &f.new, &f.repeat, lang, &peer).await? {
             let keep = (!voluntary).then_some(&pending);
             return p.change_page(&headers, lang, reason, keep, Some(&refusal), None, StatusCode::BAD_REQUEST);
         }

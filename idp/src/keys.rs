@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use openidconnect::core::{CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId, PrivateSigningKey, SignatureVerificationError, SigningError};
 use orgid_config::SigningAlg;
+use orgid_directory::audit::{Actor, lifecycle};
 use orgid_directory::idp::{IdpStore, SigningKeyRecord};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, KeyPair};
@@ -242,7 +243,17 @@ impl KeyRing {
                 expires_at: retire_at + self.publish_after_retire,
             };
             let unless = newest.unwrap_or(DateTime::<Utc>::MIN_UTC);
-            if self.store.add_signing_key(&record, unless).await? {
+            // Recorded only if the key is added: the key it replaces is the newest of its algorithm.
+            let old = stored.iter().filter(|k| k.alg == alg.as_str()).max_by_key(|k| k.created_at);
+            let rotation = lifecycle::key_rotation_event(
+                "oidc",
+                old.map(|k| k.kid.as_str()),
+                &record.kid,
+                &Actor::System("idp".into()),
+                now,
+            )
+            .attr("alg", alg.as_str());
+            if self.store.add_signing_key(&record, unless, &[rotation]).await? {
                 tracing::info!(kid = %record.kid, alg = alg.as_str(), "new signing key");
                 made += 1;
             }

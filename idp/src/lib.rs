@@ -7,6 +7,7 @@
 //! keys live in the store (`IdpStore`), and the login flow's state travels in signed form fields,
 //! so replicas behind a load balancer serve any request.
 
+mod audit;
 mod authorize;
 mod claims;
 mod clients;
@@ -28,6 +29,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use orgid_config::{ClientConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
@@ -42,73 +44,6 @@ pub enum IdpError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
-}
-
-/// What the provider tells the rest of orgid (the audit trail, metrics). The default logs.
-pub trait Events: Send + Sync {
-    fn record(&self, event: Event<'_>);
-}
-
-/// One security-relevant thing that happened in the provider. Never carries a password or token.
-#[derive(Debug, Clone)]
-pub struct Event<'a> {
-    pub kind: EventKind,
-    pub login: Option<&'a str>,
-    pub client_id: Option<&'a str>,
-    pub ip: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    /// A short reason or detail (grant type, failure reason).
-    pub detail: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    LoginSucceeded,
-    /// `detail`: unknown_user, bad_password, locked, disabled, departed, no_password.
-    LoginFailed,
-    SecondFactorFailed,
-    Locked,
-    PasswordChanged,
-    /// Tokens issued; `detail`: the grant type.
-    TokensIssued,
-    RefreshReused,
-    CodeReused,
-    Logout,
-    KeyRotated,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::LoginSucceeded => "login_succeeded",
-            EventKind::LoginFailed => "login_failed",
-            EventKind::SecondFactorFailed => "second_factor_failed",
-            EventKind::Locked => "locked",
-            EventKind::PasswordChanged => "password_changed",
-            EventKind::TokensIssued => "tokens_issued",
-            EventKind::RefreshReused => "refresh_reused",
-            EventKind::CodeReused => "code_reused",
-            EventKind::Logout => "logout",
-            EventKind::KeyRotated => "key_rotated",
-        }
-    }
-}
-
-/// The default event sink: a structured log line per event.
-pub struct LogEvents;
-
-impl Events for LogEvents {
-    fn record(&self, e: Event<'_>) {
-        tracing::info!(
-            target: "orgid::idp::event",
-            event = e.kind.as_str(),
-            login = e.login,
-            client_id = e.client_id,
-            ip = e.ip,
-            detail = e.detail,
-            "idp event"
-        );
-    }
 }
 
 /// Where a changed password goes besides the store (the LDAP sink's Password Modify).
@@ -165,7 +100,6 @@ struct Inner {
     /// HMAC key of the signed form fields, CSRF tokens and `sub` values (from the store, shared
     /// by replicas).
     secret: ring::hmac::Key,
-    events: Arc<dyn Events>,
     passwords: Option<Arc<dyn PasswordSink>>,
 }
 
@@ -177,7 +111,6 @@ impl Provider {
         store: Arc<dyn IdpStore>,
         clock: Arc<dyn Clock>,
         secret: &[u8],
-        events: Arc<dyn Events>,
         passwords: Option<Arc<dyn PasswordSink>>,
     ) -> Self {
         let keys = KeyRing::new(store.clone(), settings.oidc.key_rotation_days, settings.longest_token());
@@ -188,7 +121,6 @@ impl Provider {
                 keys,
                 clock,
                 secret: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
-                events,
                 passwords,
             }),
         }
@@ -203,11 +135,7 @@ impl Provider {
                 algs.push(c.id_token_alg);
             }
         }
-        let made = self.inner.keys.ensure(&algs, self.now()).await?;
-        if made > 0 {
-            self.event(EventKind::KeyRotated, None, None, &flow::Peer::default(), Some(&format!("{made} new key(s)")));
-        }
-        Ok(made)
+        self.inner.keys.ensure(&algs, self.now()).await
     }
 
     /// Housekeeping for `serve`'s schedule: rotate keys that are due, delete what expired.
@@ -241,42 +169,33 @@ impl Provider {
     }
 
     /// A one-time initial password for `login` (stored hashed, to be changed at first login);
-    /// the caller hands it to the user. Ends the login's sessions and grants.
-    pub async fn reset_password(&self, login: &str) -> Result<String, IdpError> {
+    /// the caller hands it to the user. Ends the login's sessions and grants. Recorded as a
+    /// password reset by `actor` (and a logout, if sessions or grants ended).
+    pub async fn reset_password(&self, login: &str, actor: &Actor) -> Result<String, IdpError> {
         let s = &self.inner.settings.password;
         let pw = password::initial(s)?;
         let hash = password::hash(pw.clone()).await?;
         let now = self.now();
+        let company = self.inner.store.subject(login).await?.map(|sub| sub.company);
+        let event = |kind, reason: &str| {
+            AuditEvent::new(now, kind, AuditOutcome::Success, actor.clone())
+                .subject(login, company.as_ref())
+                .reason(reason)
+        };
         if let Some(sink) = &self.inner.passwords
             && let Err(e) = sink.set_password(login, &pw).await
         {
             return Err(IdpError::Internal(format!("the directory refused the new password: {e}")));
         }
-        self.inner.store.set_password(login, &hash, s.change_initial, now, s.history).await?;
-        self.inner.store.end_sessions_of(login, now).await?;
+        let reset = event(EventKind::PasswordReset, "one-time initial password set");
+        self.inner.store.set_password(login, &hash, s.change_initial, now, s.history, &[reset]).await?;
+        let ended = event(EventKind::Logout, "password reset: every session and grant ended");
+        self.inner.store.end_sessions_of(login, now, &[ended]).await?;
         Ok(pw)
     }
 
     fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
-    }
-
-    fn event(
-        &self,
-        kind: EventKind,
-        login: Option<&str>,
-        client_id: Option<&str>,
-        peer: &flow::Peer,
-        detail: Option<&str>,
-    ) {
-        self.inner.events.record(Event {
-            kind,
-            login,
-            client_id,
-            ip: peer.ip.as_deref(),
-            user_agent: peer.user_agent.as_deref(),
-            detail,
-        });
     }
 }
 

@@ -10,12 +10,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
+use orgid_directory::audit::{AuditOutcome, EventKind};
 use serde::{Deserialize, Serialize};
 
 use crate::authorize::with_query;
 use crate::flow::Peer;
 use crate::i18n::{Lang, Msg};
-use crate::{EventKind, IdpError, Provider, pages};
+use crate::{IdpError, Provider, pages};
 
 pub(crate) fn routes() -> Router<Provider> {
     Router::new().route("/logout", get(logout_get).post(logout_post)).route("/logout/confirm", post(confirm))
@@ -26,6 +27,9 @@ pub(crate) fn routes() -> Router<Provider> {
 struct After {
     redirect: Option<String>,
     state: Option<String>,
+    /// The client that asked (for the audit record).
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 async fn logout_get(
@@ -65,7 +69,7 @@ impl Provider {
         };
         // The post-logout redirect must be registered for the client named by the hint or client_id.
         let client_id = get("client_id").map(str::to_string).or_else(|| hint.as_ref().and_then(|h| h.1.clone()));
-        let mut after = After { redirect: None, state: get("state").map(str::to_string) };
+        let mut after = After { redirect: None, state: get("state").map(str::to_string), client_id: client_id.clone() };
         if let Some(uri) = get("post_logout_redirect_uri") {
             let client = match &client_id {
                 Some(id) => self.client(id).await?,
@@ -120,12 +124,21 @@ impl Provider {
         lang: Lang,
         after: After,
     ) -> Result<Response, IdpError> {
-        if let Some(hash) = self.session_hash_of(headers) {
-            let login = self.inner.store.session(&hash).await?.map(|s| s.login);
-            self.inner.store.end_session(&hash, self.now()).await?;
-            if login.is_some() {
-                self.event(EventKind::Logout, login.as_deref(), None, peer, None);
-            }
+        if let Some(hash) = self.session_hash_of(headers)
+            && let Some(session) = self.inner.store.session(&hash).await?
+        {
+            let now = self.now();
+            let company = self.inner.store.subject(&session.login).await?.map(|s| s.company);
+            let ctx = peer.context(after.client_id.as_deref(), Some(&hash));
+            let logout = crate::audit::by_user(
+                now,
+                EventKind::Logout,
+                AuditOutcome::Success,
+                &session.login,
+                company.as_ref(),
+                &ctx,
+            );
+            self.inner.store.end_session(&hash, now, &[logout]).await?;
         }
         let mut res = match &after.redirect {
             Some(uri) => {

@@ -17,6 +17,7 @@ use openidconnect::{
 };
 use orgid_config::GrantType;
 use orgid_directory::AccountStatus;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::{CodeTake, GrantRecord, Rotation, Subject, TokenKind, TokenRecord};
 use serde_json::json;
 
@@ -25,7 +26,7 @@ use crate::clients::ClientAuthError;
 use crate::flow::{Peer, sha256_hex};
 use crate::jwt::{self, AccessClaims};
 use crate::keys::random_token;
-use crate::{Client, EventKind, IdpError, Provider};
+use crate::{Client, IdpError, Provider};
 
 /// ID tokens with the `org` claim.
 type OrgIdToken = IdToken<OrgClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
@@ -288,14 +289,17 @@ async fn code_grant(
     };
     let now = p.now();
     let hash = sha256_hex(code);
-    let rec = match p.inner.store.take_code(&hash, now).await? {
+    // The store names the code's account and grant in the record.
+    let reuse = AuditEvent::new(now, EventKind::CodeReuse, AuditOutcome::Failure, client_actor(client))
+        .context(&peer.context(Some(&client.id), None))
+        .reason("authorization code presented again: the tokens it issued are revoked");
+    let rec = match p.inner.store.take_code(&hash, now, &reuse).await? {
         CodeTake::Fresh(r) => r,
         CodeTake::Reused { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice revokes what it issued.
             if let Some(g) = &grant_id {
                 p.inner.store.revoke_grant(g, now).await?;
             }
-            p.event(EventKind::CodeReused, None, Some(&client.id), peer, grant_id.as_deref());
             return Ok(invalid_grant("the code was already used; the tokens it issued are revoked"));
         }
         CodeTake::Missing => return Ok(invalid_grant("unknown or expired code")),
@@ -353,8 +357,11 @@ async fn code_grant(
         created_at: now,
         revoked_at: None,
     };
-    p.inner.store.create_grant(&grant, &records, Some(&hash)).await?;
-    p.event(EventKind::TokensIssued, Some(&rec.login), Some(&client.id), peer, Some("authorization_code"));
+    let ctx = peer.context(Some(&client.id), Some(&rec.session_hash));
+    let issued =
+        AuditEvent::token_issued(now, Some(&rec.login), Some(&subject.company), &client.id, "authorization_code", &ctx)
+            .attr("scope", rec.scope.as_str());
+    p.inner.store.create_grant(&grant, &records, Some(&hash), &[issued]).await?;
     Ok(ok_json(body))
 }
 
@@ -409,15 +416,20 @@ async fn refresh_grant(
             refresh: true,
         })
         .await?;
-    match p.inner.store.rotate_refresh(&id, &records, now).await? {
-        Rotation::Rotated => {
-            p.event(EventKind::TokensIssued, rec.login.as_deref(), Some(&client.id), peer, Some("refresh_token"));
-            Ok(ok_json(body))
-        }
-        Rotation::Reused { grant_id } => {
-            p.event(EventKind::RefreshReused, rec.login.as_deref(), Some(&client.id), peer, Some(&grant_id));
-            Ok(invalid_grant("the refresh token was already used; the whole grant is revoked"))
-        }
+    let company = subject.as_ref().map(|s| &s.company);
+    let ctx = peer.context(Some(&client.id), grant.session_hash.as_deref());
+    let issued = AuditEvent::token_issued(now, rec.login.as_deref(), company, &client.id, "refresh_token", &ctx)
+        .attr("scope", scope.as_str());
+    let mut reused = AuditEvent::new(now, EventKind::RefreshReuse, AuditOutcome::Failure, client_actor(client))
+        .context(&ctx)
+        .reason("refresh token presented again: the whole grant is revoked")
+        .attr("grant_id", grant.id.as_str());
+    if let Some(login) = &rec.login {
+        reused = reused.subject(login, company);
+    }
+    match p.inner.store.rotate_refresh(&id, &records, now, &issued, &reused).await? {
+        Rotation::Rotated => Ok(ok_json(body)),
+        Rotation::Reused { .. } => Ok(invalid_grant("the refresh token was already used; the whole grant is revoked")),
         Rotation::Invalid => Ok(invalid_grant("the refresh token is expired or revoked")),
     }
 }
@@ -459,9 +471,17 @@ async fn credentials_grant(
         created_at: now,
         revoked_at: None,
     };
-    p.inner.store.create_grant(&grant, &records, None).await?;
-    p.event(EventKind::TokensIssued, None, Some(&client.id), peer, Some("client_credentials"));
+    let ctx = peer.context(Some(&client.id), None);
+    let issued =
+        AuditEvent::token_issued(now, None, None, &client.id, "client_credentials", &ctx).attr("scope", scope.as_str());
+    p.inner.store.create_grant(&grant, &records, None, &[issued]).await?;
     Ok(ok_json(body))
+}
+
+/// The client as the actor of what its request did (a replayed code or refresh token: whoever
+/// holds it acts through the client, not as the account holder).
+fn client_actor(client: &Client) -> Actor {
+    Actor::System(format!("client:{}", client.id))
 }
 
 fn bearer_error(status: StatusCode, error: &str) -> Response {

@@ -22,6 +22,10 @@
 //! - `subject.departed` is `people.employment = 'left'` (a leaving date takes effect through the
 //!   sync, which changes the account's status).
 //!
+//! - Audit records go last in each transaction (`audit::append_tx`, see its module doc). An
+//!   `end_session*` call that ended nothing records nothing; `take_code` records its `reuse`
+//!   event only for a reused code, `rotate_refresh` one of its two events by outcome.
+//!
 //! Values are never logged: spans record no fields of these calls.
 
 use orgid_directory::idp::{
@@ -258,6 +262,7 @@ impl CodeDb {
 pub(crate) struct CodeUseDb {
     pub(crate) used_at: Option<i64>,
     pub(crate) grant_id: Option<String>,
+    pub(crate) login: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -389,11 +394,25 @@ macro_rules! idp_impl {
                 tokens_sql: &'static str,
                 key: &str,
                 at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
                 let now = millis(at);
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query(sessions_sql).bind(now).bind(key).execute(&mut *tx).await.map_err(db)?;
-                Self::revoke_grants_where(&mut tx, tokens_sql, grants_sql, key, now).await?;
+                let ended =
+                    ::sqlx::query(sessions_sql).bind(now).bind(key).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                let revoked = Self::revoke_grants_where(&mut tx, tokens_sql, grants_sql, key, now).await?;
+                if ended + revoked > 0 {
+                    $crate::audit::append_tx(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(db)
+            }
+
+            /// Writes `audit` as the last statement of `tx`, then commits.
+            async fn commit_audited(
+                mut tx: ::sqlx::Transaction<'_, $db>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                $crate::audit::append_tx(&mut tx, audit).await?;
                 tx.commit().await.map_err(db)
             }
 
@@ -498,6 +517,7 @@ macro_rules! idp_impl {
                 must_change: bool,
                 at: DateTime<Utc>,
                 keep_history: u32,
+                audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
                 let now = millis(at);
                 let mut tx = self.pool.begin().await.map_err(db)?;
@@ -548,7 +568,7 @@ macro_rules! idp_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                tx.commit().await.map_err(db)
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -569,9 +589,20 @@ macro_rules! idp_impl {
                 login: &str,
                 threshold: u32,
                 lock_until: DateTime<Utc>,
+                attempt: &orgid_directory::audit::AuditEvent,
             ) -> Result<orgid_directory::idp::FailureCount, StoreError> {
-                // One statement: the row lock (PostgreSQL) or the write lock (SQLite) orders
-                // concurrent failures, and SET expressions see the row as it was.
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                // The lock as it was, taking the row (PostgreSQL) or the write lock (SQLite)
+                // first: concurrent failures queue here, so exactly one of them sees the login
+                // unlocked before and locked after.
+                let before = ::sqlx::query_scalar::<_, Option<i64>>(
+                    "UPDATE idp_credentials SET failed_count = failed_count WHERE login = $1 RETURNING locked_until",
+                )
+                .bind(login)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                // SET expressions see the row as it was.
                 let row = ::sqlx::query_as::<_, $crate::idp::FailureDb>(
                     "UPDATE idp_credentials SET failed_count = failed_count + 1, locked_until = CASE \
                        WHEN failed_count + 1 >= $2 AND (locked_until IS NULL OR locked_until < $3) THEN $3 \
@@ -581,41 +612,61 @@ macro_rules! idp_impl {
                 .bind(login)
                 .bind(i32::try_from(threshold).unwrap_or(i32::MAX))
                 .bind(millis(lock_until))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-                match row {
-                    Some(row) => row.into_domain(),
-                    None => Ok(orgid_directory::idp::FailureCount { failed_count: 0, locked_until: None }),
+                let count = match row {
+                    Some(row) => row.into_domain()?,
+                    None => orgid_directory::idp::FailureCount { failed_count: 0, locked_until: None },
+                };
+                let mut events = vec![attempt.clone()];
+                let locked_before = before.flatten().is_some_and(|t| t > millis(attempt.at));
+                if let Some(until) = count.locked_until.filter(|u| *u > attempt.at && !locked_before) {
+                    events.push(orgid_directory::audit::lifecycle::lockout_event(attempt, count.failed_count, until));
                 }
+                Self::commit_audited(tx, &events).await?;
+                Ok(count)
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn record_success(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn record_refusal(&self, attempt: &orgid_directory::audit::AuditEvent) -> Result<(), StoreError> {
+                let tx = self.pool.begin().await.map_err(db)?;
+                Self::commit_audited(tx, std::slice::from_ref(attempt)).await
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn record_success(
+                &self,
+                login: &str,
+                at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
                 ::sqlx::query(
                     "UPDATE idp_credentials SET failed_count = 0, last_login_at = $2, locked_until = CASE \
                      WHEN locked_until > $2 THEN locked_until ELSE NULL END WHERE login = $1",
                 )
                 .bind(login)
                 .bind(millis(at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                Ok(())
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn unlock(&self, login: &str) -> Result<(), StoreError> {
+            async fn unlock(&self, login: &str, audit: &[orgid_directory::audit::AuditEvent]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
                 let done =
                     ::sqlx::query("UPDATE idp_credentials SET failed_count = 0, locked_until = NULL WHERE login = $1")
                         .bind(login)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(db)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("no password is set for {login}")));
                 }
-                Ok(())
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -648,7 +699,12 @@ macro_rules! idp_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn add_client(&self, client: &orgid_directory::idp::StoredClient) -> Result<(), StoreError> {
+            async fn add_client(
+                &self,
+                client: &orgid_directory::idp::StoredClient,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_clients (",
                     $crate::idp::client_columns!(),
@@ -663,17 +719,22 @@ macro_rules! idp_impl {
                 .bind(client.id_token_alg.as_str())
                 .bind(client.require_totp)
                 .bind(millis(client.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match db(e) {
                     StoreError::Conflict(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
                     e => e,
                 })?;
-                Ok(())
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn remove_client(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn remove_client(
+                &self,
+                id: &str,
+                at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 let done =
                     ::sqlx::query("DELETE FROM idp_clients WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
@@ -688,7 +749,7 @@ macro_rules! idp_impl {
                     millis(at),
                 )
                 .await?;
-                tx.commit().await.map_err(db)
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -714,6 +775,7 @@ macro_rules! idp_impl {
                 &self,
                 key: &orgid_directory::idp::SigningKeyRecord,
                 unless_newer_than: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 // Replicas rotating at once queue here; the one after sees the other's key.
@@ -736,8 +798,9 @@ macro_rules! idp_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                tx.commit().await.map_err(db)?;
-                Ok(done.rows_affected() == 1)
+                let added = done.rows_affected() == 1;
+                Self::commit_audited(tx, if added { audit } else { &[] }).await?;
+                Ok(added)
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -790,7 +853,12 @@ macro_rules! idp_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn end_session(
+                &self,
+                id_hash: &str,
+                at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
                 self.end_sessions_where(
                     "UPDATE idp_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL",
                     "UPDATE idp_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
@@ -798,12 +866,18 @@ macro_rules! idp_impl {
                      (SELECT id FROM idp_grants WHERE session_hash = $2)",
                     id_hash,
                     at,
+                    audit,
                 )
                 .await
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn end_sessions_of(
+                &self,
+                login: &str,
+                at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
                 self.end_sessions_where(
                     "UPDATE idp_sessions SET ended_at = $1 WHERE login = $2 AND ended_at IS NULL",
                     "UPDATE idp_grants SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
@@ -811,6 +885,7 @@ macro_rules! idp_impl {
                      (SELECT id FROM idp_grants WHERE login = $2)",
                     login,
                     at,
+                    audit,
                 )
                 .await
             }
@@ -845,6 +920,7 @@ macro_rules! idp_impl {
                 &self,
                 code_hash: &str,
                 at: DateTime<Utc>,
+                reuse: &orgid_directory::audit::AuditEvent,
             ) -> Result<orgid_directory::idp::CodeTake, StoreError> {
                 use orgid_directory::idp::CodeTake;
                 let now = millis(at);
@@ -866,7 +942,7 @@ macro_rules! idp_impl {
                         // stores its grant revoked (see the module doc).
                         let spent = ::sqlx::query_as::<_, $crate::idp::CodeUseDb>(
                             "UPDATE idp_codes SET reused_at = COALESCE(reused_at, $2) \
-                             WHERE code_hash = $1 AND used_at IS NOT NULL RETURNING used_at, grant_id",
+                             WHERE code_hash = $1 AND used_at IS NOT NULL RETURNING used_at, grant_id, login",
                         )
                         .bind(code_hash)
                         .bind(now)
@@ -874,7 +950,17 @@ macro_rules! idp_impl {
                         .await
                         .map_err(db)?;
                         match spent {
-                            Some(s) if s.used_at.is_some() => CodeTake::Reused { grant_id: s.grant_id },
+                            Some(s) if s.used_at.is_some() => {
+                                let mut event = reuse.clone();
+                                if event.login.is_none() {
+                                    event.login = Some(s.login);
+                                }
+                                if let Some(g) = &s.grant_id {
+                                    event = event.attr("grant_id", g.as_str());
+                                }
+                                $crate::audit::append_tx(&mut tx, &[event]).await?;
+                                CodeTake::Reused { grant_id: s.grant_id }
+                            }
                             _ => CodeTake::Missing,
                         }
                     }
@@ -889,6 +975,7 @@ macro_rules! idp_impl {
                 grant: &orgid_directory::idp::GrantRecord,
                 tokens: &[orgid_directory::idp::TokenRecord],
                 code_hash: Option<&str>,
+                audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 let mut revoked_at = opt_millis(grant.revoked_at);
@@ -931,7 +1018,7 @@ macro_rules! idp_impl {
                 .await
                 .map_err(db)?;
                 Self::insert_tokens(&mut tx, tokens, revoked_at).await?;
-                tx.commit().await.map_err(db)
+                Self::commit_audited(tx, audit).await
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -970,6 +1057,8 @@ macro_rules! idp_impl {
                 old: &str,
                 new: &[orgid_directory::idp::TokenRecord],
                 at: DateTime<Utc>,
+                issued: &orgid_directory::audit::AuditEvent,
+                reused: &orgid_directory::audit::AuditEvent,
             ) -> Result<orgid_directory::idp::Rotation, StoreError> {
                 use orgid_directory::idp::Rotation;
                 let now = millis(at);
@@ -1002,7 +1091,7 @@ macro_rules! idp_impl {
                         return Err(StoreError::Backend("rotated tokens must belong to the old token's grant".into()));
                     }
                     Self::insert_tokens(&mut tx, new, None).await?;
-                    tx.commit().await.map_err(db)?;
+                    Self::commit_audited(tx, std::slice::from_ref(issued)).await?;
                     return Ok(Rotation::Rotated);
                 }
                 let found = ::sqlx::query_as::<_, $crate::idp::RefreshUseDb>(
@@ -1015,6 +1104,7 @@ macro_rules! idp_impl {
                 let rotation = match found {
                     Some($crate::idp::RefreshUseDb { grant_id, used_at: Some(_) }) => {
                         Self::revoke_grant_tx(&mut tx, &grant_id, now).await?;
+                        $crate::audit::append_tx(&mut tx, std::slice::from_ref(reused)).await?;
                         Rotation::Reused { grant_id }
                     }
                     _ => Rotation::Invalid,

@@ -256,8 +256,9 @@ impl IdpStore for AnyStore {
         must_change: bool,
         at: DateTime<Utc>,
         keep_history: u32,
+        audit: &[AuditEvent],
     ) -> Result<(), StoreError> {
-        each!(self, s => s.set_password(login, hash, must_change, at, keep_history).await)
+        each!(self, s => s.set_password(login, hash, must_change, at, keep_history, audit).await)
     }
     async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError> {
         each!(self, s => s.password_history(login, n).await)
@@ -267,14 +268,18 @@ impl IdpStore for AnyStore {
         login: &str,
         threshold: u32,
         lock_until: DateTime<Utc>,
+        attempt: &AuditEvent,
     ) -> Result<FailureCount, StoreError> {
-        each!(self, s => s.record_failure(login, threshold, lock_until).await)
+        each!(self, s => s.record_failure(login, threshold, lock_until, attempt).await)
     }
-    async fn record_success(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        each!(self, s => s.record_success(login, at).await)
+    async fn record_refusal(&self, attempt: &AuditEvent) -> Result<(), StoreError> {
+        each!(self, s => s.record_refusal(attempt).await)
     }
-    async fn unlock(&self, login: &str) -> Result<(), StoreError> {
-        each!(self, s => s.unlock(login).await)
+    async fn record_success(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.record_success(login, at, audit).await)
+    }
+    async fn unlock(&self, login: &str, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.unlock(login, audit).await)
     }
     async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError> {
         each!(self, s => s.set_totp(login, secret).await)
@@ -282,11 +287,11 @@ impl IdpStore for AnyStore {
     async fn clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         each!(self, s => s.clients().await)
     }
-    async fn add_client(&self, client: &StoredClient) -> Result<(), StoreError> {
-        each!(self, s => s.add_client(client).await)
+    async fn add_client(&self, client: &StoredClient, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.add_client(client, audit).await)
     }
-    async fn remove_client(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        each!(self, s => s.remove_client(id, at).await)
+    async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.remove_client(id, at, audit).await)
     }
     async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
         each!(self, s => s.signing_keys(now).await)
@@ -295,8 +300,9 @@ impl IdpStore for AnyStore {
         &self,
         key: &SigningKeyRecord,
         unless_newer_than: DateTime<Utc>,
+        audit: &[AuditEvent],
     ) -> Result<bool, StoreError> {
-        each!(self, s => s.add_signing_key(key, unless_newer_than).await)
+        each!(self, s => s.add_signing_key(key, unless_newer_than, audit).await)
     }
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         each!(self, s => s.create_session(session).await)
@@ -307,25 +313,26 @@ impl IdpStore for AnyStore {
     async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.touch_session(id_hash, at).await)
     }
-    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        each!(self, s => s.end_session(id_hash, at).await)
+    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.end_session(id_hash, at, audit).await)
     }
-    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        each!(self, s => s.end_sessions_of(login, at).await)
+    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.end_sessions_of(login, at, audit).await)
     }
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
         each!(self, s => s.save_code(code).await)
     }
-    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>) -> Result<CodeTake, StoreError> {
-        each!(self, s => s.take_code(code_hash, at).await)
+    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>, reuse: &AuditEvent) -> Result<CodeTake, StoreError> {
+        each!(self, s => s.take_code(code_hash, at, reuse).await)
     }
     async fn create_grant(
         &self,
         grant: &GrantRecord,
         tokens: &[TokenRecord],
         code_hash: Option<&str>,
+        audit: &[AuditEvent],
     ) -> Result<(), StoreError> {
-        each!(self, s => s.create_grant(grant, tokens, code_hash).await)
+        each!(self, s => s.create_grant(grant, tokens, code_hash, audit).await)
     }
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
         each!(self, s => s.grant(id).await)
@@ -333,8 +340,15 @@ impl IdpStore for AnyStore {
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         each!(self, s => s.token(id).await)
     }
-    async fn rotate_refresh(&self, old: &str, new: &[TokenRecord], at: DateTime<Utc>) -> Result<Rotation, StoreError> {
-        each!(self, s => s.rotate_refresh(old, new, at).await)
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &[TokenRecord],
+        at: DateTime<Utc>,
+        issued: &AuditEvent,
+        reused: &AuditEvent,
+    ) -> Result<Rotation, StoreError> {
+        each!(self, s => s.rotate_refresh(old, new, at, issued, reused).await)
     }
     async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.revoke_grant(id, at).await)

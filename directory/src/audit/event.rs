@@ -90,6 +90,10 @@ text_enum!(
         /// Directory drift found and repaired.
         ReconcileRepair = "reconcile_repair",
         ConfigReload = "config_reload",
+        /// An administrator registered an OIDC client.
+        ClientAdd = "client_add",
+        /// An administrator removed an OIDC client (its grants are revoked).
+        ClientRemove = "client_remove",
         /// A signing key (OIDC or audit checkpoints) was replaced.
         KeyRotation = "key_rotation",
         /// Audit records past their retention were deleted.

@@ -370,7 +370,7 @@ async fn sync_runs_write_their_records_in_the_same_transaction(e: Env) {
 }
 
 /// Makes every insert into the audit table fail, as a full disk or a broken table would.
-async fn break_audit_writes(e: &Env) {
+pub(crate) async fn break_audit_writes(e: &Env) {
     let sql = match e.db.backend {
         Backend::Sqlite => {
             "CREATE TRIGGER audit_log_broken BEFORE INSERT ON audit_log \

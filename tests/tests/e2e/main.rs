@@ -27,6 +27,7 @@ mod ldap_sink;
 mod ldap_sync;
 mod lease;
 mod oidc;
+mod oidc_audit;
 mod serve;
 mod store;
 mod store_idp;
