@@ -3,6 +3,7 @@
 //! what is wrong. Rules that another group would set differently (grade thresholds, safety limits)
 //! live here as data; the code that applies them lives in `orgid-directory`.
 
+mod idp;
 mod secret;
 mod validate;
 
@@ -11,6 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use idp::{
+    ClientConfig, GrantType, NotifierConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig,
+    check_redirect_uri,
+};
 pub use secret::Secret;
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
@@ -28,9 +33,18 @@ pub struct Config {
     pub sync: SyncConfig,
     pub server: ServerConfig,
     pub log: LogConfig,
+    pub audit: AuditConfig,
     /// The directory the OA modules read. Absent: orgid keeps only its store.
     pub ldap: Option<LdapConfig>,
     pub sources: Vec<SourceConfig>,
+    /// The OpenID Connect provider of `orgid serve`.
+    pub oidc: OidcConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub totp: TotpConfig,
+    pub notifier: NotifierConfig,
+    /// The relying parties (OA modules). More can be added with `orgid clients add`.
+    pub clients: Vec<ClientConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +190,53 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// The audit trail: retention, signed checkpoints and the review report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Records older than this many days may be purged (`orgid audit purge`). The Cybersecurity
+    /// Law asks for at least six months: less than 180 is refused unless `allow_short_retention`.
+    pub retention_days: u32,
+    pub allow_short_retention: bool,
+    /// Cron (with seconds) of the signed checkpoint inside `serve`; "" = only `orgid audit checkpoint`.
+    pub checkpoint_schedule: String,
+    /// The Ed25519 key (PKCS#8) that signs checkpoints, generated with mode 0600 on first use.
+    /// Keep it out of the database and its backups: a key next to the records proves nothing.
+    /// Relative paths are relative to this file.
+    pub signing_key: PathBuf,
+    /// Public keys (hex) of earlier signing keys whose checkpoints are still trusted.
+    pub trusted_keys: Vec<String>,
+    /// Local office hours of the report's "logins outside working hours" (`HH:MM-HH:MM`) …
+    pub working_hours: String,
+    /// … on these ISO weekdays (1 = Monday … 7 = Sunday).
+    pub working_days: Vec<u8>,
+    /// Active accounts without a login for this many days are listed as dormant. (Expired
+    /// passwords are those older than `password.max_age_days`.)
+    pub dormant_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
+            allow_short_retention: false,
+            checkpoint_schedule: "0 0 * * * *".into(),
+            signing_key: PathBuf::from("audit-signing.key"),
+            trusted_keys: Vec::new(),
+            working_hours: "08:00-19:00".into(),
+            working_days: vec![1, 2, 3, 4, 5],
+            dormant_days: 90,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The office hours as (start, end) minutes after midnight, if `working_hours` is valid.
+    pub fn working_minutes(&self) -> Option<(u32, u32)> {
+        validate::working_minutes(&self.working_hours)
     }
 }
 
@@ -395,6 +456,9 @@ impl Config {
                     *p = base_dir.join(&*p);
                 }
             }
+        }
+        if cfg.audit.signing_key.is_relative() && !base_dir.as_os_str().is_empty() {
+            cfg.audit.signing_key = base_dir.join(&cfg.audit.signing_key);
         }
         let errors = validate::validate(&cfg);
         if errors.is_empty() {

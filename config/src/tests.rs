@@ -171,3 +171,81 @@ fn ldap_section_is_optional_and_validated() {
     let e = only_error(parse_env("", &[("ORGID__LDAP__URL", "ldaps://h:636"), ("ORGID__LDAP__STARTTLS", "true")]));
     assert_eq!(e.key.as_deref(), Some("ldap.starttls"));
 }
+
+#[test]
+fn audit_defaults_and_retention_floor() {
+    let cfg = parse("").expect("defaults");
+    assert_eq!(cfg.audit.retention_days, 180);
+    assert_eq!(cfg.audit.signing_key, PathBuf::from("/etc/orgid/audit-signing.key"), "relative to the file");
+    assert_eq!(cfg.audit.working_minutes(), Some((8 * 60, 19 * 60)));
+    let e = only_error(parse("[audit]\nretention_days = 90\n"));
+    assert_eq!(e.key.as_deref(), Some("audit.retention_days"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:1"));
+    assert!(e.message.contains("at least 180 days"), "{}", e.message);
+    let forced = parse("[audit]\nretention_days = 90\nallow_short_retention = true\n").expect("forced");
+    assert_eq!(forced.audit.retention_days, 90);
+}
+
+#[test]
+fn audit_keys_are_validated() {
+    let errs = parse(
+        "[audit]\ncheckpoint_schedule = \"hourly\"\ntrusted_keys = [\"abc\"]\nworking_hours = \"19:00-08:00\"\nworking_days = [0, 8]\n",
+    )
+    .expect_err("invalid")
+    .0;
+    let keys: Vec<&str> = errs.iter().filter_map(|e| e.key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        ["audit.checkpoint_schedule", "audit.trusted_keys.0", "audit.working_hours", "audit.working_days"]
+    );
+}
+
+#[test]
+fn clients_and_password_policy_are_validated_with_their_keys() {
+    let cfg = parse(
+        r#"
+[[clients]]
+id = "portal"
+secret = "0123456789abcdef0123"
+redirect_uris = ["https://portal.example.com/cb", "http://127.0.0.1:9000/cb"]
+id_token_alg = "EdDSA"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.clients[0].grants, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    assert_eq!(cfg.clients[0].id_token_alg, SigningAlg::EdDSA);
+    assert_eq!(cfg.password.lockout_threshold, 5);
+
+    let errs = parse(
+        r#"
+[oidc]
+issuer = "http://sso.example.com/"
+[password]
+min_classes = 5
+[[clients]]
+id = "portal"
+redirect_uris = ["http://portal.example.com/cb#x"]
+grants = ["client_credentials", "authorization_code"]
+[[clients]]
+id = "portal"
+secret = "short"
+grants = ["authorization_code"]
+"#,
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    for k in [
+        "oidc.issuer",
+        "password.min_classes",
+        "clients.0.redirect_uris.0",
+        "clients.0.grants",
+        "clients.1.id",
+        "clients.1.secret",
+        "clients.1.redirect_uris",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing in {errs}");
+    }
+    assert!(!errs.to_string().contains("short\""), "{errs}");
+    let issuer = errs.0.iter().find(|e| e.key.as_deref() == Some("oidc.issuer")).expect("issuer error");
+    assert!(issuer.location.as_deref().is_some_and(|l| l.ends_with(":3:1")), "{issuer:?}");
+}

@@ -114,6 +114,42 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
             }
         }
     }
+    let a = &cfg.audit;
+    if a.retention_days < 180 && !a.allow_short_retention {
+        err(
+            "audit.retention_days",
+            format!(
+                "is {}, but audit records must be kept at least 180 days (six months); set \
+                 audit.allow_short_retention = true to force a shorter retention",
+                a.retention_days
+            ),
+        );
+    }
+    if a.retention_days == 0 {
+        err("audit.retention_days", "must be at least 1".into());
+    }
+    if !a.checkpoint_schedule.trim().is_empty()
+        && let Err(e) = cron::Schedule::from_str(&a.checkpoint_schedule)
+    {
+        err(
+            "audit.checkpoint_schedule",
+            format!("`{}` is not a cron expression with seconds: {e}", a.checkpoint_schedule),
+        );
+    }
+    if a.signing_key.as_os_str().is_empty() {
+        err("audit.signing_key", "must name a file".into());
+    }
+    for (i, k) in a.trusted_keys.iter().enumerate() {
+        if k.trim().len() != 64 || !k.trim().chars().all(|c| c.is_ascii_hexdigit()) {
+            err(&format!("audit.trusted_keys.{i}"), "is not an Ed25519 public key (64 hex digits)".into());
+        }
+    }
+    if working_minutes(&a.working_hours).is_none() {
+        err("audit.working_hours", format!("`{}` is not a range such as `08:00-19:00`", a.working_hours));
+    }
+    if a.working_days.iter().any(|d| !(1..=7).contains(d)) {
+        err("audit.working_days", "days are ISO weekdays, 1 (Monday) to 7 (Sunday)".into());
+    }
     let mut names = HashSet::new();
     for (i, s) in cfg.sources.iter().enumerate() {
         if s.name.trim().is_empty() {
@@ -122,7 +158,20 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
             err(&format!("sources.{i}.name"), format!("`{}` is used by another source", s.name));
         }
     }
+    crate::idp::validate(cfg, &mut err);
     errs
+}
+
+/// `HH:MM-HH:MM` with the start before the end, as minutes after midnight.
+pub(crate) fn working_minutes(s: &str) -> Option<(u32, u32)> {
+    let minutes = |t: &str| {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+    };
+    let (a, b) = s.split_once('-')?;
+    let (a, b) = (minutes(a)?, minutes(b)?);
+    (a < b).then_some((a, b))
 }
 
 /// `attr=value` pairs separated by commas (the server has the last word).

@@ -67,6 +67,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// The OIDC clients (OA modules) registered in the store, besides the configuration's.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
     /// The run ledger.
     Runs {
         #[command(subcommand)]
@@ -76,6 +81,11 @@ pub enum Command {
     Ldap {
         #[command(subcommand)]
         command: LdapCommand,
+    },
+    /// The audit trail: verify the chain, query, report, checkpoints, purge.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCommand,
     },
     /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
@@ -112,6 +122,41 @@ pub enum AccountsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Give the account a random one-time initial password (changed at first login), sent through
+    /// the notifier or printed once; ends its sessions.
+    ResetPassword { login: String },
+    /// Lift a lockout after failed logins.
+    Unlock { login: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is generated and shown once.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// No secret: PKCE is required.
+        #[arg(long)]
+        public: bool,
+        /// authorization_code, refresh_token, client_credentials (default: the first two).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+        #[arg(long)]
+        require_totp: bool,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remove a client registered in the store and revoke its grants.
+    Remove { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +338,12 @@ pub async fn run(
                 }
             }
         }
+        Command::Audit { command } => {
+            let app = App::open(config).await?;
+            let code = crate::audit::run(&app, command, out).await?;
+            app.store.close().await;
+            Ok(code)
+        }
         Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, out).await,
         Command::Sync { dry_run, approve, format } => {
             let app = App::open(config).await?;
@@ -342,6 +393,45 @@ pub async fn run(
             report::write_explanation(&sp, company, decision.as_ref(), format, app.tz, out)?;
             Ok(0)
         }
+        Command::Accounts { command: AccountsCommand::ResetPassword { login } } => {
+            let app = App::open(config).await?;
+            crate::idp::reset_password(&app, &login, out).await
+        }
+        Command::Accounts { command: AccountsCommand::Unlock { login } } => {
+            let app = App::open(config).await?;
+            crate::idp::unlock(&app, &login, out).await
+        }
+        Command::Clients { command } => {
+            let app = App::open(config).await?;
+            match command {
+                ClientsCommand::Add {
+                    id,
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    public,
+                    grants,
+                    id_token_alg,
+                    require_totp,
+                } => {
+                    crate::idp::add_client(
+                        &app,
+                        &id,
+                        name,
+                        redirect_uris,
+                        post_logout_redirect_uris,
+                        public,
+                        grants,
+                        &id_token_alg,
+                        require_totp,
+                        out,
+                    )
+                    .await
+                }
+                ClientsCommand::List { format } => crate::idp::list_clients(&app, format, out).await,
+                ClientsCommand::Remove { id } => crate::idp::remove_client(&app, &id, out).await,
+            }
+        }
         Command::Runs { command: RunsCommand::List { limit, format } } => {
             let app = App::open(config).await?;
             let runs = app.store.runs(limit).await?;
@@ -384,12 +474,28 @@ mod tests {
             &["orgid", "runs", "list"],
             &["orgid", "runs", "show", "3"],
             &["orgid", "serve", "--log-format", "json"],
+            &["orgid", "audit", "verify", "--public-key", &"ab".repeat(32)],
+            &[
+                "orgid", "audit", "query", "--login", "zhangsan", "--type", "login", "--type", "lockout", "--format",
+                "csv",
+            ],
+            &["orgid", "audit", "query", "--outcome", "failure", "--ip", "10.0.0.1", "--since", "2024-05-01", "--all"],
+            &["orgid", "audit", "report", "--since", "2024-05-01", "--until", "2024-06-01", "--format", "json"],
+            &["orgid", "audit", "purge", "--dry-run", "--retention-days", "200"],
+            &["orgid", "audit", "export-checkpoints"],
+            &["orgid", "accounts", "reset-password", "zhangwei"],
+            &["orgid", "clients", "add", "portal", "--redirect-uri", "https://p/cb", "--redirect-uri", "https://p/cb2"],
+            &["orgid", "clients", "add", "app", "--public", "--redirect-uri", "http://127.0.0.1:9/cb"],
+            &["orgid", "clients", "list", "--format", "json"],
+            &["orgid", "clients", "remove", "portal"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
         assert!(Cli::try_parse_from(["orgid", "sync", "--dry-run", "--approve", "1"]).is_err());
         assert!(Cli::try_parse_from(["orgid", "accounts", "list", "--status", "gone"]).is_err());
         assert!(Cli::try_parse_from(["orgid", "runs", "show", "x"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "audit", "query", "--type", "logon"]).is_err());
+        assert!(Cli::try_parse_from(["orgid", "audit", "query", "--ip", "10.0.0"]).is_err());
     }
 
     #[test]

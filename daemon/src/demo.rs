@@ -27,7 +27,10 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     }
     let db = dir.join("orgid.db");
     let config_text = format!(
-        "# Written by `orgid demo`.\n[store]\nurl = \"sqlite://{}\"\n\n[[sources]]\nname = \"group-hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n",
+        "# Written by `orgid demo`.\n[store]\nurl = \"sqlite://{}\"\n\n[[sources]]\nname = \"group-hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n\n\
+         # The demo relying party: log in through the provider, the code shows in the address bar.\n\
+         [[clients]]\nid = \"demo\"\nname = \"演示应用 (demo)\"\nsecret = \"demo-secret-not-for-production\"\n\
+         redirect_uris = [\"http://127.0.0.1:8080/demo/callback\"]\n",
         db.display()
     );
     let config_path = dir.join("orgid.toml");
@@ -59,7 +62,29 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     if no_serve {
         return Ok(0);
     }
-    writeln!(out, "\nServing on http://{}/ (healthz, readyz, metrics); Ctrl-C stops.", app.config.server.listen)?;
+    // Two demo users with one-time initial passwords (changed at first login).
+    let provider = crate::idp::provider(&app).await?;
+    let mut users = Vec::new();
+    for row in rows.iter().filter(|r| r.status == orgid_directory::AccountStatus::Active).take(2) {
+        users.push((
+            row.login.clone(),
+            row.name.clone(),
+            provider.reset_password(&row.login, &crate::idp::operator()).await?,
+        ));
+    }
+    writeln!(out, "\nSingle sign-on (OpenID Connect), issuer {}:", provider.issuer())?;
+    for (login, name, pw) in &users {
+        writeln!(out, "  demo user {login} ({name}), one-time password: {pw}")?;
+    }
+    writeln!(
+        out,
+        "  1. open http://127.0.0.1:8080/authorize?client_id=demo&response_type=code&scope=openid%20profile%20org\
+         &redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fdemo%2Fcallback&state=demo\n  \
+         2. log in, set your own password; the browser lands on /demo/callback?code=… (no page there: copy the code)\n  \
+         3. curl -s -u demo:demo-secret-not-for-production -d grant_type=authorization_code -d code=CODE \\\n       \
+         -d redirect_uri=http://127.0.0.1:8080/demo/callback http://127.0.0.1:8080/token"
+    )?;
+    writeln!(out, "\nServing on http://{}/ (healthz, readyz, metrics, OIDC); Ctrl-C stops.", app.config.server.listen)?;
     out.flush()?;
     crate::serve::serve(app, Some(config_path)).await?;
     Ok(0)

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
+use orgid_directory::AuditStore;
 use orgid_directory::dit::{self, DitDelta, Layout};
 use orgid_directory::store::DirectoryStore;
 use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
@@ -224,7 +225,9 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
         return Ok(3);
     }
     let fix = DitDelta { ops: repair.ops, users: placed.users, nodes: placed.nodes, renamed: Vec::new() };
-    app.store.enqueue_directory(&fix, app.clock.now()).await?;
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("reconcile".into()));
+    let events = orgid_directory::audit::lifecycle::reconcile_events(&repair.drift, &actor, now);
+    app.store.enqueue_directory_audited(&fix, now, &events).await?;
     let r = drain(app, &sink).await?;
     sink.unbind().await;
     info!(drift = repair.drift.len(), applied = r.applied, refused = r.refused, "directory reconciled");
@@ -253,12 +256,26 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     let tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
     let nodes: HashMap<String, _> = app.store.tracked_nodes().await?.into_iter().map(|n| (n.key.clone(), n)).collect();
     let mut delta = DitDelta::default();
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("purge".into()));
+    let mut events = Vec::new();
     for sp in due {
         let (Some(t), Some(a)) = (tracked.get(&sp.person.key), &sp.account) else { continue };
         let Some(parent) = nodes.get(&t.parent) else { continue };
         let dn = parent.dn.child("uid", &t.login);
         let closed = local(a.closed_at, app.tz);
         writeln!(out, "purge {dn} ({}, closed {closed})", sp.person.profile.employee_number)?;
+        let days = app.config.safety.purge_after_days;
+        let company = &sp.person.profile.company;
+        let dn_text = dn.to_string();
+        events.push(orgid_directory::audit::lifecycle::purge_event(
+            &a.login,
+            company,
+            &dn_text,
+            a.closed_at,
+            days,
+            &actor,
+            now,
+        ));
         delta.ops.push(dit::QueuedOp {
             key: format!("user:{}", sp.person.key),
             phase: dit::PHASE_ACCOUNTS,
@@ -275,7 +292,7 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
             info!(%dn, "purging a long-disabled account's directory entry");
         }
     }
-    app.store.enqueue_directory(&delta, app.clock.now()).await?;
+    app.store.enqueue_directory_audited(&delta, now, &events).await?;
     let r = push(app).await?;
     writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
     Ok(if r.unavailable.is_none() && r.refused == 0 { 0 } else { 1 })

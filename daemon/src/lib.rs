@@ -2,8 +2,12 @@
 //! rules live in `orgid-directory`; this crate only loads, calls, persists and prints.
 
 pub mod app;
+pub mod audit;
+pub mod audit_api;
+pub mod audit_report;
 pub mod cli;
 pub mod demo;
+pub mod idp;
 pub mod import;
 pub mod ldap;
 pub mod metrics;

@@ -59,7 +59,8 @@ fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn defuse_formula(s: &str) -> String {
+/// A cell that a spreadsheet would run as a formula gets a leading apostrophe.
+pub(crate) fn defuse_formula(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() }
 }
 

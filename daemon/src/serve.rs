@@ -40,13 +40,13 @@ pub async fn serve(app: App, config_path: Option<std::path::PathBuf>) -> anyhow:
     let listener =
         TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
     // Lives as long as the process: SIGHUP must never end it.
-    let _hangups = tokio::spawn(hangups(config_path));
+    let _hangups = tokio::spawn(hangups(config_path, app.store.clone()));
     serve_on(app, listener, shutdown_signal()).await
 }
 
 /// SIGHUP, by habit a request to reload: the file is read and checked, and the answer logged.
 /// Applying a new configuration in place is not supported yet; a restart applies it.
-pub async fn hangups(config_path: Option<std::path::PathBuf>) {
+pub async fn hangups(config_path: Option<std::path::PathBuf>, store: orgid_store::AnyStore) {
     #[cfg(unix)]
     {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
@@ -54,16 +54,23 @@ pub async fn hangups(config_path: Option<std::path::PathBuf>) {
             return;
         };
         while hup.recv().await.is_some() {
-            match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
-                Ok(_) => tracing::warn!(
-                    "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
-                ),
-                Err(e) => error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}"),
-            }
+            let verdict = match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
+                Ok(_) => {
+                    tracing::warn!(
+                        "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
+                    );
+                    Ok("valid; not applied until restart".to_string())
+                }
+                Err(e) => {
+                    error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}");
+                    Err(format!("invalid, the running configuration stays in force: {e}"))
+                }
+            };
+            crate::audit::record_config_reload(&store, verdict.as_deref().map_err(String::as_str)).await;
         }
     }
     #[cfg(not(unix))]
-    let _ = config_path;
+    let _ = (config_path, store);
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.
@@ -79,31 +86,40 @@ pub async fn serve_on(
     let lease = shared.app.store.try_lease().await.context("while taking the leader lease")?;
     set_leader(&shared, lease.is_some());
     let addr = listener.local_addr()?;
-    info!(%addr, store = shared.app.store.backend(), "orgid serving");
+    let provider = crate::idp::provider(&shared.app).await?;
+    provider.ensure_keys().await.context("while preparing the OIDC signing keys")?;
+    info!(%addr, store = shared.app.store.backend(), issuer = provider.issuer(), "orgid serving");
 
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(shared.clone());
+        .with_state(shared.clone())
+        .merge(provider.router());
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(http_cancel.cancelled_owned()).await
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(http_cancel.cancelled_owned())
+            .await
     });
+    let idp_upkeep = tokio::spawn(idp_upkeep(shared.clone(), provider, cancel.clone()));
     let leadership = tokio::spawn(leadership(shared.clone(), lease, cancel.clone()));
     let scheduler = tokio::spawn(scheduler(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
     let upkeep = tokio::spawn(directory_upkeep(shared.clone(), cancel.clone()));
+    let audit = tokio::spawn(audit_checkpoints(shared.clone(), cancel.clone()));
 
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s, d, u, l) = tokio::join!(http, scheduler, directory, upkeep, leadership);
+    let (h, s, d, u, l, i) = tokio::join!(http, scheduler, directory, upkeep, leadership, idp_upkeep);
+    i.context("identity provider upkeep task")?;
     l.context("leadership task")?;
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;
     d.context("directory task")?;
     u.context("directory upkeep task")?;
+    audit.await.context("audit checkpoint task")?;
     shared.app.store.close().await;
     info!("stopped");
     Ok(())
@@ -237,6 +253,34 @@ async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         }
     })
     .await;
+}
+
+/// On `audit.checkpoint_schedule`: sign the chain head.
+async fn audit_checkpoints(s: Shared, cancel: CancellationToken) {
+    let spec = s.app.config.audit.checkpoint_schedule.clone();
+    on_schedule(&s, "audit.checkpoint_schedule", &spec, &cancel, || async {
+        match crate::audit::checkpoint(&s.app).await {
+            Ok(signed) if signed.is_empty() => {}
+            Ok(signed) => info!(chains = signed.len(), "audit checkpoints signed"),
+            Err(e) => error!("audit checkpoint failed: {e:#}"),
+        }
+    })
+    .await;
+}
+
+/// Every ten minutes: signing keys rotated when due (any replica may; the store lets one win)
+/// and, on the leader, expired codes, tokens, sessions and keys deleted.
+async fn idp_upkeep(s: Shared, provider: orgid_idp::Provider, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+        let result = if s.is_leader() { provider.upkeep().await } else { provider.ensure_keys().await.map(|_| ()) };
+        if let Err(e) = result {
+            error!("identity provider upkeep: {e}");
+        }
+    }
 }
 
 fn set_leader(s: &Shared, leader: bool) {

@@ -2,6 +2,7 @@
 //! sync plan (desired vs current), the run ledger and the store traits. Everything here is pure:
 //! no database, network or runtime; time comes in as arguments.
 
+pub mod audit;
 pub mod clock;
 pub mod company;
 pub mod dit;
@@ -9,6 +10,7 @@ pub mod eligibility;
 pub mod error;
 pub mod grade;
 pub mod idnumber;
+pub mod idp;
 pub mod ledger;
 pub mod login;
 pub mod person;
@@ -26,5 +28,6 @@ pub use ledger::{NewRun, OpCounts, RowError, RunDetail, RunId, RunKind, RunStatu
 pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecord, Profile, StoredPerson};
 pub use plan::{AccountChange, Op, Plan, PlanInput, Scope};
 pub use store::{
-    AccountFilter, AccountRow, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store, StoreError,
+    AccountFilter, AccountRow, AuditStore, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store,
+    StoreError,
 };

@@ -5,6 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{
+    AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
+    PageRequest,
+};
 use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
 use crate::{
     AccountStatus, Company, CompanyCode, NewRun, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary,
@@ -169,7 +173,62 @@ pub trait DirectoryStore: Send + Sync {
     async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-/// Everything the daemon needs, in one object.
-pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore {}
+/// The audit trail: append-only hash chains (see `crate::audit`). Store methods that change
+/// state write their own records in their transaction (`finish_run`, `approve_run`,
+/// `enqueue_directory_audited`); `append_audit` is for events that change nothing else.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `events`, in order, to one chain, in one transaction; returns that chain's new
+    /// head. Concurrent appenders (replicas included) take different chains, or wait.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<ChainHead, StoreError>;
+    /// One page of the records in `scope` that match `filter`.
+    async fn audit_query(
+        &self,
+        scope: &AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<AuditPage, StoreError>;
+    /// The records of `chain` at positions `after + 1 ..= through`, in order, at most `limit`:
+    /// the walk of `orgid audit verify`.
+    async fn audit_chain(
+        &self,
+        chain: i32,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The head of every chain, by chain.
+    async fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
+    /// The latest time of a record of one of `kinds` with `outcome`, per subject login (the last
+    /// successful login, the last password change).
+    async fn audit_latest(
+        &self,
+        kinds: &[EventKind],
+        outcome: AuditOutcome,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Every signed checkpoint, by chain and position.
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Stores checkpoints (one already stored at a position stays) and appends `events` (a key
+    /// rotation) in one transaction. `Conflict` if a checkpointed record does not have its hash.
+    async fn add_audit_checkpoints(&self, checkpoints: &[Checkpoint], events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Per chain, the last record that, with every record before it, is older than `cutoff`: how
+    /// far a retention purge may go. Chains with nothing that old are left out.
+    async fn audit_purge_points(&self, cutoff: DateTime<Utc>) -> Result<Vec<ChainHead>, StoreError>;
+    /// The retention purge, in one transaction: stores `anchors` (a checkpoint of the last record
+    /// to delete of each chain), deletes every record up to them, and appends `event`. Returns
+    /// how many records were deleted.
+    async fn purge_audit(&self, anchors: &[Checkpoint], event: &AuditEvent) -> Result<u64, StoreError>;
+    /// `DirectoryStore::enqueue_directory` with the audit records of what it repairs or purges,
+    /// in the same transaction.
+    async fn enqueue_directory_audited(
+        &self,
+        delta: &DitDelta,
+        at: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+}
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore> Store for T {}
+/// Everything the daemon needs, in one object.
+pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore {}
+
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore> Store for T {}

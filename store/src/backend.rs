@@ -18,7 +18,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
+use crate::audit::{audit_columns, audit_impl, audit_insert_columns};
 use crate::error::{corrupt, db, json, migrate};
+use crate::idp::idp_impl;
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl, outbox_chunk};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
@@ -161,3 +163,7 @@ store_impl!(SqliteStore, sqlx::Sqlite);
 store_impl!(PgStore, sqlx::Postgres);
 ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
+audit_impl!(SqliteStore, sqlx::Sqlite);
+audit_impl!(PgStore, sqlx::Postgres);
+idp_impl!(SqliteStore, sqlx::Sqlite);
+idp_impl!(PgStore, sqlx::Postgres);

@@ -6,8 +6,10 @@
 //! remembers the store revision, and applying fails with `Conflict` if another run changed the
 //! store in between.
 
+mod audit;
 mod backend;
 mod error;
+mod idp;
 mod ldap;
 mod lease;
 mod rows;
@@ -15,11 +17,19 @@ mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orgid_directory::audit::{
+    AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
+    PageRequest,
+};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
+use orgid_directory::idp::{
+    CodeRecord, CodeTake, Credential, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord,
+    StoredClient, Subject, TokenRecord,
+};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountFilter, AccountRow, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId, RunOutcome,
-    RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
+    RunOutcome, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 
 pub use backend::{PgStore, SqliteStore};
@@ -177,6 +187,180 @@ impl DirectoryStore for AnyStore {
     }
     async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         each!(self, s => s.outbox_unpark(now).await)
+    }
+}
+
+#[async_trait]
+impl AuditStore for AnyStore {
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<ChainHead, StoreError> {
+        each!(self, s => s.append_audit(events).await)
+    }
+    async fn audit_query(
+        &self,
+        scope: &AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<AuditPage, StoreError> {
+        each!(self, s => s.audit_query(scope, filter, page).await)
+    }
+    async fn audit_chain(
+        &self,
+        chain: i32,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        each!(self, s => s.audit_chain(chain, after, through, limit).await)
+    }
+    async fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
+        each!(self, s => s.audit_heads().await)
+    }
+    async fn audit_latest(
+        &self,
+        kinds: &[EventKind],
+        outcome: AuditOutcome,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        each!(self, s => s.audit_latest(kinds, outcome).await)
+    }
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        each!(self, s => s.audit_checkpoints().await)
+    }
+    async fn add_audit_checkpoints(&self, checkpoints: &[Checkpoint], events: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.add_audit_checkpoints(checkpoints, events).await)
+    }
+    async fn audit_purge_points(&self, cutoff: DateTime<Utc>) -> Result<Vec<ChainHead>, StoreError> {
+        each!(self, s => s.audit_purge_points(cutoff).await)
+    }
+    async fn purge_audit(&self, anchors: &[Checkpoint], event: &AuditEvent) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_audit(anchors, event).await)
+    }
+    async fn enqueue_directory_audited(
+        &self,
+        delta: &DitDelta,
+        at: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.enqueue_directory_audited(delta, at, events).await)
+    }
+}
+
+#[async_trait]
+impl IdpStore for AnyStore {
+    async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError> {
+        each!(self, s => s.subject(login).await)
+    }
+    async fn credential(&self, login: &str) -> Result<Option<Credential>, StoreError> {
+        each!(self, s => s.credential(login).await)
+    }
+    async fn set_password(
+        &self,
+        login: &str,
+        hash: &str,
+        must_change: bool,
+        at: DateTime<Utc>,
+        keep_history: u32,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.set_password(login, hash, must_change, at, keep_history, audit).await)
+    }
+    async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.password_history(login, n).await)
+    }
+    async fn record_failure(
+        &self,
+        login: &str,
+        threshold: u32,
+        lock_until: DateTime<Utc>,
+        attempt: &AuditEvent,
+    ) -> Result<FailureCount, StoreError> {
+        each!(self, s => s.record_failure(login, threshold, lock_until, attempt).await)
+    }
+    async fn record_refusal(&self, attempt: &AuditEvent) -> Result<(), StoreError> {
+        each!(self, s => s.record_refusal(attempt).await)
+    }
+    async fn record_success(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.record_success(login, at, audit).await)
+    }
+    async fn unlock(&self, login: &str, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.unlock(login, audit).await)
+    }
+    async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError> {
+        each!(self, s => s.set_totp(login, secret).await)
+    }
+    async fn clients(&self) -> Result<Vec<StoredClient>, StoreError> {
+        each!(self, s => s.clients().await)
+    }
+    async fn add_client(&self, client: &StoredClient, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.add_client(client, audit).await)
+    }
+    async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.remove_client(id, at, audit).await)
+    }
+    async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        each!(self, s => s.signing_keys(now).await)
+    }
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        unless_newer_than: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.add_signing_key(key, unless_newer_than, audit).await)
+    }
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        each!(self, s => s.create_session(session).await)
+    }
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        each!(self, s => s.session(id_hash).await)
+    }
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.touch_session(id_hash, at).await)
+    }
+    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.end_session(id_hash, at, audit).await)
+    }
+    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.end_sessions_of(login, at, audit).await)
+    }
+    async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        each!(self, s => s.save_code(code).await)
+    }
+    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>, reuse: &AuditEvent) -> Result<CodeTake, StoreError> {
+        each!(self, s => s.take_code(code_hash, at, reuse).await)
+    }
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[TokenRecord],
+        code_hash: Option<&str>,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.create_grant(grant, tokens, code_hash, audit).await)
+    }
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        each!(self, s => s.grant(id).await)
+    }
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        each!(self, s => s.token(id).await)
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &[TokenRecord],
+        at: DateTime<Utc>,
+        issued: &AuditEvent,
+        reused: &AuditEvent,
+    ) -> Result<Rotation, StoreError> {
+        each!(self, s => s.rotate_refresh(old, new, at, issued, reused).await)
+    }
+    async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_grant(id, at).await)
+    }
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_token(id, at).await)
+    }
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_expired(now).await)
     }
 }
 

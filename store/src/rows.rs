@@ -23,7 +23,7 @@ pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("timestamp", ms))
 }
 
-fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(time).transpose()
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn employment_text(e: Employment) -> &'static str {
     }
 }
 
-fn employment(s: &str) -> Result<Employment, StoreError> {
+pub(crate) fn employment(s: &str) -> Result<Employment, StoreError> {
     match s {
         "active" => Ok(Employment::Active),
         "left" => Ok(Employment::Left),
@@ -57,7 +57,7 @@ fn employment(s: &str) -> Result<Employment, StoreError> {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result<T, StoreError> {
     s.parse().map_err(|e: String| corrupt(what, e))
 }
 

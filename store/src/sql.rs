@@ -516,6 +516,8 @@ macro_rules! store_impl {
                     Self::expect_running(run, &state)?;
                 }
                 Self::insert_rejections(&mut tx, run, outcome.rejected).await?;
+                // The audit record is the transaction's last statement.
+                crate::audit::record_run(&mut tx, run, &outcome).await?;
                 let committed = tx.commit().await.map_err(db);
                 if large && Self::large_write(&mut conn, false).await.is_err() {
                     // Never back in the pool without its checkpoints; the run itself is decided.
@@ -585,6 +587,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
+                crate::audit::record_approval(&mut tx, held, by, &kept.plan, at).await?;
                 tx.commit().await.map_err(db)
             }
 

@@ -21,13 +21,17 @@ macro_rules! both_backends {
     };
 }
 
+mod audit;
 mod kit;
 mod ldap_outbox;
 mod ldap_sink;
 mod ldap_sync;
 mod ldap_txn;
 mod lease;
+mod oidc;
+mod oidc_audit;
 mod serve;
 mod store;
+mod store_idp;
 mod store_ldap;
 mod sync;

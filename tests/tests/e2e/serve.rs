@@ -85,7 +85,9 @@ async fn sighup_does_not_end_the_daemon() {
     let dir = TempDir::new().expect("tempdir");
     let cfg = dir.path().join("orgid.toml");
     std::fs::write(&cfg, "[sync]\nschedule = \"not cron\"\n").expect("write");
-    let handler = tokio::spawn(orgid::serve::hangups(Some(cfg)));
+    let store =
+        orgid_store::connect(&format!("sqlite:{}", dir.path().join("orgid.db").display()), 2).await.expect("store");
+    let handler = tokio::spawn(orgid::serve::hangups(Some(cfg), store.clone()));
     tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
     // Without the handler, SIGHUP's default action would end this whole test process.
     let status =
@@ -94,4 +96,8 @@ async fn sighup_does_not_end_the_daemon() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!handler.is_finished(), "still listening for the next SIGHUP");
     handler.abort();
+    let reloads = crate::audit::all_records(&store).await;
+    let reload = reloads.iter().find(|r| r.fields.kind == "config_reload").expect("the reload is audited");
+    assert_eq!(reload.fields.outcome, "failure");
+    assert!(reload.fields.reason.as_deref().unwrap_or_default().contains("sync.schedule"), "{reload:?}");
 }

@@ -30,7 +30,7 @@ pub async fn orgid(cfg: &Path, args: &[&str]) -> (u8, String) {
 }
 
 /// Like `orgid` but the command is expected to fail with an error (not an exit code).
-async fn orgid_err(cfg: &Path, args: &[&str]) -> String {
+pub async fn orgid_err(cfg: &Path, args: &[&str]) -> String {
     let cfg = cfg.display().to_string();
     let mut full = vec!["orgid", "--config", cfg.as_str()];
     full.extend_from_slice(args);

@@ -1,0 +1,305 @@
+//! The identity provider's settings: the issuer and token lifetimes, SSO sessions, the password
+//! policy (defaults: MLPS 2.0 level 3), second factor, notifier and the OIDC clients (one per OA
+//! module).
+
+use serde::Deserialize;
+
+use crate::Secret;
+
+/// `[oidc]`: the provider itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// The issuer URL clients see (`https://sso.example.com`); it must be where `orgid serve` is
+    /// reachable. Plain `http://` only on loopback.
+    pub issuer: String,
+    /// Authorization codes live this long and are single-use.
+    pub code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    /// A refresh token (rotated on every use) expires this long after its grant's last use.
+    pub refresh_token_ttl_secs: u64,
+    /// A new signing key is made this often; the old one stays published until its tokens expire.
+    pub key_rotation_days: u32,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 8 * 3600,
+            key_rotation_days: 90,
+        }
+    }
+}
+
+/// `[session]`: the SSO session cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_minutes: u32,
+    /// A session ends this long after login, used or not.
+    pub absolute_hours: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_minutes: 30, absolute_hours: 10 }
+    }
+}
+
+/// `[password]`: the policy applied at login and at every change. Defaults are the MLPS 2.0
+/// level-3 profile of the group's rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub min_length: u32,
+    /// Of the four classes: lower case, upper case, digits, other characters.
+    pub min_classes: u32,
+    /// A new password may not equal any of the last `history` ones.
+    pub history: u32,
+    /// 0 = passwords never expire.
+    pub max_age_days: u32,
+    /// Warn this many days before expiry.
+    pub warn_days: u32,
+    /// The initial (or reset) password must be changed at first login.
+    pub change_initial: bool,
+    /// Consecutive failures that lock the account …
+    pub lockout_threshold: u32,
+    /// … for this long.
+    pub lockout_minutes: u32,
+    /// Length of generated one-time initial passwords.
+    pub initial_length: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            min_classes: 3,
+            history: 5,
+            max_age_days: 90,
+            warn_days: 14,
+            change_initial: true,
+            lockout_threshold: 5,
+            lockout_minutes: 30,
+            initial_length: 12,
+        }
+    }
+}
+
+/// `[totp]`: the second factor (RFC 6238, 6 digits, 30 s).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    /// Members of these groups must use a second factor, whatever the client: company codes
+    /// (`C010`), department groups (`C010/财务部`) or `confidential`.
+    pub required_groups: Vec<String>,
+}
+
+/// `[notifier]`: how a reset's one-time initial password reaches its user.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifierConfig {
+    /// A program and its arguments, run once per reset with the password on standard input and
+    /// `ORGID_LOGIN`, `ORGID_NAME`, `ORGID_MAIL`, `ORGID_MOBILE` in its environment (an SMS or mail
+    /// gateway script). Empty: the password is printed once for the operator to hand over.
+    pub command: Vec<String>,
+}
+
+/// An OAuth grant a client may use.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
+/// The algorithm of a client's ID tokens.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
+pub enum SigningAlg {
+    #[default]
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+fn default_grants() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+/// `[[clients]]`: one relying party (an OA module).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    /// Shown on the login page (`name = "协同办公门户"`); defaults to the id.
+    #[serde(default)]
+    pub name: String,
+    /// Absent: a public client (PKCE required, no client authentication).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_grants")]
+    pub grants: Vec<GrantType>,
+    #[serde(default)]
+    pub id_token_alg: SigningAlg,
+    /// Every login to this client needs the second factor.
+    #[serde(default)]
+    pub require_totp: bool,
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])))
+}
+
+/// Checks of the identity-provider sections, as (key, message).
+pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
+    let o = &cfg.oidc;
+    if !(o.issuer.starts_with("https://") || is_loopback_http(&o.issuer))
+        || o.issuer.ends_with('/')
+        || o.issuer.contains(['?', '#'])
+    {
+        err(
+            "oidc.issuer",
+            format!(
+                "`{}` must be an https:// URL (plain http only on 127.0.0.1 or localhost) without a trailing `/`, query or fragment",
+                o.issuer
+            ),
+        );
+    }
+    for (key, v, max) in [
+        ("oidc.code_ttl_secs", o.code_ttl_secs, 600),
+        ("oidc.access_token_ttl_secs", o.access_token_ttl_secs, 86_400),
+        ("oidc.id_token_ttl_secs", o.id_token_ttl_secs, 86_400),
+        ("oidc.refresh_token_ttl_secs", o.refresh_token_ttl_secs, 90 * 86_400),
+    ] {
+        if v == 0 || v > max {
+            err(key, format!("is {v}, but must be between 1 and {max} seconds"));
+        }
+    }
+    if o.key_rotation_days == 0 {
+        err("oidc.key_rotation_days", "must be at least 1".into());
+    }
+    if cfg.session.idle_minutes == 0 {
+        err("session.idle_minutes", "must be at least 1".into());
+    }
+    if cfg.session.absolute_hours == 0 || cfg.session.absolute_hours * 60 < cfg.session.idle_minutes {
+        err("session.absolute_hours", "must be at least 1 and not shorter than session.idle_minutes".into());
+    }
+    let p = &cfg.password;
+    if !(6..=128).contains(&p.min_length) {
+        err("password.min_length", format!("is {}, but must be between 6 and 128", p.min_length));
+    }
+    if !(1..=4).contains(&p.min_classes) {
+        err("password.min_classes", format!("is {}, but there are 4 character classes (1 to 4)", p.min_classes));
+    }
+    if p.history > 24 {
+        err("password.history", format!("is {}, but at most 24 old passwords are kept", p.history));
+    }
+    if p.max_age_days != 0 && p.warn_days >= p.max_age_days {
+        err("password.warn_days", "must be shorter than password.max_age_days".into());
+    }
+    if p.lockout_threshold == 0 {
+        err("password.lockout_threshold", "must be at least 1".into());
+    }
+    if p.lockout_minutes == 0 {
+        err("password.lockout_minutes", "must be at least 1".into());
+    }
+    if p.initial_length < p.min_length.max(10) || p.initial_length > 64 {
+        err(
+            "password.initial_length",
+            format!("is {}, but must be between max(10, password.min_length) and 64", p.initial_length),
+        );
+    }
+    if !cfg.notifier.command.is_empty() && cfg.notifier.command[0].trim().is_empty() {
+        err("notifier.command", "the first element must be a program".into());
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, c) in cfg.clients.iter().enumerate() {
+        let key = |k: &str| format!("clients.{i}.{k}");
+        if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            err(&key("id"), format!("`{}` must be letters, digits, `-`, `_` or `.`", c.id));
+        } else if !ids.insert(c.id.as_str()) {
+            err(&key("id"), format!("`{}` is used by another client", c.id));
+        }
+        if let Some(s) = &c.secret
+            && s.expose().len() < 16
+        {
+            err(&key("secret"), "must be at least 16 characters".into());
+        }
+        if c.grants.is_empty() {
+            err(&key("grants"), "must name at least one grant".into());
+        }
+        let has_code = c.grants.contains(&GrantType::AuthorizationCode);
+        if has_code && c.redirect_uris.is_empty() {
+            err(&key("redirect_uris"), "the authorization_code grant needs at least one redirect URI".into());
+        }
+        if c.secret.is_none() && c.grants.contains(&GrantType::ClientCredentials) {
+            err(&key("grants"), "client_credentials needs a confidential client (with a secret)".into());
+        }
+        for (field, uris) in
+            [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]
+        {
+            for (j, u) in uris.iter().enumerate() {
+                if let Err(why) = check_redirect_uri(u) {
+                    err(&format!("clients.{i}.{field}.{j}"), format!("`{u}` {why}"));
+                }
+            }
+        }
+    }
+}
+
+/// A redirect URI a client may register: absolute https (http only on loopback), no fragment.
+pub fn check_redirect_uri(u: &str) -> Result<(), &'static str> {
+    if u.contains('#') {
+        return Err("must not have a fragment");
+    }
+    if !(u.starts_with("https://") || is_loopback_http(u)) {
+        return Err("must be an https:// URL (plain http only on 127.0.0.1 or localhost)");
+    }
+    if u.contains(char::is_whitespace) {
+        return Err("must not contain spaces");
+    }
+    Ok(())
+}

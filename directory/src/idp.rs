@@ -1,0 +1,316 @@
+//! What the identity provider keeps: credentials, clients, signing keys, SSO sessions,
+//! authorization codes, grants and tokens, and the store trait behind them.
+//!
+//! Nothing secret is stored in a form that can be replayed: session ids, codes and refresh tokens
+//! are kept as SHA-256 hashes (hex), passwords as argon2 PHC strings, client secrets as SHA-256
+//! hashes. Signing keys are the exception (PKCS#8, the provider must sign with them): the
+//! database must be protected like the keys themselves.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::{AccountStatus, CompanyCode, PersonKey, StoreError, Tier};
+
+/// An account as the provider sees it: who logs in, and the claims about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub login: String,
+    /// Stable across moves (the same person keeps one account); the `sub` claim is derived from it.
+    pub person_key: PersonKey,
+    pub status: AccountStatus,
+    pub name: String,
+    pub employee_number: String,
+    pub email: String,
+    pub mobile: String,
+    pub company: CompanyCode,
+    pub company_name: String,
+    pub company_tier: Tier,
+    pub department: String,
+    pub title: String,
+    pub grade: Option<String>,
+    pub confidential: bool,
+    /// Whether the person has left (status aside): a departed person's login is refused.
+    pub departed: bool,
+}
+
+/// A login's password state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub login: String,
+    /// argon2id PHC string.
+    pub hash: String,
+    pub changed_at: DateTime<Utc>,
+    /// An initial or reset password: it must be changed before any token is issued.
+    pub must_change: bool,
+    /// Consecutive failures since the last success (or unlock).
+    pub failed_count: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Base32 TOTP secret once enrolled.
+    pub totp_secret: Option<String>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of recording a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failed_count: u32,
+    /// Set when this failure reached the threshold (or the lock was already on).
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// A client registered with `orgid clients add` (clients from the configuration file are not
+/// stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredClient {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 (hex) of the secret; `None`: a public client.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`.
+    pub grants: Vec<String>,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub id_token_alg: String,
+    pub require_totp: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signing key. It signs from `created_at` until `retire_at`, and stays published (for
+/// verifying the tokens it signed) until `expires_at`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    /// PKCS#8 DER of the private key.
+    pub private_pkcs8: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub retire_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retire_at", &self.retire_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An SSO session (the cookie holds the id; the store its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub login: String,
+    pub auth_time: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The absolute end; the idle end is `last_seen_at` + the configured idle time.
+    pub expires_at: DateTime<Utc>,
+    /// Authentication methods (`pwd`, `otp`).
+    pub amr: Vec<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// An authorization code (stored by its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    pub login: String,
+    pub session_hash: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// S256 code challenge.
+    pub code_challenge: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+    /// The grant this code was exchanged for, once used.
+    pub grant_id: Option<String>,
+}
+
+/// What `take_code` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum CodeTake {
+    /// First use: the code is now spent.
+    Fresh(CodeRecord),
+    /// Already used: the caller revokes what it issued (`grant_id`, if the exchange completed).
+    Reused { grant_id: Option<String> },
+    /// Unknown.
+    Missing,
+}
+
+/// A grant: what one authorization (or client-credentials request) issued, revoked as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: String,
+    pub client_id: String,
+    /// `None` for client credentials.
+    pub login: Option<String>,
+    pub scope: String,
+    pub session_hash: Option<String>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub amr: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// An issued token: access tokens by their `jti`, refresh tokens by their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub kind: TokenKind,
+    pub grant_id: String,
+    pub client_id: String,
+    pub login: Option<String>,
+    pub scope: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// A refresh token that was exchanged for a new one.
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What `rotate_refresh` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and the new ones are stored.
+    Rotated,
+    /// The old token had been used before: its whole grant is now revoked.
+    Reused { grant_id: String },
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+/// The identity provider's storage. Every method is one transaction.
+///
+/// Audit: each method that changes what the provider knows takes the audit records of that change
+/// and writes them in the same transaction, after the change: if they cannot be written, the
+/// change does not happen (`StoreError`). The caller describes the request (who, from where);
+/// the store adds only what the caller cannot know, as each method says.
+#[async_trait]
+pub trait IdpStore: Send + Sync {
+    /// The account with this login (any status), with its person and company.
+    async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError>;
+    async fn credential(&self, login: &str) -> Result<Option<Credential>, StoreError>;
+    /// Sets the password hash (creating the credential if needed): failures and lock are cleared,
+    /// the previous hash goes to the history, which keeps the newest `keep_history` entries.
+    /// `audit`: the password change or reset.
+    async fn set_password(
+        &self,
+        login: &str,
+        hash: &str,
+        must_change: bool,
+        at: DateTime<Utc>,
+        keep_history: u32,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+    /// The newest `n` previous password hashes (not counting the current one), newest first.
+    async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError>;
+    /// One more failed attempt, atomically: at `threshold` failures the login is locked until
+    /// `lock_until`. A login without a credential is not counted (returns zero).
+    ///
+    /// `attempt` (the failed login, at its time) is recorded in every case, an unknown login's
+    /// too; when this failure locked the login (no lock in force at `attempt.at` before it, one
+    /// after), the lockout is recorded after it (`audit::lifecycle::lockout_event`).
+    async fn record_failure(
+        &self,
+        login: &str,
+        threshold: u32,
+        lock_until: DateTime<Utc>,
+        attempt: &AuditEvent,
+    ) -> Result<FailureCount, StoreError>;
+    /// A login refused without counting a failure (the account is locked, disabled, or its
+    /// person has left): only its record is written.
+    async fn record_refusal(&self, attempt: &AuditEvent) -> Result<(), StoreError>;
+    /// A successful login: failures cleared, `last_login_at` set. `audit`: the login.
+    async fn record_success(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Clears failures and the lock. `NotFound` without a credential (nothing is recorded).
+    async fn unlock(&self, login: &str, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError>;
+
+    async fn clients(&self) -> Result<Vec<StoredClient>, StoreError>;
+    /// `Conflict` if the id is taken (nothing is recorded).
+    async fn add_client(&self, client: &StoredClient, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Removes the client and revokes its grants. `NotFound` if there is none (nothing is
+    /// recorded).
+    async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Every key not yet expired at `now`, newest first.
+    async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a key unless another replica added one created after `unless_newer_than` (then the
+    /// call does nothing, records nothing and returns false). `audit`: the key rotation.
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        unless_newer_than: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends the session and revokes the grants issued through it. `audit` (the logout) is
+    /// recorded only if this call ended the session or revoked a grant.
+    async fn end_session(&self, id_hash: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Ends every session of a login and revokes all its grants (account closed, password reset).
+    /// `audit` is recorded only if this call ended a session or revoked a grant.
+    async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+
+    async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
+    /// Spends a code atomically (see `CodeTake`). An expired code is `Missing`.
+    ///
+    /// `reuse` is recorded when the code is `Reused` (and only then), with the code's login as
+    /// subject when it names none and the grant it issued (`grant_id` attribute) when there is
+    /// one.
+    async fn take_code(&self, code_hash: &str, at: DateTime<Utc>, reuse: &AuditEvent) -> Result<CodeTake, StoreError>;
+    /// Stores a grant with its first tokens; with `code_hash`, links the spent code to it.
+    /// `audit`: the tokens issued.
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[TokenRecord],
+        code_hash: Option<&str>,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Spends refresh token `old` and stores `new` (same grant), atomically; see `Rotation`.
+    /// `issued` is recorded when `Rotated`, `reused` when `Reused`, nothing when `Invalid`.
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &[TokenRecord],
+        at: DateTime<Utc>,
+        issued: &AuditEvent,
+        reused: &AuditEvent,
+    ) -> Result<Rotation, StoreError>;
+    async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Deletes expired codes, tokens, sessions and keys; returns how many rows went.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,110 @@
+//! Claims about an account, by scope: `profile` (name, preferred_username), `email`, `phone`, and
+//! `org` (company code/name/tier, department, title, grade, employee number, groups), so modules
+//! can build leader, company and department portals.
+
+use openidconnect::core::CoreGenderClaim;
+use openidconnect::{
+    AdditionalClaims, EndUserEmail, EndUserName, EndUserPhoneNumber, EndUserUsername, StandardClaims, SubjectIdentifier,
+};
+use orgid_directory::idp::Subject;
+use serde::{Deserialize, Serialize};
+
+/// Scopes this provider knows.
+pub const SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "org", "offline_access"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrgCompany {
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+}
+
+/// The `org` claim.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Org {
+    pub company: OrgCompany,
+    pub department: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    pub employee_number: String,
+    /// The directory groups: the company code, `code/department`, `confidential`.
+    pub groups: Vec<String>,
+}
+
+/// Claims beyond the standard ones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct OrgClaims {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<Org>,
+}
+
+impl AdditionalClaims for OrgClaims {}
+
+pub(crate) fn has(scope: &str, s: &str) -> bool {
+    scope.split(' ').any(|x| x == s)
+}
+
+pub(crate) fn groups(s: &Subject) -> Vec<String> {
+    let mut g = vec![s.company.0.clone()];
+    if !s.department.is_empty() {
+        g.push(format!("{}/{}", s.company.0, s.department));
+    }
+    if s.confidential {
+        g.push("confidential".into());
+    }
+    g
+}
+
+pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
+    OrgClaims {
+        org: has(scope, "org").then(|| Org {
+            company: OrgCompany {
+                code: s.company.0.clone(),
+                name: s.company_name.clone(),
+                tier: s.company_tier.as_str().into(),
+            },
+            department: s.department.clone(),
+            title: s.title.clone(),
+            grade: s.grade.clone(),
+            employee_number: s.employee_number.clone(),
+            groups: groups(s),
+        }),
+    }
+}
+
+pub(crate) fn standard(sub: &str, s: &Subject, scope: &str) -> StandardClaims<CoreGenderClaim> {
+    let mut c = StandardClaims::new(SubjectIdentifier::new(sub.to_string()));
+    if has(scope, "profile") {
+        c = c
+            .set_name(Some(EndUserName::new(s.name.clone()).into()))
+            .set_preferred_username(Some(EndUserUsername::new(s.login.clone())));
+    }
+    if has(scope, "email") && !s.email.is_empty() {
+        c = c.set_email(Some(EndUserEmail::new(s.email.clone()))).set_email_verified(Some(true));
+    }
+    if has(scope, "phone") && !s.mobile.is_empty() {
+        c = c.set_phone_number(Some(EndUserPhoneNumber::new(s.mobile.clone()))).set_phone_number_verified(Some(true));
+    }
+    c
+}
+
+/// The userinfo response body.
+pub(crate) fn userinfo(sub: &str, s: &Subject, scope: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(standard(sub, s, scope)).unwrap_or_else(|_| serde_json::json!({ "sub": sub }));
+    if let (Some(obj), Some(org)) = (v.as_object_mut(), org(s, scope).org) {
+        obj.insert("org".into(), serde_json::to_value(org).unwrap_or_default());
+    }
+    v
+}
+
+/// Keeps the scopes this provider knows, in request order, without repeats.
+pub(crate) fn normalize(scope: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for s in scope.split(' ').filter(|s| SCOPES.contains(s)) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.join(" ")
+}

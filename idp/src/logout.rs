@@ -1,0 +1,178 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the SSO session for every
+//! client. With a valid `id_token_hint` of the signed-in user it happens at once; otherwise the
+//! user confirms (a cross-site GET must not sign anyone out).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Duration;
+use orgid_directory::audit::{AuditOutcome, EventKind};
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::with_query;
+use crate::flow::Peer;
+use crate::i18n::{Lang, Msg};
+use crate::{IdpError, Provider, pages};
+
+pub(crate) fn routes() -> Router<Provider> {
+    Router::new().route("/logout", get(logout_get).post(logout_post)).route("/logout/confirm", post(confirm))
+}
+
+/// Where to go after logout, carried through the confirmation.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+struct After {
+    redirect: Option<String>,
+    state: Option<String>,
+    /// The client that asked (for the audit record).
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+async fn logout_get(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    p.logout(&headers, &peer, q).await.unwrap_or_else(|e| crate::unavailable(&e, Lang::Zh))
+}
+
+async fn logout_post(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(q): Form<HashMap<String, String>>,
+) -> Response {
+    p.logout(&headers, &peer, q).await.unwrap_or_else(|e| crate::unavailable(&e, Lang::Zh))
+}
+
+impl Provider {
+    async fn logout(&self, headers: &HeaderMap, peer: &Peer, q: HashMap<String, String>) -> Result<Response, IdpError> {
+        let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let lang = Lang::pick(get("ui_locales"), headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+        let hint = match get("id_token_hint") {
+            Some(t) => match self.id_token_subject(t, get("client_id").unwrap_or("")).await? {
+                Some(sub) => Some((sub, self.hint_audience(t))),
+                None => {
+                    return Ok((
+                        StatusCode::BAD_REQUEST,
+                        pages::error(lang, Msg::BadRequest.text(lang), Some("id_token_hint")),
+                    )
+                        .into_response());
+                }
+            },
+            None => None,
+        };
+        // The post-logout redirect must be registered for the client named by the hint or client_id.
+        let client_id = get("client_id").map(str::to_string).or_else(|| hint.as_ref().and_then(|h| h.1.clone()));
+        let mut after = After { redirect: None, state: get("state").map(str::to_string), client_id: client_id.clone() };
+        if let Some(uri) = get("post_logout_redirect_uri") {
+            let client = match &client_id {
+                Some(id) => self.client(id).await?,
+                None => None,
+            };
+            match client {
+                Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => {
+                    after.redirect = Some(uri.to_string())
+                }
+                _ => {
+                    return Ok((StatusCode::BAD_REQUEST, pages::error(lang, Msg::BadRedirect.text(lang), None))
+                        .into_response());
+                }
+            }
+        }
+        let session = self.current_session(headers).await?;
+        let hinted_user = match (&hint, &session) {
+            (Some((sub, _)), Some(s)) => match self.inner.store.subject(&s.login).await? {
+                Some(subject) => self.subject_id(&subject.person_key) == *sub,
+                None => false,
+            },
+            _ => false,
+        };
+        if session.is_none() || hinted_user {
+            return self.finish_logout(headers, peer, lang, after).await;
+        }
+        let (csrf, set) = self.csrf(headers)?;
+        let carry = self.seal("logout", &after, Duration::minutes(15))?;
+        let mut res = pages::logout_confirm(lang, &csrf, &carry).into_response();
+        if let Some(Ok(v)) = set.map(|s| s.parse()) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+        Ok(res)
+    }
+
+    fn hint_audience(&self, token: &str) -> Option<String> {
+        use base64::Engine;
+        let payload = token.split('.').nth(1)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        match &v["aud"] {
+            serde_json::Value::String(a) => Some(a.clone()),
+            serde_json::Value::Array(a) => a.first().and_then(|x| x.as_str()).map(str::to_string),
+            _ => None,
+        }
+    }
+
+    async fn finish_logout(
+        &self,
+        headers: &HeaderMap,
+        peer: &Peer,
+        lang: Lang,
+        after: After,
+    ) -> Result<Response, IdpError> {
+        if let Some(hash) = self.session_hash_of(headers)
+            && let Some(session) = self.inner.store.session(&hash).await?
+        {
+            let now = self.now();
+            let company = self.inner.store.subject(&session.login).await?.map(|s| s.company);
+            let ctx = peer.context(after.client_id.as_deref(), Some(&hash));
+            let logout = crate::audit::by_user(
+                now,
+                EventKind::Logout,
+                AuditOutcome::Success,
+                &session.login,
+                company.as_ref(),
+                &ctx,
+            );
+            self.inner.store.end_session(&hash, now, &[logout]).await?;
+        }
+        let mut res = match &after.redirect {
+            Some(uri) => {
+                let mut q = vec![];
+                if let Some(s) = &after.state {
+                    q.push(("state", s.as_str()));
+                }
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                if let Ok(v) = with_query(uri, &q).parse() {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            None => pages::message(lang, Msg::LoggedOutTitle, Msg::LoggedOut).into_response(),
+        };
+        if let Ok(v) = self.clear_session_cookie().parse() {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+        Ok(res)
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    csrf: String,
+    carry: String,
+    #[serde(default)]
+    lang: String,
+}
+
+async fn confirm(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f): Form<ConfirmForm>) -> Response {
+    let lang = Lang::pick(Some(&f.lang), None);
+    let Some(after) = p.open::<After>("logout", &f.carry).filter(|_| p.csrf_ok(&headers, &f.csrf)) else {
+        return (StatusCode::BAD_REQUEST, pages::error(lang, Msg::SessionExpired.text(lang), None)).into_response();
+    };
+    p.finish_logout(&headers, &peer, lang, after).await.unwrap_or_else(|e| crate::unavailable(&e, lang))
+}

@@ -1,0 +1,601 @@
+//! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
+//! client credentials), userinfo, introspection (RFC 7662) and revocation (RFC 7009).
+
+use std::collections::HashMap;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Duration, Utc};
+use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    AccessToken, Audience, AuthenticationMethodReference, AuthorizationCode, IdToken, IdTokenClaims, IssuerUrl, Nonce,
+};
+use orgid_config::GrantType;
+use orgid_directory::AccountStatus;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
+use orgid_directory::idp::{CodeTake, GrantRecord, Rotation, Subject, TokenKind, TokenRecord};
+use serde_json::json;
+
+use crate::claims::{self, OrgClaims};
+use crate::clients::ClientAuthError;
+use crate::flow::{Peer, sha256_hex};
+use crate::jwt::{self, AccessClaims};
+use crate::keys::random_token;
+use crate::{Client, IdpError, Provider};
+
+/// ID tokens with the `org` claim.
+type OrgIdToken = IdToken<OrgClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+pub(crate) fn routes() -> Router<Provider> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/introspect", post(introspect))
+        .route("/revoke", post(revoke))
+}
+
+/// An OAuth error response (RFC 6749 §5.2), never cached.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res = (status, Json(json!({ "error": error, "error_description": description }))).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn client_auth_error(e: ClientAuthError) -> Response {
+    match e {
+        ClientAuthError::Malformed(why) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
+        ClientAuthError::Failed { basic } => {
+            let mut res = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+            if basic {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"orgid\""));
+            }
+            res
+        }
+    }
+}
+
+fn server_error(e: &IdpError) -> Response {
+    tracing::error!(error = %e, "token endpoint failure");
+    oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again later")
+}
+
+fn active(s: &Subject) -> bool {
+    s.status == AccountStatus::Active && !s.departed
+}
+
+/// Tokens to issue for a grant.
+struct Issue<'a> {
+    client: &'a Client,
+    grant_id: &'a str,
+    subject: Option<&'a Subject>,
+    scope: &'a str,
+    auth_time: Option<DateTime<Utc>>,
+    amr: &'a [String],
+    nonce: Option<&'a str>,
+    code: Option<&'a str>,
+    refresh: bool,
+}
+
+impl Provider {
+    /// Makes the tokens of a response; returns the JSON body and the token records to store.
+    async fn tokens(&self, i: Issue<'_>) -> Result<(serde_json::Value, Vec<TokenRecord>), IdpError> {
+        let now = self.now();
+        let o = &self.inner.settings.oidc;
+        let access_exp = now + Duration::seconds(o.access_token_ttl_secs as i64);
+        let jti = random_token(18)?;
+        let sub = match i.subject {
+            Some(s) => self.subject_id(&s.person_key),
+            None => i.client.id.clone(),
+        };
+        let at_key = self.inner.keys.signer(orgid_config::SigningAlg::RS256, now).await?;
+        let access = jwt::sign(
+            &AccessClaims {
+                iss: self.issuer().into(),
+                sub: sub.clone(),
+                aud: i.client.id.clone(),
+                client_id: i.client.id.clone(),
+                scope: i.scope.into(),
+                jti: jti.clone(),
+                iat: now.timestamp(),
+                exp: access_exp.timestamp(),
+                auth_time: i.auth_time.map(|t| t.timestamp()),
+            },
+            &at_key,
+        )?;
+        let record = |id: String, kind, expires_at| TokenRecord {
+            id,
+            kind,
+            grant_id: i.grant_id.into(),
+            client_id: i.client.id.clone(),
+            login: i.subject.map(|s| s.login.clone()),
+            scope: i.scope.into(),
+            issued_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        let mut records = vec![record(jti, TokenKind::Access, access_exp)];
+        let mut body = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": o.access_token_ttl_secs,
+            "scope": i.scope,
+        });
+        if i.refresh {
+            let refresh = random_token(32)?;
+            let exp = now + Duration::seconds(o.refresh_token_ttl_secs as i64);
+            records.push(record(sha256_hex(&refresh), TokenKind::Refresh, exp));
+            body["refresh_token"] = json!(refresh);
+        }
+        if let Some(s) = i.subject
+            && claims::has(i.scope, "openid")
+        {
+            let key = self.inner.keys.signer(i.client.id_token_alg, now).await?;
+            let issuer =
+                IssuerUrl::new(self.issuer().into()).map_err(|e| IdpError::Internal(format!("issuer: {e}")))?;
+            let mut c = IdTokenClaims::<OrgClaims, CoreGenderClaim>::new(
+                issuer,
+                vec![Audience::new(i.client.id.clone())],
+                now + Duration::seconds(o.id_token_ttl_secs as i64),
+                now,
+                claims::standard(&sub, s, i.scope),
+                claims::org(s, i.scope),
+            )
+            .set_auth_time(i.auth_time)
+            .set_nonce(i.nonce.map(|n| Nonce::new(n.into())));
+            if !i.amr.is_empty() {
+                c = c.set_auth_method_refs(Some(
+                    i.amr.iter().map(|a| AuthenticationMethodReference::new(a.clone())).collect(),
+                ));
+            }
+            let at = AccessToken::new(access);
+            let code = i.code.map(|c| AuthorizationCode::new(c.into()));
+            let id_token = OrgIdToken::new(c, key.as_ref(), crate::keys::jws_alg(key.alg()), Some(&at), code.as_ref())
+                .map_err(|e| IdpError::Internal(format!("ID token: {e}")))?;
+            body["id_token"] = json!(id_token.to_string());
+        }
+        Ok((body, records))
+    }
+
+    /// The `sub` of an ID token this provider signed for `client_id` (expired ones too: hints and
+    /// logout accept them). `None` if it is not one.
+    pub(crate) async fn id_token_subject(&self, token: &str, client_id: &str) -> Result<Option<String>, IdpError> {
+        let Some(payload) = self.verified_payload(token).await? else { return Ok(None) };
+        let aud_ok = match &payload["aud"] {
+            serde_json::Value::String(a) => a == client_id || client_id.is_empty(),
+            serde_json::Value::Array(a) => client_id.is_empty() || a.iter().any(|x| x == client_id),
+            _ => false,
+        };
+        if payload["iss"] != self.issuer() || !aud_ok {
+            return Ok(None);
+        }
+        Ok(payload["sub"].as_str().map(str::to_string))
+    }
+
+    /// The payload of a JWS signed by one of this provider's published keys, with the key's own
+    /// algorithm (never the header's choice).
+    pub(crate) async fn verified_payload(&self, token: &str) -> Result<Option<serde_json::Value>, IdpError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Ok(None);
+        };
+        let header: Option<serde_json::Value> = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(kid) = header.as_ref().and_then(|h| h["kid"].as_str()) else { return Ok(None) };
+        let Some(key) = self.inner.keys.by_kid(kid, self.now()).await? else { return Ok(None) };
+        if header.as_ref().and_then(|h| h["alg"].as_str()) != Some(key.alg().as_str()) {
+            return Ok(None);
+        }
+        let Ok(sig) = B64.decode(s) else { return Ok(None) };
+        if crate::keys::verify(&key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).is_err() {
+            return Ok(None);
+        }
+        Ok(B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// A live access token: signature, issuer, expiry, recorded and not revoked, its grant not
+    /// revoked, its account still active.
+    pub(crate) async fn live_access(&self, token: &str) -> Result<Option<(AccessClaims, Option<Subject>)>, IdpError> {
+        let now = self.now();
+        let Ok(claims) = jwt::verify(token, &self.inner.keys, self.issuer(), now).await? else { return Ok(None) };
+        let Some(rec) = self.inner.store.token(&claims.jti).await? else { return Ok(None) };
+        if rec.kind != TokenKind::Access || rec.revoked_at.is_some() || rec.expires_at <= now {
+            return Ok(None);
+        }
+        if self.inner.store.grant(&rec.grant_id).await?.is_none_or(|g| g.revoked_at.is_some()) {
+            return Ok(None);
+        }
+        match &rec.login {
+            None => Ok(Some((claims, None))),
+            Some(login) => match self.inner.store.subject(login).await? {
+                Some(s) if active(&s) => Ok(Some((claims, Some(s)))),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// A live refresh token record (by the token itself).
+    async fn live_refresh(&self, token: &str) -> Result<Option<TokenRecord>, IdpError> {
+        let now = self.now();
+        let Some(rec) = self.inner.store.token(&sha256_hex(token)).await? else { return Ok(None) };
+        if rec.kind != TokenKind::Refresh || rec.revoked_at.is_some() || rec.used_at.is_some() || rec.expires_at <= now
+        {
+            return Ok(None);
+        }
+        if self.inner.store.grant(&rec.grant_id).await?.is_none_or(|g| g.revoked_at.is_some()) {
+            return Ok(None);
+        }
+        if let Some(login) = &rec.login
+            && !self.inner.store.subject(login).await?.is_some_and(|s| active(&s))
+        {
+            return Ok(None);
+        }
+        Ok(Some(rec))
+    }
+}
+
+async fn token(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return client_auth_error(e),
+        Err(e) => return server_error(&e),
+    };
+    let result = match get("grant_type") {
+        None => Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required")),
+        Some("authorization_code") if client.allows(GrantType::AuthorizationCode) => {
+            code_grant(&p, &client, &f, &peer).await
+        }
+        Some("refresh_token") if client.allows(GrantType::RefreshToken) => refresh_grant(&p, &client, &f, &peer).await,
+        Some("client_credentials") if client.allows(GrantType::ClientCredentials) && !client.is_public() => {
+            credentials_grant(&p, &client, &f, &peer).await
+        }
+        Some("authorization_code" | "refresh_token" | "client_credentials") => {
+            Ok(oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "this client may not use this grant"))
+        }
+        Some(_) => Ok(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unsupported grant_type")),
+    };
+    result.unwrap_or_else(|e| server_error(&e))
+}
+
+fn ok_json(body: serde_json::Value) -> Response {
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn invalid_grant(why: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why)
+}
+
+async fn code_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
+    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let Some(code) = get("code") else {
+        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required"));
+    };
+    let now = p.now();
+    let hash = sha256_hex(code);
+    // The store names the code's account and grant in the record.
+    let reuse = AuditEvent::new(now, EventKind::CodeReuse, AuditOutcome::Failure, client_actor(client))
+        .context(&peer.context(Some(&client.id), None))
+        .reason("authorization code presented again: the tokens it issued are revoked");
+    let rec = match p.inner.store.take_code(&hash, now, &reuse).await? {
+        CodeTake::Fresh(r) => r,
+        CodeTake::Reused { grant_id } => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            if let Some(g) = &grant_id {
+                p.inner.store.revoke_grant(g, now).await?;
+            }
+            return Ok(invalid_grant("the code was already used; the tokens it issued are revoked"));
+        }
+        CodeTake::Missing => return Ok(invalid_grant("unknown or expired code")),
+    };
+    if rec.client_id != client.id {
+        return Ok(invalid_grant("the code was issued to another client"));
+    }
+    if get("redirect_uri") != Some(rec.redirect_uri.as_str()) {
+        return Ok(invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    match (&rec.code_challenge, get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let valid = (43..=128).contains(&verifier.len())
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = B64.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+            if !valid || !crate::flow::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Ok(invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Ok(invalid_grant("code_verifier is required")),
+        // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+        (None, Some(_)) => return Ok(invalid_grant("code_verifier given but no code_challenge was sent")),
+        (None, None) => {}
+    }
+    let subject = match p.inner.store.subject(&rec.login).await? {
+        Some(s) if active(&s) => s,
+        _ => return Ok(invalid_grant("the account is not active")),
+    };
+    if p.inner.store.session(&rec.session_hash).await?.is_none_or(|s| s.ended_at.is_some()) {
+        return Ok(invalid_grant("the session that issued the code has ended"));
+    }
+    let grant_id = random_token(18)?;
+    let refresh = client.allows(GrantType::RefreshToken);
+    let (body, records) = p
+        .tokens(Issue {
+            client,
+            grant_id: &grant_id,
+            subject: Some(&subject),
+            scope: &rec.scope,
+            auth_time: Some(rec.auth_time),
+            amr: &rec.amr,
+            nonce: rec.nonce.as_deref(),
+            code: Some(code),
+            refresh,
+        })
+        .await?;
+    let grant = GrantRecord {
+        id: grant_id,
+        client_id: client.id.clone(),
+        login: Some(rec.login.clone()),
+        scope: rec.scope.clone(),
+        session_hash: Some(rec.session_hash.clone()),
+        auth_time: Some(rec.auth_time),
+        amr: rec.amr.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    let ctx = peer.context(Some(&client.id), Some(&rec.session_hash));
+    let issued =
+        AuditEvent::token_issued(now, Some(&rec.login), Some(&subject.company), &client.id, "authorization_code", &ctx)
+            .attr("scope", rec.scope.as_str());
+    p.inner.store.create_grant(&grant, &records, Some(&hash), &[issued]).await?;
+    Ok(ok_json(body))
+}
+
+async fn refresh_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
+    let Some(token) = f.get("refresh_token").filter(|t| !t.is_empty()) else {
+        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required"));
+    };
+    let now = p.now();
+    let id = sha256_hex(token);
+    let Some(rec) = p.inner.store.token(&id).await? else { return Ok(invalid_grant("unknown refresh token")) };
+    // Bound to its client: another client cannot use (or burn) it.
+    if rec.kind != TokenKind::Refresh || rec.client_id != client.id {
+        return Ok(invalid_grant("unknown refresh token"));
+    }
+    let Some(grant) = p.inner.store.grant(&rec.grant_id).await? else { return Ok(invalid_grant("unknown grant")) };
+    let subject = match &rec.login {
+        Some(l) => match p.inner.store.subject(l).await? {
+            Some(s) if active(&s) => Some(s),
+            _ => {
+                p.inner.store.revoke_grant(&grant.id, now).await?;
+                return Ok(invalid_grant("the account is not active"));
+            }
+        },
+        None => None,
+    };
+    // A narrower scope may be asked for; never a wider one.
+    let scope = match f.get("scope").filter(|s| !s.is_empty()) {
+        None => grant.scope.clone(),
+        Some(s) => {
+            let asked = claims::normalize(s);
+            if asked.split(' ').any(|x| !claims::has(&grant.scope, x)) {
+                return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope exceeds the original grant"));
+            }
+            asked
+        }
+    };
+    let (body, records) = p
+        .tokens(Issue {
+            client,
+            grant_id: &grant.id,
+            subject: subject.as_ref(),
+            scope: &scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            nonce: None,
+            code: None,
+            refresh: true,
+        })
+        .await?;
+    let company = subject.as_ref().map(|s| &s.company);
+    let ctx = peer.context(Some(&client.id), grant.session_hash.as_deref());
+    let issued = AuditEvent::token_issued(now, rec.login.as_deref(), company, &client.id, "refresh_token", &ctx)
+        .attr("scope", scope.as_str());
+    let mut reused = AuditEvent::new(now, EventKind::RefreshReuse, AuditOutcome::Failure, client_actor(client))
+        .context(&ctx)
+        .reason("refresh token presented again: the whole grant is revoked")
+        .attr("grant_id", grant.id.as_str());
+    if let Some(login) = &rec.login {
+        reused = reused.subject(login, company);
+    }
+    match p.inner.store.rotate_refresh(&id, &records, now, &issued, &reused).await? {
+        Rotation::Rotated => Ok(ok_json(body)),
+        Rotation::Reused { .. } => Ok(invalid_grant("the refresh token was already used; the whole grant is revoked")),
+        Rotation::Invalid => Ok(invalid_grant("the refresh token is expired or revoked")),
+    }
+}
+
+async fn credentials_grant(
+    p: &Provider,
+    client: &Client,
+    f: &HashMap<String, String>,
+    peer: &Peer,
+) -> Result<Response, IdpError> {
+    // No user: the user scopes mean nothing here.
+    let scope: String = f
+        .get("scope")
+        .map(|s| s.split(' ').filter(|x| !x.is_empty() && !claims::SCOPES.contains(x)).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let now = p.now();
+    let grant_id = random_token(18)?;
+    let (body, records) = p
+        .tokens(Issue {
+            client,
+            grant_id: &grant_id,
+            subject: None,
+            scope: &scope,
+            auth_time: None,
+            amr: &[],
+            nonce: None,
+            code: None,
+            refresh: false,
+        })
+        .await?;
+    let grant = GrantRecord {
+        id: grant_id,
+        client_id: client.id.clone(),
+        login: None,
+        scope: scope.clone(),
+        session_hash: None,
+        auth_time: None,
+        amr: vec![],
+        created_at: now,
+        revoked_at: None,
+    };
+    let ctx = peer.context(Some(&client.id), None);
+    let issued =
+        AuditEvent::token_issued(now, None, None, &client.id, "client_credentials", &ctx).attr("scope", scope.as_str());
+    p.inner.store.create_grant(&grant, &records, None, &[issued]).await?;
+    Ok(ok_json(body))
+}
+
+/// The client as the actor of what its request did (a replayed code or refresh token: whoever
+/// holds it acts through the client, not as the account holder).
+fn client_actor(client: &Client) -> Actor {
+    Actor::System(format!("client:{}", client.id))
+}
+
+fn bearer_error(status: StatusCode, error: &str) -> Response {
+    let mut res = status.into_response();
+    let v = if error.is_empty() {
+        "Bearer realm=\"orgid\"".to_string()
+    } else {
+        format!("Bearer realm=\"orgid\", error=\"{error}\"")
+    };
+    if let Ok(v) = v.parse() {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+async fn userinfo(State(p): State<Provider>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim().to_string()));
+    let from_body = url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned());
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, ""),
+    };
+    match p.live_access(&token).await {
+        Ok(Some((claims, Some(subject)))) if claims::has(&claims.scope, "openid") => {
+            ok_json(claims::userinfo(&claims.sub, &subject, &claims.scope))
+        }
+        Ok(Some(_)) => bearer_error(StatusCode::FORBIDDEN, "insufficient_scope"),
+        Ok(None) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token"),
+        Err(e) => server_error(&e),
+    }
+}
+
+async fn introspect(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
+    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
+        Ok(Ok(c)) if !c.is_public() => c,
+        Ok(Ok(_)) => return client_auth_error(ClientAuthError::Failed { basic: false }),
+        Ok(Err(e)) => return client_auth_error(e),
+        Err(e) => return server_error(&e),
+    };
+    let Some(token) = get("token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
+    };
+    let result = async {
+        if let Some((c, subject)) = p.live_access(token).await? {
+            let mut body = json!({
+                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+                "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+            });
+            if let Some(s) = subject {
+                body["username"] = json!(s.login);
+            }
+            return Ok(body);
+        }
+        if let Some(rec) = p.live_refresh(token).await? {
+            let mut body = json!({
+                "active": true, "token_type": "refresh_token", "scope": rec.scope, "client_id": rec.client_id,
+                "exp": rec.expires_at.timestamp(), "iat": rec.issued_at.timestamp(), "iss": p.issuer(),
+            });
+            if let Some(l) = &rec.login
+                && let Some(s) = p.inner.store.subject(l).await?
+            {
+                body["sub"] = json!(p.subject_id(&s.person_key));
+                body["username"] = json!(s.login);
+            }
+            return Ok(body);
+        }
+        Ok::<_, IdpError>(json!({ "active": false }))
+    }
+    .await;
+    let _ = client;
+    match result {
+        Ok(body) => ok_json(body),
+        Err(e) => server_error(&e),
+    }
+}
+
+async fn revoke(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
+    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return client_auth_error(e),
+        Err(e) => return server_error(&e),
+    };
+    let Some(token) = get("token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
+    };
+    let now = p.now();
+    let result = async {
+        // A refresh token revokes its whole grant; an access token only itself. Tokens of other
+        // clients are left alone, and unknown tokens are not an error (RFC 7009 §2.2).
+        if let Some(rec) = p.inner.store.token(&sha256_hex(token)).await?
+            && rec.kind == TokenKind::Refresh
+            && rec.client_id == client.id
+        {
+            p.inner.store.revoke_grant(&rec.grant_id, now).await?;
+        } else if let Ok(Ok(c)) = jwt::verify(token, &p.inner.keys, p.issuer(), now).await
+            && c.client_id == client.id
+        {
+            p.inner.store.revoke_token(&c.jti, now).await?;
+        }
+        Ok::<_, IdpError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let mut res = StatusCode::OK.into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => server_error(&e),
+    }
+}
