@@ -5,7 +5,7 @@
 #  2. the same entries (dumped from that slapd) as LDIF through `ldapadd` into a second empty slapd
 #     of the same configuration; prints both times and the ratio;
 #  3. the first load again with `ldap.transactions = true` into a third empty slapd (and store);
-#  4. a no-change sync (must send zero writes) and a 1%-change sync (on the first store).
+#  4. three no-change syncs (each must send zero writes) and a 1%-change sync (on the first store).
 #   bench/ldap.sh                 # 100,000 people
 #   PEOPLE=10000 bench/ldap.sh    # smaller
 set -euo pipefail
