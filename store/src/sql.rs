@@ -469,62 +469,67 @@ macro_rules! store_impl {
                 if large {
                     Self::large_write(&mut conn, true).await?;
                 }
-                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
-                let mut queued = Vec::new();
-                if apply {
-                    let revision = Self::lock_revision(&mut tx).await?;
-                    let state = Self::run_state(&mut tx, run).await?;
-                    Self::expect_running(run, &state)?;
-                    if state.base_revision != revision {
-                        return Err(StoreError::Conflict(format!(
-                            "another run was applied while run {run} was running; run the sync again"
-                        )));
-                    }
-                    let planned =
-                        Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, outcome.finished_at)
-                            .await?;
-                    let tracked = match &delta {
-                        Some(rows) => {
-                            queued = Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?;
-                            rows.changes_tracking()
+                // Whether the run commits or fails (a conflict, a refused write), its connection
+                // goes back to the pool with the usual cache and checkpoints.
+                let finished = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+                    let mut queued = Vec::new();
+                    if apply {
+                        let revision = Self::lock_revision(&mut tx).await?;
+                        let state = Self::run_state(&mut tx, run).await?;
+                        Self::expect_running(run, &state)?;
+                        if state.base_revision != revision {
+                            return Err(StoreError::Conflict(format!(
+                                "another run was applied while run {run} was running; run the sync again"
+                            )));
                         }
-                        None => false,
-                    };
-                    if planned || tracked {
-                        Self::bump_revision(&mut tx).await?;
+                        let planned =
+                            Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, outcome.finished_at)
+                                .await?;
+                        let tracked = match &delta {
+                            Some(rows) => {
+                                queued = Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?;
+                                rows.changes_tracking()
+                            }
+                            None => false,
+                        };
+                        if planned || tracked {
+                            Self::bump_revision(&mut tx).await?;
+                        }
                     }
+                    let updated = sqlx::query(
+                        "UPDATE runs SET status = $1, finished_at = $2, counts = $3, active_people = $4, \
+                         rejected_rows = $5, message = $6, plan = $7, delta = $8 WHERE id = $9 AND status = $10",
+                    )
+                    .bind(outcome.status.as_str())
+                    .bind(millis(outcome.finished_at))
+                    .bind(counts)
+                    .bind(int(outcome.active_people))
+                    .bind(int(outcome.rejected.len() as u64))
+                    .bind(outcome.message.as_deref())
+                    .bind(kept)
+                    .bind(kept_delta)
+                    .bind(run.0)
+                    .bind(RunStatus::Running.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    if updated.rows_affected() == 0 {
+                        let state = Self::run_state(&mut tx, run).await?;
+                        Self::expect_running(run, &state)?;
+                    }
+                    Self::insert_rejections(&mut tx, run, outcome.rejected).await?;
+                    // The audit records are the transaction's last statements.
+                    crate::audit::record_run(&mut tx, run, &outcome).await?;
+                    tx.commit().await.map_err(db)?;
+                    Ok(queued)
                 }
-                let updated = sqlx::query(
-                    "UPDATE runs SET status = $1, finished_at = $2, counts = $3, active_people = $4, \
-                     rejected_rows = $5, message = $6, plan = $7, delta = $8 WHERE id = $9 AND status = $10",
-                )
-                .bind(outcome.status.as_str())
-                .bind(millis(outcome.finished_at))
-                .bind(counts)
-                .bind(int(outcome.active_people))
-                .bind(int(outcome.rejected.len() as u64))
-                .bind(outcome.message.as_deref())
-                .bind(kept)
-                .bind(kept_delta)
-                .bind(run.0)
-                .bind(RunStatus::Running.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                if updated.rows_affected() == 0 {
-                    let state = Self::run_state(&mut tx, run).await?;
-                    Self::expect_running(run, &state)?;
-                }
-                Self::insert_rejections(&mut tx, run, outcome.rejected).await?;
-                // The audit record is the transaction's last statement.
-                crate::audit::record_run(&mut tx, run, &outcome).await?;
-                let committed = tx.commit().await.map_err(db);
+                .await;
                 if large && Self::large_write(&mut conn, false).await.is_err() {
-                    // Never back in the pool without its checkpoints; the run itself is decided.
+                    // Never back in the pool without its checkpoints; the run itself is settled.
                     conn.close_on_drop();
                 }
-                committed?;
-                Ok(queued)
+                finished
             }
 
             #[tracing::instrument(skip_all, fields(held = %held, by = %by), err)]
