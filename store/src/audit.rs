@@ -20,9 +20,14 @@ use crate::rows::time;
 /// Appending to a chain inside a transaction the caller owns.
 #[async_trait]
 pub(crate) trait AuditTx: Send {
-    /// Chains `events` after the head of a chain (locking it until the transaction ends) and
-    /// returns its new head. Nothing is written (and `None` returned) for no events.
-    async fn append_audit(&mut self, events: &[AuditEvent]) -> Result<Option<ChainHead>, StoreError>;
+    /// Chains the events' `fields` after the head of a chain (locking it until the transaction
+    /// ends) and returns its new head. Nothing is written (and `None` returned) for no events.
+    /// They are taken a statement's worth at a time, so that a first load's 100,000 records are
+    /// never all in memory.
+    async fn append_audit(
+        &mut self,
+        fields: &mut (dyn Iterator<Item = AuditFields> + Send),
+    ) -> Result<Option<ChainHead>, StoreError>;
 }
 
 /// How each dialect takes a chain head.
@@ -54,7 +59,7 @@ pub(crate) async fn append_tx<T: AuditTx + ?Sized>(
     tx: &mut T,
     events: &[AuditEvent],
 ) -> Result<Option<ChainHead>, StoreError> {
-    tx.append_audit(events).await
+    tx.append_audit(&mut events.iter().map(AuditEvent::fields)).await
 }
 
 /// `finish_run`'s records: each applied change, then the run's end.
@@ -63,7 +68,7 @@ pub(crate) async fn record_run<T: AuditTx + ?Sized>(
     run: RunId,
     outcome: &RunOutcome<'_>,
 ) -> Result<(), StoreError> {
-    append_tx(tx, &lifecycle::run_events(run, outcome)).await.map(drop)
+    tx.append_audit(&mut lifecycle::run_event_iter(run, outcome).map(|e| e.fields())).await.map(drop)
 }
 
 /// `approve_run`'s records: the kept plan's changes by the approving run, then the approval.
@@ -74,7 +79,7 @@ pub(crate) async fn record_approval<T: AuditTx + ?Sized>(
     plan: &Plan,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
-    append_tx(tx, &lifecycle::approval_events(held, by, plan, at)).await.map(drop)
+    tx.append_audit(&mut lifecycle::approval_event_iter(held, by, plan, at).map(|e| e.fields())).await.map(drop)
 }
 
 /// A hash column as stored. A value of the wrong length (a hand-edited row) becomes a hash that
@@ -188,14 +193,15 @@ macro_rules! audit_impl {
         impl $crate::audit::AuditTx for sqlx::Transaction<'_, $db> {
             async fn append_audit(
                 &mut self,
-                events: &[orgid_directory::audit::AuditEvent],
+                fields: &mut (dyn Iterator<Item = orgid_directory::audit::AuditFields> + Send),
             ) -> Result<Option<orgid_directory::audit::ChainHead>, StoreError> {
-                use orgid_directory::audit::{AuditEvent, chain};
+                use orgid_directory::audit::chain;
                 use $crate::audit::AuditDialect;
-                if events.is_empty() {
+                let rows = chunk_rows(17);
+                let mut fields = fields.peekable();
+                if fields.peek().is_none() {
                     return Ok(None);
                 }
-                let fields = events.iter().map(AuditEvent::fields).collect();
                 let free: Option<(i32, i64, Vec<u8>)> = sqlx::query_as(<$db as AuditDialect>::LOCK_FREE_HEAD)
                     .fetch_optional(&mut **self)
                     .await
@@ -207,11 +213,13 @@ macro_rules! audit_impl {
                         .await
                         .map_err(db)?,
                 };
-                let (records, head) = chain($crate::audit::head_of(row), fields);
-                for chunk in records.chunks(chunk_rows(17)) {
+                let mut head = $crate::audit::head_of(row);
+                while fields.peek().is_some() {
+                    let (chunk, next) = chain(head, fields.by_ref().take(rows).collect());
+                    head = next;
                     let mut q =
                         QueryBuilder::<$db>::new(concat!("INSERT INTO audit_log (", audit_insert_columns!(), ") "));
-                    q.push_values(chunk, |mut b, r| {
+                    q.push_values(&chunk, |mut b, r| {
                         let f = &r.fields;
                         b.push_bind(r.chain)
                             .push_bind(r.pos)

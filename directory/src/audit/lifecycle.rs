@@ -54,41 +54,62 @@ fn counts_attrs(e: AuditEvent, plan: &Plan) -> AuditEvent {
 /// The events of `finish_run`: for an applied run, one per account change and then the run's
 /// end; for a held or failed run, the run's end only (nothing else happened).
 pub fn run_events(run: RunId, outcome: &RunOutcome<'_>) -> Vec<AuditEvent> {
+    run_event_iter(run, outcome).collect()
+}
+
+/// `run_events` made one at a time, in the same order: the store chains and writes a first
+/// load's 100,000 of them a statement's worth at a time instead of holding them all.
+pub fn run_event_iter<'a>(run: RunId, outcome: &'a RunOutcome<'_>) -> impl Iterator<Item = AuditEvent> + Send + 'a {
     let actor = Actor::Run(run);
     let at = outcome.finished_at;
     let applied = matches!(outcome.status, RunStatus::Ok | RunStatus::Partial);
-    let mut events: Vec<AuditEvent> = if applied {
-        outcome.plan.changes.iter().map(|c| change_event(&actor, c, at)).collect()
-    } else {
-        Vec::with_capacity(1)
+    let changes = if applied { outcome.plan.changes.as_slice() } else { &[] };
+    let end = {
+        let actor = actor.clone();
+        move || {
+            let (kind, result) = match outcome.status {
+                RunStatus::Held => (EventKind::SyncHeld, AuditOutcome::Success),
+                RunStatus::Failed => (EventKind::SyncFinished, AuditOutcome::Failure),
+                _ => (EventKind::SyncFinished, AuditOutcome::Success),
+            };
+            let reason = match &outcome.message {
+                Some(m) => format!("{}: {m}", outcome.status),
+                None => outcome.status.to_string(),
+            };
+            let e = AuditEvent::new(at, kind, result, actor)
+                .reason(reason)
+                .attr("rejected_rows", outcome.rejected.len().to_string())
+                .attr("active_people", outcome.active_people.to_string());
+            counts_attrs(e, outcome.plan)
+        }
     };
-    let (kind, result) = match outcome.status {
-        RunStatus::Held => (EventKind::SyncHeld, AuditOutcome::Success),
-        RunStatus::Failed => (EventKind::SyncFinished, AuditOutcome::Failure),
-        _ => (EventKind::SyncFinished, AuditOutcome::Success),
-    };
-    let reason = match &outcome.message {
-        Some(m) => format!("{}: {m}", outcome.status),
-        None => outcome.status.to_string(),
-    };
-    let e = AuditEvent::new(at, kind, result, actor)
-        .reason(reason)
-        .attr("rejected_rows", outcome.rejected.len().to_string())
-        .attr("active_people", outcome.active_people.to_string());
-    events.push(counts_attrs(e, outcome.plan));
-    events
+    changes.iter().map(move |c| change_event(&actor, c, at)).chain(std::iter::once_with(end))
 }
 
 /// The events of `approve_run`: the kept plan's changes, done by the approving run, then the
 /// approval itself.
 pub fn approval_events(held: RunId, by: RunId, plan: &Plan, at: DateTime<Utc>) -> Vec<AuditEvent> {
+    approval_event_iter(held, by, plan, at).collect()
+}
+
+/// `approval_events` made one at a time, in the same order (see `run_event_iter`).
+pub fn approval_event_iter(
+    held: RunId,
+    by: RunId,
+    plan: &Plan,
+    at: DateTime<Utc>,
+) -> impl Iterator<Item = AuditEvent> + Send + '_ {
     let actor = Actor::Run(by);
-    let mut events: Vec<AuditEvent> = plan.changes.iter().map(|c| change_event(&actor, c, at)).collect();
-    let e = AuditEvent::new(at, EventKind::SyncApproved, AuditOutcome::Success, actor)
-        .reason(format!("held run {held} approved and applied by run {by}"))
-        .attr("held_run", held.to_string());
-    events.push(counts_attrs(e, plan));
-    events
+    let end = {
+        let actor = actor.clone();
+        move || {
+            let e = AuditEvent::new(at, EventKind::SyncApproved, AuditOutcome::Success, actor)
+                .reason(format!("held run {held} approved and applied by run {by}"))
+                .attr("held_run", held.to_string());
+            counts_attrs(e, plan)
+        }
+    };
+    plan.changes.iter().map(move |c| change_event(&actor, c, at)).chain(std::iter::once_with(end))
 }
 
 /// The login in a `uid=LOGIN,…` DN.

@@ -28,6 +28,7 @@ both_backends!(
     every_event_type_round_trips_with_every_field,
     filters_scopes_and_pages_agree_with_a_reference_filter,
     sync_runs_write_their_records_in_the_same_transaction,
+    a_large_run_chains_its_records_across_statements,
     a_failed_audit_write_blocks_the_change,
     the_table_refuses_updates_and_deletes,
     concurrent_appenders_keep_one_chain,
@@ -299,6 +300,27 @@ fn opening() -> Plan {
 async fn records_of(store: &AnyStore, kinds: &[EventKind]) -> Vec<AuditRecord> {
     let f = AuditFilter { kinds: kinds.to_vec(), ..AuditFilter::default() };
     store.audit_query(&AuditScope::All, &f, PageRequest::first(Order::OldestFirst, 1_000)).await.expect("query").records
+}
+
+/// A run's records go in several statements (they are chained and written a statement's worth
+/// at a time): every one is there, in plan order, in one unbroken chain, the run's end last.
+async fn a_large_run_chains_its_records_across_statements(e: Env) {
+    const N: usize = 700;
+    let keys: Vec<String> = (0..N).map(|i| format!("k{i:04}")).collect();
+    let people = keys.iter().map(|k| person(k, &format!("E{k}"), "张三", "A", at(1))).collect();
+    let changes = keys.iter().map(|k| change(Op::Open, k, &format!("u{k}"), None, AccountStatus::Active)).collect();
+    let run = e.apply(&group(), &plan_of(people, changes), at(0), at(2)).await;
+    let records = all_records(&e.store).await;
+    assert_eq!(records.len(), N + 1);
+    assert_eq!(assert_intact(&e.store).await, 1, "one chain");
+    for (r, k) in records.iter().zip(&keys) {
+        assert_eq!(
+            (r.fields.kind.as_str(), r.fields.login.clone()),
+            (EventKind::AccountOpen.as_str(), Some(format!("u{k}")))
+        );
+        assert_eq!(r.fields.actor, run.to_string());
+    }
+    assert_eq!(records[N].fields.kind, EventKind::SyncFinished.as_str());
 }
 
 async fn sync_runs_write_their_records_in_the_same_transaction(e: Env) {
