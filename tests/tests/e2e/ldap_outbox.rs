@@ -4,8 +4,7 @@
 
 use orgid_tests::Slapd;
 
-use crate::hr::Row;
-use crate::ldap_sync::{Env, at, dump, members, month_one};
+use crate::ldap_sync::{Env, assert_converged, at, dump, kill_once_started, members, month_one, staff};
 use crate::sync::{Backend, orgid};
 
 #[tokio::test]
@@ -44,15 +43,7 @@ async fn a_sync_after_an_outage_applies_what_waited_before_its_own() {
 async fn a_sync_killed_while_it_pushes_converges_on_the_next_push() {
     let slapd = Slapd::start().await;
     let env = Env::new(Backend::Sqlite, &slapd.url()).await;
-    let staff: Vec<Row> = (1..=3000)
-        .map(|n| {
-            let mut r =
-                Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
-            r.department = format!("部门{}", n % 7);
-            r
-        })
-        .collect();
-    env.hr.write(&staff, false);
+    env.hr.write(&staff(), false);
     let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).expect("config");
 
     // The sync commits, then applies its operations from memory; kill it once that has visibly
@@ -61,25 +52,12 @@ async fn a_sync_killed_while_it_pushes_converges_on_the_next_push() {
     let task = tokio::spawn(async move {
         orgid::sync::sync(&app, false, "test", &orgid::progress::Progress::hidden()).await.map(|r| r.exit_code())
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count() < 10 {
-        assert!(std::time::Instant::now() < deadline, "the push never started");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    task.abort();
-    let _ = task.await;
-    let partial = dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count();
-    assert!(partial < 3000, "the sync finished before it could be killed ({partial} entries); enlarge the workload");
+    let partial = kill_once_started(&slapd, task, "sync", 60).await;
 
     let (code, out) = orgid(&env.cfg, &["ldap", "push"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(", 0 refused"), "{out}");
-    let all = dump(&slapd).await;
-    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), 3000, "after {partial} before the kill");
-    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), 1000);
-    let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("no drift"), "{out}");
+    assert_converged(&env, &slapd, partial).await;
     // The run itself was recorded before the directory was written.
     let (code, runs) = orgid(&env.cfg, &["runs", "list"]).await;
     assert_eq!(code, 0, "{runs}");

@@ -118,6 +118,55 @@ pub(crate) fn at(path: &str) -> String {
     format!("{path},{BASE}")
 }
 
+/// The 3,000 people of the kill-and-restart tests, a third of them in C010, in seven departments.
+pub(crate) fn staff() -> Vec<Row> {
+    (1..=STAFF)
+        .map(|n| {
+            let mut r =
+                Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
+            r.department = format!("部门{}", n % 7);
+            r
+        })
+        .collect()
+}
+
+/// How many people `staff` has.
+pub(crate) const STAFF: u32 = 3000;
+
+/// Kills `task` (a sync or push of `staff`, named `what`) as soon as the directory shows that it
+/// has started writing accounts, waiting at most `secs`; returns how many it had written.
+pub(crate) async fn kill_once_started<T>(
+    slapd: &Slapd,
+    task: tokio::task::JoinHandle<T>,
+    what: &str,
+    secs: u64,
+) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while dump(slapd).await.keys().filter(|k| k.starts_with("uid=")).count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "the {what} never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let partial = dump(slapd).await.keys().filter(|k| k.starts_with("uid=")).count();
+    assert!(
+        partial < STAFF as usize,
+        "the {what} finished before it could be killed ({partial} entries); enlarge the workload"
+    );
+    partial
+}
+
+/// Every one of `staff` is in the directory with the C010 group complete, and reconcile finds no
+/// drift (`partial` entries were there when the writer was killed).
+pub(crate) async fn assert_converged(env: &Env, slapd: &Slapd, partial: usize) {
+    let all = dump(slapd).await;
+    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), STAFF as usize, "after {partial} before the kill");
+    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), STAFF as usize / 3);
+    let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no drift"), "{out}");
+}
+
 #[tokio::test]
 async fn first_sync_and_second_month_reach_ldap() {
     let slapd = Slapd::start().await;
@@ -378,15 +427,7 @@ async fn purge_deletes_long_disabled_entries_and_rehire_brings_them_back() {
 async fn a_push_killed_midway_converges_on_the_next_start() {
     let port = orgid_tests::free_port();
     let env = Env::new(Backend::Sqlite, &format!("ldap://127.0.0.1:{port}")).await;
-    let staff: Vec<Row> = (1..=3000)
-        .map(|n| {
-            let mut r =
-                Row::new(n, if n % 3 == 0 { "C010" } else { "G000" }, &format!("E{n:05}"), &format!("员工{n}"), "M13");
-            r.department = format!("部门{}", n % 7);
-            r
-        })
-        .collect();
-    env.hr.write(&staff, false);
+    env.hr.write(&staff(), false);
     env.sync().await; // LDAP down: everything waits in the outbox
     let slapd = Slapd::start().await;
     let env = env.with_ldap(&slapd.url());
@@ -396,27 +437,14 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     // dropped at whatever await it has reached.
     let app = orgid::app::App::open(config.clone()).await.expect("open");
     let task = tokio::spawn(async move { orgid::ldap::push(&app).await });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count() < 10 {
-        assert!(std::time::Instant::now() < deadline, "the push never started");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    task.abort();
-    let _ = task.await;
-    let partial = dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count();
-    assert!(partial < 3000, "the push finished before it could be killed ({partial} entries); enlarge the workload");
+    let partial = kill_once_started(&slapd, task, "push", 20).await;
 
     // Start again: everything converges, nothing is refused.
     let app = orgid::app::App::open(config).await.expect("open");
     let r = orgid::ldap::push(&app).await.expect("push");
     assert_eq!(r.refused, 0, "{r:?}");
     assert!(r.unavailable.is_none(), "{r:?}");
-    let all = dump(&slapd).await;
-    assert_eq!(all.keys().filter(|k| k.starts_with("uid=")).count(), 3000, "after {partial} before the kill");
-    assert_eq!(members(&all, &at("cn=C010,ou=groups")).len(), 1000);
-    let (code, out) = orgid(&env.cfg, &["ldap", "reconcile", "--dry-run"]).await;
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("no drift"), "{out}");
+    assert_converged(&env, &slapd, partial).await;
 }
 
 #[tokio::test]
