@@ -17,3 +17,4 @@ pub mod report;
 pub mod serve;
 pub mod sync;
 pub mod telemetry;
+pub mod workflow;
