@@ -382,6 +382,10 @@ pub async fn submit(app: &App, who: &Principal, s: Submission) -> Result<Request
     Ok(req)
 }
 
+/// A row of a request file: row number, kind, record, effective date, and (form 2) the employee
+/// number and company before.
+type FileRow = (u64, RequestKind, PersonRecord, Option<NaiveDate>, Option<(String, CompanyCode)>);
+
 /// Submits every row of a form-1 (opening) or form-2 (adjustment) file as a request, like
 /// `submit` one by one (origin `import`). Rows that cannot be read, or that are refused (audited),
 /// come back as row errors; the others as requests.
@@ -390,9 +394,7 @@ pub async fn submit_file(app: &App, who: &Principal, path: &std::path::Path) -> 
     let file = path.display().to_string();
     let read = source::read_requests(path, &app.keyer, &index).map_err(|e| WorkflowError::Invalid(e.to_string()))?;
     let mut rejected = read.rejected;
-    let rows: Vec<(u64, RequestKind, PersonRecord, Option<NaiveDate>, Option<(String, CompanyCode)>)> = match read
-        .requests
-    {
+    let rows: Vec<FileRow> = match read.requests {
         Requests::Opening(rows) => rows
             .into_iter()
             .map(|o| (o.row, RequestKind::Open, o.record.clone(), o.record.profile.hire_date, None))
