@@ -219,7 +219,7 @@ pub async fn set_company_mode(app: &App, who: &Principal, code: &CompanyCode, mo
 // ---- requests ----
 
 /// Who a request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PersonRef {
     /// The 18-character resident ID number (form 1); only its key is kept.
     IdNumber(String),
@@ -227,6 +227,17 @@ pub enum PersonRef {
     EmployeeNumber(String),
     /// A person key (a request file's row, already keyed).
     Key(PersonKey),
+}
+
+impl std::fmt::Debug for PersonRef {
+    /// Never shows an ID number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersonRef::IdNumber(_) => f.write_str("IdNumber(<redacted>)"),
+            PersonRef::EmployeeNumber(n) => write!(f, "EmployeeNumber({n})"),
+            PersonRef::Key(k) => write!(f, "Key({k})"),
+        }
+    }
 }
 
 /// A request as submitted.

@@ -687,3 +687,24 @@ async fn move_into_a_group_operated_company_is_the_new_companys_request(env: Env
     };
     assert_eq!(code(wf::submit(&env.app, &env.who("yangyang").await, pull).await.unwrap_err()), "move_into_scope");
 }
+
+#[tokio::test]
+async fn a_request_overtaken_by_a_departure_is_cancelled_not_applied() {
+    let env = Env::new(Backend::Sqlite, &format!("{APPLY}\n[safety]\nmax_close_share = 0.5\n")).await;
+    // After the sync's opening request for 孙浩 (N001), HR reports him gone.
+    env.clock.set(t("2027-01-04T02:00:00Z"));
+    let mut roster = staff();
+    roster[9].left = true;
+    roster[9].leave_date = "2027-01-01".into();
+    env.hr.write(&roster, false);
+    sync(&env).await;
+    let ghr = env.who("lina").await;
+    let r = wf::requests(&env.app, &ghr, &wf::RequestQuery { inbox: true, ..Default::default() }).await.unwrap();
+    let id = r.iter().find(|r| r.employee_number == "N1").expect("the sync's request").id;
+    wf::approve(&env.app, &ghr, id, true, "").await.unwrap();
+    let r = wf::approve(&env.app, &env.who("wanglei").await, id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Cancelled);
+    assert!(r.error.as_deref().unwrap_or_default().contains("left"), "{:?}", r.error);
+    assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::Disabled));
+    assert!(wf::apply_approved(&env.app).await.unwrap().is_empty(), "nothing to retry");
+}
