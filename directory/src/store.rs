@@ -259,6 +259,8 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Roster checks by id; only the unresolved ones with `open_only`.
     async fn roster_checks(&self, open_only: bool) -> Result<Vec<RosterCheck>, StoreError>;
+    /// One person with their account, by key.
+    async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError>;
     /// Changes a company's operating mode. `NotFound` for an unknown company.
     async fn set_company_mode(
         &self,

@@ -419,6 +419,9 @@ impl orgid_directory::WorkflowStore for AnyStore {
     async fn roster_checks(&self, open_only: bool) -> Result<Vec<orgid_directory::workflow::RosterCheck>, StoreError> {
         each!(self, s => s.roster_checks(open_only).await)
     }
+    async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError> {
+        each!(self, s => s.person_by_key(key).await)
+    }
     async fn set_company_mode(
         &self,
         code: &orgid_directory::CompanyCode,

@@ -530,6 +530,24 @@ macro_rules! workflow_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn person_by_key(
+                &self,
+                key: &orgid_directory::PersonKey,
+            ) -> Result<Option<orgid_directory::StoredPerson>, StoreError> {
+                ::sqlx::query_as::<_, $crate::rows::PersonDb>(concat!(
+                    "SELECT ",
+                    $crate::sql::person_columns!(),
+                    " FROM people p LEFT JOIN accounts a ON a.person_key = p.person_key WHERE p.person_key = $1"
+                ))
+                .bind(key.0.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?
+                .map($crate::rows::PersonDb::into_domain)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn set_company_mode(
                 &self,
                 code: &orgid_directory::CompanyCode,

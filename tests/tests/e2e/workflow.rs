@@ -10,7 +10,9 @@ use orgid::app::App;
 use orgid::workflow::{self as wf, AccountQuery, PersonRef, Submission, WorkflowError};
 use orgid_directory::audit::{AuditFilter, AuditScope, EventKind, Order, PageRequest};
 use orgid_directory::workflow::{Origin, Principal, Request, RequestKind, RequestState, Role, Step};
-use orgid_directory::{AccountStatus, AuditStore, CompanyCode, FixedClock, Gender, Grade, PersonStore, Profile};
+use orgid_directory::{
+    AccountStatus, AuditStore, CompanyCode, FixedClock, Gender, Grade, OperatingMode, PersonStore, Profile,
+};
 use tempfile::TempDir;
 
 use crate::hr::{Hr, Row, id_number};
@@ -323,6 +325,17 @@ async fn scope_escapes_are_refused_and_audited(env: Env) {
     let admin = env.who("zhangwei").await;
     let e = wf::grant_role(&env.app, &admin, "zhangwei", Role::GroupHr, &c022, false).await.unwrap_err();
     assert_eq!(code(e), "grant_roles", "not even group IT grants itself a role");
+    // Companies: a delegate lists their own; only group IT changes an operating mode.
+    let codes = |cs: Vec<orgid_directory::Company>| cs.into_iter().map(|c| c.code.0).collect::<Vec<_>>();
+    assert_eq!(codes(wf::list_companies(&env.app, &it).await.unwrap()), ["C021"]);
+    assert_eq!(codes(wf::list_companies(&env.app, &admin).await.unwrap()).len(), 6);
+    let c021 = CompanyCode("C021".into());
+    let e = wf::set_company_mode(&env.app, &it, &c021, OperatingMode::GroupOperated).await.unwrap_err();
+    assert_eq!(code(e), "not_admin");
+    wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::GroupOperated).await.unwrap();
+    let e = wf::submit(&env.app, &it, open(51, profile("B51", "宋雨", "C021", "M11", false))).await.unwrap_err();
+    assert_eq!(code(e), "not_delegate", "a group-operated company's IT no longer acts directly");
+    wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::Independent).await.unwrap();
     // A password reset outside the scope.
     assert_eq!(code(wf::reset_password(&env.app, &it, "chenjing").await.unwrap_err()), "out_of_scope");
     // Requests of other companies are neither listed nor shown.
@@ -333,6 +346,7 @@ async fn scope_escapes_are_refused_and_audited(env: Env) {
     assert_eq!(code(wf::request(&env.app, &it, other.id).await.unwrap_err()), "out_of_scope");
     // Every refusal is in the audit trail with its code.
     assert_eq!(env.denials("out_of_scope").await, 5);
+    assert_eq!((env.denials("not_admin").await, env.denials("not_delegate").await), (1, 1));
     assert_eq!(env.denials("move_into_scope").await, 1);
     assert_eq!(env.denials("grant_roles").await, 3);
     // The auditor sees no people.
