@@ -213,8 +213,8 @@ pub async fn list_companies(app: &App, who: &Principal) -> Result<Vec<orgid_dire
     Ok(index.sorted().into_iter().filter(|c| who.sees(&c.code, &index)).cloned().collect())
 }
 
-/// Changes a company's operating mode (group IT). The next sync's company list sets it again
-/// unless the list says the same.
+/// Changes a company's operating mode (group IT). It stays so through later syncs, whatever the
+/// company list says.
 pub async fn set_company_mode(app: &App, who: &Principal, code: &CompanyCode, mode: OperatingMode) -> Result<()> {
     enforce(app, who, "company.mode", Some(code), rules::can_manage_companies(who)).await?;
     let mut e = event(app, who, EventKind::CompanyMode).reason(mode.as_str()).attr("mode", mode.as_str());

@@ -261,13 +261,16 @@ pub trait WorkflowStore: Send + Sync {
     async fn roster_checks(&self, open_only: bool) -> Result<Vec<RosterCheck>, StoreError>;
     /// One person with their account, by key.
     async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError>;
-    /// Changes a company's operating mode. `NotFound` for an unknown company.
+    /// Changes a company's operating mode, and keeps it as an override of the company list's
+    /// (see `company_modes`). `NotFound` for an unknown company.
     async fn set_company_mode(
         &self,
         code: &CompanyCode,
         mode: OperatingMode,
         audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
+    /// The operating modes set with `set_company_mode`, by code: they win over the company list's.
+    async fn company_modes(&self) -> Result<Vec<(CompanyCode, OperatingMode)>, StoreError>;
 }
 
 /// Everything the daemon needs, in one object.

@@ -430,6 +430,11 @@ impl orgid_directory::WorkflowStore for AnyStore {
     ) -> Result<(), StoreError> {
         each!(self, s => s.set_company_mode(code, mode, audit).await)
     }
+    async fn company_modes(
+        &self,
+    ) -> Result<Vec<(orgid_directory::CompanyCode, orgid_directory::OperatingMode)>, StoreError> {
+        each!(self, s => s.company_modes().await)
+    }
 }
 
 #[cfg(test)]

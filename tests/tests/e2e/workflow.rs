@@ -333,6 +333,9 @@ async fn scope_escapes_are_refused_and_audited(env: Env) {
     let e = wf::set_company_mode(&env.app, &it, &c021, OperatingMode::GroupOperated).await.unwrap_err();
     assert_eq!(code(e), "not_admin");
     wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::GroupOperated).await.unwrap();
+    sync(&env).await; // the company list still says 独立运营: the change made in orgid wins
+    let modes = wf::list_companies(&env.app, &admin).await.unwrap();
+    assert_eq!(modes.iter().find(|c| c.code == c021).map(|c| c.mode), Some(OperatingMode::GroupOperated));
     let e = wf::submit(&env.app, &it, open(51, profile("B51", "宋雨", "C021", "M11", false))).await.unwrap_err();
     assert_eq!(code(e), "not_delegate", "a group-operated company's IT no longer acts directly");
     wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::Independent).await.unwrap();
