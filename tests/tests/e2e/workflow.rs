@@ -666,6 +666,12 @@ async fn the_command_line_grants_submits_approves_and_reports() {
     assert!(c == 2 && err.contains("not a month"), "{err}");
     let (c, out) = orgid(cfg, &["reports", "roster-checks"]).await;
     assert_eq!(c, 0, "{out}");
+    // A delegate closes directly from the command line; another company's person is refused.
+    let (c, out) = orgid(cfg, &["requests", "close", "B2", "--date", "2026-11-30", "--as", "yangyang"]).await;
+    assert_eq!(c, 0, "{out}");
+    assert!(out.contains("is applied"), "{out}");
+    let err = crate::sync::orgid_err(cfg, &["requests", "close", "D2", "--as", "yangyang"]).await;
+    assert!(err.contains("refused (out_of_scope)"), "{err}");
     let (c, out) = orgid(cfg, &["requests", "apply"]).await;
     assert_eq!((c, out.trim()), (0, "0 requests applied, 0 failed"));
 }
@@ -724,4 +730,45 @@ async fn a_request_overtaken_by_a_departure_is_cancelled_not_applied() {
     assert!(r.error.as_deref().unwrap_or_default().contains("left"), "{:?}", r.error);
     assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::Disabled));
     assert!(wf::apply_approved(&env.app).await.unwrap().is_empty(), "nothing to retry");
+}
+
+#[tokio::test]
+async fn serve_retries_failed_requests_on_its_schedule() {
+    let env = Env::new(Backend::Sqlite, &format!("{APPLY}\nretry_schedule = \"* * * * * *\"")).await;
+    let db = format!("sqlite://{}", env.cfg.parent().unwrap().join("orgid.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON people WHEN NEW.employee_number = 'A91' \
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let r = wf::submit(&env.app, &env.who("wangfang").await, open(91, profile("A91", "韩雪", "C010", "M12", false)))
+        .await
+        .unwrap();
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Failed);
+    sqlx::query("DROP TRIGGER refuse").execute(&pool).await.unwrap();
+    // `serve` (retry every second) applies it without anyone asking.
+    let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).unwrap();
+    let app = App::open(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let _ = rx.await;
+    }));
+    use orgid_directory::WorkflowStore;
+    let mut state = RequestState::Failed;
+    for _ in 0..100 {
+        state = env.app.store.request(r.id).await.unwrap().expect("request").state;
+        if state == RequestState::Applied {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_eq!(state, RequestState::Applied);
+    assert_eq!(env.account("hanxue").await.map(|a| a.0), Some(AccountStatus::Active));
 }
