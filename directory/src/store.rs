@@ -102,7 +102,8 @@ pub trait RunStore: Send + Sync {
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn runs(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError>;
     async fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
-    /// The most recent run that was applied (ok, partial or approved): the shrink check's base.
+    /// The most recent sync run that was applied (ok, partial or approved): the shrink check's
+    /// base (imports and applied requests, which cover a few people, are not).
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
 }
 

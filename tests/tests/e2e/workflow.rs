@@ -185,6 +185,10 @@ async fn group_operated_open_needs_group_hr_and_only_group_hr(env: Env) {
     let done = wf::approve(&env.app, &ghr, r.id, true, "确认").await.expect("approve");
     assert_eq!(done.state, RequestState::Applied, "{:?}", done.error);
     assert_eq!(env.account("zhengshuang").await, Some((AccountStatus::Active, "C010".into(), "ELIG-1".into())));
+    // The request's run covers one person: the sync's shrink check still compares with the last sync.
+    use orgid_directory::RunStore;
+    let last = env.app.store.last_applied_run().await.unwrap().expect("the first sync");
+    assert_eq!((last.kind, last.active_people), (orgid_directory::RunKind::Sync, staff().len() as u64));
     // Group HR's own request: refused, whoever else holds the role may approve.
     let own = wf::submit(&env.app, &ghr, open(21, profile("A21", "钱多", "C010", "M12", false))).await.unwrap();
     assert_eq!(code(wf::approve(&env.app, &ghr, own.id, true, "").await.unwrap_err()), "own_request");
