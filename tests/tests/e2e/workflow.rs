@@ -776,3 +776,24 @@ async fn serve_retries_failed_requests_on_its_schedule() {
     assert_eq!(state, RequestState::Applied);
     assert_eq!(env.account("hanxue").await.map(|a| a.0), Some(AccountStatus::Active));
 }
+
+#[tokio::test]
+async fn a_calendar_file_adds_the_next_year() {
+    let extra = TempDir::new().unwrap();
+    let file = extra.path().join("cn-2027.toml");
+    std::fs::write(&file, "[[year]]\nyear = 2027\nsource = \"test\"\nholidays = [\"2027-01-01..2027-01-03\"]\n")
+        .unwrap();
+    let config = format!("{APPLY}\ncalendar = [\"{}\"]", file.display());
+    let env = Env::new(Backend::Sqlite, &config).await;
+    // Approved Thursday 31 December 2026: 1 January 2027 is a holiday by the file, so due Tuesday 5
+    // January (without the file it would be Monday 4 January).
+    env.clock.set(t("2026-12-31T02:00:00Z"));
+    let r = wf::submit(&env.app, &env.who("wangfang").await, open(92, profile("A92", "袁林", "C010", "M12", false)))
+        .await
+        .unwrap();
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.due, Some(t("2027-01-05T15:59:59Z")));
+    let plain = Env::new(Backend::Sqlite, APPLY).await;
+    plain.clock.set(t("2026-12-31T02:00:00Z"));
+    assert_eq!(wf::due_at(&plain.app, plain.clock_now()).unwrap(), t("2027-01-04T15:59:59Z"));
+}
