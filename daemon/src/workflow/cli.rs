@@ -116,6 +116,9 @@ pub enum ReportsCommand {
         /// Only cases whose deadline is in this month (YYYY-MM).
         #[arg(long, value_parser = parse_month)]
         month: Option<NaiveDate>,
+        /// Points per responsible role and company instead of the cases.
+        #[arg(long)]
+        totals: bool,
         #[arg(long = "as", value_name = "LOGIN")]
         acting: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
@@ -334,7 +337,22 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
 
 pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match command {
-        ReportsCommand::Sla { month, acting: a, format } => {
+        ReportsCommand::Sla { month, totals: true, acting: a, format } => {
+            let who = acting(app, a.as_deref()).await?;
+            let rows = super::sla_report(app, &who, month).await.map_err(err)?;
+            let sums = orgid_directory::workflow::sla::totals(&rows);
+            let table = Table {
+                header: vec!["role", "company", "cases", "points"],
+                rows: sums
+                    .iter()
+                    .map(|t| {
+                        vec![t.role.as_str().into(), t.company.0.clone(), t.cases.to_string(), t.points.to_string()]
+                    })
+                    .collect(),
+            };
+            emit(table, &sums, format, out)?;
+        }
+        ReportsCommand::Sla { month, totals: false, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let rows = super::sla_report(app, &who, month).await.map_err(err)?;
             let table = Table {

@@ -611,6 +611,16 @@ async fn a_failed_request_is_retried_and_reported_overdue() {
     let rows = wf::sla_report(&env.app, &Principal::operator(), NaiveDate::from_ymd_opt(2026, 10, 1)).await.unwrap();
     let summary: Vec<_> = rows.iter().map(|r| (r.role, r.case, r.late_days, r.points)).collect();
     assert_eq!(summary, vec![(Role::GroupItAdmin, "overdue", 3, 10)]);
+    // The same from the command line (the CLI's clock is the wall clock: the case is long past).
+    let (c, out) = orgid(&env.cfg, &["reports", "sla", "--month", "2026-10", "--format", "json"]).await;
+    assert_eq!(c, 0, "{out}");
+    let cases: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (cases[0]["role"].as_str(), cases[0]["case"].as_str(), cases[0]["points"].as_u64()),
+        (Some("group_it_admin"), Some("overdue"), Some(10))
+    );
+    let (_, out) = orgid(&env.cfg, &["reports", "sla", "--totals", "--format", "csv"]).await;
+    assert_eq!(out.trim(), "role,company,cases,points\ngroup_it_admin,C010,1,10");
 }
 
 #[tokio::test]
