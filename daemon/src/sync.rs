@@ -138,11 +138,12 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
         std::thread::spawn(move || done.send(read_sources_with(&sources, &keyer, &Progress::hidden())));
     }
     let (read, current) = tokio::join!(reading, app.store.people());
-    let data = match read.unwrap_or_else(|_| Err("reading the sources stopped unexpectedly".into())) {
+    let mut data = match read.unwrap_or_else(|_| Err("reading the sources stopped unexpectedly".into())) {
         Ok(d) => d,
         Err(message) => return fail(app, run, message, Vec::new()).await,
     };
     let current = current?;
+    crate::workflow::sync::override_modes(app, &mut data.companies).await?;
     let active_people = data.records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
     let last = app.store.last_applied_run().await?.map(|r| r.active_people);
     if let Err(message) = check_source_size(active_people, last, &app.config.safety) {
@@ -150,11 +151,16 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let plan = plan_against(app, &index, &data.records, &current, Scope::Full);
+    let mut plan = plan_against(app, &index, &data.records, &current, Scope::Full);
     drop(data.records); // the plan holds what is needed from here on
+    let follow_up = crate::workflow::sync::route(app, &mut plan, &current, &index);
+    let kept = index.clone();
     let report =
         conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
             .await?;
+    if matches!(report, RunReport::Applied { .. }) {
+        crate::workflow::sync::follow_up(app, &kept, follow_up).await?;
+    }
     info!(status = report.status(), elapsed_ms = started.elapsed().as_millis() as u64, "sync finished");
     Ok(report)
 }
@@ -212,8 +218,24 @@ pub async fn conclude(
     active_people: u64,
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
+    conclude_with(app, run, planned, companies, rejected, active_people, progress, true).await
+}
+
+/// `conclude`, with the safety limits checked only when `safety` (an approved request already
+/// had its approvals).
+#[allow(clippy::too_many_arguments)]
+pub async fn conclude_with(
+    app: &App,
+    run: Option<RunId>,
+    planned: Planned,
+    companies: Vec<Company>,
+    rejected: Vec<RowError>,
+    active_people: u64,
+    progress: &Progress,
+    safety: bool,
+) -> anyhow::Result<RunReport> {
     let Planned { plan, current, index } = planned;
-    let hold = hold_reason(&plan, &app.config.safety);
+    let hold = if safety { hold_reason(&plan, &app.config.safety) } else { None };
     progress.stage("planning the directory");
     let delta = delta_for(app, &plan, &current, &index).await?;
     drop(current);

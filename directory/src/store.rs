@@ -10,9 +10,10 @@ use crate::audit::{
     PageRequest,
 };
 use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
+use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
-    AccountStatus, Company, CompanyCode, NewRun, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary,
-    StoredPerson,
+    AccountStatus, Company, CompanyCode, NewRun, OperatingMode, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus,
+    RunSummary, StoredPerson,
 };
 
 /// A storage failure, already stripped of anything secret. The domain does not look inside.
@@ -104,7 +105,8 @@ pub trait RunStore: Send + Sync {
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn runs(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError>;
     async fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
-    /// The most recent run that was applied (ok, partial or approved): the shrink check's base.
+    /// The most recent sync run that was applied (ok, partial or approved): the shrink check's
+    /// base (imports and applied requests, which cover a few people, are not).
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
 }
 
@@ -228,7 +230,63 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Everything the daemon needs, in one object.
-pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore {}
+/// Delegation and the lifecycle workflow (`crate::workflow`): role grants, requests with their
+/// approvals, independent companies' roster checks. Every call that changes something writes its
+/// `audit` records in the same transaction.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Grants of `login` (all logins when `None`), by id; revoked ones only with `include_revoked`.
+    async fn role_grants(&self, login: Option<&str>, include_revoked: bool) -> Result<Vec<RoleGrant>, StoreError>;
+    async fn role_grant(&self, id: i64) -> Result<Option<RoleGrant>, StoreError>;
+    /// Stores a grant. `Conflict` if the login already holds the same role for the same company.
+    async fn add_role_grant(&self, grant: &NewGrant, audit: &[AuditEvent]) -> Result<RoleGrant, StoreError>;
+    /// Ends a grant (it stays, with `revoked_at`). `NotFound` if there is no such unrevoked grant.
+    async fn revoke_role_grant(&self, id: i64, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Stores a new request with its approvals; returns its id.
+    async fn insert_request(&self, request: &Request, audit: &[AuditEvent]) -> Result<i64, StoreError>;
+    /// Writes a request's state, dates, error and new approvals. `Conflict` if its stored state is
+    /// no longer `expected` (someone else decided meanwhile); `NotFound` if there is no such request.
+    async fn update_request(
+        &self,
+        request: &Request,
+        expected: RequestState,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+    async fn request(&self, id: i64) -> Result<Option<Request>, StoreError>;
+    /// Requests matching `filter`, newest first.
+    async fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError>;
+    /// A sync's roster differences for `companies`: known unresolved ones (same company, person
+    /// and kind) get `last_seen`/`detail`, new ones are added, and unresolved ones of those
+    /// companies that are not in `seen` are resolved at `at`.
+    async fn record_roster_checks(
+        &self,
+        companies: &[CompanyCode],
+        seen: &[RosterCheck],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Roster checks by id; only the unresolved ones with `open_only`.
+    async fn roster_checks(&self, open_only: bool) -> Result<Vec<RosterCheck>, StoreError>;
+    /// One person with their account, by key.
+    async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError>;
+    /// Changes a company's operating mode, and keeps it as an override of the company list's
+    /// (see `company_modes`). `NotFound` for an unknown company.
+    async fn set_company_mode(
+        &self,
+        code: &CompanyCode,
+        mode: OperatingMode,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+    /// The operating modes set with `set_company_mode`, by code: they win over the company list's.
+    async fn company_modes(&self) -> Result<Vec<(CompanyCode, OperatingMode)>, StoreError>;
+}
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore> Store for T {}
+/// Everything the daemon needs, in one object.
+pub trait Store:
+    SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore
+{
+}
+
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore> Store
+    for T
+{
+}

@@ -2,9 +2,7 @@
 //! is built (`AuditEvent`), plain text where it is stored and hashed (`AuditFields`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,10 +11,12 @@ use super::text::{self, MAX_LONG, MAX_SHORT};
 use crate::plan::FieldChange;
 use crate::{CompanyCode, RunId};
 
+/// An enum stored as text: `ALL`, `as_str`, `Display`, `FromStr` (with the valid values in its
+/// error) and snake_case serde. Used by the audit and workflow models.
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $v),* }
 
@@ -29,13 +29,13 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s.trim() {
@@ -43,7 +43,7 @@ macro_rules! text_enum {
                     o => Err(format!(
                         "unknown {} `{}` (one of: {})",
                         stringify!($name),
-                        text::clean(o, MAX_SHORT),
+                        $crate::audit::text::clean(o, $crate::audit::text::MAX_SHORT),
                         [$($s),*].join(", ")
                     )),
                 }
@@ -51,6 +51,8 @@ macro_rules! text_enum {
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(
     /// The type of an event.
@@ -98,6 +100,23 @@ text_enum!(
         KeyRotation = "key_rotation",
         /// Audit records past their retention were deleted.
         AuditPurge = "audit_purge",
+        /// A role was granted to a login for a company.
+        RoleGrant = "role.grant",
+        RoleRevoke = "role.revoke",
+        /// An open / adjust / close request was submitted.
+        RequestSubmit = "request.submit",
+        /// One step of a request was approved.
+        RequestApprove = "request.approve",
+        RequestReject = "request.reject",
+        RequestCancel = "request.cancel",
+        /// An approved request was applied to the store (and queued for the directory).
+        RequestApply = "request.apply",
+        /// Applying a request failed; it is retried.
+        RequestFail = "request.fail",
+        /// A company's operating mode was changed.
+        CompanyMode = "company.mode",
+        /// A workflow action was refused; the reason is the refusal's code.
+        AccessDenied = "access.denied",
     }
 );
 
