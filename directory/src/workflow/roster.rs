@@ -1,7 +1,7 @@
 //! What the HR sync does with independent companies (their roster is checked, not applied) and
 //! with approved requests (their pending accounts open).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,8 +51,11 @@ pub fn split_independent(
     now: DateTime<Utc>,
 ) -> Vec<RosterCheck> {
     let independent = |c: &CompanyCode| index.get(c).is_some_and(|c| c.mode == OperatingMode::Independent);
-    let stored_company =
-        |k: &PersonKey| current.iter().find(|sp| &sp.person.key == k).map(|sp| &sp.person.profile.company);
+    // Looked up once per change and per person: a map, not a scan of everyone stored (a
+    // 100,000-person store made a no-change sync quadratic).
+    let stored: HashMap<&PersonKey, &CompanyCode> =
+        current.iter().map(|sp| (&sp.person.key, &sp.person.profile.company)).collect();
+    let stored_company = |k: &PersonKey| stored.get(k).copied();
     let concerns =
         |c: &AccountChange| independent(&c.company) || stored_company(&c.person_key).is_some_and(independent);
     let mut checks = Vec::new();
