@@ -94,6 +94,8 @@ tier4 = 0
 unrated = 0
 [safety]
 max_close_share = 0.5
+[workflow]
+independent_roster = "apply"
 [ldap]
 url = "ldap://127.0.0.1:${2:-$P1}"
 bind_dn = "cn=admin,dc=example,dc=com"
