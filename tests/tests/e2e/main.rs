@@ -21,7 +21,9 @@ macro_rules! both_backends {
     };
 }
 
+mod api;
 mod audit;
+mod browser;
 mod kit;
 mod ldap_sink;
 mod ldap_sync;
