@@ -6,6 +6,7 @@
 mod idp;
 mod secret;
 mod validate;
+mod workflow;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub use idp::{
     check_redirect_uri,
 };
 pub use secret::Secret;
+pub use workflow::{IndependentRoster, WorkflowConfig};
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
 pub const ENV_PREFIX: &str = "ORGID__";
@@ -45,6 +47,8 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// The relying parties (OA modules). More can be added with `orgid clients add`.
     pub clients: Vec<ClientConfig>,
+    /// Delegation, approvals, SLA and penalties.
+    pub workflow: WorkflowConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -217,6 +217,23 @@ pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)
         writeln!(out, "{password}")?;
         return Ok(0);
     }
+    send_password(app, &subject, &password).await?;
+    writeln!(out, "a one-time initial password was sent to {login} through the notifier")?;
+    Ok(0)
+}
+
+/// Hands a one-time password to the configured notifier (on its stdin, never in its arguments or
+/// environment), which delivers it to the account holder. Errors if no notifier is configured.
+pub(crate) async fn send_password(
+    app: &App,
+    subject: &orgid_directory::idp::Subject,
+    password: &str,
+) -> anyhow::Result<()> {
+    let cmd = &app.config.notifier.command;
+    if cmd.is_empty() {
+        bail!("no notifier is configured ([notifier] command)");
+    }
+    let login = &subject.login;
     let mut child = tokio::process::Command::new(&cmd[0])
         .args(&cmd[1..])
         .env("ORGID_LOGIN", login)
@@ -238,8 +255,7 @@ pub async fn reset_password(app: &App, login: &str, out: &mut (dyn Write + Send)
             cmd[0]
         );
     }
-    writeln!(out, "a one-time initial password was sent to {login} through the notifier")?;
-    Ok(0)
+    Ok(())
 }
 
 pub async fn unlock(app: &App, login: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {

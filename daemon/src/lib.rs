@@ -20,3 +20,4 @@ pub mod serve;
 pub mod sync;
 pub mod telemetry;
 pub mod web;
+pub mod workflow;

@@ -17,6 +17,7 @@ pub mod person;
 pub mod plan;
 pub mod safety;
 pub mod store;
+pub mod workflow;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use company::{Company, CompanyCode, CompanyIndex, OperatingMode, Tier};
@@ -29,5 +30,5 @@ pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecor
 pub use plan::{AccountChange, Op, Plan, PlanInput, Scope};
 pub use store::{
     AccountFilter, AccountRow, AuditStore, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store,
-    StoreError,
+    StoreError, WorkflowStore,
 };

@@ -10,9 +10,10 @@ use crate::audit::{
     PageRequest,
 };
 use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
+use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
-    AccountStatus, Company, CompanyCode, NewRun, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus, RunSummary,
-    StoredPerson,
+    AccountStatus, Company, CompanyCode, NewRun, OperatingMode, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus,
+    RunSummary, StoredPerson,
 };
 
 /// A storage failure, already stripped of anything secret. The domain does not look inside.
@@ -222,7 +223,58 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Everything the daemon needs, in one object.
-pub trait Store: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore {}
+/// Delegation and the lifecycle workflow (`crate::workflow`): role grants, requests with their
+/// approvals, independent companies' roster checks. Every call that changes something writes its
+/// `audit` records in the same transaction.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Grants of `login` (all logins when `None`), by id; revoked ones only with `include_revoked`.
+    async fn role_grants(&self, login: Option<&str>, include_revoked: bool) -> Result<Vec<RoleGrant>, StoreError>;
+    async fn role_grant(&self, id: i64) -> Result<Option<RoleGrant>, StoreError>;
+    /// Stores a grant. `Conflict` if the login already holds the same role for the same company.
+    async fn add_role_grant(&self, grant: &NewGrant, audit: &[AuditEvent]) -> Result<RoleGrant, StoreError>;
+    /// Ends a grant (it stays, with `revoked_at`). `NotFound` if there is no such unrevoked grant.
+    async fn revoke_role_grant(&self, id: i64, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Stores a new request with its approvals; returns its id.
+    async fn insert_request(&self, request: &Request, audit: &[AuditEvent]) -> Result<i64, StoreError>;
+    /// Writes a request's state, dates, error and new approvals. `Conflict` if its stored state is
+    /// no longer `expected` (someone else decided meanwhile); `NotFound` if there is no such request.
+    async fn update_request(
+        &self,
+        request: &Request,
+        expected: RequestState,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+    async fn request(&self, id: i64) -> Result<Option<Request>, StoreError>;
+    /// Requests matching `filter`, newest first.
+    async fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError>;
+    /// A sync's roster differences for `companies`: known unresolved ones (same company, person
+    /// and kind) get `last_seen`/`detail`, new ones are added, and unresolved ones of those
+    /// companies that were not seen again are resolved at `at`.
+    async fn record_roster_checks(
+        &self,
+        companies: &[CompanyCode],
+        seen: &[RosterCheck],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Roster checks by id; only the unresolved ones with `open_only`.
+    async fn roster_checks(&self, open_only: bool) -> Result<Vec<RosterCheck>, StoreError>;
+    /// Changes a company's operating mode. `NotFound` for an unknown company.
+    async fn set_company_mode(
+        &self,
+        code: &CompanyCode,
+        mode: OperatingMode,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+}
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore> Store for T {}
+/// Everything the daemon needs, in one object.
+pub trait Store:
+    SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore
+{
+}
+
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore> Store
+    for T
+{
+}

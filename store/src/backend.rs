@@ -30,6 +30,7 @@ use crate::sql::{
     KeptPlan, KeptPlanRef, MAX_BINDS, account_columns, changes_json, chunk_rows, last_per_key, person_columns,
     run_columns, store_impl,
 };
+use crate::workflow::workflow_impl;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -145,3 +146,5 @@ audit_impl!(SqliteStore, sqlx::Sqlite);
 audit_impl!(PgStore, sqlx::Postgres);
 idp_impl!(SqliteStore, sqlx::Sqlite);
 idp_impl!(PgStore, sqlx::Postgres);
+workflow_impl!(SqliteStore, sqlx::Sqlite);
+workflow_impl!(PgStore, sqlx::Postgres);

@@ -14,6 +14,7 @@ mod ldap;
 mod lease;
 mod rows;
 mod sql;
+mod workflow;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -397,5 +398,72 @@ mod tests {
         assert_eq!(kept, [("a", 3), ("b", 5), ("c", 4)]);
         assert_eq!(sql::chunk_rows(16), 500);
         assert!(sql::chunk_rows(16) * 16 <= 32_766);
+    }
+}
+
+#[async_trait]
+impl orgid_directory::WorkflowStore for AnyStore {
+    async fn role_grants(
+        &self,
+        login: Option<&str>,
+        include_revoked: bool,
+    ) -> Result<Vec<orgid_directory::workflow::RoleGrant>, StoreError> {
+        each!(self, s => s.role_grants(login, include_revoked).await)
+    }
+    async fn role_grant(&self, id: i64) -> Result<Option<orgid_directory::workflow::RoleGrant>, StoreError> {
+        each!(self, s => s.role_grant(id).await)
+    }
+    async fn add_role_grant(
+        &self,
+        grant: &orgid_directory::workflow::NewGrant,
+        audit: &[AuditEvent],
+    ) -> Result<orgid_directory::workflow::RoleGrant, StoreError> {
+        each!(self, s => s.add_role_grant(grant, audit).await)
+    }
+    async fn revoke_role_grant(&self, id: i64, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_role_grant(id, at, audit).await)
+    }
+    async fn insert_request(
+        &self,
+        request: &orgid_directory::workflow::Request,
+        audit: &[AuditEvent],
+    ) -> Result<i64, StoreError> {
+        each!(self, s => s.insert_request(request, audit).await)
+    }
+    async fn update_request(
+        &self,
+        request: &orgid_directory::workflow::Request,
+        expected: orgid_directory::workflow::RequestState,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.update_request(request, expected, audit).await)
+    }
+    async fn request(&self, id: i64) -> Result<Option<orgid_directory::workflow::Request>, StoreError> {
+        each!(self, s => s.request(id).await)
+    }
+    async fn requests(
+        &self,
+        filter: &orgid_directory::workflow::RequestFilter,
+    ) -> Result<Vec<orgid_directory::workflow::Request>, StoreError> {
+        each!(self, s => s.requests(filter).await)
+    }
+    async fn record_roster_checks(
+        &self,
+        companies: &[orgid_directory::CompanyCode],
+        seen: &[orgid_directory::workflow::RosterCheck],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.record_roster_checks(companies, seen, at).await)
+    }
+    async fn roster_checks(&self, open_only: bool) -> Result<Vec<orgid_directory::workflow::RosterCheck>, StoreError> {
+        each!(self, s => s.roster_checks(open_only).await)
+    }
+    async fn set_company_mode(
+        &self,
+        code: &orgid_directory::CompanyCode,
+        mode: orgid_directory::OperatingMode,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.set_company_mode(code, mode, audit).await)
     }
 }

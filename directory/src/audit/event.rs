@@ -98,6 +98,23 @@ text_enum!(
         KeyRotation = "key_rotation",
         /// Audit records past their retention were deleted.
         AuditPurge = "audit_purge",
+        /// A role was granted to a login for a company.
+        RoleGrant = "role.grant",
+        RoleRevoke = "role.revoke",
+        /// An open / adjust / close request was submitted.
+        RequestSubmit = "request.submit",
+        /// One step of a request was approved.
+        RequestApprove = "request.approve",
+        RequestReject = "request.reject",
+        RequestCancel = "request.cancel",
+        /// An approved request was applied to the store (and queued for the directory).
+        RequestApply = "request.apply",
+        /// Applying a request failed; it is retried.
+        RequestFail = "request.fail",
+        /// A company's operating mode was changed.
+        CompanyMode = "company.mode",
+        /// A workflow action was refused; the reason is the refusal's code.
+        AccessDenied = "access.denied",
     }
 );
 

@@ -21,6 +21,24 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs each named test on SQLite and on PostgreSQL with a workflow `Env` (see `workflow.rs`).
+macro_rules! both_workflow {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Env::new(orgid_tests::Backend::Sqlite, super::APPLY).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Env::new(orgid_tests::Backend::Postgres, super::APPLY).await).await;
+            })*
+        }
+    };
+}
+
 mod api;
 mod audit;
 mod browser;
@@ -35,3 +53,4 @@ mod store;
 mod store_idp;
 mod store_ldap;
 mod sync;
+mod workflow;

@@ -1,0 +1,547 @@
+//! The workflow's store, written once like `sql.rs`: `workflow_impl!` expands to `WorkflowStore`
+//! for one backend (invoked in `backend.rs`). Tables are in the `0005_workflow` migrations.
+//!
+//! Every transaction begins with a write (SQLite takes its write lock up front) and ends with
+//! its audit records (`audit::append_tx`, last). Requests keep profiles and the approval chain as
+//! JSON; approvals are rows, appended in order and never changed.
+
+use chrono::NaiveDate;
+use orgid_directory::workflow::{Approval, CheckKind, Request, RoleGrant, RosterCheck, Step};
+use orgid_directory::{CompanyCode, PersonKey, Profile, StoreError};
+
+use crate::error::{corrupt, json};
+use crate::rows::{opt_time, parse, time};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantDb {
+    id: i64,
+    login: String,
+    role: String,
+    company: String,
+    subtree: bool,
+    granted_by: String,
+    granted_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl GrantDb {
+    pub(crate) fn into_domain(self) -> Result<RoleGrant, StoreError> {
+        Ok(RoleGrant {
+            id: self.id,
+            login: self.login,
+            role: parse("role", &self.role)?,
+            company: CompanyCode(self.company),
+            subtree: self.subtree,
+            granted_by: self.granted_by,
+            granted_at: time(self.granted_at)?,
+            revoked_at: opt_time(self.revoked_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RequestDb {
+    pub(crate) id: i64,
+    kind: String,
+    company: String,
+    person_key: String,
+    employee_number: String,
+    name: String,
+    profile: String,
+    before_profile: Option<String>,
+    effective_date: Option<String>,
+    origin: String,
+    requested_by: String,
+    requested_at: i64,
+    state: String,
+    chain: String,
+    approved_at: Option<i64>,
+    due: Option<i64>,
+    done_at: Option<i64>,
+    error: Option<String>,
+}
+
+impl RequestDb {
+    pub(crate) fn into_domain(self, approvals: Vec<Approval>) -> Result<Request, StoreError> {
+        let profile: Profile = serde_json::from_str(&self.profile).map_err(|e| json("request profile", e))?;
+        let before: Option<Profile> = self
+            .before_profile
+            .map(|b| serde_json::from_str(&b).map_err(|e| json("request profile", e)))
+            .transpose()?;
+        let chain: Vec<Step> = serde_json::from_str(&self.chain).map_err(|e| json("request chain", e))?;
+        let effective_date = self
+            .effective_date
+            .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|e| corrupt("date", e)))
+            .transpose()?;
+        Ok(Request {
+            id: self.id,
+            kind: parse("request kind", &self.kind)?,
+            company: CompanyCode(self.company),
+            person_key: PersonKey(self.person_key),
+            employee_number: self.employee_number,
+            name: self.name,
+            profile,
+            before,
+            effective_date,
+            origin: parse("request origin", &self.origin)?,
+            requested_by: self.requested_by,
+            requested_at: time(self.requested_at)?,
+            state: parse("request state", &self.state)?,
+            chain,
+            approvals,
+            approved_at: opt_time(self.approved_at)?,
+            due: opt_time(self.due)?,
+            done_at: opt_time(self.done_at)?,
+            error: self.error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApprovalDb {
+    pub(crate) request_id: i64,
+    step: String,
+    by_login: String,
+    at: i64,
+    approve: bool,
+    comment: String,
+}
+
+impl ApprovalDb {
+    pub(crate) fn into_domain(self) -> Result<Approval, StoreError> {
+        Ok(Approval {
+            step: parse("approval step", &self.step)?,
+            by: self.by_login,
+            at: time(self.at)?,
+            approve: self.approve,
+            comment: self.comment,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckDb {
+    id: i64,
+    company: String,
+    person_key: String,
+    employee_number: String,
+    name: String,
+    kind: String,
+    detail: String,
+    first_seen: i64,
+    last_seen: i64,
+    resolved_at: Option<i64>,
+}
+
+impl CheckDb {
+    pub(crate) fn into_domain(self) -> Result<RosterCheck, StoreError> {
+        Ok(RosterCheck {
+            id: self.id,
+            company: CompanyCode(self.company),
+            person_key: PersonKey(self.person_key),
+            employee_number: self.employee_number,
+            name: self.name,
+            kind: parse::<CheckKind>("roster check kind", &self.kind)?,
+            detail: self.detail,
+            first_seen: time(self.first_seen)?,
+            last_seen: time(self.last_seen)?,
+            resolved_at: opt_time(self.resolved_at)?,
+        })
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| json(what, e))
+}
+
+macro_rules! grant_columns {
+    () => {
+        "id, login, role, company, subtree, granted_by, granted_at, revoked_at"
+    };
+}
+
+macro_rules! request_columns {
+    () => {
+        "id, kind, company, person_key, employee_number, name, profile, before_profile, effective_date, origin, \
+         requested_by, requested_at, state, chain, approved_at, due, done_at, error"
+    };
+}
+
+macro_rules! check_columns {
+    () => {
+        "id, company, person_key, employee_number, name, kind, detail, first_seen, last_seen, resolved_at"
+    };
+}
+
+macro_rules! workflow_impl {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// Requests with their approvals.
+            async fn with_approvals(
+                &self,
+                rows: Vec<$crate::workflow::RequestDb>,
+            ) -> Result<Vec<orgid_directory::workflow::Request>, StoreError> {
+                let mut by_id: std::collections::HashMap<i64, Vec<orgid_directory::workflow::Approval>> =
+                    std::collections::HashMap::new();
+                for chunk in rows.chunks(500) {
+                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                        "SELECT request_id, step, by_login, at, approve, comment FROM request_approvals \
+                         WHERE request_id IN (",
+                    );
+                    let mut ids = q.separated(", ");
+                    for r in chunk {
+                        ids.push_bind(r.id);
+                    }
+                    q.push(") ORDER BY request_id, seq");
+                    let approvals = q
+                        .build_query_as::<$crate::workflow::ApprovalDb>()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db)?;
+                    for a in approvals {
+                        let id = a.request_id;
+                        by_id.entry(id).or_default().push(a.into_domain()?);
+                    }
+                }
+                rows.into_iter()
+                    .map(|r| {
+                        let approvals = by_id.remove(&r.id).unwrap_or_default();
+                        r.into_domain(approvals)
+                    })
+                    .collect()
+            }
+
+            async fn insert_approvals(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                id: i64,
+                from: usize,
+                approvals: &[orgid_directory::workflow::Approval],
+            ) -> Result<(), StoreError> {
+                for (i, a) in approvals.iter().enumerate().skip(from) {
+                    ::sqlx::query(
+                        "INSERT INTO request_approvals (request_id, seq, step, by_login, at, approve, comment) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(id)
+                    .bind(i as i32)
+                    .bind(a.step.as_str())
+                    .bind(a.by.as_str())
+                    .bind(millis(a.at))
+                    .bind(a.approve)
+                    .bind(a.comment.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl orgid_directory::WorkflowStore for $store {
+            #[tracing::instrument(skip_all, err)]
+            async fn role_grants(
+                &self,
+                login: Option<&str>,
+                include_revoked: bool,
+            ) -> Result<Vec<orgid_directory::workflow::RoleGrant>, StoreError> {
+                ::sqlx::query_as::<_, $crate::workflow::GrantDb>(concat!(
+                    "SELECT ",
+                    $crate::workflow::grant_columns!(),
+                    " FROM role_grants WHERE ($1 IS NULL OR login = $1) AND ($2 OR revoked_at IS NULL) ORDER BY id"
+                ))
+                .bind(login)
+                .bind(include_revoked)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .map($crate::workflow::GrantDb::into_domain)
+                .collect()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn role_grant(&self, id: i64) -> Result<Option<orgid_directory::workflow::RoleGrant>, StoreError> {
+                ::sqlx::query_as::<_, $crate::workflow::GrantDb>(concat!(
+                    "SELECT ",
+                    $crate::workflow::grant_columns!(),
+                    " FROM role_grants WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?
+                .map($crate::workflow::GrantDb::into_domain)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn add_role_grant(
+                &self,
+                grant: &orgid_directory::workflow::NewGrant,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<orgid_directory::workflow::RoleGrant, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let row = ::sqlx::query_as::<_, $crate::workflow::GrantDb>(concat!(
+                    "INSERT INTO role_grants (login, role, company, subtree, granted_by, granted_at) \
+                     SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM role_grants \
+                     WHERE login = $1 AND role = $2 AND company = $3 AND revoked_at IS NULL) RETURNING ",
+                    $crate::workflow::grant_columns!()
+                ))
+                .bind(grant.login.as_str())
+                .bind(grant.role.as_str())
+                .bind(grant.company.0.as_str())
+                .bind(grant.subtree)
+                .bind(grant.granted_by.as_str())
+                .bind(millis(grant.granted_at))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                let Some(row) = row else {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already holds {} for {}",
+                        grant.login, grant.role, grant.company
+                    )));
+                };
+                $crate::audit::append_tx(&mut tx, audit).await?;
+                tx.commit().await.map_err(db)?;
+                row.into_domain()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn revoke_role_grant(
+                &self,
+                id: i64,
+                at: DateTime<Utc>,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let done = ::sqlx::query("UPDATE role_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(millis(at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("role grant {id}")));
+                }
+                $crate::audit::append_tx(&mut tx, audit).await?;
+                tx.commit().await.map_err(db)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn insert_request(
+                &self,
+                r: &orgid_directory::workflow::Request,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<i64, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let before = r.before.as_ref().map(|b| $crate::workflow::to_json("request profile", b)).transpose()?;
+                let id: i64 = ::sqlx::query_scalar(
+                    "INSERT INTO requests (kind, company, person_key, employee_number, name, profile, before_profile, \
+                     effective_date, origin, requested_by, requested_at, state, chain, approved_at, due, done_at, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                )
+                .bind(r.kind.as_str())
+                .bind(r.company.0.as_str())
+                .bind(r.person_key.0.as_str())
+                .bind(r.employee_number.as_str())
+                .bind(r.name.as_str())
+                .bind($crate::workflow::to_json("request profile", &r.profile)?)
+                .bind(before)
+                .bind(r.effective_date.map(|d| d.format("%Y-%m-%d").to_string()))
+                .bind(r.origin.as_str())
+                .bind(r.requested_by.as_str())
+                .bind(millis(r.requested_at))
+                .bind(r.state.as_str())
+                .bind($crate::workflow::to_json("request chain", &r.chain)?)
+                .bind(opt_millis(r.approved_at))
+                .bind(opt_millis(r.due))
+                .bind(opt_millis(r.done_at))
+                .bind(r.error.as_deref())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                Self::insert_approvals(&mut tx, id, 0, &r.approvals).await?;
+                $crate::audit::append_tx(&mut tx, audit).await?;
+                tx.commit().await.map_err(db)?;
+                Ok(id)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn update_request(
+                &self,
+                r: &orgid_directory::workflow::Request,
+                expected: orgid_directory::workflow::RequestState,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let done = ::sqlx::query(
+                    "UPDATE requests SET state = $1, approved_at = $2, due = $3, done_at = $4, error = $5 \
+                     WHERE id = $6 AND state = $7",
+                )
+                .bind(r.state.as_str())
+                .bind(opt_millis(r.approved_at))
+                .bind(opt_millis(r.due))
+                .bind(opt_millis(r.done_at))
+                .bind(r.error.as_deref())
+                .bind(r.id)
+                .bind(expected.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    let state: Option<String> = ::sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
+                        .bind(r.id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    return Err(match state {
+                        None => StoreError::NotFound(format!("request {}", r.id)),
+                        Some(s) => StoreError::Conflict(format!("request {} is {s} now, no longer {expected}", r.id)),
+                    });
+                }
+                let stored: i64 = ::sqlx::query_scalar("SELECT COUNT(*) FROM request_approvals WHERE request_id = $1")
+                    .bind(r.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                Self::insert_approvals(&mut tx, r.id, stored as usize, &r.approvals).await?;
+                $crate::audit::append_tx(&mut tx, audit).await?;
+                tx.commit().await.map_err(db)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn request(&self, id: i64) -> Result<Option<orgid_directory::workflow::Request>, StoreError> {
+                let rows = ::sqlx::query_as::<_, $crate::workflow::RequestDb>(concat!(
+                    "SELECT ",
+                    $crate::workflow::request_columns!(),
+                    " FROM requests WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(self.with_approvals(rows).await?.pop())
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn requests(
+                &self,
+                f: &orgid_directory::workflow::RequestFilter,
+            ) -> Result<Vec<orgid_directory::workflow::Request>, StoreError> {
+                let rows = ::sqlx::query_as::<_, $crate::workflow::RequestDb>(concat!(
+                    "SELECT ",
+                    $crate::workflow::request_columns!(),
+                    " FROM requests WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR company = $2) \
+                     AND ($3 IS NULL OR person_key = $3) AND ($4 IS NULL OR kind = $4) ORDER BY id DESC"
+                ))
+                .bind(f.state.map(|s| s.as_str()))
+                .bind(f.company.as_ref().map(|c| c.0.as_str()))
+                .bind(f.person_key.as_ref().map(|k| k.0.as_str()))
+                .bind(f.kind.map(|k| k.as_str()))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+                self.with_approvals(rows).await
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn record_roster_checks(
+                &self,
+                companies: &[orgid_directory::CompanyCode],
+                seen: &[orgid_directory::workflow::RosterCheck],
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let now = millis(at);
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                for c in seen {
+                    let known = ::sqlx::query(
+                        "UPDATE roster_checks SET last_seen = $1, detail = $2, employee_number = $3, name = $4 \
+                         WHERE company = $5 AND person_key = $6 AND kind = $7 AND resolved_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(c.detail.as_str())
+                    .bind(c.employee_number.as_str())
+                    .bind(c.name.as_str())
+                    .bind(c.company.0.as_str())
+                    .bind(c.person_key.0.as_str())
+                    .bind(c.kind.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    if known.rows_affected() == 0 {
+                        ::sqlx::query(
+                            "INSERT INTO roster_checks (company, person_key, employee_number, name, kind, detail, \
+                             first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                        )
+                        .bind(c.company.0.as_str())
+                        .bind(c.person_key.0.as_str())
+                        .bind(c.employee_number.as_str())
+                        .bind(c.name.as_str())
+                        .bind(c.kind.as_str())
+                        .bind(c.detail.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    }
+                }
+                for company in companies {
+                    ::sqlx::query(
+                        "UPDATE roster_checks SET resolved_at = $1 \
+                         WHERE company = $2 AND resolved_at IS NULL AND last_seen < $1",
+                    )
+                    .bind(now)
+                    .bind(company.0.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
+                tx.commit().await.map_err(db)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn roster_checks(
+                &self,
+                open_only: bool,
+            ) -> Result<Vec<orgid_directory::workflow::RosterCheck>, StoreError> {
+                ::sqlx::query_as::<_, $crate::workflow::CheckDb>(concat!(
+                    "SELECT ",
+                    $crate::workflow::check_columns!(),
+                    " FROM roster_checks WHERE (NOT $1 OR resolved_at IS NULL) ORDER BY id"
+                ))
+                .bind(open_only)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .map($crate::workflow::CheckDb::into_domain)
+                .collect()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn set_company_mode(
+                &self,
+                code: &orgid_directory::CompanyCode,
+                mode: orgid_directory::OperatingMode,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let done = ::sqlx::query("UPDATE companies SET mode = $1 WHERE code = $2")
+                    .bind(mode.as_str())
+                    .bind(code.0.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("company {code}")));
+                }
+                $crate::audit::append_tx(&mut tx, audit).await?;
+                tx.commit().await.map_err(db)
+            }
+        }
+    };
+}
+
+pub(crate) use {check_columns, grant_columns, request_columns, workflow_impl};
