@@ -154,10 +154,21 @@ async fn records(
     Extension(caller): Extension<Caller>,
     Query(q): Query<RecordsQuery>,
 ) -> Result<Json<RecordsPage>, AuditApiError> {
+    query(s.store.as_ref(), s.tz, &caller, &q).await.map(Json)
+}
+
+/// One page of audit records for `caller` (validate, check the scope, query, map); the admin
+/// API's `/api/v1/audit/records` calls it after resolving the caller's roles.
+pub async fn query(
+    store: &dyn AuditStore,
+    tz: Tz,
+    caller: &Caller,
+    q: &RecordsQuery,
+) -> Result<RecordsPage, AuditApiError> {
     let filter = q.filter()?;
     if caller.scope.excludes(&filter) {
         return Err(AuditApiError::OutOfScope);
     }
-    let page = s.store.audit_query(&caller.scope, &filter, q.page()?).await?;
-    Ok(Json(RecordsPage { records: page.records.iter().map(|r| RecordView::new(r, s.tz)).collect(), next: page.next }))
+    let page = store.audit_query(&caller.scope, &filter, q.page()?).await?;
+    Ok(RecordsPage { records: page.records.iter().map(|r| RecordView::new(r, tz)).collect(), next: page.next })
 }

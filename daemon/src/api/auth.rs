@@ -5,15 +5,18 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use orgid_directory::workflow::Principal;
 use orgid_idp::{Authenticated, BearerRefused};
 
 use super::Api;
 use super::error::ApiError;
 
-/// The authenticated caller of an API operation.
+/// The authenticated caller of an API operation, with their roles.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub auth: Authenticated,
+    /// The account's unrevoked role grants, as of this call.
+    pub who: Principal,
 }
 
 /// The token of an `Authorization: Bearer` header: `Ok(None)` without one (or with another
@@ -46,7 +49,10 @@ impl FromRequestParts<Api> for Caller {
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
         let Some(token) = bearer_token(parts)? else { return Err(ApiError::no_token()) };
         match api.provider.authenticate(token).await {
-            Ok(Ok(auth)) => Ok(Caller { auth }),
+            Ok(Ok(auth)) => {
+                let who = crate::workflow::principal(&api.app, &auth.login).await.map_err(ApiError::from)?;
+                Ok(Caller { auth, who })
+            }
             Ok(Err(BearerRefused::Invalid)) => Err(ApiError::invalid_token()),
             Ok(Err(BearerRefused::NoAccount)) => {
                 tracing::info!("admin API: a client-credentials token was refused");

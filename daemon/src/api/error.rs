@@ -112,3 +112,55 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
         }
     }
 }
+
+impl From<crate::workflow::WorkflowError> for ApiError {
+    fn from(e: crate::workflow::WorkflowError) -> Self {
+        use crate::workflow::WorkflowError as W;
+        match e {
+            W::Denied(d) => ApiError::forbidden(d.code, d.reason),
+            W::NotFound(what) => ApiError::not_found(format!("not found: {what}")),
+            W::Invalid(why) => ApiError::unprocessable(why),
+            W::Store(e) => ApiError::unavailable(&format!("{e:#}")),
+        }
+    }
+}
+
+/// Field problems of an input: 422 with every problem listed.
+pub fn invalid_fields(errors: Vec<super::dto::FieldError>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: &'static str,
+        reason: String,
+        fields: Vec<super::dto::FieldError>,
+    }
+    let reason = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(Body { error: "unprocessable", reason, fields: errors })).into_response()
+}
+
+/// A numeric `{id}` path segment; anything else is a 404 (no such thing), in JSON.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<i64>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) => Ok(Id(id)),
+            Err(_) => Err(ApiError::not_found("no such id")),
+        }
+    }
+}
+
+/// An optional JSON body: empty is `None`; otherwise it must parse (400 for syntax, 422 for shape).
+pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        if e.is_data() {
+            ApiError::unprocessable(e.to_string())
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {e}"))
+        }
+    })
+}

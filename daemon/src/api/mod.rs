@@ -6,8 +6,13 @@
 //! served without being documented, nor documented without being served.
 
 pub mod auth;
+pub mod dto;
 pub mod error;
 mod me;
+mod people;
+mod reports;
+mod requests;
+mod roles;
 
 use std::sync::Arc;
 
@@ -125,9 +130,43 @@ macro_rules! route {
 }
 
 fn build() -> Routes {
-    let r = Routes::new().schemas::<ErrorBody>().schemas::<me::Me>();
+    use dto::*;
+    let r = Routes::new()
+        .schemas::<ErrorBody>()
+        .schemas::<FieldError>()
+        .schemas::<me::Me>()
+        .schemas::<SubmitInput>()
+        .schemas::<DecisionInput>()
+        .schemas::<RequestView>()
+        .schemas::<ApprovalView>()
+        .schemas::<GrantInput>()
+        .schemas::<GrantView>()
+        .schemas::<AccountView>()
+        .schemas::<PersonView>()
+        .schemas::<people::ResetDone>()
+        .schemas::<SlaView>()
+        .schemas::<CompanyView>()
+        .schemas::<ModeInput>();
     let r = route!(r, openapi_json, __path_openapi_json);
-    route!(r, me::me, me::__path_me)
+    let r = route!(r, me::me, me::__path_me);
+    let r = route!(r, requests::list, requests::__path_list);
+    let r = route!(r, requests::inbox, requests::__path_inbox);
+    let r = route!(r, requests::submit, requests::__path_submit);
+    let r = route!(r, requests::show, requests::__path_show);
+    let r = route!(r, requests::approve, requests::__path_approve);
+    let r = route!(r, requests::reject, requests::__path_reject);
+    let r = route!(r, requests::cancel, requests::__path_cancel);
+    let r = route!(r, people::accounts, people::__path_accounts);
+    let r = route!(r, people::account, people::__path_account);
+    let r = route!(r, people::reset_password, people::__path_reset_password);
+    let r = route!(r, people::people, people::__path_people);
+    let r = route!(r, roles::list, roles::__path_list);
+    let r = route!(r, roles::grant, roles::__path_grant);
+    let r = route!(r, roles::revoke, roles::__path_revoke);
+    let r = route!(r, reports::sla, reports::__path_sla);
+    let r = route!(r, reports::companies, reports::__path_companies);
+    let r = route!(r, reports::set_mode, reports::__path_set_mode);
+    route!(r, reports::audit, reports::__path_audit)
 }
 
 /// The OpenAPI document of the API.
