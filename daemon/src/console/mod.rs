@@ -5,8 +5,10 @@
 //! carries a CSRF token.
 
 mod i18n;
+mod lists;
 mod login;
 pub mod pages;
+mod requests;
 mod session;
 
 use std::sync::Arc;
@@ -83,6 +85,16 @@ pub fn router(console: Console) -> Router {
         .route("/console/callback", get(login::callback))
         .route("/console/logout", post(login::logout))
         .route("/console/signed-out", get(login::signed_out))
+        .route("/console/requests", get(requests::list))
+        .route("/console/requests/new", get(requests::new_form).post(requests::new_submit))
+        .route("/console/requests/{id}", get(requests::show))
+        .route("/console/requests/{id}/decide", post(requests::decide))
+        .route("/console/requests/{id}/cancel", post(requests::cancel))
+        .route("/console/inbox", get(requests::inbox))
+        .route("/console/people", get(lists::people))
+        .route("/console/overdue", get(lists::overdue))
+        .route("/console/roles", get(lists::roles).post(lists::grant))
+        .route("/console/roles/{id}/revoke", post(lists::revoke))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(console)
 }
@@ -105,17 +117,80 @@ async fn home(State(c): State<Console>, s: Session) -> Response {
         Ok(sub) => sub,
         Err(e) => return unavailable(lang, &e),
     };
+    let who = match c.principal(&s).await {
+        Ok(w) => w,
+        Err(res) => return res,
+    };
     let company = subject.map(|s| format!("{} {}", s.company.0, s.company_name)).unwrap_or_default();
+    let roles = if who.grants.is_empty() {
+        format!("<p class=\"note\">{}</p>", esc(T::NoRoles.text(lang)))
+    } else {
+        let items: String = who
+            .grants
+            .iter()
+            .map(|g| {
+                format!(
+                    "<li>{} · {}{}</li>",
+                    esc(&i18n::word(g.role.as_str(), lang)),
+                    esc(&g.company.0),
+                    if g.subtree { format!(" ({})", esc(T::Subtree.text(lang))) } else { String::new() }
+                )
+            })
+            .collect();
+        format!("<ul id=\"roles\">{items}</ul>")
+    };
     let body = format!(
-        "<h1 id=\"greeting\">{}{}</h1><dl><dt>{}</dt><dd id=\"login\">{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        "<h1 id=\"greeting\">{}{}</h1><dl><dt>{}</dt><dd id=\"login\">{}</dd><dt>{}</dt><dd>{}</dd></dl><h2>{}</h2>{roles}",
         esc(T::Hello.text(lang)),
         esc(&s.name),
         esc(T::SignedInAs.text(lang)),
         esc(&s.login),
         esc(T::Company.text(lang)),
         esc(&company),
+        esc(T::MyRoles.text(lang)),
     );
     s.page(T::Home.text(lang), &body, "/console/")
+}
+
+impl Console {
+    /// The signed-in user's roles, as of now.
+    pub async fn principal(&self, s: &Session) -> Result<orgid_directory::workflow::Principal, Response> {
+        crate::workflow::principal(&self.app, &s.login).await.map_err(|e| service_error(s, e))
+    }
+
+    /// Whether a submitted form's CSRF token is this browser's.
+    pub fn csrf_ok(&self, headers: &HeaderMap, form: &std::collections::HashMap<String, String>) -> bool {
+        form.get("csrf").is_some_and(|t| self.provider.csrf_ok(headers, t))
+    }
+}
+
+/// A refusal or failure of the service, as a page: 403 with the reason, 404, 422, or 503.
+pub fn service_error(s: &Session, e: crate::workflow::WorkflowError) -> Response {
+    use crate::workflow::WorkflowError as W;
+    let lang = s.lang;
+    let (status, msg) = match e {
+        W::Denied(d) => (StatusCode::FORBIDDEN, format!("{}{}", T::Denied.text(lang), d.reason)),
+        W::NotFound(_) => (StatusCode::NOT_FOUND, T::NotFound.text(lang).to_string()),
+        W::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+        W::Store(e) => return unavailable(lang, &format!("{e:#}")),
+    };
+    let body = format!("<h1>{}</h1><div class=\"err\" role=\"alert\" id=\"error\">{}</div>", esc(T::ErrorTitle.text(lang)), esc(&msg));
+    let mut res = s.page(T::ErrorTitle.text(lang), &body, "/console/");
+    *res.status_mut() = status;
+    res
+}
+
+/// A table; `rows` hold HTML already escaped.
+pub fn table(lang: Lang, id: &str, headers: &[T], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return format!("<p class=\"note\" id=\"{id}\">{}</p>", esc(T::Nothing.text(lang)));
+    }
+    let head: String = headers.iter().map(|h| format!("<th>{}</th>", esc(h.text(lang)))).collect();
+    let body: String = rows
+        .iter()
+        .map(|r| format!("<tr>{}</tr>", r.iter().map(|c| format!("<td>{c}</td>")).collect::<String>()))
+        .collect();
+    format!("<table id=\"{id}\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 }
 
 /// A store failure seen by a browser: logged, a plain 503 page.

@@ -5,7 +5,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use orgid_directory::AccountStatus;
@@ -89,7 +89,18 @@ pub struct Session {
 impl Session {
     /// The page with the top bar, and the session's cookies.
     pub fn page(&self, title: &str, body: &str, path: &str) -> Response {
-        let bar = Bar { name: &self.name, csrf: &self.csrf, nav: vec![(with_lang("/console/", self.lang), T::Home.text(self.lang))] };
+        let nav = [
+            ("/console/requests", T::MyRequests),
+            ("/console/requests/new", T::NewRequest),
+            ("/console/inbox", T::Inbox),
+            ("/console/people", T::People),
+            ("/console/overdue", T::Overdue),
+            ("/console/roles", T::Roles),
+        ]
+        .into_iter()
+        .map(|(href, t)| (with_lang(href, self.lang), t.text(self.lang)))
+        .collect();
+        let bar = Bar { name: &self.name, csrf: &self.csrf, nav };
         let mut res = pages::layout(self.lang, title, Some(&bar), body, &pages::switch_of(path, self.lang)).into_response();
         self.attach(&mut res);
         res
@@ -102,11 +113,6 @@ impl Session {
                 res.headers_mut().append(header::SET_COOKIE, v);
             }
         }
-    }
-
-    /// Whether a submitted form's CSRF token is this browser's.
-    pub fn csrf_ok(&self, c: &Console, headers: &axum::http::HeaderMap, token: &str) -> bool {
-        c.provider.csrf_ok(headers, token)
     }
 }
 
@@ -124,11 +130,7 @@ impl FromRequestParts<Console> for Session {
             let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console/");
             let next = if parts.method == Method::GET { next } else { "/console/" };
             let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
-            let mut res = Redirect::to(&with_lang(&format!("/console/login?{q}"), lang)).into_response();
-            if parts.method != Method::GET {
-                *res.status_mut() = StatusCode::SEE_OTHER;
-            }
-            return Err(res);
+            return Err(Redirect::to(&with_lang(&format!("/console/login?{q}"), lang)).into_response());
         };
         let mut set_cookies = Vec::new();
         let now = c.app.clock.now().timestamp();
