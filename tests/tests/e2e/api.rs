@@ -1,7 +1,11 @@
 //! The admin API over HTTP: bearer authentication (RFC 6750), the OpenAPI document, JSON errors.
 
+use orgid::workflow as wf;
+
+use crate::browser::{API_SECRET, Site};
 use crate::oidc::{CB, Op, SECRET, first_login, pkce};
 use crate::sync::Backend;
+use crate::workflow::{open, profile};
 
 /// An access token of 张伟 (zhangwei) for the `portal` client, from a real code flow.
 pub(crate) async fn user_token(op: &Op) -> String {
@@ -159,4 +163,141 @@ async fn the_openapi_document_lists_every_route_and_each_is_protected() {
     let (s, _, body) = call(&op, "/api/v1/no-such-thing", None).await;
     assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
     op.stop().await;
+}
+
+/// An access token of `login` for the `api-test` client of a [`Site`], by the code flow over
+/// HTTP (changing the one-time initial password on the way).
+async fn site_token(site: &Site, login: &str) -> String {
+    let initial = site.reset(login).await;
+    let mut b = crate::oidc::Browser::at(&site.base);
+    let (verifier, challenge) = pkce();
+    let page = b
+        .authorize(&[
+            ("client_id", "api-test"),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let page = b.login(&page, login, &initial).await;
+    let page = b.change(&page, "Api-Pass-2026x").await;
+    let code = page.redirect_params()["code"].clone();
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", site.base))
+        .basic_auth("api-test", Some(API_SECRET))
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)])
+        .send()
+        .await
+        .unwrap();
+    let tok: serde_json::Value = res.json().await.unwrap();
+    tok["access_token"].as_str().unwrap_or_else(|| panic!("no token: {tok}")).to_string()
+}
+
+/// A JSON API call with a bearer token: status and body.
+async fn api(
+    site: &Site,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{}{path}", site.base))
+        .bearer_auth(token);
+    if let Some((content_type, text)) = body {
+        req = req.header("content-type", content_type).body(text.to_string());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text })))
+}
+
+#[tokio::test]
+async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_json() {
+    let site = Site::start().await;
+    let env = &site.env;
+    // A pending request of C010 (group-operated), by its HR.
+    let hr = env.who("wangfang").await;
+    let pending = wf::submit(&env.app, &hr, open(92, profile("A8", "孔亮", "C010", "M12", false))).await.unwrap();
+
+    let delegate = site_token(&site, "yangyang").await; // IT delegate of independent C021
+
+    // Out of scope, each refused with 403 + code and audited as access.denied.
+    let before = env.denials("out_of_scope").await;
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/accounts?company=C022", None).await;
+    assert_eq!((s, e["error"].as_str(), e["code"].as_str()), (403, Some("forbidden"), Some("out_of_scope")), "{e}");
+    let (s, e) = api(&site, &delegate, "GET", &format!("/api/v1/requests/{}", pending.id), None).await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("out_of_scope")), "another company's request by id: {e}");
+    assert_eq!(env.denials("out_of_scope").await, before + 2, "every refusal is audited");
+    // By search: nothing from outside the scope comes back.
+    let (s, people) = api(&site, &delegate, "GET", "/api/v1/people?search=%E9%99%88%E9%9D%99", None).await; // 陈静
+    assert_eq!((s, people.as_array().map(Vec::len)), (200, Some(0)), "{people}");
+    let (s, people) = api(&site, &delegate, "GET", "/api/v1/people", None).await;
+    assert_eq!(s, 200);
+    assert!(people.as_array().unwrap().iter().all(|p| p["company"] == "C021"), "{people}");
+    // Role self-assignment.
+    let grant = r#"{"login":"yangyang","role":"group_it_admin","company":"G000","subtree":true}"#;
+    let (s, e) = api(&site, &delegate, "POST", "/api/v1/roles", Some(("application/json", grant))).await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("grant_roles")), "{e}");
+    assert!(env.denials("grant_roles").await >= 1);
+    // Approving a request it may not decide.
+    let (s, e) = api(&site, &delegate, "POST", &format!("/api/v1/requests/{}/approve", pending.id), None).await;
+    assert_eq!(s, 403, "{e}");
+    // The audit trail is the auditor's.
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/audit/records", None).await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("not_auditor")), "{e}");
+
+    // Bad input: JSON errors, never a 500.
+    let url = "/api/v1/requests";
+    let (s, e) = api(&site, &delegate, "POST", url, Some(("application/json", "{not json"))).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_request")), "{e}");
+    let (s, e) = api(&site, &delegate, "POST", url, Some(("application/json", r#"{"kind": 5}"#))).await;
+    assert_eq!((s, e["error"].as_str()), (422, Some("unprocessable")), "{e}");
+    let (s, e) = api(&site, &delegate, "POST", url, Some(("text/plain", "{}"))).await;
+    assert_eq!(s, 415, "{e}");
+    let (s, e) = api(&site, &delegate, "POST", url, Some(("application/json", r#"{"kind":"open","employee_number":"B7"}"#))).await;
+    assert_eq!(s, 422, "{e}");
+    let fields: Vec<&str> = e["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"id_number") && fields.contains(&"name") && !fields.contains(&"employee_number"), "{e}");
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/requests/999999", None).await;
+    assert_eq!((s, e["error"].as_str()), (404, Some("not_found")), "{e}");
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/requests/abc", None).await;
+    assert_eq!(s, 404, "{e}");
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/requests?state=bogus", None).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_request")), "{e}");
+
+    // The delegate acts directly in its own company: applied at once.
+    let id = crate::hr::id_number(93);
+    let body = serde_json::json!({
+        "kind": "open", "id_number": id, "employee_number": "B8", "name": "冯雪", "gender": "女",
+        "company": "C021", "department": "综合部", "title": "专员", "grade": "M12",
+        "mobile": "13800000093", "email": "b8@example.com", "effective_date": "2026-09-28"
+    })
+    .to_string();
+    let (s, r) = api(&site, &delegate, "POST", url, Some(("application/json", &body))).await;
+    assert_eq!((s, r["state"].as_str()), (201, Some("applied")), "{r}");
+    assert!(!r.to_string().contains(&id), "the ID number never comes back");
+
+    // Group HR sees the C010 request in its inbox and approves it.
+    let group_hr = site_token(&site, "lina").await;
+    let (s, inbox) = api(&site, &group_hr, "GET", "/api/v1/requests/inbox", None).await;
+    assert_eq!(s, 200);
+    assert!(inbox.as_array().unwrap().iter().any(|r| r["id"] == pending.id), "{inbox}");
+    let path = format!("/api/v1/requests/{}/approve", pending.id);
+    let (s, r) = api(&site, &group_hr, "POST", &path, Some(("application/json", r#"{"comment":"ok"}"#))).await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("applied")), "{r}");
+    // Once decided, again: 422, not pending.
+    let (s, _) = api(&site, &group_hr, "POST", &path, None).await;
+    assert_eq!(s, 422);
+
+    // The security auditor reads the audit trail, refusals included.
+    let auditor = site_token(&site, "wugang").await;
+    let (s, page) = api(&site, &auditor, "GET", "/api/v1/audit/records?type=access.denied&limit=50", None).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page["records"].as_array().is_some_and(|r| r.len() >= 4), "{page}");
+    site.stop().await;
 }

@@ -59,23 +59,27 @@ async fn a_user_signs_in_to_the_console_through_the_login_page_and_out_again() {
     op.stop().await;
 }
 
+/// The secret of the `api-test` client of [`Site`].
+pub(crate) const API_SECRET: &str = "api-test-secret-0123456789";
+
 /// The workflow group of `workflow.rs` (roles granted, independent companies applied on the
 /// first sync), with LDAP on a real slapd, served on a loopback port.
-struct Site {
-    env: Env,
+pub(crate) struct Site {
+    pub(crate) env: Env,
     slapd: Slapd,
-    base: String,
+    pub(crate) base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Site {
-    async fn start() -> Site {
+    pub(crate) async fn start() -> Site {
         let slapd = Slapd::start().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let extra = format!(
-            "[workflow]\nindependent_roster = \"apply\"\n[oidc]\nissuer = \"{base}\"\n[ldap]\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nbase_dn = \"{}\"\n",
+            "[workflow]\nindependent_roster = \"apply\"\n[oidc]\nissuer = \"{base}\"\n[[clients]]\nid = \"api-test\"\nsecret = \"{API_SECRET}\"\nredirect_uris = [\"{}\"]\n[ldap]\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nbase_dn = \"{}\"\n",
+            crate::oidc::CB,
             slapd.url(),
             slapd.bind_dn(),
             slapd.bind_password(),
@@ -104,7 +108,7 @@ impl Site {
     }
 
     /// A one-time initial password for `login` (`orgid accounts reset-password`, no notifier).
-    async fn reset(&self, login: &str) -> String {
+    pub(crate) async fn reset(&self, login: &str) -> String {
         let (code, out) = orgid(&self.env.cfg, &["accounts", "reset-password", login]).await;
         assert_eq!(code, 0, "{out}");
         out.lines().last().unwrap().trim().to_string()
@@ -126,7 +130,7 @@ impl Site {
         panic!("no LDAP entry with employeeNumber {employee_number} after 30 s; the directory holds:\n{}", dns.join("\n"));
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

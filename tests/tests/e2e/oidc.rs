@@ -221,6 +221,12 @@ impl Page {
 }
 
 impl Browser {
+    /// A fresh browser (no cookies) for the server at `base`.
+    pub(crate) fn at(base: &str) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { base: base.to_string(), http, cookies: HashMap::new() }
+    }
+
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
@@ -263,7 +269,7 @@ impl Browser {
     }
 
     /// Changes the password on a forced-change page.
-    async fn change(&mut self, page: &Page, new: &str) -> Page {
+    pub(crate) async fn change(&mut self, page: &Page, new: &str) -> Page {
         let (csrf, pending) = (page.field("csrf"), page.field("pending"));
         self.post("/password", &[("csrf", &csrf), ("pending", &pending), ("new", new), ("repeat", new)]).await
     }
