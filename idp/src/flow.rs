@@ -127,12 +127,7 @@ impl Provider {
 
     /// Signs `value` for a hidden form field or a cookie, valid for `ttl` from now; `purpose`
     /// keeps a value sealed for one use from being accepted for another.
-    pub fn seal<T: Serialize>(
-        &self,
-        purpose: &str,
-        value: &T,
-        ttl: chrono::Duration,
-    ) -> Result<String, IdpError> {
+    pub fn seal<T: Serialize>(&self, purpose: &str, value: &T, ttl: chrono::Duration) -> Result<String, IdpError> {
         #[derive(Serialize)]
         struct Sealed<'a, T> {
             p: &'a str,

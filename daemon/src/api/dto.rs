@@ -137,7 +137,8 @@ impl SubmitInput {
                 errors.push(FieldError { field: "email", message: format!("`{email}` is not an e-mail address") });
             }
             let mobile = self.mobile.trim();
-            if !mobile.is_empty() && !(mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit())) {
+            let valid_mobile = mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit());
+            if !mobile.is_empty() && !valid_mobile {
                 errors.push(FieldError { field: "mobile", message: "11 digits (11位手机号)".into() });
             }
             Some(Profile {
@@ -157,11 +158,7 @@ impl SubmitInput {
                 confidential: self.confidential,
             })
         };
-        if errors.is_empty() {
-            Ok(Submission { kind, person, profile, effective_date, origin })
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Submission { kind, person, profile, effective_date, origin }) } else { Err(errors) }
     }
 }
 
@@ -362,7 +359,10 @@ impl From<&PersonRow> for PersonView {
             title: p.title.clone(),
             grade: p.grade.clone(),
             confidential: p.confidential,
-            employment: serde_json::to_value(p.employment).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            employment: serde_json::to_value(p.employment)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             login: p.login.clone(),
             status: p.status.map(|s| s.to_string()),
         }

@@ -183,10 +183,11 @@ pub fn routes() -> Vec<(String, String)> {
 pub fn router(app: Arc<App>, provider: Provider) -> Router {
     let Routes { router, doc, .. } = build();
     let doc = Arc::new(serde_json::to_value(&doc).unwrap_or_default());
-    router
-        .route("/api/v1/{*rest}", any(not_found))
-        .layer(axum::middleware::from_fn(no_store))
-        .with_state(Api { app, provider, doc })
+    router.route("/api/v1/{*rest}", any(not_found)).layer(axum::middleware::from_fn(no_store)).with_state(Api {
+        app,
+        provider,
+        doc,
+    })
 }
 
 async fn not_found() -> ApiError {
@@ -221,8 +222,10 @@ mod tests {
             let m = method_name(m).to_ascii_lowercase();
             assert!(doc["paths"][p][&m].is_object(), "{m} {p} is not in the document");
         }
-        let documented: usize =
-            doc["paths"].as_object().map(|ps| ps.values().map(|v| v.as_object().map_or(0, |o| o.len())).sum()).unwrap_or(0);
+        let documented: usize = doc["paths"]
+            .as_object()
+            .map(|ps| ps.values().map(|v| v.as_object().map_or(0, |o| o.len())).sum())
+            .unwrap_or(0);
         assert_eq!(documented, r.list.len());
         let text = doc.to_string();
         for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

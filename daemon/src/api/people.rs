@@ -30,7 +30,10 @@ fn query(q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>
     let status = q
         .status
         .as_deref()
-        .map(|s| s.parse::<AccountStatus>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())))
+        .map(|s| {
+            s.parse::<AccountStatus>()
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+        })
         .transpose()?;
     Ok(AccountQuery { company: q.company.map(CompanyCode), status, search: q.search })
 }
@@ -52,7 +55,11 @@ pub async fn accounts(
     params(("login" = String, Path, description = "Login")),
     responses((status = 200, body = AccountView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
-pub async fn account(State(api): State<Api>, caller: Caller, Path(login): Path<String>) -> Result<Json<AccountView>, ApiError> {
+pub async fn account(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(login): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(AccountView::from(&wf::account(&api.app, &caller.who, &login).await?)))
 }
 
@@ -82,7 +89,11 @@ pub struct ResetDone {
     params(("login" = String, Path, description = "Login")),
     responses((status = 200, body = ResetDone), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, description = "No notifier, or the account is not active", body = ErrorBody)))]
-pub async fn reset_password(State(api): State<Api>, caller: Caller, Path(login): Path<String>) -> Result<Json<ResetDone>, ApiError> {
+pub async fn reset_password(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(login): Path<String>,
+) -> Result<Json<ResetDone>, ApiError> {
     wf::reset_password(&api.app, &caller.who, &login).await?;
     Ok(Json(ResetDone { login, outcome: "sent_to_holder" }))
 }

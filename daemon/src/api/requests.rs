@@ -75,7 +75,11 @@ pub async fn show(State(api): State<Api>, caller: Caller, Id(id): Id) -> Result<
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", security(("bearer" = [])), request_body = SubmitInput,
     responses((status = 201, body = RequestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, description = "Invalid fields or state", body = ErrorBody)))]
-pub async fn submit(State(api): State<Api>, caller: Caller, ApiJson(input): ApiJson<SubmitInput>) -> Result<Response, ApiError> {
+pub async fn submit(
+    State(api): State<Api>,
+    caller: Caller,
+    ApiJson(input): ApiJson<SubmitInput>,
+) -> Result<Response, ApiError> {
     let submission = match input.validate(Origin::Api, None) {
         Ok(s) => s,
         Err(errors) => return Ok(invalid_fields(errors)),
@@ -84,7 +88,13 @@ pub async fn submit(State(api): State<Api>, caller: Caller, ApiJson(input): ApiJ
     Ok((StatusCode::CREATED, Json(RequestView::from(&r))).into_response())
 }
 
-async fn decide(api: &Api, caller: &Caller, id: i64, approve: bool, body: Option<DecisionInput>) -> Result<Json<RequestView>, ApiError> {
+async fn decide(
+    api: &Api,
+    caller: &Caller,
+    id: i64,
+    approve: bool,
+    body: Option<DecisionInput>,
+) -> Result<Json<RequestView>, ApiError> {
     let comment = body.map(|b| b.comment).unwrap_or_default();
     Ok(Json(RequestView::from(&wf::approve(&api.app, &caller.who, id, approve, &comment).await?)))
 }

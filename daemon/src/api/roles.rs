@@ -25,7 +25,11 @@ pub async fn list(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<Gra
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", security(("bearer" = [])), request_body = GrantInput,
     responses((status = 201, body = GrantView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn grant(State(api): State<Api>, caller: Caller, ApiJson(g): ApiJson<GrantInput>) -> Result<Response, ApiError> {
+pub async fn grant(
+    State(api): State<Api>,
+    caller: Caller,
+    ApiJson(g): ApiJson<GrantInput>,
+) -> Result<Response, ApiError> {
     let role = g.role.parse::<Role>().map_err(ApiError::unprocessable)?;
     let company = CompanyCode(g.company.trim().to_string());
     let grant = wf::grant_role(&api.app, &caller.who, g.login.trim(), role, &company, g.subtree).await?;

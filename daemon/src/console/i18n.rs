@@ -103,13 +103,25 @@ impl T {
             T::SignedOut => ("您已退出账号管理控制台。", "You have signed out of the account console."),
             T::SignInAgain => ("重新登录", "Sign in again"),
             T::ErrorTitle => ("出错了", "Something went wrong"),
-            T::LoginFailed => ("登录未能完成，请重新登录。", "The sign-in could not be completed. Please sign in again."),
-            T::LoginExpired => ("登录已过期或已在其他窗口完成，请重新登录。", "The sign-in expired or was finished in another window. Please sign in again."),
-            T::Unavailable => ("服务暂时不可用，请稍后再试。", "The service is temporarily unavailable. Please try again later."),
-            T::BadRequest => ("请求无效，请刷新页面后重试。", "The request is not valid. Reload the page and try again."),
+            T::LoginFailed => {
+                ("登录未能完成，请重新登录。", "The sign-in could not be completed. Please sign in again.")
+            }
+            T::LoginExpired => (
+                "登录已过期或已在其他窗口完成，请重新登录。",
+                "The sign-in expired or was finished in another window. Please sign in again.",
+            ),
+            T::Unavailable => {
+                ("服务暂时不可用，请稍后再试。", "The service is temporarily unavailable. Please try again later.")
+            }
+            T::BadRequest => {
+                ("请求无效，请刷新页面后重试。", "The request is not valid. Reload the page and try again.")
+            }
             T::OtherLanguage => ("English", "中文"),
             T::MyRoles => ("我的角色", "My roles"),
-            T::NoRoles => ("您还没有任何角色，请联系集团信息管理中心授权。", "You hold no role yet; ask the group IT center for one."),
+            T::NoRoles => (
+                "您还没有任何角色，请联系集团信息管理中心授权。",
+                "You hold no role yet; ask the group IT center for one.",
+            ),
             T::MyRequests => ("我的申请", "My requests"),
             T::AllRequests => ("范围内的全部申请", "All requests in my scope"),
             T::NewRequest => ("新建申请", "New request"),

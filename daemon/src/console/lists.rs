@@ -37,7 +37,14 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 esc(&p.department),
                 esc(&p.title),
                 esc(p.grade.as_deref().unwrap_or("")),
-                esc(&word(serde_json::to_value(p.employment).ok().and_then(|v| v.as_str().map(str::to_string)).as_deref().unwrap_or(""), lang)),
+                esc(&word(
+                    serde_json::to_value(p.employment)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .as_deref()
+                        .unwrap_or(""),
+                    lang,
+                )),
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
             ]
@@ -56,7 +63,17 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
         table(
             lang,
             "people",
-            &[T::Company, T::EmployeeNumber, T::Name, T::Department, T::Title, T::Grade, T::Employment, T::Login, T::Status],
+            &[
+                T::Company,
+                T::EmployeeNumber,
+                T::Name,
+                T::Department,
+                T::Title,
+                T::Grade,
+                T::Employment,
+                T::Login,
+                T::Status
+            ],
             &rows
         ),
     );
@@ -91,7 +108,12 @@ pub async fn overdue(State(c): State<Console>, s: Session) -> Response {
     let body = format!(
         "<h1>{}</h1>{}",
         esc(T::Overdue.text(lang)),
-        table(lang, "overdue", &[T::ResponsibleRole, T::Company, T::Item, T::Case, T::Deadline, T::LateDays, T::Points], &rows)
+        table(
+            lang,
+            "overdue",
+            &[T::ResponsibleRole, T::Company, T::Item, T::Case, T::Deadline, T::LateDays, T::Points],
+            &rows
+        )
     );
     s.page(T::Overdue.text(lang), &body, "/console/overdue")
 }
@@ -175,7 +197,12 @@ fn back_to_roles(s: &Session) -> Response {
 }
 
 /// `POST /console/roles`: grant (group IT).
-pub async fn grant(State(c): State<Console>, s: Session, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
+pub async fn grant(
+    State(c): State<Console>,
+    s: Session,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     if !c.csrf_ok(&headers, &f) {
         return bad_request(&s);
     }

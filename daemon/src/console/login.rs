@@ -53,23 +53,20 @@ fn fail(lang: Lang, status: StatusCode, msg: T) -> Response {
     (status, pages::error(lang, msg.text(lang))).into_response()
 }
 
-fn random(bytes: usize, lang: Lang) -> Result<String, Response> {
-    orgid_idp::keys::random_token(bytes).map_err(|e| super::unavailable(lang, &e))
-}
-
 /// `GET /console/login`: off to the provider's authorization endpoint.
 pub async fn start(State(c): State<Console>, headers: HeaderMap, Query(q): Query<StartQuery>) -> Response {
     let lang = lang_of(&headers, q.lang.as_deref());
-    let inner = async {
+    let inner = || {
+        let random = orgid_idp::keys::random_token;
         let flow = Flow {
-            state: random(18, lang)?,
-            nonce: random(18, lang)?,
-            verifier: random(32, lang)?,
+            state: random(18)?,
+            nonce: random(18)?,
+            verifier: random(32)?,
             next: safe_next(q.next.as_deref()),
             lang: lang.code().into(),
         };
         let challenge = B64.encode(ring::digest::digest(&ring::digest::SHA256, flow.verifier.as_bytes()));
-        let sealed = c.provider.seal(FLOW_PURPOSE, &flow, Duration::minutes(10)).map_err(|e| super::unavailable(lang, &e))?;
+        let sealed = c.provider.seal(FLOW_PURPOSE, &flow, Duration::minutes(10))?;
         let redirect_uri = format!("{}/console/callback", c.issuer());
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
@@ -87,9 +84,9 @@ pub async fn start(State(c): State<Console>, headers: HeaderMap, Query(q): Query
         if let Ok(v) = cookie.parse() {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
-        Ok::<_, Response>(res)
+        Ok::<_, orgid_idp::IdpError>(res)
     };
-    inner.await.unwrap_or_else(|r| r)
+    inner().unwrap_or_else(|e| super::unavailable(lang, &e))
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,5 +258,6 @@ pub async fn signed_out(headers: HeaderMap, Query(q): Query<super::LangQuery>) -
         esc(&with_lang("/console/login", lang)),
         esc(T::SignInAgain.text(lang)),
     );
-    pages::layout(lang, T::SignedOutTitle.text(lang), None, &body, &switch_of("/console/signed-out", lang)).into_response()
+    pages::layout(lang, T::SignedOutTitle.text(lang), None, &body, &switch_of("/console/signed-out", lang))
+        .into_response()
 }

@@ -174,7 +174,11 @@ pub fn service_error(s: &Session, e: crate::workflow::WorkflowError) -> Response
         W::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
         W::Store(e) => return unavailable(lang, &format!("{e:#}")),
     };
-    let body = format!("<h1>{}</h1><div class=\"err\" role=\"alert\" id=\"error\">{}</div>", esc(T::ErrorTitle.text(lang)), esc(&msg));
+    let body = format!(
+        "<h1>{}</h1><div class=\"err\" role=\"alert\" id=\"error\">{}</div>",
+        esc(T::ErrorTitle.text(lang)),
+        esc(&msg)
+    );
     let mut res = s.page(T::ErrorTitle.text(lang), &body, "/console/");
     *res.status_mut() = status;
     res

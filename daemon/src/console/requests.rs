@@ -151,7 +151,9 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
     }
     let dl: String = dl
         .iter()
-        .map(|(k, v)| format!("<dt>{}</dt><dd id=\"f-{}\">{}</dd>", esc(k.text(lang)), format!("{k:?}").to_lowercase(), esc(v)))
+        .map(|(k, v)| {
+            format!("<dt>{}</dt><dd id=\"f-{}\">{}</dd>", esc(k.text(lang)), format!("{k:?}").to_lowercase(), esc(v))
+        })
         .collect();
     let approvals: Vec<Vec<String>> = r
         .approvals
@@ -284,18 +286,22 @@ struct FormPage<'a> {
 
 fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
     let lang = s.lang;
-    let tabs: String = [(RequestKind::Open, T::Form1), (RequestKind::Adjust, T::Form2), (RequestKind::Close, T::FormClose)]
-        .iter()
-        .map(|(k, t)| {
-            let label = esc(t.text(lang));
-            if *k == p.kind {
-                format!("<strong>{label}</strong>")
-            } else {
-                format!("<a href=\"{}\">{label}</a>", esc(&with_lang(&format!("/console/requests/new?kind={k}"), lang)))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" · ");
+    let tabs: String =
+        [(RequestKind::Open, T::Form1), (RequestKind::Adjust, T::Form2), (RequestKind::Close, T::FormClose)]
+            .iter()
+            .map(|(k, t)| {
+                let label = esc(t.text(lang));
+                if *k == p.kind {
+                    format!("<strong>{label}</strong>")
+                } else {
+                    format!(
+                        "<a href=\"{}\">{label}</a>",
+                        esc(&with_lang(&format!("/console/requests/new?kind={k}"), lang))
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
     let value = |name: &str| p.values.get(name).map(String::as_str).unwrap_or("");
     let mut fields = String::new();
     for (name, label, kinds) in FIELDS {
@@ -308,7 +314,11 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
                     let sel = if value(name) == v { " selected" } else { "" };
                     format!("<option value=\"{v}\"{sel}>{}</option>", esc(t.text(lang)))
                 };
-                format!("<select id=\"gender\" name=\"gender\"><option value=\"\"></option>{}{}</select>", opt("male", T::Male), opt("female", T::Female))
+                format!(
+                    "<select id=\"gender\" name=\"gender\"><option value=\"\"></option>{}{}</select>",
+                    opt("male", T::Male),
+                    opt("female", T::Female)
+                )
             }
             "company" => {
                 let opts: String = p
@@ -338,7 +348,11 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
             .collect();
         fields.push_str(&format!("<label for=\"{name}\">{}</label>{input}{err}", esc(label.text(lang))));
     }
-    let mut alert = p.alert.as_deref().map(|a| format!("<div class=\"err\" role=\"alert\" id=\"error\">{}</div>", esc(a))).unwrap_or_default();
+    let mut alert = p
+        .alert
+        .as_deref()
+        .map(|a| format!("<div class=\"err\" role=\"alert\" id=\"error\">{}</div>", esc(a)))
+        .unwrap_or_default();
     if !p.errors.is_empty() {
         alert.push_str(&format!("<div class=\"err\" role=\"alert\">{}</div>", esc(T::FixFields.text(lang))));
     }
@@ -352,14 +366,18 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
         lang.code(),
         esc(T::Submit.text(lang)),
     );
-    let status = if p.errors.is_empty() && p.alert.is_none() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status =
+        if p.errors.is_empty() && p.alert.is_none() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let mut res = s.page(T::NewRequest.text(lang), &body, &format!("/console/requests/new?kind={}", p.kind));
     *res.status_mut() = status;
     res
 }
 
 /// The companies the user may see, for the form's select.
-async fn company_choices(c: &Console, who: &orgid_directory::workflow::Principal) -> Result<Vec<(String, String)>, String> {
+async fn company_choices(
+    c: &Console,
+    who: &orgid_directory::workflow::Principal,
+) -> Result<Vec<(String, String)>, String> {
     let list = c.app.store.companies().await.map_err(|e| e.to_string())?;
     let index = orgid_directory::CompanyIndex::new(list.clone()).map_err(|e| e.to_string())?;
     let mut out: Vec<(String, String)> =

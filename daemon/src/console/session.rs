@@ -101,7 +101,8 @@ impl Session {
         .map(|(href, t)| (with_lang(href, self.lang), t.text(self.lang)))
         .collect();
         let bar = Bar { name: &self.name, csrf: &self.csrf, nav };
-        let mut res = pages::layout(self.lang, title, Some(&bar), body, &pages::switch_of(path, self.lang)).into_response();
+        let mut res =
+            pages::layout(self.lang, title, Some(&bar), body, &pages::switch_of(path, self.lang)).into_response();
         self.attach(&mut res);
         res
     }

@@ -188,7 +188,12 @@ async fn site_token(site: &Site, login: &str) -> String {
     let res = reqwest::Client::new()
         .post(format!("{}/token", site.base))
         .basic_auth("api-test", Some(API_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", &verifier),
+        ])
         .send()
         .await
         .unwrap();
@@ -204,9 +209,8 @@ async fn api(
     path: &str,
     body: Option<(&str, &str)>,
 ) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{}{path}", site.base))
-        .bearer_auth(token);
+    let mut req =
+        reqwest::Client::new().request(method.parse().unwrap(), format!("{}{path}", site.base)).bearer_auth(token);
     if let Some((content_type, text)) = body {
         req = req.header("content-type", content_type).body(text.to_string());
     }
@@ -259,7 +263,9 @@ async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_js
     assert_eq!((s, e["error"].as_str()), (422, Some("unprocessable")), "{e}");
     let (s, e) = api(&site, &delegate, "POST", url, Some(("text/plain", "{}"))).await;
     assert_eq!(s, 415, "{e}");
-    let (s, e) = api(&site, &delegate, "POST", url, Some(("application/json", r#"{"kind":"open","employee_number":"B7"}"#))).await;
+    let (s, e) =
+        api(&site, &delegate, "POST", url, Some(("application/json", r#"{"kind":"open","employee_number":"B7"}"#)))
+            .await;
     assert_eq!(s, 422, "{e}");
     let fields: Vec<&str> = e["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert!(fields.contains(&"id_number") && fields.contains(&"name") && !fields.contains(&"employee_number"), "{e}");

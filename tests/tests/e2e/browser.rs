@@ -127,7 +127,10 @@ impl Site {
         }
         let all = self.slapd.search(self.slapd.base_dn(), "sub", "(objectClass=*)").await;
         let dns: Vec<&str> = all.lines().filter(|l| l.starts_with("dn:")).collect();
-        panic!("no LDAP entry with employeeNumber {employee_number} after 30 s; the directory holds:\n{}", dns.join("\n"));
+        panic!(
+            "no LDAP entry with employeeNumber {employee_number} after 30 s; the directory holds:\n{}",
+            dns.join("\n")
+        );
     }
 
     pub(crate) async fn stop(mut self) {
