@@ -215,7 +215,8 @@ impl Provider {
 }
 
 /// Headers every provider response carries; pages and token responses are never cached.
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// (A middleware, also used for orgid's other pages.)
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

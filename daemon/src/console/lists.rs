@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
 
 use super::i18n::{T, word};
-use super::pages::{esc, with_lang};
-use super::{Console, Session, service_error, table};
+use super::pages::esc;
+use super::{Console, Session, bad_request, parse_id, service_error, table};
 use crate::workflow::{self as wf, AccountQuery};
 
 /// `GET /console/people?search=&company=`.
@@ -186,16 +186,6 @@ pub async fn roles(State(c): State<Console>, s: Session) -> Response {
     s.page(T::Roles.text(lang), &body, "/console/roles")
 }
 
-fn bad_request(s: &Session) -> Response {
-    (StatusCode::BAD_REQUEST, super::pages::error(s.lang, T::BadRequest.text(s.lang))).into_response()
-}
-
-fn back_to_roles(s: &Session) -> Response {
-    let mut res = Redirect::to(&with_lang("/console/roles", s.lang)).into_response();
-    s.attach(&mut res);
-    res
-}
-
 /// `POST /console/roles`: grant (group IT).
 pub async fn grant(
     State(c): State<Console>,
@@ -203,10 +193,7 @@ pub async fn grant(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !c.csrf_ok(&headers, &f) {
-        return bad_request(&s);
-    }
-    let who = match c.principal(&s).await {
+    let who = match c.form_principal(&s, &headers, &f).await {
         Ok(w) => w,
         Err(res) => return res,
     };
@@ -214,7 +201,7 @@ pub async fn grant(
     let Ok(role) = get("role").parse::<Role>() else { return bad_request(&s) };
     let subtree = f.get("subtree").is_some_and(|v| v == "on");
     match wf::grant_role(&c.app, &who, &get("login"), role, &CompanyCode(get("company")), subtree).await {
-        Ok(_) => back_to_roles(&s),
+        Ok(_) => s.redirect("/console/roles"),
         Err(e) => service_error(&s, e),
     }
 }
@@ -227,16 +214,12 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !c.csrf_ok(&headers, &f) {
-        return bad_request(&s);
-    }
-    let who = match c.principal(&s).await {
-        Ok(w) => w,
-        Err(res) => return res,
+    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
+        (Ok(w), Ok(id)) => (w, id),
+        (Err(res), _) | (_, Err(res)) => return res,
     };
-    let Ok(id) = id.parse::<i64>() else { return service_error(&s, wf::WorkflowError::NotFound(id)) };
     match wf::revoke_role(&c.app, &who, id).await {
-        Ok(_) => back_to_roles(&s),
+        Ok(_) => s.redirect("/console/roles"),
         Err(e) => service_error(&s, e),
     }
 }

@@ -162,6 +162,29 @@ impl Console {
     pub fn csrf_ok(&self, headers: &HeaderMap, form: &std::collections::HashMap<String, String>) -> bool {
         form.get("csrf").is_some_and(|t| self.provider.csrf_ok(headers, t))
     }
+
+    /// The checks of every form post: its CSRF token, then the user's roles.
+    pub async fn form_principal(
+        &self,
+        s: &Session,
+        headers: &HeaderMap,
+        form: &std::collections::HashMap<String, String>,
+    ) -> Result<orgid_directory::workflow::Principal, Response> {
+        if !self.csrf_ok(headers, form) {
+            return Err(bad_request(s));
+        }
+        self.principal(s).await
+    }
+}
+
+/// A malformed or forged form: 400.
+pub fn bad_request(s: &Session) -> Response {
+    (StatusCode::BAD_REQUEST, pages::error(s.lang, T::BadRequest.text(s.lang))).into_response()
+}
+
+/// A numeric id from the path; anything else is not found.
+pub fn parse_id(s: &Session, id: &str) -> Result<i64, Response> {
+    id.parse::<i64>().map_err(|_| service_error(s, crate::workflow::WorkflowError::NotFound(id.to_string())))
 }
 
 /// A refusal or failure of the service, as a page: 403 with the reason, 404, 422, or 503.
@@ -203,20 +226,16 @@ pub fn unavailable(lang: Lang, e: &dyn std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, pages::error(lang, T::Unavailable.text(lang))).into_response()
 }
 
-/// Headers every console response carries: no framing, no scripts, no caching.
+/// Headers every console response carries: the provider's (no framing, no scripts, no caching),
+/// with forms limited to this origin.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
+    let mut res = orgid_idp::security_headers(req, next).await;
+    res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use orgid_directory::CompanyStore;
 use orgid_directory::workflow::{Origin, Request, RequestKind, RequestState};
 
 use super::i18n::{Lang, T, word};
 use super::pages::{esc, with_lang};
-use super::{Console, Session, service_error, table, unavailable};
+use super::{Console, Session, bad_request, parse_id, service_error, table, unavailable};
 use crate::api::dto::{FieldError, SubmitInput};
 use crate::workflow::{self as wf, RequestQuery};
 
@@ -117,7 +117,10 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         Ok(w) => w,
         Err(res) => return res,
     };
-    let Ok(id) = id.parse::<i64>() else { return service_error(&s, wf::WorkflowError::NotFound(id)) };
+    let id = match parse_id(&s, &id) {
+        Ok(id) => id,
+        Err(res) => return res,
+    };
     let r = match wf::request(&c.app, &who, id).await {
         Ok(r) => r,
         Err(e) => return service_error(&s, e),
@@ -200,18 +203,14 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !c.csrf_ok(&headers, &f) {
-        return (StatusCode::BAD_REQUEST, super::pages::error(s.lang, T::BadRequest.text(s.lang))).into_response();
-    }
-    let who = match c.principal(&s).await {
-        Ok(w) => w,
-        Err(res) => return res,
+    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
+        (Ok(w), Ok(id)) => (w, id),
+        (Err(res), _) | (_, Err(res)) => return res,
     };
-    let Ok(id) = id.parse::<i64>() else { return service_error(&s, wf::WorkflowError::NotFound(id)) };
     let approve = match f.get("decision").map(String::as_str) {
         Some("approve") => true,
         Some("reject") => false,
-        _ => return (StatusCode::BAD_REQUEST, super::pages::error(s.lang, T::BadRequest.text(s.lang))).into_response(),
+        _ => return bad_request(&s),
     };
     let comment = f.get("comment").map(|c| c.trim()).unwrap_or("");
     if let Err(e) = wf::approve(&c.app, &who, id, approve, comment).await {
@@ -222,9 +221,7 @@ pub async fn decide(
     } else {
         format!("/console/requests/{id}")
     };
-    let mut res = Redirect::to(&with_lang(&back, s.lang)).into_response();
-    s.attach(&mut res);
-    res
+    s.redirect(&back)
 }
 
 /// `POST /console/requests/{id}/cancel`.
@@ -235,20 +232,14 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !c.csrf_ok(&headers, &f) {
-        return (StatusCode::BAD_REQUEST, super::pages::error(s.lang, T::BadRequest.text(s.lang))).into_response();
-    }
-    let who = match c.principal(&s).await {
-        Ok(w) => w,
-        Err(res) => return res,
+    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
+        (Ok(w), Ok(id)) => (w, id),
+        (Err(res), _) | (_, Err(res)) => return res,
     };
-    let Ok(id) = id.parse::<i64>() else { return service_error(&s, wf::WorkflowError::NotFound(id)) };
     if let Err(e) = wf::cancel(&c.app, &who, id).await {
         return service_error(&s, e);
     }
-    let mut res = Redirect::to(&with_lang(&format!("/console/requests/{id}"), s.lang)).into_response();
-    s.attach(&mut res);
-    res
+    s.redirect(&format!("/console/requests/{id}"))
 }
 
 fn kind_of(v: Option<&String>) -> RequestKind {
@@ -408,10 +399,7 @@ pub async fn new_submit(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !c.csrf_ok(&headers, &f) {
-        return (StatusCode::BAD_REQUEST, super::pages::error(s.lang, T::BadRequest.text(s.lang))).into_response();
-    }
-    let who = match c.principal(&s).await {
+    let who = match c.form_principal(&s, &headers, &f).await {
         Ok(w) => w,
         Err(res) => return res,
     };
@@ -445,11 +433,7 @@ pub async fn new_submit(
         Err(errors) => return page(&errors, None),
     };
     match wf::submit(&c.app, &who, submission).await {
-        Ok(r) => {
-            let mut res = Redirect::to(&with_lang(&format!("/console/requests/{}", r.id), s.lang)).into_response();
-            s.attach(&mut res);
-            res
-        }
+        Ok(r) => s.redirect(&format!("/console/requests/{}", r.id)),
         Err(wf::WorkflowError::Denied(d)) => page(&[], Some(format!("{}{}", T::Denied.text(s.lang), d.reason))),
         Err(wf::WorkflowError::Invalid(why)) | Err(wf::WorkflowError::NotFound(why)) => page(&[], Some(why)),
         Err(e) => service_error(&s, e),

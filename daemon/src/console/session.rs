@@ -107,6 +107,13 @@ impl Session {
         res
     }
 
+    /// A redirect (303) to the console page `path`, in this language, with the session's cookies.
+    pub fn redirect(&self, path: &str) -> Response {
+        let mut res = Redirect::to(&with_lang(path, self.lang)).into_response();
+        self.attach(&mut res);
+        res
+    }
+
     /// Adds the session's `Set-Cookie` headers to `res`.
     pub fn attach(&self, res: &mut Response) {
         for c in &self.set_cookies {

@@ -7,23 +7,39 @@ use crate::oidc::{CB, Op, SECRET, first_login, pkce};
 use crate::sync::Backend;
 use crate::workflow::{open, profile};
 
-/// An access token of 张伟 (zhangwei) for the `portal` client, from a real code flow.
+/// An access token of 张伟 (zhangwei) for the `portal` client, from a real code flow (setting
+/// the password `Spring-2026a` on the way).
 pub(crate) async fn user_token(op: &Op) -> String {
     let initial = op.reset("zhangwei").await;
     let mut b = op.browser();
     let (verifier, challenge) = pkce();
     let params = first_login(&mut b, "portal", &initial, "Spring-2026a", &challenge).await;
-    let (s, tok) = op
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &params["code"]),
-                ("redirect_uri", CB),
-                ("code_verifier", &verifier),
-            ],
-            Some(("portal", SECRET)),
-        )
+    portal_token(op, &params["code"], &verifier).await
+}
+
+/// Another token of zhangwei, signing in again with the password [`user_token`] set.
+async fn user_token_again(op: &Op) -> String {
+    let mut b = op.browser();
+    let (verifier, challenge) = pkce();
+    let page = b
+        .authorize(&[
+            ("client_id", "portal"),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
         .await;
+    let page = b.login(&page, "zhangwei", "Spring-2026a").await;
+    portal_token(op, &page.redirect_params()["code"], &verifier).await
+}
+
+async fn portal_token(op: &Op, code: &str, verifier: &str) -> String {
+    let form =
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB), ("code_verifier", verifier)];
+    let (s, tok) = op.token(&form, Some(("portal", SECRET))).await;
     assert_eq!(s, 200, "{tok}");
     tok["access_token"].as_str().unwrap().to_string()
 }
@@ -90,32 +106,7 @@ async fn bearer_tokens_are_checked_as_rfc_6750_says() {
     assert_eq!((s, ch.as_deref()), (401, Some("Bearer realm=\"orgid\", error=\"invalid_token\"")));
 
     // Expired: the provider's clock moves past the token's lifetime.
-    let fresh = {
-        let mut b = op.browser();
-        let (verifier, challenge) = pkce();
-        let page = b
-            .authorize(&[
-                ("client_id", "portal"),
-                ("redirect_uri", CB),
-                ("response_type", "code"),
-                ("scope", "openid profile"),
-                ("state", "s"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-            .await;
-        let page = b.login(&page, "zhangwei", "Spring-2026a").await;
-        let code = page.redirect_params()["code"].clone();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", CB),
-            ("code_verifier", verifier.as_str()),
-        ];
-        let (s, tok) = op.token(&form, Some(("portal", SECRET))).await;
-        assert_eq!(s, 200, "{tok}");
-        tok["access_token"].as_str().unwrap().to_string()
-    };
+    let fresh = user_token_again(&op).await;
     assert_eq!(call(&op, "/api/v1/me", Some(&format!("Bearer {fresh}"))).await.0, 200);
     op.clock.advance(chrono::Duration::hours(2));
     assert_eq!(call(&op, "/api/v1/me", Some(&format!("Bearer {fresh}"))).await.0, 401);
