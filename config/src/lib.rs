@@ -458,6 +458,11 @@ impl Config {
         if cfg.audit.signing_key.is_relative() && !base_dir.as_os_str().is_empty() {
             cfg.audit.signing_key = base_dir.join(&cfg.audit.signing_key);
         }
+        for p in &mut cfg.workflow.calendar {
+            if p.is_relative() && !base_dir.as_os_str().is_empty() {
+                *p = base_dir.join(&*p);
+            }
+        }
         let errors = validate::validate(&cfg);
         if errors.is_empty() {
             return Ok(cfg);

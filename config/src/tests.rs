@@ -249,3 +249,23 @@ grants = ["authorization_code"]
     let issuer = errs.0.iter().find(|e| e.key.as_deref() == Some("oidc.issuer")).expect("issuer error");
     assert!(issuer.location.as_deref().is_some_and(|l| l.ends_with(":3:1")), "{issuer:?}");
 }
+
+#[test]
+fn workflow_settings_are_validated_with_key_and_line() {
+    let cfg = parse("").unwrap();
+    assert_eq!((cfg.workflow.sla_working_days, cfg.workflow.submission_day, cfg.workflow.penalty_points), (2, 15, 10));
+    assert_eq!(cfg.workflow.independent_roster, IndependentRoster::Check);
+    let e = only_error(parse("[workflow]\nsla_working_days = 2\nsubmission_day = 31\n"));
+    assert_eq!(e.key.as_deref(), Some("workflow.submission_day"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"));
+    let e = only_error(parse("[workflow]\ntimezone = \"Mars/Olympus\"\n"));
+    assert_eq!(e.key.as_deref(), Some("workflow.timezone"));
+    let e = only_error(parse("[workflow]\nindependent_roster = \"ignore\"\n"));
+    assert!(e.message.contains("ignore"), "{e}");
+    let e = only_error(parse("[workflow]\ncalendar = [\"holidays-2027.toml\"]\n"));
+    assert_eq!(e.key.as_deref(), Some("workflow.calendar.0"));
+    assert!(e.message.contains("/etc/orgid/holidays-2027.toml"), "relative to the file's folder: {e}");
+    let e = only_error(parse("[workflow]\nretry_schedule = \"every minute\"\n"));
+    assert_eq!(e.key.as_deref(), Some("workflow.retry_schedule"));
+    assert!(parse("[workflow]\nindependent_roster = \"apply\"\nretry_schedule = \"\"\n").is_ok());
+}

@@ -66,6 +66,8 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     for (i, p) in w.calendar.iter().enumerate() {
         if p.as_os_str().is_empty() {
             err(&format!("workflow.calendar.{i}"), "must be a file path".into());
+        } else if !p.is_file() {
+            err(&format!("workflow.calendar.{i}"), format!("`{}` is not a readable file", p.display()));
         }
     }
     if !w.retry_schedule.trim().is_empty()

@@ -87,6 +87,21 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::audit::AuditCommand,
     },
+    /// Roles of delegates, HR and approvers, scoped to companies.
+    Roles {
+        #[command(subcommand)]
+        command: crate::workflow::cli::RolesCommand,
+    },
+    /// Open / adjust / close requests and their approvals.
+    Requests {
+        #[command(subcommand)]
+        command: crate::workflow::cli::RequestsCommand,
+    },
+    /// Workflow reports: SLA lateness with penalty points, independent companies' roster checks.
+    Reports {
+        #[command(subcommand)]
+        command: crate::workflow::cli::ReportsCommand,
+    },
     /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
     /// Run the store's migrations and exit.
@@ -337,6 +352,9 @@ pub async fn run(
             app.store.close().await;
             Ok(code)
         }
+        Command::Roles { command } => crate::workflow::cli::roles(&App::open(config).await?, command, out).await,
+        Command::Requests { command } => crate::workflow::cli::requests(&App::open(config).await?, command, out).await,
+        Command::Reports { command } => crate::workflow::cli::reports(&App::open(config).await?, command, out).await,
         Command::Demo { dir, no_serve } => crate::demo::demo(&dir, no_serve, out).await,
         Command::Sync { dry_run, approve, format } => {
             let app = App::open(config).await?;

@@ -109,6 +109,7 @@ pub async fn serve_on(
     let directory = tokio::spawn(directory_worker(shared.clone(), cancel.clone()));
     let upkeep = tokio::spawn(directory_upkeep(shared.clone(), cancel.clone()));
     let audit = tokio::spawn(audit_checkpoints(shared.clone(), cancel.clone()));
+    let requests = tokio::spawn(workflow_retry(shared.clone(), cancel.clone()));
 
     shutdown.await;
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
@@ -121,6 +122,7 @@ pub async fn serve_on(
     d.context("directory task")?;
     u.context("directory upkeep task")?;
     audit.await.context("audit checkpoint task")?;
+    requests.await.context("workflow retry task")?;
     shared.app.store.close().await;
     info!("stopped");
     Ok(())
@@ -264,6 +266,22 @@ async fn audit_checkpoints(s: Shared, cancel: CancellationToken) {
             Ok(signed) if signed.is_empty() => {}
             Ok(signed) => info!(chains = signed.len(), "audit checkpoints signed"),
             Err(e) => error!("audit checkpoint failed: {e:#}"),
+        }
+    })
+    .await;
+}
+
+/// On `workflow.retry_schedule`: apply approved requests left over and retry failed ones.
+async fn workflow_retry(s: Shared, cancel: CancellationToken) {
+    let spec = s.app.config.workflow.retry_schedule.clone();
+    on_schedule(&s, "workflow.retry_schedule", &spec, &cancel, || async {
+        match crate::workflow::apply_approved(&s.app).await {
+            Ok(done) if done.is_empty() => {}
+            Ok(done) => {
+                let failed = done.iter().filter(|r| r.error.is_some()).count();
+                info!(applied = done.len() - failed, failed, "approved requests applied")
+            }
+            Err(e) => error!("applying approved requests failed: {e}"),
         }
     })
     .await;

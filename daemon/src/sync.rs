@@ -131,11 +131,16 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let (plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
+    let (mut plan, current) = compute(app, &index, &data.records, Scope::Full).await?;
     drop(data.records); // the plan holds what is needed from here on
+    let follow_up = crate::workflow::sync::route(app, &mut plan, &current, &index);
+    let kept = index.clone();
     let report =
         conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
             .await?;
+    if matches!(report, RunReport::Applied { .. }) {
+        crate::workflow::sync::follow_up(app, &kept, follow_up).await?;
+    }
     info!(status = report.status(), elapsed_ms = started.elapsed().as_millis() as u64, "sync finished");
     Ok(report)
 }

@@ -5,12 +5,15 @@
 //! `WorkflowError`. The CLI, the admin API and the console all call these.
 
 mod apply;
+pub mod cli;
 mod people;
 mod reports;
+pub mod sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use orgid_connectors::source::{self, Requests};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::workflow::rules::{self, Denied};
@@ -22,6 +25,7 @@ use orgid_directory::{
     AccountStatus, AuditStore, CompanyCode, CompanyIndex, CompanyStore, IdNumber, OperatingMode, PersonKey,
     PersonStore, Profile, StoreError, StoredPerson, WorkflowStore,
 };
+use orgid_directory::{PersonRecord, RowError};
 use tracing::warn;
 
 use crate::app::App;
@@ -215,7 +219,7 @@ pub async fn set_company_mode(app: &App, who: &Principal, code: &CompanyCode, mo
 // ---- requests ----
 
 /// Who a request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PersonRef {
     /// The 18-character resident ID number (form 1); only its key is kept.
     IdNumber(String),
@@ -223,6 +227,17 @@ pub enum PersonRef {
     EmployeeNumber(String),
     /// A person key (a request file's row, already keyed).
     Key(PersonKey),
+}
+
+impl std::fmt::Debug for PersonRef {
+    /// Never shows an ID number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersonRef::IdNumber(_) => f.write_str("IdNumber(<redacted>)"),
+            PersonRef::EmployeeNumber(n) => write!(f, "EmployeeNumber({n})"),
+            PersonRef::Key(k) => write!(f, "Key({k})"),
+        }
+    }
 }
 
 /// A request as submitted.
@@ -376,6 +391,66 @@ pub async fn submit(app: &App, who: &Principal, s: Submission) -> Result<Request
         return apply_request(app, req).await;
     }
     Ok(req)
+}
+
+/// A row of a request file: row number, kind, record, effective date, and (form 2) the employee
+/// number and company before.
+type FileRow = (u64, RequestKind, PersonRecord, Option<NaiveDate>, Option<(String, CompanyCode)>);
+
+/// Submits every row of a form-1 (opening) or form-2 (adjustment) file as a request, like
+/// `submit` one by one (origin `import`). Rows that cannot be read, or that are refused (audited),
+/// come back as row errors; the others as requests.
+pub async fn submit_file(app: &App, who: &Principal, path: &std::path::Path) -> Result<(Vec<Request>, Vec<RowError>)> {
+    let index = companies(app).await?;
+    let file = path.display().to_string();
+    let read = source::read_requests(path, &app.keyer, &index).map_err(|e| WorkflowError::Invalid(e.to_string()))?;
+    let mut rejected = read.rejected;
+    let rows: Vec<FileRow> = match read.requests {
+        Requests::Opening(rows) => rows
+            .into_iter()
+            .map(|o| (o.row, RequestKind::Open, o.record.clone(), o.record.profile.hire_date, None))
+            .collect(),
+        Requests::Adjustment(rows) => rows
+            .into_iter()
+            .map(|a| {
+                (a.row, RequestKind::Adjust, a.record, a.move_date, Some((a.before_employee_number, a.before_company)))
+            })
+            .collect(),
+    };
+    let mut done = Vec::new();
+    for (row, kind, record, effective_date, before) in rows {
+        let error = |column: &str, reason: String| RowError { file: file.clone(), row, column: column.into(), reason };
+        if let Some((number, company)) = before {
+            let stored = app.store.people().await?.into_iter().find(|sp| sp.person.key == record.key);
+            match stored {
+                None => {}
+                Some(sp) if sp.person.profile.employee_number != number => {
+                    rejected
+                        .push(error("异动前工号", format!("`{number}` is not this person's current employee number")));
+                    continue;
+                }
+                Some(sp) if sp.person.profile.company != company => {
+                    rejected.push(error("异动前公司", format!("`{company}` is not this person's current company")));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        let s = Submission {
+            kind,
+            person: PersonRef::Key(record.key),
+            profile: Some(record.profile),
+            effective_date,
+            origin: Origin::Import,
+        };
+        match submit(app, who, s).await {
+            Ok(r) => done.push(r),
+            Err(WorkflowError::Store(e)) => return Err(WorkflowError::Store(e)),
+            Err(e) => rejected.push(error("", e.to_string())),
+        }
+    }
+    rejected.sort_by_key(|r| r.row);
+    Ok((done, rejected))
 }
 
 fn request_event(app: &App, who: &Principal, kind: EventKind, r: &Request) -> AuditEvent {

@@ -250,7 +250,7 @@ pub trait WorkflowStore: Send + Sync {
     async fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>, StoreError>;
     /// A sync's roster differences for `companies`: known unresolved ones (same company, person
     /// and kind) get `last_seen`/`detail`, new ones are added, and unresolved ones of those
-    /// companies that were not seen again are resolved at `at`.
+    /// companies that are not in `seen` are resolved at `at`.
     async fn record_roster_checks(
         &self,
         companies: &[CompanyCode],

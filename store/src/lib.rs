@@ -362,45 +362,6 @@ impl IdpStore for AnyStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::expect_used, clippy::unwrap_used)]
-
-    use super::*;
-
-    #[tokio::test]
-    async fn in_memory_sqlite_keeps_its_data_across_calls() {
-        let store = connect("sqlite::memory:", 8).await.expect("connect");
-        assert_eq!(store.backend(), "sqlite");
-        store.init_setting("a", "1").await.expect("init");
-        store.ping().await.expect("ping");
-        assert_eq!(store.setting("a").await.expect("read").as_deref(), Some("1"));
-        store.migrate().await.expect("migrations are idempotent");
-    }
-
-    #[tokio::test]
-    async fn errors_never_repeat_the_url() {
-        let err = connect("mysql://root:hunter2@db/orgid", 1).await.expect_err("unsupported");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = connect("postgres://u:hunter2@127.0.0.1:1/x?sslmode=bogus", 1).await.expect_err("bad url");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = connect("postgres://u:hunter2@127.0.0.1:1/x", 1).await.expect_err("nothing listens on port 1");
-        assert!(err.to_string().contains("refused"), "{err}");
-        let err = connect("sqlite:/nonexistent-dir/orgid.db", 1).await.expect_err("no such directory");
-        assert!(err.to_string().contains("unable to open"), "{err}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn last_per_key_keeps_the_last_value_in_first_seen_order() {
-        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
-        let kept: Vec<_> = sql::last_per_key(&items, |i| i.0).into_iter().copied().collect();
-        assert_eq!(kept, [("a", 3), ("b", 5), ("c", 4)]);
-        assert_eq!(sql::chunk_rows(16), 500);
-        assert!(sql::chunk_rows(16) * 16 <= 32_766);
-    }
-}
-
 #[async_trait]
 impl orgid_directory::WorkflowStore for AnyStore {
     async fn role_grants(
@@ -465,5 +426,44 @@ impl orgid_directory::WorkflowStore for AnyStore {
         audit: &[AuditEvent],
     ) -> Result<(), StoreError> {
         each!(self, s => s.set_company_mode(code, mode, audit).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn in_memory_sqlite_keeps_its_data_across_calls() {
+        let store = connect("sqlite::memory:", 8).await.expect("connect");
+        assert_eq!(store.backend(), "sqlite");
+        store.init_setting("a", "1").await.expect("init");
+        store.ping().await.expect("ping");
+        assert_eq!(store.setting("a").await.expect("read").as_deref(), Some("1"));
+        store.migrate().await.expect("migrations are idempotent");
+    }
+
+    #[tokio::test]
+    async fn errors_never_repeat_the_url() {
+        let err = connect("mysql://root:hunter2@db/orgid", 1).await.expect_err("unsupported");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = connect("postgres://u:hunter2@127.0.0.1:1/x?sslmode=bogus", 1).await.expect_err("bad url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = connect("postgres://u:hunter2@127.0.0.1:1/x", 1).await.expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("refused"), "{err}");
+        let err = connect("sqlite:/nonexistent-dir/orgid.db", 1).await.expect_err("no such directory");
+        assert!(err.to_string().contains("unable to open"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn last_per_key_keeps_the_last_value_in_first_seen_order() {
+        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let kept: Vec<_> = sql::last_per_key(&items, |i| i.0).into_iter().copied().collect();
+        assert_eq!(kept, [("a", 3), ("b", 5), ("c", 4)]);
+        assert_eq!(sql::chunk_rows(16), 500);
+        assert!(sql::chunk_rows(16) * 16 <= 32_766);
     }
 }

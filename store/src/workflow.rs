@@ -455,10 +455,11 @@ macro_rules! workflow_impl {
             ) -> Result<(), StoreError> {
                 let now = millis(at);
                 let mut tx = self.pool.begin().await.map_err(db)?;
+                let mut touched: std::collections::HashSet<i64> = std::collections::HashSet::new();
                 for c in seen {
-                    let known = ::sqlx::query(
+                    let known: Vec<i64> = ::sqlx::query_scalar(
                         "UPDATE roster_checks SET last_seen = $1, detail = $2, employee_number = $3, name = $4 \
-                         WHERE company = $5 AND person_key = $6 AND kind = $7 AND resolved_at IS NULL",
+                         WHERE company = $5 AND person_key = $6 AND kind = $7 AND resolved_at IS NULL RETURNING id",
                     )
                     .bind(now)
                     .bind(c.detail.as_str())
@@ -467,13 +468,13 @@ macro_rules! workflow_impl {
                     .bind(c.company.0.as_str())
                     .bind(c.person_key.0.as_str())
                     .bind(c.kind.as_str())
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(db)?;
-                    if known.rows_affected() == 0 {
-                        ::sqlx::query(
+                    if known.is_empty() {
+                        let id: i64 = ::sqlx::query_scalar(
                             "INSERT INTO roster_checks (company, person_key, employee_number, name, kind, detail, \
-                             first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                             first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
                         )
                         .bind(c.company.0.as_str())
                         .bind(c.person_key.0.as_str())
@@ -482,21 +483,29 @@ macro_rules! workflow_impl {
                         .bind(c.kind.as_str())
                         .bind(c.detail.as_str())
                         .bind(now)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await
                         .map_err(db)?;
+                        touched.insert(id);
                     }
+                    touched.extend(known);
                 }
                 for company in companies {
-                    ::sqlx::query(
-                        "UPDATE roster_checks SET resolved_at = $1 \
-                         WHERE company = $2 AND resolved_at IS NULL AND last_seen < $1",
+                    let open: Vec<i64> = ::sqlx::query_scalar(
+                        "SELECT id FROM roster_checks WHERE company = $1 AND resolved_at IS NULL ORDER BY id",
                     )
-                    .bind(now)
                     .bind(company.0.as_str())
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(db)?;
+                    for id in open.into_iter().filter(|id| !touched.contains(id)) {
+                        ::sqlx::query("UPDATE roster_checks SET resolved_at = $1 WHERE id = $2")
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                    }
                 }
                 tx.commit().await.map_err(db)
             }

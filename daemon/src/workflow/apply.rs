@@ -5,7 +5,7 @@
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::plan::Scope;
 use orgid_directory::workflow::{Request, RequestFilter, RequestKind, RequestState, Step, approve_pending};
-use orgid_directory::{Employment, PersonRecord, RunKind, WorkflowStore};
+use orgid_directory::{Employment, PersonRecord, PersonStore, RunKind, WorkflowStore};
 use tracing::{info, warn};
 
 use super::{Result, WorkflowError, companies};
@@ -24,10 +24,31 @@ fn record(app: &App, r: &Request) -> PersonRecord {
     }
 }
 
-/// Runs the request's record; `Ok(None)` when applied, `Ok(Some(why))` when the run failed.
-async fn run(app: &App, r: &Request) -> anyhow::Result<Option<String>> {
-    let run = begin(app, RunKind::Import, vec![format!("request {}", r.id)], &format!("request:{}", r.id)).await?;
+/// How applying ended.
+enum Outcome {
+    Applied,
+    /// Failed; retried later.
+    Failed(String),
+    /// Overtaken by HR facts: cancelled, never retried.
+    Void(String),
+}
+
+/// Runs the request's record.
+async fn run(app: &App, r: &Request) -> anyhow::Result<Outcome> {
     let index = companies(app).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let stored = app.store.people().await?.into_iter().find(|sp| sp.person.key == r.person_key);
+    if r.kind != RequestKind::Close
+        && let Some(sp) = stored
+        && sp.person.employment == Employment::Left
+        && sp.person.updated_at > r.requested_at
+    {
+        let message = format!(
+            "the person left (HR record of {}) after the request was made; submit a new one if they return",
+            sp.person.updated_at.date_naive()
+        );
+        return Ok(Outcome::Void(message));
+    }
+    let run = begin(app, RunKind::Import, vec![format!("request {}", r.id)], &format!("request:{}", r.id)).await?;
     let records = [record(app, r)];
     let (mut plan, current) = compute(app, &index, &records, Scope::Partial).await?;
     if r.chain.contains(&Step::StrategyOffice) {
@@ -46,15 +67,16 @@ async fn run(app: &App, r: &Request) -> anyhow::Result<Option<String>> {
     )
     .await?;
     Ok(match report {
-        RunReport::Applied { .. } => None,
-        RunReport::Failed { message, .. } => Some(message),
-        RunReport::Held { reason, .. } => Some(format!("held: {reason}")),
-        RunReport::DryRun { .. } => Some("not applied (dry run)".into()),
+        RunReport::Applied { .. } => Outcome::Applied,
+        RunReport::Failed { message, .. } => Outcome::Failed(message),
+        RunReport::Held { reason, .. } => Outcome::Failed(format!("held: {reason}")),
+        RunReport::DryRun { .. } => Outcome::Failed("not applied (dry run)".into()),
     })
 }
 
-/// Applies an approved (or failed, for a retry) request and records the outcome: `Applied`, or
-/// `Failed` with the error (retried later by `serve`).
+/// Applies an approved (or failed, for a retry) request and records the outcome: `Applied`;
+/// `Failed` with the error (retried later by `serve`); or `Cancelled` with the reason when the
+/// person has left since the request.
 pub async fn apply_request(app: &App, mut r: Request) -> Result<Request> {
     let before = r.state;
     if !matches!(before, RequestState::Approved | RequestState::Failed) {
@@ -62,19 +84,26 @@ pub async fn apply_request(app: &App, mut r: Request) -> Result<Request> {
     }
     let outcome = match run(app, &r).await {
         Ok(o) => o,
-        Err(e) => Some(format!("{e:#}")),
+        Err(e) => Outcome::Failed(format!("{e:#}")),
     };
     let now = app.clock.now();
     let actor = Actor::System("workflow".into());
     let mut e = match &outcome {
-        None => {
+        Outcome::Applied => {
             r.state = RequestState::Applied;
             r.done_at = Some(now);
             r.error = None;
             info!(request = r.id, "request applied");
             AuditEvent::new(now, EventKind::RequestApply, AuditOutcome::Success, actor)
         }
-        Some(why) => {
+        Outcome::Void(why) => {
+            r.state = RequestState::Cancelled;
+            r.done_at = Some(now);
+            r.error = Some(why.clone());
+            warn!(request = r.id, "request cancelled: {why}");
+            AuditEvent::new(now, EventKind::RequestCancel, AuditOutcome::Failure, actor).reason(why.clone())
+        }
+        Outcome::Failed(why) => {
             r.state = RequestState::Failed;
             r.error = Some(why.clone());
             warn!(request = r.id, "request failed: {why}");

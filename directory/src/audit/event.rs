@@ -2,9 +2,7 @@
 //! is built (`AuditEvent`), plain text where it is stored and hashed (`AuditFields`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,10 +11,12 @@ use super::text::{self, MAX_LONG, MAX_SHORT};
 use crate::plan::FieldChange;
 use crate::{CompanyCode, RunId};
 
+/// An enum stored as text: `ALL`, `as_str`, `Display`, `FromStr` (with the valid values in its
+/// error) and snake_case serde. Used by the audit and workflow models.
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $v),* }
 
@@ -29,13 +29,13 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s.trim() {
@@ -43,7 +43,7 @@ macro_rules! text_enum {
                     o => Err(format!(
                         "unknown {} `{}` (one of: {})",
                         stringify!($name),
-                        text::clean(o, MAX_SHORT),
+                        $crate::audit::text::clean(o, $crate::audit::text::MAX_SHORT),
                         [$($s),*].join(", ")
                     )),
                 }
@@ -51,6 +51,8 @@ macro_rules! text_enum {
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(
     /// The type of an event.

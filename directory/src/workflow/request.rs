@@ -1,49 +1,13 @@
 //! Requests (open / adjust / close), their approval chain and their states.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Role;
+use crate::audit::event::text_enum;
 use crate::{Company, OperatingMode, PersonKey, Profile, Tier};
 
-macro_rules! word_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $v),* }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$v),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s),* }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim() {
-                    $($s => Ok($name::$v),)*
-                    o => Err(format!("`{o}` is not a {} (one of: {})", stringify!($name), [$($s),*].join(", "))),
-                }
-            }
-        }
-    };
-}
-
-word_enum!(
+text_enum!(
     /// What a request asks for.
     RequestKind {
         /// Form 1 (账号开通信息收集表).
@@ -55,7 +19,7 @@ word_enum!(
     }
 );
 
-word_enum!(
+text_enum!(
     /// Where a request came from.
     Origin {
         Import = "import",
@@ -66,7 +30,7 @@ word_enum!(
     }
 );
 
-word_enum!(
+text_enum!(
     /// Where a request is in its life.
     RequestState {
         /// Waiting for one or more approvals.
@@ -82,7 +46,7 @@ word_enum!(
     }
 );
 
-word_enum!(
+text_enum!(
     /// One approval a request needs.
     Step {
         StrategyOffice = "strategy_office",

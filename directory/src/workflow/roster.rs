@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::event::text_enum;
 use crate::eligibility::Rule;
 use crate::plan::{AccountChange, Op, Plan};
 use crate::{AccountStatus, CompanyCode, CompanyIndex, OpCounts, OperatingMode, PersonKey, StoredPerson};
@@ -26,49 +27,19 @@ pub struct RosterCheck {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// The kind of a roster difference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// In the roster and eligible, but without an active account.
-    Missing,
-    /// An account the roster no longer lists.
-    Extra,
-    /// The account's person differs from the roster (department, post, grade, company …).
-    Differs,
-    /// The roster says the person has left or is no longer eligible; the account is still open.
-    ShouldClose,
-}
-
-impl CheckKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckKind::Missing => "missing",
-            CheckKind::Extra => "extra",
-            CheckKind::Differs => "differs",
-            CheckKind::ShouldClose => "should_close",
-        }
+text_enum!(
+    /// The kind of a roster difference.
+    CheckKind {
+        /// In the roster and eligible, but without an active account.
+        Missing = "missing",
+        /// An account the roster no longer lists.
+        Extra = "extra",
+        /// The account's person differs from the roster (department, post, grade, company …).
+        Differs = "differs",
+        /// The roster says the person has left or is no longer eligible; the account is still open.
+        ShouldClose = "should_close",
     }
-}
-
-impl std::fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for CheckKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "missing" => Ok(CheckKind::Missing),
-            "extra" => Ok(CheckKind::Extra),
-            "differs" => Ok(CheckKind::Differs),
-            "should_close" => Ok(CheckKind::ShouldClose),
-            o => Err(format!("`{o}` is not a roster check kind")),
-        }
-    }
-}
+);
 
 /// Takes out of `plan` every change that concerns an independent company (the person's new
 /// company or the one the store has), with the people updates of those companies, and returns

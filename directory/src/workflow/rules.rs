@@ -88,11 +88,17 @@ pub fn can_open_person(who: &Principal, stored: Option<&StoredPerson>, company: 
     ))
 }
 
-/// Approving (or rejecting) `step` of `req`: the step's role over the request's company, and
-/// never one's own request.
+/// Approving (or rejecting) `step` of `req`: the step's role over the request's company, never
+/// one's own request, and one step per person (two offices confirm, not one login twice).
 pub fn can_approve(who: &Principal, req: &Request, step: Step, index: &CompanyIndex) -> Result<(), Denied> {
     if req.requested_by == who.login && !who.operator {
         return Err(Denied::new("own_request", format!("request {} was submitted by {}", req.id, who.login)));
+    }
+    if !who.operator && req.approvals.iter().any(|a| a.by == who.login) {
+        return Err(Denied::new(
+            "already_decided",
+            format!("{} already decided a step of request {}: each step needs another person", who.login, req.id),
+        ));
     }
     if !who.has(step.role(), &req.company, index) {
         return Err(Denied::new(

@@ -241,6 +241,18 @@ fn approving_needs_the_step_role_and_never_ones_own_request() {
     assert!(can_approve(&ghr, &theirs, Step::GroupHr, &idx).is_ok());
     let hr_a = who("hr2", &[(Role::CompanyHr, "A", false)]);
     assert_eq!(can_approve(&hr_a, &theirs, Step::GroupHr, &idx).unwrap_err().code, "not_approver");
+    // Holding both offices' roles does not make one person both confirmations.
+    let both = who("both", &[(Role::GroupHr, "G", true), (Role::StrategyOffice, "G", true)]);
+    let mut unrated = request("hr", "U", vec![Step::StrategyOffice, Step::GroupHr]);
+    assert!(can_approve(&both, &unrated, Step::StrategyOffice, &idx).is_ok());
+    unrated.decide(Approval {
+        step: Step::StrategyOffice,
+        by: "both".into(),
+        at: t("2026-09-28T03:00:00Z"),
+        approve: true,
+        comment: String::new(),
+    });
+    assert_eq!(can_approve(&both, &unrated, Step::GroupHr, &idx).unwrap_err().code, "already_decided");
     let strat_a1 = who("s", &[(Role::StrategyOffice, "A1", false)]);
     let unrated = request("hr", "U", vec![Step::StrategyOffice, Step::GroupHr]);
     assert_eq!(can_approve(&strat_a1, &unrated, Step::StrategyOffice, &idx).unwrap_err().code, "not_approver");

@@ -42,7 +42,7 @@ impl Env {
 
     fn with_ldap(mut self, ldap_url: &str) -> Env {
         let extra = format!(
-            "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[ldap]\nurl = \"{ldap_url}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"secret\"\nbase_dn = \"dc=example,dc=com\"\n"
+            "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[workflow]\nindependent_roster = \"apply\" # moves into C021 are applied here\n[ldap]\nurl = \"{ldap_url}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"secret\"\nbase_dn = \"dc=example,dc=com\"\n"
         );
         self.cfg = self.hr.config(&self.url, &extra);
         self

@@ -168,7 +168,8 @@ async fn first_sync_lists_and_explains(b: Backend) {
 }
 
 async fn second_month_moves_leavers_and_rehire(b: Backend) {
-    let c = case(b, "[safety]\nmax_close_share = 0.5\n").await;
+    // The joiner of independent C021 is applied like the others here (see workflow.rs for "check").
+    let c = case(b, "[safety]\nmax_close_share = 0.5\n[workflow]\nindependent_roster = \"apply\"\n").await;
     c.hr.write(&month_one(), false);
     assert_eq!(orgid(&c.cfg, &["sync"]).await.0, 0);
     let before = accounts(&c.cfg, &[]).await;

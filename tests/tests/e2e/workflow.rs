@@ -40,6 +40,7 @@ pub fn staff() -> Vec<Row> {
         Row::new(9, "C022", "D2", "陈静", "M12"),  // chenjing, in C022
         Row::new(10, "N001", "N1", "孙浩", "M15"), // unrated: pending approval
         Row::new(11, "G000", "G5", "吴刚", ""),    // security auditor: wugang
+        Row::new(12, "C020", "E1", "黄磊", "M11"), // huanglei, in group-operated C020
     ]
 }
 
@@ -157,6 +158,9 @@ both_workflow!(
     scope_escapes_are_refused_and_audited,
     cross_company_move_between_independent_companies,
     sla_due_dates_follow_the_calendar_and_late_submissions_are_reported,
+    independent_rosters_are_checked_not_applied,
+    move_into_a_group_operated_company_is_the_new_companys_request,
+    password_resets_go_to_the_holder_through_the_notifier,
 );
 
 async fn group_operated_open_needs_group_hr_and_only_group_hr(env: Env) {
@@ -173,7 +177,9 @@ async fn group_operated_open_needs_group_hr_and_only_group_hr(env: Env) {
     // Group HR approves: the last approval is final and the account opens at once.
     let ghr = env.who("lina").await;
     let inbox = wf::requests(&env.app, &ghr, &wf::RequestQuery { inbox: true, ..Default::default() }).await.unwrap();
-    assert_eq!(inbox.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r.id]);
+    // Group HR's inbox: this request and the sync's for 孙浩 of unrated N001.
+    let waiting: Vec<_> = inbox.iter().map(|r| (r.employee_number.as_str(), r.origin)).collect();
+    assert_eq!(waiting, vec![("A20", Origin::Api), ("N1", Origin::Sync)]);
     let done = wf::approve(&env.app, &ghr, r.id, true, "确认").await.expect("approve");
     assert_eq!(done.state, RequestState::Applied, "{:?}", done.error);
     assert_eq!(env.account("zhengshuang").await, Some((AccountStatus::Active, "C010".into(), "ELIG-1".into())));
@@ -190,13 +196,16 @@ async fn group_operated_open_needs_group_hr_and_only_group_hr(env: Env) {
 
 async fn unrated_needs_strategy_office_and_group_hr(env: Env) {
     assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::PendingApproval));
-    let hr = env.who("wangfang").await;
-    let mut s = open(10, profile("N1", "孙浩", "N001", "M15", false));
-    s.origin = Origin::Console;
-    let r = wf::submit(&env.app, &hr, s).await.expect("submit");
+    // The sync made an opening request for 孙浩 of unrated N001; another sync makes no second one.
+    sync(&env).await;
+    let ghr = env.who("lina").await;
+    let inbox = wf::requests(&env.app, &ghr, &wf::RequestQuery { inbox: true, ..Default::default() }).await.unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let r = inbox[0].clone();
+    assert_eq!((r.employee_number.as_str(), r.origin, r.requested_by.as_str()), ("N1", Origin::Sync, "sync"));
     assert_eq!(r.chain, vec![Step::StrategyOffice, Step::GroupHr]);
     // Any order: group HR first, then the strategy office's approval is the final one.
-    let r1 = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    let r1 = wf::approve(&env.app, &ghr, r.id, true, "").await.unwrap();
     assert_eq!(r1.state, RequestState::Pending);
     assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::PendingApproval));
     let r2 = wf::approve(&env.app, &env.who("wanglei").await, r.id, true, "").await.unwrap();
@@ -206,6 +215,24 @@ async fn unrated_needs_strategy_office_and_group_hr(env: Env) {
         r2.approvals.iter().map(|a| (a.step, a.by.as_str())).collect::<Vec<_>>(),
         vec![(Step::GroupHr, "lina"), (Step::StrategyOffice, "wanglei")]
     );
+    // The approved account stays open through the next sync.
+    sync(&env).await;
+    assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::Active));
+    // Company HR of N001 submits another one by hand: the same chain.
+    let hr = env.who("wangfang").await;
+    let r = wf::submit(&env.app, &hr, open(13, profile("N13", "马丽", "N001", "M11", false))).await.unwrap();
+    assert_eq!(r.chain, vec![Step::StrategyOffice, Step::GroupHr]);
+    // A rejection by either ends it; nothing opens.
+    let r = wf::approve(&env.app, &env.who("wanglei").await, r.id, false, "未定级").await.unwrap();
+    assert_eq!(r.state, RequestState::Rejected);
+    assert!(env.account("mali").await.is_none());
+}
+
+/// The HR sync, in process, at the env's clock.
+pub async fn sync(env: &Env) -> orgid::sync::RunReport {
+    let report = orgid::sync::sync(&env.app, false, "test", &orgid::progress::Progress::hidden()).await.expect("sync");
+    assert!(matches!(report, orgid::sync::RunReport::Applied { .. }), "{report:?}");
+    report
 }
 
 async fn confidential_post_needs_the_confidential_office(env: Env) {
@@ -339,8 +366,18 @@ async fn cross_company_move_between_independent_companies(env: Env) {
     assert_eq!(after.person.key, before.person.key);
     assert_eq!(after.account.as_ref().map(|a| a.login.as_str()), Some("liuqiang"));
     assert_eq!(after.account.and_then(|a| a.opened_at), Some(env.clock_now()), "reopened now");
-    let (code_, out) = orgid(&env.cfg, &["accounts", "explain", "D8"]).await;
-    assert_eq!(code_, 0, "{out}");
+    // One history: the close and the reopening are on the same login in the audit trail.
+    let filter = AuditFilter { login: Some("liuqiang".into()), ..AuditFilter::default() };
+    let page = env
+        .app
+        .store
+        .audit_query(&AuditScope::All, &filter, PageRequest::first(Order::OldestFirst, 100))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page.records.iter().map(|r| r.fields.kind.as_str()).collect();
+    assert!(kinds.contains(&"account_open"), "{kinds:?}"); // by the first sync, at the wall clock
+    let lifecycle: Vec<&str> = kinds.into_iter().filter(|k| matches!(*k, "account_close" | "account_reopen")).collect();
+    assert_eq!(lifecycle, ["account_close", "account_reopen"]);
 }
 
 impl Env {
@@ -376,4 +413,298 @@ async fn sla_due_dates_follow_the_calendar_and_late_submissions_are_reported(env
     assert!(month.is_empty(), "the deadline is in September");
     let delegate = wf::sla_report(&env.app, &env.who("yangyang").await, None).await.unwrap();
     assert!(delegate.is_empty(), "C010's lateness is outside C021's scope");
+}
+
+async fn independent_rosters_are_checked_not_applied(mut env: Env) {
+    env.app.config.workflow.independent_roster = orgid_config::IndependentRoster::Check;
+    // Month two: 刘强 (C021) leaves, a joiner in C021, 陈静 (C022) changes post; 王芳 (C010,
+    // group-operated) changes department.
+    let mut m2 = staff();
+    m2[7].left = true;
+    m2[7].leave_date = "2026-09-25".into();
+    m2[8].title = "总监".into();
+    m2[4].department = "人力部".into();
+    m2.push(Row::new(70, "C021", "B70", "高远", "M12"));
+    env.hr.write(&m2, false);
+    sync(&env).await;
+    // The group-operated change is applied; the independent ones are not.
+    let wang =
+        wf::people(&env.app, &Principal::operator(), &AccountQuery { search: Some("A1".into()), ..Default::default() })
+            .await
+            .unwrap();
+    assert_eq!(wang[0].department, "人力部");
+    assert_eq!(env.account("liuqiang").await.map(|a| a.0), Some(AccountStatus::Active));
+    assert!(env.account("gaoyuan").await.is_none());
+    let chen =
+        wf::people(&env.app, &Principal::operator(), &AccountQuery { search: Some("D2".into()), ..Default::default() })
+            .await
+            .unwrap();
+    assert_eq!(chen[0].title, "经理");
+    // Each delegate sees their company's differences.
+    let kinds = |checks: &[orgid_directory::workflow::RosterCheck]| {
+        checks.iter().map(|c| (c.company.0.clone(), c.kind.as_str(), c.employee_number.clone())).collect::<Vec<_>>()
+    };
+    let it21 = env.who("yangyang").await;
+    let c21 = wf::roster_checks(&env.app, &it21, true).await.unwrap();
+    assert_eq!(
+        kinds(&c21),
+        vec![("C021".into(), "should_close", "B2".into()), ("C021".into(), "missing", "B70".into())]
+    );
+    let c22 = wf::roster_checks(&env.app, &env.who("zhoujie").await, true).await.unwrap();
+    assert_eq!(kinds(&c22), vec![("C022".into(), "differs", "D2".into())]);
+    assert!(c22[0].detail.contains("title: 经理 → 总监"), "{}", c22[0].detail);
+    // The same roster the next day: the same checks, not new ones.
+    env.clock.set(t("2026-09-29T02:00:00Z"));
+    sync(&env).await;
+    let again = wf::roster_checks(&env.app, &Principal::operator(), true).await.unwrap();
+    let mut ids = vec![c21[0].id, c21[1].id, c22[0].id];
+    ids.sort();
+    assert_eq!(again.iter().map(|c| c.id).collect::<Vec<_>>(), ids);
+    assert!(again.iter().all(|c| c.first_seen == t("2026-09-28T02:00:00Z")));
+    // The delegate closes 刘强; the next sync resolves that check.
+    let close = Submission {
+        kind: RequestKind::Close,
+        person: PersonRef::EmployeeNumber("B2".into()),
+        profile: None,
+        effective_date: NaiveDate::from_ymd_opt(2026, 9, 25),
+        origin: Origin::Console,
+    };
+    assert_eq!(wf::submit(&env.app, &it21, close).await.unwrap().state, RequestState::Applied);
+    sync(&env).await;
+    let open_now = wf::roster_checks(&env.app, &Principal::operator(), true).await.unwrap();
+    assert_eq!(
+        kinds(&open_now),
+        vec![("C022".into(), "differs", "D2".into()), ("C021".into(), "missing", "B70".into())]
+    );
+    // On Monday 12 October the two left are late for their delegates: seen Monday 28 September,
+    // due Wednesday 30 September; 8, 9, 10 (a working Saturday) and 12 October.
+    env.clock.set(t("2026-10-12T02:00:00Z"));
+    let rows = wf::sla_report(&env.app, &env.who("zhangwei").await, None).await.unwrap();
+    let summary: Vec<_> = rows.iter().map(|r| (r.role, r.company.0.as_str(), r.case, r.late_days, r.points)).collect();
+    assert_eq!(
+        summary,
+        vec![(Role::CompanyIt, "C021", "roster_check", 4, 10), (Role::CompanyIt, "C022", "roster_check", 4, 10)]
+    );
+    let mine = wf::sla_report(&env.app, &it21, None).await.unwrap();
+    assert_eq!(mine.len(), 1, "a delegate sees their own company's rows");
+    let auditor = wf::sla_report(&env.app, &env.who("wugang").await, None).await.unwrap();
+    assert_eq!(auditor.len(), 2, "the security auditor sees every row");
+}
+
+async fn password_resets_go_to_the_holder_through_the_notifier(mut env: Env) {
+    let it = env.who("yangyang").await;
+    // Without a notifier nothing changes and no password is shown to anyone.
+    let e = wf::reset_password(&env.app, &it, "liuqiang").await.unwrap_err();
+    assert!(matches!(&e, WorkflowError::Invalid(m) if m.contains("notifier")), "{e}");
+    use orgid_directory::idp::IdpStore;
+    assert!(env.app.store.credential("liuqiang").await.unwrap().is_none());
+    // With one, the password goes to the notifier's stdin; the call returns nothing of it.
+    let dir = env.cfg.parent().unwrap().to_path_buf();
+    let got = dir.join("delivered.txt");
+    let script = dir.join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat > '{}'\necho \"$ORGID_LOGIN\" >> '{}'\n", got.display(), got.display()),
+    )
+    .unwrap();
+    env.app.config.notifier.command = vec!["/bin/sh".into(), script.display().to_string()];
+    let () = wf::reset_password(&env.app, &it, "liuqiang").await.expect("reset");
+    let delivered = std::fs::read_to_string(&got).unwrap();
+    let (password, login) = delivered.split_at(delivered.find("liuqiang").expect("the login follows"));
+    assert!(password.len() >= 10, "a one-time password went to the notifier");
+    assert_eq!(login.trim(), "liuqiang");
+    let cred = env.app.store.credential("liuqiang").await.unwrap().expect("a credential");
+    assert!(cred.must_change, "it must be changed at first login");
+    // Out of scope, or by someone who is not the delegate: refused.
+    assert_eq!(code(wf::reset_password(&env.app, &it, "chenjing").await.unwrap_err()), "out_of_scope");
+    let hr = env.who("wangfang").await;
+    assert_eq!(code(wf::reset_password(&env.app, &hr, "wangfang").await.unwrap_err()), "not_delegate");
+}
+
+#[tokio::test]
+async fn approved_request_reaches_ldap() {
+    let slapd = orgid_tests::Slapd::start().await;
+    let ldap = format!(
+        "{APPLY}\n[ldap]\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nbase_dn = \"{}\"\n",
+        slapd.url(),
+        slapd.bind_dn(),
+        slapd.bind_password(),
+        slapd.base_dn()
+    );
+    let env = Env::new(Backend::Sqlite, &ldap).await;
+    let hr = env.who("wangfang").await;
+    let r = wf::submit(&env.app, &hr, open(80, profile("A80", "谢文", "C010", "M12", false))).await.unwrap();
+    assert!(slapd.search(slapd.base_dn(), "sub", "(uid=xiewen)").await.trim().is_empty(), "not before approval");
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Applied, "{:?}", r.error);
+    let entry = slapd.search(slapd.base_dn(), "sub", "(uid=xiewen)").await;
+    assert!(entry.contains("uid=xiewen,ou=综合部,ou=C010,ou=G000") || entry.contains("dn:: "), "{entry}");
+    assert!(entry.contains("employeeNumber: A80"), "{entry}");
+    // A delegate's close of an independent company's account reaches the directory too.
+    let it = env.who("yangyang").await;
+    let close = Submission {
+        kind: RequestKind::Close,
+        person: PersonRef::EmployeeNumber("B2".into()),
+        profile: None,
+        effective_date: None,
+        origin: Origin::Api,
+    };
+    assert_eq!(wf::submit(&env.app, &it, close).await.unwrap().state, RequestState::Applied);
+    let locked = slapd.search(slapd.base_dn(), "sub", "(&(uid=liuqiang)(pwdAccountLockedTime=*))").await;
+    assert!(!locked.trim().is_empty(), "the closed account is locked in LDAP");
+}
+
+#[tokio::test]
+async fn a_failed_request_is_retried_and_reported_overdue() {
+    let env = Env::new(Backend::Sqlite, APPLY).await;
+    env.clock.set(t("2026-09-30T02:00:00Z"));
+    let db = format!("sqlite://{}", env.cfg.parent().unwrap().join("orgid.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    // The store refuses to write this person: applying fails, and the request keeps the error.
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON people WHEN NEW.employee_number = 'A90' \
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let hr = env.who("wangfang").await;
+    let mut s = open(90, profile("A90", "韩梅", "C010", "M12", false));
+    s.effective_date = NaiveDate::from_ymd_opt(2026, 9, 28); // submitted in time (by 15 October)
+    let r = wf::submit(&env.app, &hr, s).await.unwrap();
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Failed);
+    assert!(r.error.as_deref().unwrap_or_default().contains("disk quota exceeded"), "{:?}", r.error);
+    assert!(env.account("hanmei").await.is_none());
+    // Due Friday 9 October; on Monday 12 October still failed: overdue for the IT center.
+    env.clock.set(t("2026-10-12T02:00:00Z"));
+    let rows = wf::sla_report(&env.app, &Principal::operator(), None).await.unwrap();
+    let summary: Vec<_> = rows.iter().map(|r| (r.role, r.case, r.late_days, r.done)).collect();
+    assert_eq!(summary, vec![(Role::GroupItAdmin, "overdue", 2, None)]);
+    // Fixed on Tuesday 13 October; the retry applies it: 3 working days late.
+    sqlx::query("DROP TRIGGER refuse").execute(&pool).await.unwrap();
+    env.clock.set(t("2026-10-13T02:00:00Z"));
+    let done = wf::apply_approved(&env.app).await.unwrap();
+    assert_eq!(done.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(), vec![(r.id, RequestState::Applied)]);
+    assert_eq!(env.account("hanmei").await.map(|a| a.0), Some(AccountStatus::Active));
+    let rows = wf::sla_report(&env.app, &Principal::operator(), NaiveDate::from_ymd_opt(2026, 10, 1)).await.unwrap();
+    let summary: Vec<_> = rows.iter().map(|r| (r.role, r.case, r.late_days, r.points)).collect();
+    assert_eq!(summary, vec![(Role::GroupItAdmin, "overdue", 3, 10)]);
+}
+
+#[tokio::test]
+async fn the_command_line_grants_submits_approves_and_reports() {
+    let env = Env::new(Backend::Sqlite, APPLY).await;
+    let cfg = &env.cfg;
+    // Roles: group IT grants, a delegate may not.
+    let (c, out) = orgid(
+        cfg,
+        &["roles", "grant", "--login", "liuqiang", "--role", "企业人力", "--company", "C021", "--as", "zhangwei"],
+    )
+    .await;
+    assert_eq!(c, 0, "{out}");
+    let err = crate::sync::orgid_err(
+        cfg,
+        &["roles", "grant", "--login", "yangyang", "--role", "group_hr", "--company", "G000", "--as", "yangyang"],
+    )
+    .await;
+    assert!(err.contains("refused (grant_roles)"), "{err}");
+    let (_, out) = orgid(cfg, &["roles", "list", "--format", "json"]).await;
+    let grants: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let liu = grants.as_array().unwrap().iter().find(|g| g["login"] == "liuqiang").expect("granted");
+    assert_eq!((liu["role"].as_str(), liu["company"].as_str()), (Some("company_hr"), Some("C021")));
+    // A form-1 file submitted by C010's HR waits for group HR.
+    let form = cfg.parent().unwrap().join("form1.csv");
+    std::fs::write(
+        &form,
+        format!(
+            "公司名称,部门,入职日期,工号,姓名,性别,身份证号码,职务,职级,手机号,公司邮箱\n\
+             测试一级公司,综合部,2026-09-01,A95,邓超,男,{},经理,M12,13800000095,a95@example.com\n\
+             测试独立公司乙,综合部,2026-09-01,D96,邓伦,男,{},经理,M12,13800000096,d96@example.com\n",
+            id_number(95),
+            id_number(96)
+        ),
+    )
+    .unwrap();
+    let (c, out) = orgid(cfg, &["requests", "submit", form.to_str().unwrap(), "--as", "wangfang"]).await;
+    assert_eq!(c, 4, "one row is outside C010's HR scope: {out}");
+    assert!(out.contains("A95") && out.contains("pending"), "{out}");
+    assert!(out.contains("row 3 rejected") && out.contains("out_of_scope"), "{out}");
+    let (_, out) = orgid(cfg, &["requests", "list", "--inbox", "--as", "lina", "--format", "json"]).await;
+    let inbox: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = inbox.as_array().unwrap().iter().find(|r| r["employee_number"] == "A95").expect("in the inbox")["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let err = crate::sync::orgid_err(cfg, &["requests", "approve", &id, "--as", "wangfang"]).await;
+    assert!(err.contains("own_request"), "{err}");
+    let (c, out) = orgid(cfg, &["requests", "approve", &id, "--as", "lina", "--comment", "ok"]).await;
+    assert_eq!((c, out.trim()), (0, format!("request {id} is applied").as_str()));
+    let (_, out) = orgid(cfg, &["accounts", "list", "--company", "C010", "--format", "json"]).await;
+    assert!(out.contains("\"dengchao\""), "{out}");
+    // The SLA report (nothing late: submitted on time, applied at once).
+    let (c, out) = orgid(cfg, &["reports", "sla", "--month", "2026-11", "--format", "json"]).await;
+    assert_eq!((c, out.trim()), (0, "[]"));
+    let (c, err) = orgid(cfg, &["reports", "sla", "--month", "2026-13"]).await;
+    assert!(c == 2 && err.contains("not a month"), "{err}");
+    let (c, out) = orgid(cfg, &["reports", "roster-checks"]).await;
+    assert_eq!(c, 0, "{out}");
+    let (c, out) = orgid(cfg, &["requests", "apply"]).await;
+    assert_eq!((c, out.trim()), (0, "0 requests applied, 0 failed"));
+}
+
+async fn move_into_a_group_operated_company_is_the_new_companys_request(env: Env) {
+    let before = env.app.store.person_by_employee_number("E1").await.unwrap().expect("黄磊");
+    let hr = env.who("wangfang").await;
+    // 黄磊 moves from C020 to C010 (both group-operated): C010's HR submits form 2, group HR confirms.
+    let mv = Submission {
+        kind: RequestKind::Adjust,
+        person: PersonRef::EmployeeNumber("E1".into()),
+        profile: Some(profile("A12", "黄磊", "C010", "M12", false)),
+        effective_date: NaiveDate::from_ymd_opt(2026, 9, 28),
+        origin: Origin::Console,
+    };
+    let r = wf::submit(&env.app, &hr, mv).await.unwrap();
+    assert_eq!((r.kind, r.company.0.as_str(), r.chain.clone()), (RequestKind::Adjust, "C010", vec![Step::GroupHr]));
+    assert!(r.is_move());
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Applied, "{:?}", r.error);
+    let after = env.app.store.person_by_employee_number("A12").await.unwrap().expect("moved");
+    assert_eq!(after.person.key, before.person.key);
+    assert_eq!(after.account.as_ref().map(|a| (a.login.as_str(), a.status)), Some(("huanglei", AccountStatus::Active)));
+    assert_eq!(
+        after.account.and_then(|a| a.opened_at),
+        before.account.and_then(|a| a.opened_at),
+        "the account is kept"
+    );
+    // A delegate of an independent company cannot pull someone of a group-operated one in.
+    let pull = Submission {
+        kind: RequestKind::Adjust,
+        person: PersonRef::EmployeeNumber("A12".into()),
+        profile: Some(profile("B12", "黄磊", "C021", "M12", false)),
+        effective_date: None,
+        origin: Origin::Api,
+    };
+    assert_eq!(code(wf::submit(&env.app, &env.who("yangyang").await, pull).await.unwrap_err()), "move_into_scope");
+}
+
+#[tokio::test]
+async fn a_request_overtaken_by_a_departure_is_cancelled_not_applied() {
+    let env = Env::new(Backend::Sqlite, &format!("{APPLY}\n[safety]\nmax_close_share = 0.5\n")).await;
+    // After the sync's opening request for 孙浩 (N001), HR reports him gone.
+    env.clock.set(t("2027-01-04T02:00:00Z"));
+    let mut roster = staff();
+    roster[9].left = true;
+    roster[9].leave_date = "2027-01-01".into();
+    env.hr.write(&roster, false);
+    sync(&env).await;
+    let ghr = env.who("lina").await;
+    let r = wf::requests(&env.app, &ghr, &wf::RequestQuery { inbox: true, ..Default::default() }).await.unwrap();
+    let id = r.iter().find(|r| r.employee_number == "N1").expect("the sync's request").id;
+    wf::approve(&env.app, &ghr, id, true, "").await.unwrap();
+    let r = wf::approve(&env.app, &env.who("wanglei").await, id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Cancelled);
+    assert!(r.error.as_deref().unwrap_or_default().contains("left"), "{:?}", r.error);
+    assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::Disabled));
+    assert!(wf::apply_approved(&env.app).await.unwrap().is_empty(), "nothing to retry");
 }

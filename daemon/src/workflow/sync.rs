@@ -1,0 +1,106 @@
+//! What the HR sync hands to the workflow: independent companies' differences become roster
+//! checks instead of changes (`workflow.independent_roster = "check"`), and unrated companies'
+//! people waiting for approval get an opening request each (strategy office, then group HR).
+
+use orgid_config::IndependentRoster;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
+use orgid_directory::plan::Op;
+use orgid_directory::workflow::{
+    Origin, Request, RequestFilter, RequestKind, RequestState, RosterCheck, approval_chain, split_independent,
+};
+use orgid_directory::{CompanyCode, CompanyIndex, OperatingMode, Plan, Profile, StoredPerson, WorkflowStore};
+use tracing::info;
+
+use crate::app::App;
+
+/// The login that sync-made requests are "requested by" (no account has it: logins are pinyin or
+/// employee numbers, and this is not a valid one of either for a person).
+pub const SYNC_REQUESTER: &str = "sync";
+
+/// What a sync leaves for the workflow once its run is applied.
+#[derive(Debug, Default)]
+pub struct FollowUp {
+    /// The independent companies the roster covered, and their differences.
+    checks: Option<(Vec<CompanyCode>, Vec<RosterCheck>)>,
+    /// People of unrated companies now waiting for approval, with their profile.
+    pending: Vec<(orgid_directory::PersonKey, Profile)>,
+}
+
+/// Takes independent companies' changes out of `plan` (in `check` mode) and notes the pending
+/// approvals. Called before the plan is applied, dry runs included (the plan shown is the plan
+/// applied).
+pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &CompanyIndex) -> FollowUp {
+    let mut out = FollowUp::default();
+    if app.config.workflow.independent_roster == IndependentRoster::Check {
+        let checks = split_independent(plan, current, index, app.clock.now());
+        let companies = index
+            .sorted()
+            .into_iter()
+            .filter(|c| c.mode == OperatingMode::Independent)
+            .map(|c| c.code.clone())
+            .collect();
+        out.checks = Some((companies, checks));
+    }
+    for c in plan.changes.iter().filter(|c| c.op == Op::PendingApproval) {
+        let profile =
+            plan.people.iter().find(|p| p.key == c.person_key).map(|p| p.profile.clone()).or_else(|| {
+                current.iter().find(|sp| sp.person.key == c.person_key).map(|sp| sp.person.profile.clone())
+            });
+        if let Some(p) = profile {
+            out.pending.push((c.person_key.clone(), p));
+        }
+    }
+    out
+}
+
+/// Records the roster checks and creates the opening requests, after the run was applied.
+pub async fn follow_up(app: &App, index: &CompanyIndex, f: FollowUp) -> anyhow::Result<()> {
+    let now = app.clock.now();
+    if let Some((companies, checks)) = f.checks {
+        app.store.record_roster_checks(&companies, &checks, now).await?;
+        if !checks.is_empty() {
+            info!(differences = checks.len(), "independent companies' roster differences recorded as roster checks");
+        }
+    }
+    for (key, profile) in f.pending {
+        let Some(company) = index.get(&profile.company) else { continue };
+        let known =
+            app.store.requests(&RequestFilter { person_key: Some(key.clone()), ..RequestFilter::default() }).await?;
+        if known
+            .iter()
+            .any(|r| r.kind == RequestKind::Open && !matches!(r.state, RequestState::Cancelled | RequestState::Applied))
+        {
+            continue;
+        }
+        let req = Request {
+            id: 0,
+            kind: RequestKind::Open,
+            company: company.code.clone(),
+            person_key: key,
+            employee_number: profile.employee_number.clone(),
+            name: profile.name.clone(),
+            effective_date: profile.hire_date,
+            chain: approval_chain(company, profile.confidential, false),
+            profile,
+            before: None,
+            origin: Origin::Sync,
+            requested_by: SYNC_REQUESTER.into(),
+            requested_at: now,
+            state: RequestState::Pending,
+            approvals: Vec::new(),
+            approved_at: None,
+            due: None,
+            done_at: None,
+            error: None,
+        };
+        let mut e = AuditEvent::new(now, EventKind::RequestSubmit, AuditOutcome::Success, Actor::System("sync".into()))
+            .reason(format!("open {} {}", req.employee_number, req.name))
+            .attr("kind", "open")
+            .attr("origin", "sync")
+            .attr("employee_number", req.employee_number.clone())
+            .attr("chain", req.chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+        e.company = Some(req.company.clone());
+        app.store.insert_request(&req, &[e]).await?;
+    }
+    Ok(())
+}
