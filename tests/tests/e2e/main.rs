@@ -42,6 +42,7 @@ macro_rules! both_workflow {
 mod api;
 mod audit;
 mod browser;
+mod console;
 mod kit;
 mod ldap_sink;
 mod ldap_sync;

@@ -206,7 +206,7 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         let pat = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&pat).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + pat.len();
         let end = self.body[start..].find('"').unwrap() + start;
@@ -252,7 +252,7 @@ impl Browser {
         self.send(req).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let req = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(req).await
     }
