@@ -214,9 +214,13 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
-        (Ok(w), Ok(id)) => (w, id),
-        (Err(res), _) | (_, Err(res)) => return res,
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return service_error(&s, e),
+    };
+    let who = match c.form_principal(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(res) => return res,
     };
     match wf::revoke_role(&c.app, &who, id).await {
         Ok(_) => s.redirect("/console/roles"),

@@ -183,8 +183,8 @@ pub fn bad_request(s: &Session) -> Response {
 }
 
 /// A numeric id from the path; anything else is not found.
-pub fn parse_id(s: &Session, id: &str) -> Result<i64, Response> {
-    id.parse::<i64>().map_err(|_| service_error(s, crate::workflow::WorkflowError::NotFound(id.to_string())))
+pub fn parse_id(id: &str) -> Result<i64, crate::workflow::WorkflowError> {
+    id.parse::<i64>().map_err(|_| crate::workflow::WorkflowError::NotFound(id.to_string()))
 }
 
 /// A refusal or failure of the service, as a page: 403 with the reason, 404, 422, or 503.

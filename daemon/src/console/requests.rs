@@ -117,9 +117,9 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         Ok(w) => w,
         Err(res) => return res,
     };
-    let id = match parse_id(&s, &id) {
+    let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(res) => return res,
+        Err(e) => return service_error(&s, e),
     };
     let r = match wf::request(&c.app, &who, id).await {
         Ok(r) => r,
@@ -203,9 +203,13 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
-        (Ok(w), Ok(id)) => (w, id),
-        (Err(res), _) | (_, Err(res)) => return res,
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return service_error(&s, e),
+    };
+    let who = match c.form_principal(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(res) => return res,
     };
     let approve = match f.get("decision").map(String::as_str) {
         Some("approve") => true,
@@ -232,9 +236,13 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let (who, id) = match (c.form_principal(&s, &headers, &f).await, parse_id(&s, &id)) {
-        (Ok(w), Ok(id)) => (w, id),
-        (Err(res), _) | (_, Err(res)) => return res,
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return service_error(&s, e),
+    };
+    let who = match c.form_principal(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(res) => return res,
     };
     if let Err(e) = wf::cancel(&c.app, &who, id).await {
         return service_error(&s, e);
