@@ -3,8 +3,9 @@
 //! Authentication is not here: the handler takes a `Caller` request extension, which the
 //! authentication layer (orgid's own OIDC tokens, issue 4) must insert after resolving the
 //! caller's role — the security-auditor role to `AuditScope::All`, a delegate to their company.
-//! Without that extension axum answers 500, so the route fails closed; it is NOT mounted on
-//! `serve` until that layer exists.
+//! Without that extension axum answers 500, so the route fails closed. `serve` does not mount
+//! this router: the admin API serves `GET /api/v1/audit/records` (bearer token, security auditor
+//! or group IT, whole trail) through [`query`].
 
 use std::sync::Arc;
 

@@ -94,6 +94,15 @@ fn date(errors: &mut Vec<FieldError>, field: &'static str, v: Option<&str>) -> O
 }
 
 impl SubmitInput {
+    /// The stored profile of the person an adjustment names (blank fields of form 2 keep it).
+    pub async fn current(&self, app: &crate::app::App) -> Result<Option<Profile>, orgid_directory::StoreError> {
+        use orgid_directory::PersonStore;
+        if self.kind.trim() != "adjust" || self.employee_number.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(app.store.person_by_employee_number(self.employee_number.trim()).await?.map(|sp| sp.person.profile))
+    }
+
     /// The submission, or every field problem at once. The store's facts about the person (for
     /// adjust and close) are the service's to check.
     pub fn validate(&self, origin: Origin, current: Option<&Profile>) -> Result<Submission, Vec<FieldError>> {
@@ -128,15 +137,23 @@ impl SubmitInput {
             }
             let gender = parse::<Gender>(&mut errors, "gender", self.gender.as_deref());
             let grade = parse::<Grade>(&mut errors, "grade", self.grade.as_deref());
+            // Form 2 states what changes: a blank optional field keeps the person's current value.
+            let current = current.filter(|_| kind == RequestKind::Adjust);
+            let keep = |given: &str, now: fn(&Profile) -> &str| match (given.trim(), current) {
+                ("", Some(c)) => now(c).to_string(),
+                (g, _) => g.to_string(),
+            };
             let number = match (kind, self.new_employee_number.as_deref().map(str::trim)) {
                 (RequestKind::Adjust, Some(n)) if !n.is_empty() => n.to_string(),
                 _ => self.employee_number.trim().to_string(),
             };
-            let email = self.email.trim();
+            let email = keep(&self.email, |c| &c.email);
+            let email = email.as_str();
             if !email.is_empty() && !email.contains('@') {
                 errors.push(FieldError { field: "email", message: format!("`{email}` is not an e-mail address") });
             }
-            let mobile = self.mobile.trim();
+            let mobile = keep(&self.mobile, |c| &c.mobile);
+            let mobile = mobile.as_str();
             let valid_mobile = mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit());
             if !mobile.is_empty() && !valid_mobile {
                 errors.push(FieldError { field: "mobile", message: "11 digits (11位手机号)".into() });
@@ -147,14 +164,11 @@ impl SubmitInput {
                 gender: gender.or(current.and_then(|c| c.gender)),
                 company: CompanyCode(self.company.trim().to_string()),
                 department: self.department.trim().to_string(),
-                title: self.title.trim().to_string(),
-                grade,
+                title: keep(&self.title, |c| &c.title),
+                grade: grade.or(current.and_then(|c| c.grade)),
                 mobile: mobile.to_string(),
                 email: email.to_string(),
-                hire_date: match kind {
-                    RequestKind::Open => effective_date,
-                    _ => current.and_then(|c| c.hire_date),
-                },
+                hire_date: if kind == RequestKind::Open { effective_date } else { current.and_then(|c| c.hire_date) },
                 confidential: self.confidential,
             })
         };
@@ -428,4 +442,75 @@ impl From<&Company> for CompanyView {
 pub struct ModeInput {
     /// `group_operated` or `independent`.
     pub mode: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(e: &[FieldError]) -> Vec<&'static str> {
+        e.iter().map(|f| f.field).collect()
+    }
+
+    #[test]
+    fn form_1_needs_its_fields_and_says_which_are_wrong() {
+        let input = SubmitInput { kind: "open".into(), ..Default::default() };
+        let Err(e) = input.validate(Origin::Api, None) else { panic!("accepted an empty form") };
+        assert_eq!(fields(&e), ["employee_number", "id_number", "name", "company", "department"]);
+        let bad = SubmitInput {
+            kind: "open".into(),
+            id_number: Some("110105194912310021".into()),
+            employee_number: "B1".into(),
+            name: "张三".into(),
+            company: "C021".into(),
+            department: "综合部".into(),
+            gender: Some("x".into()),
+            grade: Some("Z9".into()),
+            mobile: "123".into(),
+            email: "nope".into(),
+            effective_date: Some("2026-13-01".into()),
+            ..Default::default()
+        };
+        let Err(e) = bad.validate(Origin::Api, None) else { panic!("accepted bad fields") };
+        assert_eq!(fields(&e), ["effective_date", "id_number", "gender", "grade", "email", "mobile"]);
+        let Err(e) = SubmitInput { kind: "move".into(), ..Default::default() }.validate(Origin::Api, None) else {
+            panic!("accepted an unknown kind")
+        };
+        assert_eq!(fields(&e)[0], "kind");
+    }
+
+    #[test]
+    fn form_2_keeps_what_it_leaves_blank_and_a_close_needs_only_the_person() {
+        let current = Profile {
+            employee_number: "A1".into(),
+            name: "王芳".into(),
+            gender: Some(Gender::Female),
+            company: CompanyCode("C010".into()),
+            department: "财务部".into(),
+            title: "经理".into(),
+            grade: "M12".parse().ok(),
+            mobile: "13800000001".into(),
+            email: "a1@example.com".into(),
+            hire_date: NaiveDate::from_ymd_opt(2020, 3, 1),
+            confidential: false,
+        };
+        let input = SubmitInput {
+            kind: "adjust".into(),
+            employee_number: "A1".into(),
+            name: "王芳".into(),
+            company: "C010".into(),
+            department: "审计部".into(),
+            ..Default::default()
+        };
+        let s = input.validate(Origin::Console, Some(&current)).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = s.profile.unwrap_or_else(|| panic!("no profile"));
+        assert_eq!(p.department, "审计部");
+        assert_eq!((p.title.as_str(), p.mobile.as_str(), p.email.as_str()), ("经理", "13800000001", "a1@example.com"));
+        assert_eq!((p.gender, p.grade, p.hire_date), (current.gender, current.grade, current.hire_date));
+        assert_eq!(s.person, PersonRef::EmployeeNumber("A1".into()));
+
+        let close = SubmitInput { kind: "close".into(), employee_number: "A1".into(), ..Default::default() };
+        let s = close.validate(Origin::Api, None).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(s.profile.is_none());
+    }
 }

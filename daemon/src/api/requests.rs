@@ -80,7 +80,8 @@ pub async fn submit(
     caller: Caller,
     ApiJson(input): ApiJson<SubmitInput>,
 ) -> Result<Response, ApiError> {
-    let submission = match input.validate(Origin::Api, None) {
+    let current = input.current(&api.app).await.map_err(|e| ApiError::unavailable(&e))?;
+    let submission = match input.validate(Origin::Api, current.as_ref()) {
         Ok(s) => s,
         Err(errors) => return Ok(invalid_fields(errors)),
     };

@@ -436,7 +436,11 @@ pub async fn new_submit(
     let page = |errors: &[FieldError], alert: Option<String>| {
         render_form(&s, &FormPage { kind, values: &f, errors, alert, companies: companies.clone() })
     };
-    let submission = match input.validate(Origin::Console, None) {
+    let current = match input.current(&c.app).await {
+        Ok(cur) => cur,
+        Err(e) => return unavailable(s.lang, &e),
+    };
+    let submission = match input.validate(Origin::Console, current.as_ref()) {
         Ok(sub) => sub,
         Err(errors) => return page(&errors, None),
     };

@@ -17,21 +17,24 @@ pub(crate) async fn user_token(op: &Op) -> String {
     portal_token(op, &params["code"], &verifier).await
 }
 
+/// The authorization request of a code flow with PKCE (S256) for `client`.
+fn code_request<'a>(client: &'a str, challenge: &'a str) -> [(&'a str, &'a str); 7] {
+    [
+        ("client_id", client),
+        ("redirect_uri", CB),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "s"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
 /// Another token of zhangwei, signing in again with the password [`user_token`] set.
 async fn user_token_again(op: &Op) -> String {
     let mut b = op.browser();
     let (verifier, challenge) = pkce();
-    let page = b
-        .authorize(&[
-            ("client_id", "portal"),
-            ("redirect_uri", CB),
-            ("response_type", "code"),
-            ("scope", "openid profile"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .await;
+    let page = b.authorize(&code_request("portal", &challenge)).await;
     let page = b.login(&page, "zhangwei", "Spring-2026a").await;
     portal_token(op, &page.redirect_params()["code"], &verifier).await
 }
@@ -162,17 +165,7 @@ async fn site_token(site: &Site, login: &str) -> String {
     let initial = site.reset(login).await;
     let mut b = crate::oidc::Browser::at(&site.base);
     let (verifier, challenge) = pkce();
-    let page = b
-        .authorize(&[
-            ("client_id", "api-test"),
-            ("redirect_uri", CB),
-            ("response_type", "code"),
-            ("scope", "openid profile"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .await;
+    let page = b.authorize(&code_request("api-test", &challenge)).await;
     let page = b.login(&page, login, &initial).await;
     let page = b.change(&page, "Api-Pass-2026x").await;
     let code = page.redirect_params()["code"].clone();
@@ -278,6 +271,18 @@ async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_js
     let (s, r) = api(&site, &delegate, "POST", url, Some(("application/json", &body))).await;
     assert_eq!((s, r["state"].as_str()), (201, Some("applied")), "{r}");
     assert!(!r.to_string().contains(&id), "the ID number never comes back");
+
+    // Form 2 with only what changes: the rest of 刘强's record stays as it was.
+    let op = orgid_directory::workflow::Principal::operator();
+    let find = |rows: Vec<wf::PersonRow>| rows.into_iter().find(|p| p.employee_number == "B2").unwrap();
+    let query = wf::AccountQuery { search: Some("B2".into()), ..Default::default() };
+    let before = find(wf::people(&env.app, &op, &query).await.unwrap());
+    let adjust = r#"{"kind":"adjust","employee_number":"B2","name":"刘强","company":"C021","department":"审计部"}"#;
+    let (s, r) = api(&site, &delegate, "POST", url, Some(("application/json", adjust))).await;
+    assert_eq!((s, r["state"].as_str()), (201, Some("applied")), "{r}");
+    let after = find(wf::people(&env.app, &op, &query).await.unwrap());
+    assert_eq!(after.department, "审计部");
+    assert_eq!((after.title, after.grade, after.login), (before.title, before.grade, before.login));
 
     // Group HR sees the C010 request in its inbox and approves it.
     let group_hr = site_token(&site, "lina").await;
