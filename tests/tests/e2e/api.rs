@@ -296,6 +296,48 @@ async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_js
     let (s, _) = api(&site, &group_hr, "POST", &path, None).await;
     assert_eq!(s, 422);
 
+    // Password resets: never for someone outside the scope; without a notifier nothing changes.
+    let (s, e) = api(&site, &delegate, "POST", "/api/v1/accounts/chenjing/reset-password", None).await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("out_of_scope")), "{e}");
+    let (s, e) = api(&site, &delegate, "POST", "/api/v1/accounts/liuqiang/reset-password", None).await;
+    assert_eq!(s, 422, "no notifier configured: {e}");
+    assert!(e["reason"].as_str().unwrap().contains("notifier"), "{e}");
+    assert!(e.get("password").is_none() && !e.to_string().contains("initial"), "{e}");
+    let (s, e) = api(&site, &delegate, "GET", "/api/v1/accounts/nobody-here", None).await;
+    assert_eq!(s, 404, "{e}");
+
+    // Reports and companies.
+    let (s, rows) = api(&site, &delegate, "GET", "/api/v1/reports/sla?month=2026-09", None).await;
+    assert_eq!(s, 200, "{rows}");
+    assert!(rows.as_array().unwrap().iter().all(|r| r["company"] == "C021"), "{rows}");
+    let (s, _) = api(&site, &delegate, "GET", "/api/v1/reports/sla?month=September", None).await;
+    assert_eq!(s, 400);
+    let (s, list) = api(&site, &delegate, "GET", "/api/v1/companies", None).await;
+    assert_eq!(s, 200);
+    let c021 = list.as_array().unwrap().iter().find(|c| c["code"] == "C021").cloned().unwrap();
+    assert_eq!(c021["mode"], "independent");
+    let mode = Some(("application/json", r#"{"mode":"group_operated"}"#));
+    let (s, e) = api(&site, &delegate, "PUT", "/api/v1/companies/C021/mode", mode).await;
+    assert_eq!(s, 403, "only group IT changes a company's mode: {e}");
+    let admin = site_token(&site, "zhangwei").await;
+    let (s, e) =
+        api(&site, &admin, "PUT", "/api/v1/companies/C021/mode", Some(("application/json", r#"{"mode":"x"}"#))).await;
+    assert_eq!(s, 422, "{e}");
+    let (s, e) = api(&site, &admin, "PUT", "/api/v1/companies/C022/mode", mode).await;
+    assert_eq!(s, 204, "{e}");
+    let (_, list) = api(&site, &admin, "GET", "/api/v1/companies", None).await;
+    assert!(list.as_array().unwrap().iter().any(|c| c["code"] == "C022" && c["mode"] == "group_operated"), "{list}");
+    // Group IT grants a role and revokes it.
+    let grant = r#"{"login":"liuqiang","role":"company_hr","company":"C021"}"#;
+    let (s, g) = api(&site, &admin, "POST", "/api/v1/roles", Some(("application/json", grant))).await;
+    assert_eq!((s, g["role"].as_str()), (201, Some("company_hr")), "{g}");
+    let (s, g) = api(&site, &admin, "DELETE", &format!("/api/v1/roles/{}", g["id"]), None).await;
+    assert_eq!(s, 200, "{g}");
+    assert!(g["revoked_at"].is_string(), "{g}");
+    let (s, mine) = api(&site, &delegate, "GET", "/api/v1/roles", None).await;
+    assert_eq!(s, 200);
+    assert!(mine.as_array().unwrap().iter().all(|g| g["login"] == "yangyang"), "one's own grants only: {mine}");
+
     // The security auditor reads the audit trail, refusals included.
     let auditor = site_token(&site, "wugang").await;
     let (s, page) = api(&site, &auditor, "GET", "/api/v1/audit/records?type=access.denied&limit=50", None).await;
