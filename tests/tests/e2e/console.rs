@@ -117,3 +117,45 @@ async fn console_sign_in_csrf_scope_and_escaping_over_http() {
     assert_eq!(b.get("/console/requests").await.status, 303, "signed out");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn console_roles_overdue_and_people_pages() {
+    let site = Site::start().await;
+    // Group IT grants a role with the console's form, then revokes it.
+    let (mut admin, _) = sign_in(&site, "zhangwei").await;
+    let page = admin.get("/console/roles").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"grant-form\""), "{}", page.body);
+    let csrf = page.field("csrf");
+    let form = [("csrf", csrf.as_str()), ("login", "liuqiang"), ("role", "company_hr"), ("company", "C021")];
+    let done = admin.post("/console/roles", &form).await;
+    assert_eq!((done.status, path_of(&site, &done).as_str()), (303, "/console/roles"), "{}", done.body);
+    let grants = wf::list_roles(&site.env.app, &orgid_directory::workflow::Principal::operator()).await.unwrap();
+    let g = grants.iter().find(|g| g.login == "liuqiang" && g.revoked_at.is_none()).expect("granted");
+    let revoked = admin.post(&format!("/console/roles/{}/revoke", g.id), &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let grants = wf::list_roles(&site.env.app, &orgid_directory::workflow::Principal::operator()).await.unwrap();
+    assert!(grants.iter().any(|x| x.id == g.id && x.revoked_at.is_some()));
+
+    // A delegate sees no grant form, and a forged grant to itself is refused and audited.
+    let (mut delegate, _) = sign_in(&site, "yangyang").await;
+    let page = delegate.get("/console/roles").await;
+    assert!(!page.body.contains("grant-form") && page.body.contains("信息运维岗"), "{}", page.body);
+    let csrf = page.field("csrf");
+    let before = site.env.denials("grant_roles").await;
+    let form = [("csrf", csrf.as_str()), ("login", "yangyang"), ("role", "group_it_admin"), ("company", "G000")];
+    let refused = delegate.post("/console/roles", &form).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(site.env.denials("grant_roles").await, before + 1);
+
+    // People in scope, with search; the overdue page answers.
+    let page = delegate.get("/console/people?search=%E5%88%98").await; // 刘
+    // (杨洋 is in the top bar as the user; the table must not list B1.)
+    assert!(page.body.contains("<td>刘强</td>") && !page.body.contains("<td>B1</td>"), "{}", page.body);
+    let page = delegate.get("/console/people?search=%E9%99%88%E9%9D%99").await; // 陈静, of C022
+    assert!(!page.body.contains("<td>陈静</td>") && page.body.contains("暂无记录"), "{}", page.body);
+    let page = delegate.get("/console/overdue?lang=en").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("lang=\"en\"") && page.body.contains("Overdue"), "{}", page.body);
+    site.stop().await;
+}
