@@ -120,10 +120,11 @@ fn source_error(name: &str, e: SourceError) -> String {
 pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     let run = if dry_run { None } else { Some(begin(app, RunKind::Sync, source_names(app), actor).await?) };
-    let data = match read_sources(app, progress) {
+    let mut data = match read_sources(app, progress) {
         Ok(d) => d,
         Err(message) => return fail(app, run, message, Vec::new()).await,
     };
+    crate::workflow::sync::override_modes(app, &mut data.companies).await?;
     let active_people = data.records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
     let last = app.store.last_applied_run().await?.map(|r| r.active_people);
     if let Err(message) = check_source_size(active_people, last, &app.config.safety) {

@@ -207,8 +207,14 @@ pub async fn list_roles(app: &App, who: &Principal) -> Result<Vec<RoleGrant>> {
     }
 }
 
-/// Changes a company's operating mode (group IT). The next sync's company list sets it again
-/// unless the list says the same.
+/// The companies the principal's roles reach (all of them for group IT), parents first.
+pub async fn list_companies(app: &App, who: &Principal) -> Result<Vec<orgid_directory::Company>> {
+    let index = companies(app).await?;
+    Ok(index.sorted().into_iter().filter(|c| who.sees(&c.code, &index)).cloned().collect())
+}
+
+/// Changes a company's operating mode (group IT). It stays so through later syncs, whatever the
+/// company list says.
 pub async fn set_company_mode(app: &App, who: &Principal, code: &CompanyCode, mode: OperatingMode) -> Result<()> {
     enforce(app, who, "company.mode", Some(code), rules::can_manage_companies(who)).await?;
     let mut e = event(app, who, EventKind::CompanyMode).reason(mode.as_str()).attr("mode", mode.as_str());
@@ -257,17 +263,14 @@ async fn find_person(app: &App, person: &PersonRef) -> Result<(PersonKey, Option
         PersonRef::IdNumber(raw) => {
             let id = IdNumber::parse(raw).map_err(|e| WorkflowError::Invalid(format!("身份证号码: {e}")))?;
             let key = app.keyer.key(&id);
-            let stored = app.store.people().await?.into_iter().find(|sp| sp.person.key == key);
+            let stored = app.store.person_by_key(&key).await?;
             Ok((key, stored))
         }
         PersonRef::EmployeeNumber(n) => match app.store.person_by_employee_number(n).await? {
             Some(sp) => Ok((sp.person.key.clone(), Some(sp))),
             None => Err(WorkflowError::NotFound(format!("employee {n}"))),
         },
-        PersonRef::Key(k) => {
-            let stored = app.store.people().await?.into_iter().find(|sp| &sp.person.key == k);
-            Ok((k.clone(), stored))
-        }
+        PersonRef::Key(k) => Ok((k.clone(), app.store.person_by_key(k).await?)),
     }
 }
 
@@ -421,8 +424,7 @@ pub async fn submit_file(app: &App, who: &Principal, path: &std::path::Path) -> 
     for (row, kind, record, effective_date, before) in rows {
         let error = |column: &str, reason: String| RowError { file: file.clone(), row, column: column.into(), reason };
         if let Some((number, company)) = before {
-            let stored = app.store.people().await?.into_iter().find(|sp| sp.person.key == record.key);
-            match stored {
+            match app.store.person_by_key(&record.key).await? {
                 None => {}
                 Some(sp) if sp.person.profile.employee_number != number => {
                     rejected

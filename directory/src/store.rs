@@ -102,7 +102,8 @@ pub trait RunStore: Send + Sync {
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn runs(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError>;
     async fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
-    /// The most recent run that was applied (ok, partial or approved): the shrink check's base.
+    /// The most recent sync run that was applied (ok, partial or approved): the shrink check's
+    /// base (imports and applied requests, which cover a few people, are not).
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
 }
 
@@ -259,13 +260,18 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Roster checks by id; only the unresolved ones with `open_only`.
     async fn roster_checks(&self, open_only: bool) -> Result<Vec<RosterCheck>, StoreError>;
-    /// Changes a company's operating mode. `NotFound` for an unknown company.
+    /// One person with their account, by key.
+    async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError>;
+    /// Changes a company's operating mode, and keeps it as an override of the company list's
+    /// (see `company_modes`). `NotFound` for an unknown company.
     async fn set_company_mode(
         &self,
         code: &CompanyCode,
         mode: OperatingMode,
         audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
+    /// The operating modes set with `set_company_mode`, by code: they win over the company list's.
+    async fn company_modes(&self) -> Result<Vec<(CompanyCode, OperatingMode)>, StoreError>;
 }
 
 /// Everything the daemon needs, in one object.

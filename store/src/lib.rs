@@ -419,6 +419,9 @@ impl orgid_directory::WorkflowStore for AnyStore {
     async fn roster_checks(&self, open_only: bool) -> Result<Vec<orgid_directory::workflow::RosterCheck>, StoreError> {
         each!(self, s => s.roster_checks(open_only).await)
     }
+    async fn person_by_key(&self, key: &PersonKey) -> Result<Option<StoredPerson>, StoreError> {
+        each!(self, s => s.person_by_key(key).await)
+    }
     async fn set_company_mode(
         &self,
         code: &orgid_directory::CompanyCode,
@@ -426,6 +429,11 @@ impl orgid_directory::WorkflowStore for AnyStore {
         audit: &[AuditEvent],
     ) -> Result<(), StoreError> {
         each!(self, s => s.set_company_mode(code, mode, audit).await)
+    }
+    async fn company_modes(
+        &self,
+    ) -> Result<Vec<(orgid_directory::CompanyCode, orgid_directory::OperatingMode)>, StoreError> {
+        each!(self, s => s.company_modes().await)
     }
 }
 

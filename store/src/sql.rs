@@ -575,11 +575,12 @@ macro_rules! store_impl {
 
             #[tracing::instrument(skip_all, err)]
             async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError> {
-                // An approved run was applied by its approving run, which is `ok` itself.
+                // An approved run was applied by its approving run, which is `ok` itself. Imports
+                // and applied requests cover a few people: they are no base for a roster's size.
                 sqlx::query_as::<_, RunDb>(concat!(
                     "SELECT ",
                     run_columns!(),
-                    " FROM runs WHERE status IN ('ok', 'partial') ORDER BY id DESC LIMIT 1"
+                    " FROM runs WHERE status IN ('ok', 'partial') AND kind = 'sync' ORDER BY id DESC LIMIT 1"
                 ))
                 .fetch_optional(&self.pool)
                 .await

@@ -530,6 +530,24 @@ macro_rules! workflow_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn person_by_key(
+                &self,
+                key: &orgid_directory::PersonKey,
+            ) -> Result<Option<orgid_directory::StoredPerson>, StoreError> {
+                ::sqlx::query_as::<_, $crate::rows::PersonDb>(concat!(
+                    "SELECT ",
+                    $crate::sql::person_columns!(),
+                    " FROM people p LEFT JOIN accounts a ON a.person_key = p.person_key WHERE p.person_key = $1"
+                ))
+                .bind(key.0.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?
+                .map($crate::rows::PersonDb::into_domain)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn set_company_mode(
                 &self,
                 code: &orgid_directory::CompanyCode,
@@ -546,8 +564,30 @@ macro_rules! workflow_impl {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("company {code}")));
                 }
+                ::sqlx::query(
+                    "INSERT INTO company_modes (code, mode) VALUES ($1, $2) \
+                     ON CONFLICT (code) DO UPDATE SET mode = excluded.mode",
+                )
+                .bind(code.0.as_str())
+                .bind(mode.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 $crate::audit::append_tx(&mut tx, audit).await?;
                 tx.commit().await.map_err(db)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn company_modes(
+                &self,
+            ) -> Result<Vec<(orgid_directory::CompanyCode, orgid_directory::OperatingMode)>, StoreError> {
+                let rows: Vec<(String, String)> = ::sqlx::query_as("SELECT code, mode FROM company_modes ORDER BY code")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?;
+                rows.into_iter()
+                    .map(|(code, mode)| Ok((orgid_directory::CompanyCode(code), $crate::rows::parse("operating mode", &mode)?)))
+                    .collect()
             }
         }
     };

@@ -5,7 +5,7 @@
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::plan::Scope;
 use orgid_directory::workflow::{Request, RequestFilter, RequestKind, RequestState, Step, approve_pending};
-use orgid_directory::{Employment, PersonRecord, PersonStore, RunKind, WorkflowStore};
+use orgid_directory::{Employment, PersonRecord, RunKind, WorkflowStore};
 use tracing::{info, warn};
 
 use super::{Result, WorkflowError, companies};
@@ -36,7 +36,7 @@ enum Outcome {
 /// Runs the request's record.
 async fn run(app: &App, r: &Request) -> anyhow::Result<Outcome> {
     let index = companies(app).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let stored = app.store.people().await?.into_iter().find(|sp| sp.person.key == r.person_key);
+    let stored = app.store.person_by_key(&r.person_key).await?;
     if r.kind != RequestKind::Close
         && let Some(sp) = stored
         && sp.person.employment == Employment::Left

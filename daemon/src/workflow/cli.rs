@@ -97,6 +97,14 @@ pub enum RequestsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Request closing the account of the person with this employee number (leaving on `--date`).
+    Close {
+        employee_number: String,
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        #[arg(long = "as", value_name = "LOGIN")]
+        acting: Option<String>,
+    },
     /// Apply approved requests and retry failed ones (what `serve` does on workflow.retry_schedule).
     Apply,
 }
@@ -108,6 +116,9 @@ pub enum ReportsCommand {
         /// Only cases whose deadline is in this month (YYYY-MM).
         #[arg(long, value_parser = parse_month)]
         month: Option<NaiveDate>,
+        /// Points per responsible role and company instead of the cases.
+        #[arg(long)]
+        totals: bool,
         #[arg(long = "as", value_name = "LOGIN")]
         acting: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
@@ -131,6 +142,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn parse_state(s: &str) -> Result<RequestState, String> {
     s.parse()
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))
 }
 
 fn parse_month(s: &str) -> Result<NaiveDate, String> {
@@ -299,6 +314,18 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
             }
             Ok(if rejected.is_empty() { 0 } else { 4 })
         }
+        RequestsCommand::Close { employee_number, date, acting: a } => {
+            let who = acting(app, a.as_deref()).await?;
+            let s = super::Submission {
+                kind: orgid_directory::workflow::RequestKind::Close,
+                person: super::PersonRef::EmployeeNumber(employee_number),
+                profile: None,
+                effective_date: date,
+                origin: orgid_directory::workflow::Origin::Cli,
+            };
+            let r = super::submit(app, &who, s).await.map_err(err)?;
+            said(&r, out)
+        }
         RequestsCommand::Apply => {
             let done = super::apply_approved(app).await.map_err(err)?;
             let failed = done.iter().filter(|r| r.state == RequestState::Failed).count();
@@ -310,7 +337,22 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
 
 pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match command {
-        ReportsCommand::Sla { month, acting: a, format } => {
+        ReportsCommand::Sla { month, totals: true, acting: a, format } => {
+            let who = acting(app, a.as_deref()).await?;
+            let rows = super::sla_report(app, &who, month).await.map_err(err)?;
+            let sums = orgid_directory::workflow::sla::totals(&rows);
+            let table = Table {
+                header: vec!["role", "company", "cases", "points"],
+                rows: sums
+                    .iter()
+                    .map(|t| {
+                        vec![t.role.as_str().into(), t.company.0.clone(), t.cases.to_string(), t.points.to_string()]
+                    })
+                    .collect(),
+            };
+            emit(table, &sums, format, out)?;
+        }
+        ReportsCommand::Sla { month, totals: false, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let rows = super::sla_report(app, &who, month).await.map_err(err)?;
             let table = Table {

@@ -53,6 +53,17 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
     out
 }
 
+/// Operating modes set by group IT win over the company list's.
+pub async fn override_modes(app: &App, companies: &mut [orgid_directory::Company]) -> anyhow::Result<()> {
+    let modes = app.store.company_modes().await?;
+    for c in companies.iter_mut() {
+        if let Some((_, mode)) = modes.iter().find(|(code, _)| code == &c.code) {
+            c.mode = *mode;
+        }
+    }
+    Ok(())
+}
+
 /// Records the roster checks and creates the opening requests, after the run was applied.
 pub async fn follow_up(app: &App, index: &CompanyIndex, f: FollowUp) -> anyhow::Result<()> {
     let now = app.clock.now();

@@ -152,3 +152,25 @@ pub fn late_cases<Tz: TimeZone>(
     rows.sort_by(|a, b| (a.deadline, &a.company, &a.item).cmp(&(b.deadline, &b.company, &b.item)));
     rows
 }
+
+/// Penalty points per responsible role and company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PenaltyTotal {
+    pub role: Role,
+    pub company: crate::CompanyCode,
+    pub cases: u32,
+    pub points: u32,
+}
+
+/// Sums `rows` per role and company, by role then company.
+pub fn totals(rows: &[SlaRow]) -> Vec<PenaltyTotal> {
+    let mut by: std::collections::BTreeMap<(Role, &crate::CompanyCode), (u32, u32)> = std::collections::BTreeMap::new();
+    for r in rows {
+        let e = by.entry((r.role, &r.company)).or_default();
+        e.0 += 1;
+        e.1 += r.points;
+    }
+    by.into_iter()
+        .map(|((role, company), (cases, points))| PenaltyTotal { role, company: company.clone(), cases, points })
+        .collect()
+}

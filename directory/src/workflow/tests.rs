@@ -364,5 +364,12 @@ fn late_cases_name_the_responsible_role_and_points() {
         ]
     );
     assert_eq!(rows[0].deadline, d("2026-09-15"));
+    let sums = totals(&rows);
+    let sums: Vec<(Role, &str, u32, u32)> =
+        sums.iter().map(|t| (t.role, t.company.0.as_str(), t.cases, t.points)).collect();
+    assert_eq!(
+        sums,
+        vec![(Role::GroupItAdmin, "A", 2, 20), (Role::CompanyHr, "A", 1, 10), (Role::CompanyIt, "B", 1, 10)]
+    );
     assert_eq!(rows[2].deadline, d("2026-10-09"));
 }

@@ -66,3 +66,9 @@ CREATE TABLE roster_checks (
     resolved_at     BIGINT
 );
 CREATE INDEX roster_checks_open ON roster_checks (company, resolved_at);
+
+-- Operating modes set in orgid (group IT); they win over the company list's on every sync.
+CREATE TABLE company_modes (
+    code TEXT PRIMARY KEY NOT NULL,
+    mode TEXT NOT NULL
+);

@@ -10,7 +10,9 @@ use orgid::app::App;
 use orgid::workflow::{self as wf, AccountQuery, PersonRef, Submission, WorkflowError};
 use orgid_directory::audit::{AuditFilter, AuditScope, EventKind, Order, PageRequest};
 use orgid_directory::workflow::{Origin, Principal, Request, RequestKind, RequestState, Role, Step};
-use orgid_directory::{AccountStatus, AuditStore, CompanyCode, FixedClock, Gender, Grade, PersonStore, Profile};
+use orgid_directory::{
+    AccountStatus, AuditStore, CompanyCode, FixedClock, Gender, Grade, OperatingMode, PersonStore, Profile,
+};
 use tempfile::TempDir;
 
 use crate::hr::{Hr, Row, id_number};
@@ -183,6 +185,10 @@ async fn group_operated_open_needs_group_hr_and_only_group_hr(env: Env) {
     let done = wf::approve(&env.app, &ghr, r.id, true, "确认").await.expect("approve");
     assert_eq!(done.state, RequestState::Applied, "{:?}", done.error);
     assert_eq!(env.account("zhengshuang").await, Some((AccountStatus::Active, "C010".into(), "ELIG-1".into())));
+    // The request's run covers one person: the sync's shrink check still compares with the last sync.
+    use orgid_directory::RunStore;
+    let last = env.app.store.last_applied_run().await.unwrap().expect("the first sync");
+    assert_eq!((last.kind, last.active_people), (orgid_directory::RunKind::Sync, staff().len() as u64));
     // Group HR's own request: refused, whoever else holds the role may approve.
     let own = wf::submit(&env.app, &ghr, open(21, profile("A21", "钱多", "C010", "M12", false))).await.unwrap();
     assert_eq!(code(wf::approve(&env.app, &ghr, own.id, true, "").await.unwrap_err()), "own_request");
@@ -323,6 +329,20 @@ async fn scope_escapes_are_refused_and_audited(env: Env) {
     let admin = env.who("zhangwei").await;
     let e = wf::grant_role(&env.app, &admin, "zhangwei", Role::GroupHr, &c022, false).await.unwrap_err();
     assert_eq!(code(e), "grant_roles", "not even group IT grants itself a role");
+    // Companies: a delegate lists their own; only group IT changes an operating mode.
+    let codes = |cs: Vec<orgid_directory::Company>| cs.into_iter().map(|c| c.code.0).collect::<Vec<_>>();
+    assert_eq!(codes(wf::list_companies(&env.app, &it).await.unwrap()), ["C021"]);
+    assert_eq!(codes(wf::list_companies(&env.app, &admin).await.unwrap()).len(), 6);
+    let c021 = CompanyCode("C021".into());
+    let e = wf::set_company_mode(&env.app, &it, &c021, OperatingMode::GroupOperated).await.unwrap_err();
+    assert_eq!(code(e), "not_admin");
+    wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::GroupOperated).await.unwrap();
+    sync(&env).await; // the company list still says 独立运营: the change made in orgid wins
+    let modes = wf::list_companies(&env.app, &admin).await.unwrap();
+    assert_eq!(modes.iter().find(|c| c.code == c021).map(|c| c.mode), Some(OperatingMode::GroupOperated));
+    let e = wf::submit(&env.app, &it, open(51, profile("B51", "宋雨", "C021", "M11", false))).await.unwrap_err();
+    assert_eq!(code(e), "not_delegate", "a group-operated company's IT no longer acts directly");
+    wf::set_company_mode(&env.app, &admin, &c021, OperatingMode::Independent).await.unwrap();
     // A password reset outside the scope.
     assert_eq!(code(wf::reset_password(&env.app, &it, "chenjing").await.unwrap_err()), "out_of_scope");
     // Requests of other companies are neither listed nor shown.
@@ -333,6 +353,7 @@ async fn scope_escapes_are_refused_and_audited(env: Env) {
     assert_eq!(code(wf::request(&env.app, &it, other.id).await.unwrap_err()), "out_of_scope");
     // Every refusal is in the audit trail with its code.
     assert_eq!(env.denials("out_of_scope").await, 5);
+    assert_eq!((env.denials("not_admin").await, env.denials("not_delegate").await), (1, 1));
     assert_eq!(env.denials("move_into_scope").await, 1);
     assert_eq!(env.denials("grant_roles").await, 3);
     // The auditor sees no people.
@@ -590,6 +611,16 @@ async fn a_failed_request_is_retried_and_reported_overdue() {
     let rows = wf::sla_report(&env.app, &Principal::operator(), NaiveDate::from_ymd_opt(2026, 10, 1)).await.unwrap();
     let summary: Vec<_> = rows.iter().map(|r| (r.role, r.case, r.late_days, r.points)).collect();
     assert_eq!(summary, vec![(Role::GroupItAdmin, "overdue", 3, 10)]);
+    // The same from the command line (the CLI's clock is the wall clock: the case is long past).
+    let (c, out) = orgid(&env.cfg, &["reports", "sla", "--month", "2026-10", "--format", "json"]).await;
+    assert_eq!(c, 0, "{out}");
+    let cases: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (cases[0]["role"].as_str(), cases[0]["case"].as_str(), cases[0]["points"].as_u64()),
+        (Some("group_it_admin"), Some("overdue"), Some(10))
+    );
+    let (_, out) = orgid(&env.cfg, &["reports", "sla", "--totals", "--format", "csv"]).await;
+    assert_eq!(out.trim(), "role,company,cases,points\ngroup_it_admin,C010,1,10");
 }
 
 #[tokio::test]
@@ -649,6 +680,12 @@ async fn the_command_line_grants_submits_approves_and_reports() {
     assert!(c == 2 && err.contains("not a month"), "{err}");
     let (c, out) = orgid(cfg, &["reports", "roster-checks"]).await;
     assert_eq!(c, 0, "{out}");
+    // A delegate closes directly from the command line; another company's person is refused.
+    let (c, out) = orgid(cfg, &["requests", "close", "B2", "--date", "2026-11-30", "--as", "yangyang"]).await;
+    assert_eq!(c, 0, "{out}");
+    assert!(out.contains("is applied"), "{out}");
+    let err = crate::sync::orgid_err(cfg, &["requests", "close", "D2", "--as", "yangyang"]).await;
+    assert!(err.contains("refused (out_of_scope)"), "{err}");
     let (c, out) = orgid(cfg, &["requests", "apply"]).await;
     assert_eq!((c, out.trim()), (0, "0 requests applied, 0 failed"));
 }
@@ -707,4 +744,66 @@ async fn a_request_overtaken_by_a_departure_is_cancelled_not_applied() {
     assert!(r.error.as_deref().unwrap_or_default().contains("left"), "{:?}", r.error);
     assert_eq!(env.account("sunhao").await.map(|a| a.0), Some(AccountStatus::Disabled));
     assert!(wf::apply_approved(&env.app).await.unwrap().is_empty(), "nothing to retry");
+}
+
+#[tokio::test]
+async fn serve_retries_failed_requests_on_its_schedule() {
+    let env = Env::new(Backend::Sqlite, &format!("{APPLY}\nretry_schedule = \"* * * * * *\"")).await;
+    let db = format!("sqlite://{}", env.cfg.parent().unwrap().join("orgid.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON people WHEN NEW.employee_number = 'A91' \
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let r = wf::submit(&env.app, &env.who("wangfang").await, open(91, profile("A91", "韩雪", "C010", "M12", false)))
+        .await
+        .unwrap();
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.state, RequestState::Failed);
+    sqlx::query("DROP TRIGGER refuse").execute(&pool).await.unwrap();
+    // `serve` (retry every second) applies it without anyone asking.
+    let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).unwrap();
+    let app = App::open(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let _ = rx.await;
+    }));
+    use orgid_directory::WorkflowStore;
+    let mut state = RequestState::Failed;
+    for _ in 0..100 {
+        state = env.app.store.request(r.id).await.unwrap().expect("request").state;
+        if state == RequestState::Applied {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_eq!(state, RequestState::Applied);
+    assert_eq!(env.account("hanxue").await.map(|a| a.0), Some(AccountStatus::Active));
+}
+
+#[tokio::test]
+async fn a_calendar_file_adds_the_next_year() {
+    let extra = TempDir::new().unwrap();
+    let file = extra.path().join("cn-2027.toml");
+    std::fs::write(&file, "[[year]]\nyear = 2027\nsource = \"test\"\nholidays = [\"2027-01-01..2027-01-03\"]\n")
+        .unwrap();
+    let config = format!("{APPLY}\ncalendar = [\"{}\"]", file.display());
+    let env = Env::new(Backend::Sqlite, &config).await;
+    // Approved Thursday 31 December 2026: 1 January 2027 is a holiday by the file, so due Tuesday 5
+    // January (without the file it would be Monday 4 January).
+    env.clock.set(t("2026-12-31T02:00:00Z"));
+    let r = wf::submit(&env.app, &env.who("wangfang").await, open(92, profile("A92", "袁林", "C010", "M12", false)))
+        .await
+        .unwrap();
+    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+    assert_eq!(r.due, Some(t("2027-01-05T15:59:59Z")));
+    let plain = Env::new(Backend::Sqlite, APPLY).await;
+    plain.clock.set(t("2026-12-31T02:00:00Z"));
+    assert_eq!(wf::due_at(&plain.app, plain.clock_now()).unwrap(), t("2027-01-04T15:59:59Z"));
 }
