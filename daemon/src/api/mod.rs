@@ -183,11 +183,15 @@ pub fn routes() -> Vec<(String, String)> {
 pub fn router(app: Arc<App>, provider: Provider) -> Router {
     let Routes { router, doc, .. } = build();
     let doc = Arc::new(serde_json::to_value(&doc).unwrap_or_default());
-    router.route("/api/v1/{*rest}", any(not_found)).layer(axum::middleware::from_fn(no_store)).with_state(Api {
-        app,
-        provider,
-        doc,
-    })
+    router
+        .route("/api/v1/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(no_store))
+        .with_state(Api { app, provider, doc })
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "this operation does not take that method")
 }
 
 async fn not_found() -> ApiError {

@@ -153,6 +153,10 @@ async fn the_openapi_document_lists_every_route_and_each_is_protected() {
     }
     assert_eq!(documented, routes.len());
 
+    // A known path with another method: JSON 405.
+    let res = op.http.delete(format!("{}/api/v1/me", op.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
     // An unknown operation: JSON 404, not an HTML page.
     let (s, _, body) = call(&op, "/api/v1/no-such-thing", None).await;
     assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
