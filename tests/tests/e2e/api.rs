@@ -210,7 +210,16 @@ async fn api(
 
 #[tokio::test]
 async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_json() {
-    let site = Site::start().await;
+    api_rules(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_api_rules_hold_on_postgres_too() {
+    api_rules(Backend::Postgres).await;
+}
+
+async fn api_rules(backend: Backend) {
+    let site = Site::start_on(backend).await;
     let env = &site.env;
     // A pending request of C010 (group-operated), by its HR.
     let hr = env.who("wangfang").await;

@@ -74,6 +74,11 @@ pub(crate) struct Site {
 
 impl Site {
     pub(crate) async fn start() -> Site {
+        Site::start_on(Backend::Sqlite).await
+    }
+
+    /// The site on the given store backend.
+    pub(crate) async fn start_on(backend: Backend) -> Site {
         let slapd = Slapd::start().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -85,7 +90,7 @@ impl Site {
             slapd.bind_password(),
             slapd.base_dn()
         );
-        let env = Env::new(Backend::Sqlite, &extra).await;
+        let env = Env::new(backend, &extra).await;
         // The sync above ran as a separate process on the wall clock and queued the directory
         // writes for then: the server's clock must not be behind it.
         let behind = chrono::Utc::now() - orgid_directory::Clock::now(env.clock.as_ref());
