@@ -10,7 +10,7 @@ use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
 
 use super::i18n::{T, word};
-use super::pages::esc;
+use super::pages::{esc, with_lang};
 use super::{Console, Session, bad_request, parse_id, service_error, table};
 use crate::workflow::{self as wf, AccountQuery};
 
@@ -47,6 +47,15 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 )),
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
+                if p.login.is_some() {
+                    let link = |kind: &str, t: T| {
+                        let href = format!("/console/requests/new?kind={kind}&employee_number={}", p.employee_number);
+                        format!("<a href=\"{}\">{}</a>", esc(&with_lang(&href, lang)), esc(t.text(lang)))
+                    };
+                    format!("{} · {}", link("adjust", T::Form2), link("close", T::FormClose))
+                } else {
+                    String::new()
+                },
             ]
         })
         .collect();
@@ -72,7 +81,8 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 T::Grade,
                 T::Employment,
                 T::Login,
-                T::Status
+                T::Status,
+                T::Actions
             ],
             &rows
         ),

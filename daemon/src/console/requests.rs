@@ -396,7 +396,34 @@ pub async fn new_form(State(c): State<Console>, s: Session, Query(q): Query<Hash
         Err(e) => return unavailable(s.lang, &e),
     };
     let kind = kind_of(q.get("kind"));
-    render_form(&s, &FormPage { kind, values: &HashMap::new(), errors: &[], alert: None, companies })
+    // Form 2 and close start from the person's current record (looked up within the scope).
+    let mut values = HashMap::new();
+    if let Some(number) = q.get("employee_number").map(|n| n.trim()).filter(|n| !n.is_empty())
+        && kind != RequestKind::Open
+    {
+        let query = wf::AccountQuery { search: Some(number.to_string()), ..wf::AccountQuery::default() };
+        match wf::people(&c.app, &who, &query).await {
+            Ok(rows) => {
+                if let Some(p) = rows.into_iter().find(|p| p.employee_number == number) {
+                    for (k, v) in [
+                        ("employee_number", p.employee_number),
+                        ("name", p.name),
+                        ("company", p.company.0),
+                        ("department", p.department),
+                        ("title", p.title),
+                        ("grade", p.grade.unwrap_or_default()),
+                    ] {
+                        values.insert(k.to_string(), v);
+                    }
+                    if p.confidential {
+                        values.insert("confidential".into(), "on".into());
+                    }
+                }
+            }
+            Err(e) => return service_error(&s, e),
+        }
+    }
+    render_form(&s, &FormPage { kind, values: &values, errors: &[], alert: None, companies })
 }
 
 /// `POST /console/requests/new`: validate, submit, and show the request (or the form again

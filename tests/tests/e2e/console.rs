@@ -152,6 +152,15 @@ async fn console_roles_overdue_and_people_pages() {
     let page = delegate.get("/console/people?search=%E5%88%98").await; // 刘
     // (杨洋 is in the top bar as the user; the table must not list B1.)
     assert!(page.body.contains("<td>刘强</td>") && !page.body.contains("<td>B1</td>"), "{}", page.body);
+    // From the list to form 2, filled with the person's current record.
+    assert!(page.body.contains("kind=adjust&amp;employee_number=B2"), "{}", page.body);
+    let form = delegate.get("/console/requests/new?kind=adjust&employee_number=B2").await;
+    assert_eq!(form.status, 200);
+    assert_eq!((form.field("name"), form.field("department")), ("刘强".to_string(), "综合部".to_string()));
+    assert!(form.body.contains("<option value=\"C021\" selected>"), "{}", form.body);
+    // Not someone outside the scope: an empty form.
+    let form = delegate.get("/console/requests/new?kind=adjust&employee_number=D2").await;
+    assert!(!form.body.contains("陈静"), "{}", form.body);
     let page = delegate.get("/console/people?search=%E9%99%88%E9%9D%99").await; // 陈静, of C022
     assert!(!page.body.contains("<td>陈静</td>") && page.body.contains("暂无记录"), "{}", page.body);
     let page = delegate.get("/console/overdue?lang=en").await;
