@@ -11,7 +11,7 @@ use orgid_directory::workflow::Role;
 
 use super::i18n::{T, word};
 use super::pages::{esc, with_lang};
-use super::{Console, Session, bad_request, parse_id, service_error, table};
+use super::{Console, Session, bad_request, service_error, table};
 use crate::workflow::{self as wf, AccountQuery};
 
 /// `GET /console/people?search=&company=`.
@@ -224,12 +224,8 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(e) => return service_error(&s, e),
-    };
-    let who = match c.form_principal(&s, &headers, &f).await {
-        Ok(w) => w,
+    let (who, id) = match c.id_post(&s, &headers, &f, &id).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
     match wf::revoke_role(&c.app, &who, id).await {

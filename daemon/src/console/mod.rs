@@ -177,6 +177,21 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The checks of a form posted about one thing (`/…/{id}/…`): its id, its CSRF token, the
+    /// user's roles.
+    pub async fn id_post(
+        &self,
+        s: &Session,
+        headers: &HeaderMap,
+        form: &std::collections::HashMap<String, String>,
+        id: &str,
+    ) -> Result<(orgid_directory::workflow::Principal, i64), Response> {
+        let id = parse_id(id).map_err(|e| service_error(s, e))?;
+        Ok((self.form_principal(s, headers, form).await?, id))
+    }
+}
+
 /// A malformed or forged form: 400.
 pub fn bad_request(s: &Session) -> Response {
     (StatusCode::BAD_REQUEST, pages::error(s.lang, T::BadRequest.text(s.lang))).into_response()

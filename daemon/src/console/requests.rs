@@ -203,12 +203,8 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(e) => return service_error(&s, e),
-    };
-    let who = match c.form_principal(&s, &headers, &f).await {
-        Ok(w) => w,
+    let (who, id) = match c.id_post(&s, &headers, &f, &id).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
     let approve = match f.get("decision").map(String::as_str) {
@@ -236,12 +232,8 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(e) => return service_error(&s, e),
-    };
-    let who = match c.form_principal(&s, &headers, &f).await {
-        Ok(w) => w,
+    let (who, id) = match c.id_post(&s, &headers, &f, &id).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
     if let Err(e) = wf::cancel(&c.app, &who, id).await {
