@@ -62,9 +62,6 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
         dir.display()
     )?;
     out.flush()?;
-    if no_serve {
-        return Ok(0);
-    }
     // Two demo users with one-time initial passwords (changed at first login).
     let provider = crate::idp::provider(&app).await?;
     let mut users = Vec::new();
@@ -110,6 +107,10 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
          3. curl -s -u demo:demo-secret-not-for-production -d grant_type=authorization_code -d code=CODE \\\n       \
          -d redirect_uri=http://127.0.0.1:8080/demo/callback http://127.0.0.1:8080/token"
     )?;
+    if no_serve {
+        out.flush()?;
+        return Ok(0);
+    }
     writeln!(out, "\nServing on http://{}/ (healthz, readyz, metrics, OIDC); Ctrl-C stops.", app.config.server.listen)?;
     out.flush()?;
     crate::serve::serve(app, Some(config_path)).await?;

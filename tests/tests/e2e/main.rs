@@ -43,6 +43,7 @@ mod api;
 mod audit;
 mod browser;
 mod console;
+mod demo;
 mod kit;
 mod ldap_sink;
 mod ldap_sync;
