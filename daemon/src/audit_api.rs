@@ -3,8 +3,9 @@
 //! Authentication is not here: the handler takes a `Caller` request extension, which the
 //! authentication layer (orgid's own OIDC tokens, issue 4) must insert after resolving the
 //! caller's role — the security-auditor role to `AuditScope::All`, a delegate to their company.
-//! Without that extension axum answers 500, so the route fails closed; it is NOT mounted on
-//! `serve` until that layer exists.
+//! Without that extension axum answers 500, so the route fails closed. `serve` does not mount
+//! this router: the admin API serves `GET /api/v1/audit/records` (bearer token, security auditor
+//! or group IT, whole trail) through [`query`].
 
 use std::sync::Arc;
 
@@ -154,10 +155,21 @@ async fn records(
     Extension(caller): Extension<Caller>,
     Query(q): Query<RecordsQuery>,
 ) -> Result<Json<RecordsPage>, AuditApiError> {
+    query(s.store.as_ref(), s.tz, &caller, &q).await.map(Json)
+}
+
+/// One page of audit records for `caller` (validate, check the scope, query, map); the admin
+/// API's `/api/v1/audit/records` calls it after resolving the caller's roles.
+pub async fn query(
+    store: &dyn AuditStore,
+    tz: Tz,
+    caller: &Caller,
+    q: &RecordsQuery,
+) -> Result<RecordsPage, AuditApiError> {
     let filter = q.filter()?;
     if caller.scope.excludes(&filter) {
         return Err(AuditApiError::OutOfScope);
     }
-    let page = s.store.audit_query(&caller.scope, &filter, q.page()?).await?;
-    Ok(Json(RecordsPage { records: page.records.iter().map(|r| RecordView::new(r, s.tz)).collect(), next: page.next }))
+    let page = store.audit_query(&caller.scope, &filter, q.page()?).await?;
+    Ok(RecordsPage { records: page.records.iter().map(|r| RecordView::new(r, tz)).collect(), next: page.next })
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use orgid_config::Config;
-use orgid_directory::{AccountFilter, PersonStore};
+use orgid_directory::workflow::{Principal, Role};
+use orgid_directory::{AccountFilter, CompanyCode, PersonStore};
 
 use crate::app::App;
 use crate::output::Format;
@@ -54,14 +55,13 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
          orgid --config {cfg} accounts explain A0102        # why 刘强 has no account (below ELIG-1)\n  \
          orgid --config {cfg} import {}/form1-opening.csv   # a GBK opening request (form 1)\n  \
          orgid --config {cfg} import {}/form2-adjustment.csv  # a cross-company move (form 2)\n  \
-         orgid --config {cfg} runs list\n",
+         orgid --config {cfg} runs list\n  \
+         orgid --config {cfg} requests list                 # N0001's opening, waiting for its approvals\n  \
+         orgid --config {cfg} reports roster-checks         # what the roster says about independent C021\n",
         dir.display(),
         dir.display()
     )?;
     out.flush()?;
-    if no_serve {
-        return Ok(0);
-    }
     // Two demo users with one-time initial passwords (changed at first login).
     let provider = crate::idp::provider(&app).await?;
     let mut users = Vec::new();
@@ -72,10 +72,33 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
             provider.reset_password(&row.login, &crate::idp::operator()).await?,
         ));
     }
-    writeln!(out, "\nSingle sign-on (OpenID Connect), issuer {}:", provider.issuer())?;
-    for (login, name, pw) in &users {
-        writeln!(out, "  demo user {login} ({name}), one-time password: {pw}")?;
+    // Their roles, so that the console has something to show: the first runs group IT and group
+    // HR; the second is the strategy office and the IT delegate of the independent company C021.
+    const ROLES: [&[(Role, &str, bool)]; 2] = [
+        &[(Role::GroupItAdmin, "G000", true), (Role::GroupHr, "G000", true)],
+        &[(Role::StrategyOffice, "G000", true), (Role::CompanyIt, "C021", false)],
+    ];
+    let operator = Principal::operator();
+    let mut held = Vec::new();
+    for ((login, _, _), roles) in users.iter().zip(ROLES) {
+        let mut names = Vec::new();
+        for &(role, company, subtree) in roles {
+            crate::workflow::grant_role(&app, &operator, login, role, &CompanyCode(company.into()), subtree)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo role {role} for {login}: {e}"))?;
+            names.push(format!("{role}@{company}{}", if subtree { "+" } else { "" }));
+        }
+        held.push(names.join(", "));
     }
+    writeln!(out, "\nSingle sign-on (OpenID Connect), issuer {}:", provider.issuer())?;
+    for ((login, name, pw), roles) in users.iter().zip(&held) {
+        writeln!(out, "  demo user {login} ({name}), one-time password: {pw}, roles: {roles}")?;
+    }
+    writeln!(
+        out,
+        "  console: http://127.0.0.1:8080/console (sign in as either; N0001's opening waits for the strategy \
+         office and group HR: one approval each)"
+    )?;
     writeln!(
         out,
         "  1. open http://127.0.0.1:8080/authorize?client_id=demo&response_type=code&scope=openid%20profile%20org\
@@ -84,6 +107,10 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
          3. curl -s -u demo:demo-secret-not-for-production -d grant_type=authorization_code -d code=CODE \\\n       \
          -d redirect_uri=http://127.0.0.1:8080/demo/callback http://127.0.0.1:8080/token"
     )?;
+    if no_serve {
+        out.flush()?;
+        return Ok(0);
+    }
     writeln!(out, "\nServing on http://{}/ (healthz, readyz, metrics, OIDC); Ctrl-C stops.", app.config.server.listen)?;
     out.flush()?;
     crate::serve::serve(app, Some(config_path)).await?;

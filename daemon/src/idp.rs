@@ -31,19 +31,30 @@ fn admin_event(kind: EventKind) -> AuditEvent {
 }
 
 /// The provider over the app's store, with the LDAP password sink when `[ldap]` is configured.
+/// The built-in console client (`orgid-console`) is among the provider's clients, unless the
+/// configuration defines a client of that id itself.
 pub async fn provider(app: &App) -> anyhow::Result<Provider> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    let secret =
-        app.store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the idp secret")?;
-    let secret = hex::decode(secret).context("the stored idp secret is not hex")?;
+    let secret = idp_secret(app).await?;
+    let mut settings = Settings::from_config(&app.config);
+    if !settings.clients.iter().any(|c| c.id == crate::console::CLIENT_ID) {
+        settings.clients.push(crate::console::client_config(&secret, &app.config.oidc.issuer));
+    }
     let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
     let passwords: Option<Arc<dyn PasswordSink>> = app
         .config
         .ldap
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
-    Ok(Provider::new(Settings::from_config(&app.config), store, app.clock.clone(), &secret, passwords))
+    Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+}
+
+/// The provider's secret (made on first use, then kept in the store for its life).
+pub(crate) async fn idp_secret(app: &App) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let secret =
+        app.store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the idp secret")?;
+    hex::decode(secret).context("the stored idp secret is not hex")
 }
 
 /// Sets directory passwords with the Password Modify extended operation (RFC 3062), on the entry

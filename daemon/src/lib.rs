@@ -1,11 +1,13 @@
 //! The `orgid` binary's library: command line, wiring, sync runner, daemon and reports. Domain
 //! rules live in `orgid-directory`; this crate only loads, calls, persists and prints.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod audit_api;
 pub mod audit_report;
 pub mod cli;
+pub mod console;
 pub mod demo;
 pub mod idp;
 pub mod import;
@@ -18,4 +20,5 @@ pub mod report;
 pub mod serve;
 pub mod sync;
 pub mod telemetry;
+pub mod web;
 pub mod workflow;

@@ -95,7 +95,8 @@ pub async fn serve_on(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(shared.clone())
-        .merge(provider.router());
+        .merge(provider.router())
+        .merge(crate::web::router(shared.app.clone(), provider.clone()).await?);
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -35,7 +35,8 @@ const SESSION_COOKIE_PLAIN: &str = "orgid_session";
 const CSRF_COOKIE_SECURE: &str = "__Host-orgid_csrf";
 const CSRF_COOKIE_PLAIN: &str = "orgid_csrf";
 
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of the cookie `name` in a request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -103,7 +104,7 @@ impl Provider {
 
     /// The CSRF token for this browser: the HMAC of its CSRF cookie, which is created when
     /// missing (returned as a `Set-Cookie` to send).
-    pub(crate) fn csrf(&self, headers: &HeaderMap) -> Result<(String, Option<String>), IdpError> {
+    pub fn csrf(&self, headers: &HeaderMap) -> Result<(String, Option<String>), IdpError> {
         let (_, name) = self.cookie_names();
         let (value, set) = match cookie(headers, name) {
             Some(v) if v.len() >= 22 => (v.to_string(), None),
@@ -118,19 +119,15 @@ impl Provider {
     }
 
     /// Whether the form's CSRF token matches this browser's cookie (constant time).
-    pub(crate) fn csrf_ok(&self, headers: &HeaderMap, token: &str) -> bool {
+    pub fn csrf_ok(&self, headers: &HeaderMap, token: &str) -> bool {
         let Some(value) = cookie(headers, self.cookie_names().1) else { return false };
         let Ok(tag) = B64.decode(token) else { return false };
         ring::hmac::verify(&self.inner.secret, format!("csrf\0{value}").as_bytes(), &tag).is_ok()
     }
 
-    /// Signs `value` for a hidden form field, valid for `ttl` from now.
-    pub(crate) fn seal<T: Serialize>(
-        &self,
-        purpose: &str,
-        value: &T,
-        ttl: chrono::Duration,
-    ) -> Result<String, IdpError> {
+    /// Signs `value` for a hidden form field or a cookie, valid for `ttl` from now; `purpose`
+    /// keeps a value sealed for one use from being accepted for another.
+    pub fn seal<T: Serialize>(&self, purpose: &str, value: &T, ttl: chrono::Duration) -> Result<String, IdpError> {
         #[derive(Serialize)]
         struct Sealed<'a, T> {
             p: &'a str,
@@ -144,7 +141,7 @@ impl Provider {
     }
 
     /// The value of a sealed field, if it is authentic, for this purpose, and not expired.
-    pub(crate) fn open<T: DeserializeOwned>(&self, purpose: &str, sealed: &str) -> Option<T> {
+    pub fn open<T: DeserializeOwned>(&self, purpose: &str, sealed: &str) -> Option<T> {
         #[derive(serde::Deserialize)]
         struct Sealed<T> {
             p: String,

@@ -9,6 +9,7 @@
 
 mod audit;
 mod authorize;
+mod bearer;
 mod claims;
 mod clients;
 mod flow;
@@ -33,7 +34,9 @@ use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
+pub use bearer::{Authenticated, BearerRefused};
 pub use clients::{Client, ClientSecret, hash_client_secret};
+pub use flow::{Peer, cookie};
 pub use keys::KeyRing;
 
 /// A failure inside the provider. Handlers map it to the protocol's error (`server_error`,
@@ -197,10 +200,23 @@ impl Provider {
     fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
     }
+
+    /// Whether cookies must be `Secure` (and `__Host-` prefixed): unless the issuer is plain
+    /// http (allowed on loopback only).
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.settings.secure_cookies()
+    }
+
+    /// The session limits (idle and absolute), for other browser sessions than the provider's
+    /// own (the console's).
+    pub fn session_settings(&self) -> &SessionConfig {
+        &self.inner.settings.session
+    }
 }
 
 /// Headers every provider response carries; pages and token responses are never cached.
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// (A middleware, also used for orgid's other pages.)
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

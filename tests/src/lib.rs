@@ -2,6 +2,7 @@
 //! dir. `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
 //! server per test; `TestDatabase` gives a store URL for either backend.
 
+pub mod browser;
 mod pg;
 mod slapd;
 
@@ -9,6 +10,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+pub use browser::Browser;
 pub use pg::Postgres;
 pub use slapd::Slapd;
 

@@ -39,7 +39,11 @@ macro_rules! both_workflow {
     };
 }
 
+mod api;
 mod audit;
+mod browser;
+mod console;
+mod demo;
 mod kit;
 mod ldap_outbox;
 mod ldap_sink;

@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use crate::hr::{Hr, Row};
 use crate::sync::{Backend, orgid, orgid_err, store_url};
 
-const SECRET: &str = "portal-secret-0123456789";
-const CB: &str = "http://127.0.0.1:9/cb";
+pub(crate) const SECRET: &str = "portal-secret-0123456789";
+pub(crate) const CB: &str = "http://127.0.0.1:9/cb";
 const MOBILE_CB: &str = "http://127.0.0.1:9/mobile";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,19 +32,19 @@ struct Org {
 impl AdditionalClaims for Org {}
 type OrgIdToken = IdToken<Org, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
-struct Op {
+pub(crate) struct Op {
     _dir: TempDir,
-    base: String,
-    cfg: std::path::PathBuf,
-    clock: Arc<FixedClock>,
+    pub(crate) base: String,
+    pub(crate) cfg: std::path::PathBuf,
+    pub(crate) clock: Arc<FixedClock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Op {
     /// A group with 张伟 (HQ), 王芳 (C010, M12) and 李娜 (C010, M12), synced, served.
-    async fn start(backend: Backend, extra: &str) -> Op {
+    pub(crate) async fn start(backend: Backend, extra: &str) -> Op {
         let dir = TempDir::new().unwrap();
         let hr = Hr::new(dir.path());
         hr.write(
@@ -110,7 +110,7 @@ require_totp = true
         Op { _dir: dir, base, cfg, clock, stop: Some(stop), server: Some(server), http }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -120,13 +120,13 @@ require_totp = true
     }
 
     /// `orgid accounts reset-password LOGIN`: the printed one-time password.
-    async fn reset(&self, login: &str) -> String {
+    pub(crate) async fn reset(&self, login: &str) -> String {
         let (code, out) = orgid(&self.cfg, &["accounts", "reset-password", login]).await;
         assert_eq!(code, 0, "{out}");
         out.lines().last().unwrap().trim().to_string()
     }
 
-    fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         Browser { base: self.base.clone(), http: self.http.clone(), cookies: HashMap::new() }
     }
 
@@ -145,7 +145,7 @@ require_totp = true
         (meta, jwks)
     }
 
-    async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, serde_json::Value) {
+    pub(crate) async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, serde_json::Value) {
         let mut req = self.http.post(format!("{}/token", self.base)).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
@@ -193,20 +193,20 @@ impl Now for FixedClock {
 }
 
 /// A browser: cookies by name, no automatic redirects.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         let pat = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&pat).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + pat.len();
         let end = self.body[start..].find('"').unwrap() + start;
@@ -214,13 +214,19 @@ impl Page {
     }
 
     /// The query parameters of the redirect.
-    fn redirect_params(&self) -> HashMap<String, String> {
+    pub(crate) fn redirect_params(&self) -> HashMap<String, String> {
         let loc = self.location.as_ref().unwrap_or_else(|| panic!("no redirect ({}): {}", self.status, self.body));
         url::Url::parse(loc).unwrap().query_pairs().into_owned().collect()
     }
 }
 
 impl Browser {
+    /// A fresh browser (no cookies) for the server at `base`.
+    pub(crate) fn at(base: &str) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { base: base.to_string(), http, cookies: HashMap::new() }
+    }
+
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
@@ -241,35 +247,35 @@ impl Browser {
         Page { status, location, body: res.text().await.unwrap() }
     }
 
-    async fn get(&mut self, path_and_query: &str) -> Page {
+    pub(crate) async fn get(&mut self, path_and_query: &str) -> Page {
         let req = self.http.get(format!("{}{path_and_query}", self.base));
         self.send(req).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let req = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(req).await
     }
 
-    async fn authorize(&mut self, params: &[(&str, &str)]) -> Page {
+    pub(crate) async fn authorize(&mut self, params: &[(&str, &str)]) -> Page {
         let q = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         self.get(&format!("/authorize?{q}")).await
     }
 
     /// Submits the login form of `page`.
-    async fn login(&mut self, page: &Page, login: &str, password: &str) -> Page {
+    pub(crate) async fn login(&mut self, page: &Page, login: &str, password: &str) -> Page {
         let (csrf, req) = (page.field("csrf"), page.field("req"));
         self.post("/login", &[("csrf", &csrf), ("req", &req), ("login", login), ("password", password)]).await
     }
 
     /// Changes the password on a forced-change page.
-    async fn change(&mut self, page: &Page, new: &str) -> Page {
+    pub(crate) async fn change(&mut self, page: &Page, new: &str) -> Page {
         let (csrf, pending) = (page.field("csrf"), page.field("pending"));
         self.post("/password", &[("csrf", &csrf), ("pending", &pending), ("new", new), ("repeat", new)]).await
     }
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = B64.encode([7u8; 40]);
     let challenge = B64.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
     (verifier, challenge)
@@ -297,7 +303,7 @@ fn code_params<'a>(
 }
 
 /// Logs in (changing the initial password) and returns the authorization response parameters.
-async fn first_login(
+pub(crate) async fn first_login(
     b: &mut Browser,
     client: &str,
     initial: &str,

@@ -1,0 +1,170 @@
+//! The console over plain HTTP: the sign-in dance step by step (state, replay), CSRF, refusals
+//! shown and audited, escaping, and the security headers.
+
+use orgid::workflow as wf;
+
+use crate::browser::Site;
+use crate::oidc::{Browser, Page};
+use crate::workflow::{open, profile};
+
+fn path_of(site: &Site, page: &Page) -> String {
+    let loc = page.location.clone().unwrap_or_else(|| panic!("no redirect ({}): {}", page.status, page.body));
+    loc.strip_prefix(&site.base).map(str::to_string).unwrap_or(loc)
+}
+
+/// Signs `login` in to the console over HTTP; returns the browser and the callback address used.
+async fn sign_in(site: &Site, login: &str) -> (Browser, String) {
+    let initial = site.reset(login).await;
+    let mut b = Browser::at(&site.base);
+    let page = b.get("/console/requests").await;
+    assert_eq!(page.status, 303);
+    let to_login = path_of(site, &page);
+    assert!(to_login.starts_with("/console/login?next=%2Fconsole%2Frequests"), "{to_login}");
+    let page = b.get(&to_login).await;
+    let authorize = path_of(site, &page);
+    assert!(authorize.starts_with("/authorize?") && authorize.contains("code_challenge_method=S256"), "{authorize}");
+    assert!(authorize.contains("client_id=orgid-console") && authorize.contains("nonce="), "{authorize}");
+    let page = b.get(&authorize).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = b.login(&page, login, &initial).await;
+    let page = b.change(&page, "Console-2026e").await;
+    let callback = path_of(site, &page);
+    assert!(callback.starts_with("/console/callback?"), "{callback}");
+    let page = b.get(&callback).await;
+    assert_eq!((page.status, path_of(site, &page).as_str()), (303, "/console/requests"), "{}", page.body);
+    (b, callback)
+}
+
+#[tokio::test]
+async fn console_sign_in_csrf_scope_and_escaping_over_http() {
+    let site = Site::start().await;
+    let hr = site.env.who("wangfang").await;
+    let other = wf::submit(&site.env.app, &hr, open(94, profile("A7", "褚明", "C010", "M12", false))).await.unwrap();
+
+    let (mut b, callback) = sign_in(&site, "yangyang").await;
+    let page = b.get("/console/requests").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("我的申请") && page.body.contains("杨洋"), "{}", page.body);
+
+    // The callback cannot be replayed: its one-time login cookie is gone (and the code spent).
+    let again = b.get(&callback).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    // A forged state is refused.
+    let page = b.get("/console/login").await;
+    let authorize = path_of(&site, &page);
+    let code_page = b.get(&authorize).await; // the SSO session answers at once
+    let cb = path_of(&site, &code_page);
+    let forged = cb.replace("state=", "state=x");
+    assert_eq!(b.get(&forged).await.status, 400);
+
+    // Security headers on console pages.
+    let res = reqwest::get(format!("{}/console/signed-out", site.base)).await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("form-action 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+
+    // Another company's request, by id: refused on the page, and audited.
+    let before = site.env.denials("out_of_scope").await;
+    let page = b.get(&format!("/console/requests/{}", other.id)).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("无权操作") && !page.body.contains("褚明"), "{}", page.body);
+    assert_eq!(site.env.denials("out_of_scope").await, before + 1);
+
+    // A form without its CSRF token does nothing.
+    let form = b.get("/console/requests/new?kind=open").await;
+    assert_eq!(form.status, 200);
+    let page = b.post("/console/requests/new", &[("kind", "open"), ("employee_number", "B6")]).await;
+    assert_eq!(page.status, 400);
+    // With it, bad fields come back escaped next to their fields, nothing submitted.
+    let csrf = form.field("csrf");
+    let page = b
+        .post(
+            "/console/requests/new",
+            &[("csrf", &csrf), ("kind", "open"), ("employee_number", "B6"), ("name", "<script>alert(1)</script>")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"err-id_number\"") && page.body.contains("id=\"err-company\""), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.body.contains("<script>"));
+    let mine =
+        wf::requests(&site.env.app, &site.env.who("yangyang").await, &wf::RequestQuery::default()).await.unwrap();
+    assert!(mine.iter().all(|r| r.employee_number != "B6"));
+
+    // A request into a company outside the scope: refused (audited), shown above the form.
+    let page = b
+        .post(
+            "/console/requests/new",
+            &[
+                ("csrf", &csrf),
+                ("kind", "open"),
+                ("id_number", &crate::hr::id_number(95)),
+                ("employee_number", "D6"),
+                ("name", "卫东"),
+                ("company", "C022"),
+                ("department", "综合部"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("id=\"error\"") && page.body.contains("无权操作"), "{}", page.body);
+
+    // Signing out needs the CSRF token too, then ends the session.
+    let home = b.get("/console/").await;
+    assert_eq!(b.post("/console/logout", &[("csrf", "forged")]).await.status, 400);
+    let out = b.post("/console/logout", &[("csrf", &home.field("csrf"))]).await;
+    assert_eq!(out.status, 303);
+    assert!(path_of(&site, &out).starts_with("/logout?") && path_of(&site, &out).contains("id_token_hint="));
+    assert_eq!(b.get("/console/requests").await.status, 303, "signed out");
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn console_roles_overdue_and_people_pages() {
+    let site = Site::start().await;
+    // Group IT grants a role with the console's form, then revokes it.
+    let (mut admin, _) = sign_in(&site, "zhangwei").await;
+    let page = admin.get("/console/roles").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"grant-form\""), "{}", page.body);
+    let csrf = page.field("csrf");
+    let form = [("csrf", csrf.as_str()), ("login", "liuqiang"), ("role", "company_hr"), ("company", "C021")];
+    let done = admin.post("/console/roles", &form).await;
+    assert_eq!((done.status, path_of(&site, &done).as_str()), (303, "/console/roles"), "{}", done.body);
+    let grants = wf::list_roles(&site.env.app, &orgid_directory::workflow::Principal::operator()).await.unwrap();
+    let g = grants.iter().find(|g| g.login == "liuqiang" && g.revoked_at.is_none()).expect("granted");
+    let revoked = admin.post(&format!("/console/roles/{}/revoke", g.id), &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let grants = wf::list_roles(&site.env.app, &orgid_directory::workflow::Principal::operator()).await.unwrap();
+    assert!(grants.iter().any(|x| x.id == g.id && x.revoked_at.is_some()));
+
+    // A delegate sees no grant form, and a forged grant to itself is refused and audited.
+    let (mut delegate, _) = sign_in(&site, "yangyang").await;
+    let page = delegate.get("/console/roles").await;
+    assert!(!page.body.contains("grant-form") && page.body.contains("信息运维岗"), "{}", page.body);
+    let csrf = page.field("csrf");
+    let before = site.env.denials("grant_roles").await;
+    let form = [("csrf", csrf.as_str()), ("login", "yangyang"), ("role", "group_it_admin"), ("company", "G000")];
+    let refused = delegate.post("/console/roles", &form).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(site.env.denials("grant_roles").await, before + 1);
+
+    // People in scope, with search; the overdue page answers.
+    let page = delegate.get("/console/people?search=%E5%88%98").await; // 刘
+    // (杨洋 is in the top bar as the user; the table must not list B1.)
+    assert!(page.body.contains("<td>刘强</td>") && !page.body.contains("<td>B1</td>"), "{}", page.body);
+    // From the list to form 2, filled with the person's current record.
+    assert!(page.body.contains("kind=adjust&amp;employee_number=B2"), "{}", page.body);
+    let form = delegate.get("/console/requests/new?kind=adjust&employee_number=B2").await;
+    assert_eq!(form.status, 200);
+    assert_eq!((form.field("name"), form.field("department")), ("刘强".to_string(), "综合部".to_string()));
+    assert!(form.body.contains("<option value=\"C021\" selected>"), "{}", form.body);
+    // Not someone outside the scope: an empty form.
+    let form = delegate.get("/console/requests/new?kind=adjust&employee_number=D2").await;
+    assert!(!form.body.contains("陈静"), "{}", form.body);
+    let page = delegate.get("/console/people?search=%E9%99%88%E9%9D%99").await; // 陈静, of C022
+    assert!(!page.body.contains("<td>陈静</td>") && page.body.contains("暂无记录"), "{}", page.body);
+    let page = delegate.get("/console/overdue?lang=en").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("lang=\"en\"") && page.body.contains("Overdue"), "{}", page.body);
+    site.stop().await;
+}
