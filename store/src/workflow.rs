@@ -453,59 +453,80 @@ macro_rules! workflow_impl {
                 seen: &[orgid_directory::workflow::RosterCheck],
                 at: DateTime<Utc>,
             ) -> Result<(), StoreError> {
+                // One read of the open checks, then statements per chunk, not per check: an
+                // independent company's roster of thousands is re-checked at every sync.
                 let now = millis(at);
+                let covered: std::collections::HashSet<&str> = companies.iter().map(|c| c.0.as_str()).collect();
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                let mut touched: std::collections::HashSet<i64> = std::collections::HashSet::new();
+                let open: Vec<(i64, String, String, String, String, String, String)> = ::sqlx::query_as(
+                    "SELECT id, company, person_key, kind, detail, employee_number, name FROM roster_checks \
+                     WHERE resolved_at IS NULL",
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+                let mut by_key: std::collections::HashMap<(String, String, String), (i64, String, String, String)> =
+                    open.into_iter().map(|(id, c, k, kind, d, e, n)| ((c, k, kind), (id, d, e, n))).collect();
+                let mut kept: Vec<i64> = Vec::new();
+                let mut fresh: Vec<&orgid_directory::workflow::RosterCheck> = Vec::new();
+                let mut named = std::collections::HashSet::new();
                 for c in seen {
-                    let known: Vec<i64> = ::sqlx::query_scalar(
-                        "UPDATE roster_checks SET last_seen = $1, detail = $2, employee_number = $3, name = $4 \
-                         WHERE company = $5 AND person_key = $6 AND kind = $7 AND resolved_at IS NULL RETURNING id",
-                    )
-                    .bind(now)
-                    .bind(c.detail.as_str())
-                    .bind(c.employee_number.as_str())
-                    .bind(c.name.as_str())
-                    .bind(c.company.0.as_str())
-                    .bind(c.person_key.0.as_str())
-                    .bind(c.kind.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    if known.is_empty() {
-                        let id: i64 = ::sqlx::query_scalar(
-                            "INSERT INTO roster_checks (company, person_key, employee_number, name, kind, detail, \
-                             first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                    let key = (c.company.0.clone(), c.person_key.0.clone(), c.kind.as_str().to_string());
+                    if !named.insert(key.clone()) {
+                        continue;
+                    }
+                    let Some((id, detail, employee_number, name)) = by_key.remove(&key) else {
+                        fresh.push(c);
+                        continue;
+                    };
+                    if detail != c.detail || employee_number != c.employee_number || name != c.name {
+                        ::sqlx::query(
+                            "UPDATE roster_checks SET detail = $1, employee_number = $2, name = $3 WHERE id = $4",
                         )
-                        .bind(c.company.0.as_str())
-                        .bind(c.person_key.0.as_str())
+                        .bind(c.detail.as_str())
                         .bind(c.employee_number.as_str())
                         .bind(c.name.as_str())
-                        .bind(c.kind.as_str())
-                        .bind(c.detail.as_str())
-                        .bind(now)
-                        .fetch_one(&mut *tx)
+                        .bind(id)
+                        .execute(&mut *tx)
                         .await
                         .map_err(db)?;
-                        touched.insert(id);
                     }
-                    touched.extend(known);
+                    kept.push(id);
                 }
-                for company in companies {
-                    let open: Vec<i64> = ::sqlx::query_scalar(
-                        "SELECT id FROM roster_checks WHERE company = $1 AND resolved_at IS NULL ORDER BY id",
-                    )
-                    .bind(company.0.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    for id in open.into_iter().filter(|id| !touched.contains(id)) {
-                        ::sqlx::query("UPDATE roster_checks SET resolved_at = $1 WHERE id = $2")
-                            .bind(now)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db)?;
+                // Open checks of a covered company that this roster no longer shows are resolved.
+                let gone: Vec<i64> = by_key
+                    .into_iter()
+                    .filter(|((company, _, _), _)| covered.contains(company.as_str()))
+                    .map(|(_, (id, ..))| id)
+                    .collect();
+                for (ids, set) in [(&gone, "resolved_at"), (&kept, "last_seen")] {
+                    for chunk in ids.chunks(500) {
+                        let mut q = ::sqlx::QueryBuilder::<$db>::new(format!("UPDATE roster_checks SET {set} = "));
+                        q.push_bind(now).push(" WHERE id IN (");
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await.map_err(db)?;
                     }
+                }
+                for chunk in fresh.chunks($crate::sql::chunk_rows(8)) {
+                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO roster_checks (company, person_key, employee_number, name, kind, detail, \
+                         first_seen, last_seen) ",
+                    );
+                    q.push_values(chunk, |mut b, c| {
+                        b.push_bind(c.company.0.as_str())
+                            .push_bind(c.person_key.0.as_str())
+                            .push_bind(c.employee_number.as_str())
+                            .push_bind(c.name.as_str())
+                            .push_bind(c.kind.as_str())
+                            .push_bind(c.detail.as_str())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    q.build().execute(&mut *tx).await.map_err(db)?;
                 }
                 tx.commit().await.map_err(db)
             }
