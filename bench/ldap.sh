@@ -8,6 +8,7 @@
 #  4. three no-change syncs (each must send zero writes) and a 1%-change sync (on the first store).
 #   bench/ldap.sh                 # 100,000 people
 #   PEOPLE=10000 bench/ldap.sh    # smaller
+#   INDEPENDENT_ROSTER=check bench/ldap.sh   # the default workflow mode: independent companies become roster checks (fewer accounts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEOPLE=${PEOPLE:-100000}
@@ -95,7 +96,7 @@ unrated = 0
 [safety]
 max_close_share = 0.5
 [workflow]
-independent_roster = "apply"
+independent_roster = "${INDEPENDENT_ROSTER:-apply}"
 [ldap]
 url = "ldap://127.0.0.1:${2:-$P1}"
 bind_dn = "cn=admin,dc=example,dc=com"
