@@ -25,8 +25,6 @@ pub struct WorkflowConfig {
     pub submission_day: u32,
     /// Penalty points per late case (art. 14).
     pub penalty_points: u32,
-    /// Time zone of deadlines (the end of the due day).
-    pub timezone: String,
     /// Extra calendar files merged over the built-in one (their years replace its years).
     pub calendar: Vec<PathBuf>,
     /// `check` (default) or `apply`: see `IndependentRoster`.
@@ -41,7 +39,6 @@ impl Default for WorkflowConfig {
             sla_working_days: 2,
             submission_day: 15,
             penalty_points: 10,
-            timezone: "Asia/Shanghai".into(),
             calendar: Vec::new(),
             independent_roster: IndependentRoster::Check,
             retry_schedule: "0 */10 * * * *".into(),
@@ -59,9 +56,6 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     }
     if w.penalty_points > 1000 {
         err("workflow.penalty_points", format!("is {}, but must be at most 1000", w.penalty_points));
-    }
-    if w.timezone.parse::<chrono_tz::Tz>().is_err() {
-        err("workflow.timezone", format!("`{}` is not an IANA time zone (like Asia/Shanghai)", w.timezone));
     }
     for (i, p) in w.calendar.iter().enumerate() {
         if p.as_os_str().is_empty() {

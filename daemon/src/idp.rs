@@ -16,7 +16,7 @@ use orgid_store::AnyStore;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::app::App;
-use crate::output::{Format, Table, write_json};
+use crate::output::{Format, Table};
 
 const SECRET_KEY: &str = "idp_secret";
 
@@ -169,18 +169,7 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
             })
             .collect(),
     };
-    match format {
-        Format::Table => table.write_table(out)?,
-        Format::Csv => table.write_csv(out)?,
-        Format::Json => {
-            let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
-                .rows
-                .iter()
-                .map(|r| table.header.iter().zip(r).map(|(h, v)| (h.to_string(), serde_json::json!(v))).collect())
-                .collect();
-            write_json(&rows, out)?;
-        }
-    }
+    table.emit(format, &table.records(), out)?;
     Ok(0)
 }
 

@@ -59,6 +59,30 @@ fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+impl Table {
+    /// Writes the table in `format`; JSON writes `json`, the caller's full records.
+    pub fn emit(
+        &self,
+        format: Format,
+        json: &impl serde::Serialize,
+        out: &mut (dyn Write + Send),
+    ) -> std::io::Result<()> {
+        match format {
+            Format::Table => self.write_table(out),
+            Format::Csv => self.write_csv(out),
+            Format::Json => write_json(json, out),
+        }
+    }
+
+    /// The rows as JSON objects keyed by the header, for tables that are their own records.
+    pub fn records(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.rows
+            .iter()
+            .map(|r| self.header.iter().zip(r).map(|(h, v)| (h.to_string(), serde_json::json!(v))).collect())
+            .collect()
+    }
+}
+
 /// A cell that a spreadsheet would run as a formula gets a leading apostrophe.
 pub(crate) fn defuse_formula(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() }

@@ -138,13 +138,9 @@ pub fn sla_rules(app: &App) -> SlaRules {
     SlaRules { working_days: w.sla_working_days, submission_day: w.submission_day, penalty_points: w.penalty_points }
 }
 
-pub(crate) fn timezone(app: &App) -> chrono_tz::Tz {
-    app.config.workflow.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
-}
-
 /// When a request finally approved at `at` is due.
 pub fn due_at(app: &App, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    Ok(sla::due(at, &timezone(app), &calendar(app)?, &sla_rules(app)))
+    Ok(sla::due(at, &app.tz, &calendar(app)?, &sla_rules(app)))
 }
 
 // ---- roles ----

@@ -84,6 +84,8 @@ pub trait CompanyStore: Send + Sync {
 pub trait PersonStore: Send + Sync {
     /// Every person with their account, for planning.
     async fn people(&self) -> Result<Vec<StoredPerson>, StoreError>;
+    /// The people of these companies (with their accounts), in key order.
+    async fn people_in(&self, companies: &[CompanyCode]) -> Result<Vec<StoredPerson>, StoreError>;
     /// The person currently holding this employee number.
     async fn person_by_employee_number(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError>;
     async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountRow>, StoreError>;

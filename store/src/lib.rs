@@ -118,6 +118,9 @@ impl PersonStore for AnyStore {
     async fn people(&self) -> Result<Vec<StoredPerson>, StoreError> {
         each!(self, s => s.people().await)
     }
+    async fn people_in(&self, companies: &[orgid_directory::CompanyCode]) -> Result<Vec<StoredPerson>, StoreError> {
+        each!(self, s => s.people_in(companies).await)
+    }
     async fn person_by_employee_number(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError> {
         each!(self, s => s.person_by_employee_number(employee_number).await)
     }

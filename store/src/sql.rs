@@ -369,6 +369,31 @@ macro_rules! store_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn people_in(
+                &self,
+                companies: &[orgid_directory::CompanyCode],
+            ) -> Result<Vec<StoredPerson>, StoreError> {
+                let mut people = Vec::new();
+                for chunk in companies.chunks(chunk_rows(1)) {
+                    let mut q = QueryBuilder::<$db>::new(concat!(
+                        "SELECT ",
+                        person_columns!(),
+                        " FROM people p LEFT JOIN accounts a ON a.person_key = p.person_key WHERE p.company IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for c in chunk {
+                        list.push_bind(c.0.as_str());
+                    }
+                    q.push(")");
+                    for row in q.build_query_as::<PersonDb>().fetch_all(&self.pool).await.map_err(db)? {
+                        people.push(row.into_domain()?);
+                    }
+                }
+                people.sort_unstable_by(|a, b| a.person.key.cmp(&b.person.key));
+                Ok(people)
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn person_by_employee_number(
                 &self,
                 employee_number: &str,

@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 
 use crate::workflow::{PersonRef, PersonRow, Submission};
 
-/// A request to submit: form 1 (open), form 2 (adjust) or a close.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// A request to submit: form 1 (open), form 2 (adjust) or a close. Its `Debug` never shows the ID
+/// number.
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitInput {
     /// `open`, `adjust` or `close`.
@@ -50,6 +51,20 @@ pub struct SubmitInput {
     /// Hire, move or leaving date, `YYYY-MM-DD`.
     #[serde(default)]
     pub effective_date: Option<String>,
+}
+
+impl std::fmt::Debug for SubmitInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmitInput")
+            .field("kind", &self.kind)
+            .field("id_number", &self.id_number.as_ref().map(|_| "<redacted>"))
+            .field("employee_number", &self.employee_number)
+            .field("new_employee_number", &self.new_employee_number)
+            .field("name", &self.name)
+            .field("company", &self.company)
+            .field("effective_date", &self.effective_date)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A problem with one input field.
@@ -477,6 +492,19 @@ mod tests {
             panic!("accepted an unknown kind")
         };
         assert_eq!(fields(&e)[0], "kind");
+    }
+
+    #[test]
+    fn a_submission_never_shows_its_id_number_in_debug_output() {
+        let input = SubmitInput {
+            kind: "open".into(),
+            id_number: Some("110105194912310021".into()),
+            name: "张三".into(),
+            ..Default::default()
+        };
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("110105194912310021"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("张三"), "{shown}");
     }
 
     #[test]

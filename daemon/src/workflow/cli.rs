@@ -12,7 +12,7 @@ use orgid_directory::workflow::{Principal, Request, RequestState, Role, RoleGran
 
 use super::{RequestQuery, WorkflowError};
 use crate::app::App;
-use crate::output::{Format, Table, write_json};
+use crate::output::{Format, Table};
 
 #[derive(Debug, Subcommand)]
 pub enum RolesCommand {
@@ -169,20 +169,6 @@ fn err(e: WorkflowError) -> anyhow::Error {
     }
 }
 
-fn emit(
-    table: Table,
-    json: &impl serde::Serialize,
-    format: Format,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
-    match format {
-        Format::Table => table.write_table(out)?,
-        Format::Csv => table.write_csv(out)?,
-        Format::Json => write_json(json, out)?,
-    }
-    Ok(())
-}
-
 fn grants_table(grants: &[RoleGrant]) -> Table {
     Table {
         header: vec!["id", "login", "role", "company", "subtree", "granted_by", "granted_at", "revoked_at"],
@@ -263,7 +249,7 @@ pub async fn roles(app: &App, command: RolesCommand, out: &mut (dyn Write + Send
         RolesCommand::List { acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let grants = super::list_roles(app, &who).await.map_err(err)?;
-            emit(grants_table(&grants), &grants, format, out)?;
+            grants_table(&grants).emit(format, &grants, out)?;
         }
     }
     Ok(0)
@@ -275,13 +261,13 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
             let who = acting(app, a.as_deref()).await?;
             let q = RequestQuery { state, company: company.map(CompanyCode), inbox, mine: false };
             let list = super::requests(app, &who, &q).await.map_err(err)?;
-            emit(requests_table(&list), &list, format, out)?;
+            requests_table(&list).emit(format, &list, out)?;
             Ok(0)
         }
         RequestsCommand::Show { id, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let r = super::request(app, &who, id).await.map_err(err)?;
-            emit(requests_table(std::slice::from_ref(&r)), &r, format, out)?;
+            requests_table(std::slice::from_ref(&r)).emit(format, &r, out)?;
             Ok(0)
         }
         RequestsCommand::Approve { id, comment, acting: a } => {
@@ -302,7 +288,7 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
         RequestsCommand::Submit { file, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let (done, rejected) = super::submit_file(app, &who, &file).await.map_err(err)?;
-            emit(requests_table(&done), &done, format, out)?;
+            requests_table(&done).emit(format, &done, out)?;
             for e in &rejected {
                 writeln!(
                     out,
@@ -350,7 +336,7 @@ pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + 
                     })
                     .collect(),
             };
-            emit(table, &sums, format, out)?;
+            table.emit(format, &sums, out)?;
         }
         ReportsCommand::Sla { month, totals: false, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
@@ -373,7 +359,7 @@ pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + 
                     })
                     .collect(),
             };
-            emit(table, &rows, format, out)?;
+            table.emit(format, &rows, out)?;
         }
         ReportsCommand::RosterChecks { all, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
@@ -396,7 +382,7 @@ pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + 
                     })
                     .collect(),
             };
-            emit(table, &checks, format, out)?;
+            table.emit(format, &checks, out)?;
         }
     }
     Ok(0)

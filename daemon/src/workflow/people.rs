@@ -85,13 +85,16 @@ pub async fn people(app: &App, who: &Principal, q: &AccountQuery) -> Result<Vec<
     if let Some(c) = &q.company {
         enforce(app, who, "people.list", Some(c), rules::can_view(who, c, &index)).await?;
     }
+    // Only the companies asked for and in scope are read, not the whole group's people.
+    let wanted: Vec<CompanyCode> = match &q.company {
+        Some(c) => vec![c.clone()],
+        None => index.sorted().into_iter().map(|c| c.code.clone()).filter(|c| who.sees(c, &index)).collect(),
+    };
     let mut out: Vec<PersonRow> = app
         .store
-        .people()
+        .people_in(&wanted)
         .await?
         .into_iter()
-        .filter(|sp| who.sees(&sp.person.profile.company, &index))
-        .filter(|sp| q.company.as_ref().is_none_or(|c| c == &sp.person.profile.company))
         .filter(|sp| q.status.is_none_or(|s| sp.account.as_ref().is_some_and(|a| a.status == s)))
         .map(|sp| {
             let p = sp.person.profile;

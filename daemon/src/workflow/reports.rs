@@ -4,7 +4,7 @@ use chrono::{Datelike, NaiveDate};
 use orgid_directory::WorkflowStore;
 use orgid_directory::workflow::{Principal, RequestFilter, Role, RosterCheck, SlaRow, sla};
 
-use super::{Result, calendar, companies, sla_rules, timezone};
+use super::{Result, calendar, companies, sla_rules};
 use crate::app::App;
 
 /// Late cases (overdue requests, late submissions, unresolved roster checks of independent
@@ -15,7 +15,7 @@ pub async fn sla_report(app: &App, who: &Principal, month: Option<NaiveDate>) ->
     let requests = app.store.requests(&RequestFilter::default()).await?;
     let checks = app.store.roster_checks(false).await?;
     let cal = calendar(app)?;
-    let rows = sla::late_cases(&requests, &checks, &index, &cal, &timezone(app), app.clock.now(), &sla_rules(app));
+    let rows = sla::late_cases(&requests, &checks, &index, &cal, &app.tz, app.clock.now(), &sla_rules(app));
     let auditor = who.holds(Role::SecurityAuditor);
     Ok(rows
         .into_iter()
