@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of the audit trail, on SQLite and on PostgreSQL (a private server with the default
 # durability: fsync and synchronous_commit on). For each backend:
-#  1. the sustained ingest rate of login records, one per transaction as a login writes them
-#     (1 and 8 concurrent writers), and 100 per transaction;
+#  1. the sustained ingest rate of login records: through the login path (`IdpStore::record_*`:
+#     credential row and records committed together, concurrent logins grouped; 16, 64 and 256
+#     logins in flight), and as raw appends, one per transaction (1 and 8 writers) and 100 per
+#     transaction;
 #  2. a bulk load to EVENTS chained records (indexes dropped and rebuilt, COPY on PostgreSQL);
-#  3. the ingest rates again, with EVENTS records stored;
+#  3. the ingest rates again, with EVENTS records stored (the target: at least 5,000 records/s);
 #  4. the time to query one account's records (newest 100, and all of them) among them;
 #  5. a full verification walk of the chain.
 #   bench/audit.sh                      # 10,000,000 records

@@ -143,7 +143,9 @@ async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    let mut text = s.metrics.render();
+    crate::metrics::render_login_writes(&mut text, s.app.store.login_write_stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// Runs `job` at every tick of the cron expression `spec` (configuration key `key`, in the

@@ -206,7 +206,9 @@ pub enum Rotation {
     Invalid,
 }
 
-/// The identity provider's storage. Every method is one transaction.
+/// The identity provider's storage. Every method is one transaction; the login writes
+/// (`record_failure`, `record_refusal`, `record_success`) may share theirs with concurrent logins
+/// (group commit), each still committed with its own records before the call returns.
 ///
 /// Audit: each method that changes what the provider knows takes the audit records of that change
 /// and writes them in the same transaction, after the change: if they cannot be written, the

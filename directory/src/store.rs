@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A storage failure, already stripped of anything secret. The domain does not look inside.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),

@@ -15,6 +15,7 @@ use orgid_directory::audit::{
     AuditEvent, AuditFields, AuditFilter, AuditOutcome, AuditScope, ChainHead, ChainVerifier, EventKind, LoginFailure,
     Order, PageRequest, RequestContext, chain,
 };
+use orgid_directory::idp::IdpStore;
 use orgid_directory::{Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonKey, RunId};
 use orgid_store::AnyStore;
 
@@ -64,17 +65,25 @@ const AGENTS: [&str; 4] = [
     "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) DingTalk/7.5.0 Mobile Safari/537.36",
 ];
 
-/// A login-path event as the idp would write it: a login (5% failing), a token grant or a logout.
-fn login_event(rng: &mut Rng, accounts: u64, at: DateTime<Utc>) -> AuditEvent {
-    let user = rng.below(accounts);
-    let login = format!("user{user:06}");
-    let company = CompanyCode(format!("C{:03}", user % 60));
-    let ctx = RequestContext {
+/// The request of a login by account `user`: its address, browser or app, session and client.
+fn login_ctx(rng: &mut Rng, user: u64) -> RequestContext {
+    RequestContext {
         source_ip: Some(std::net::IpAddr::from([10, (user >> 8) as u8, user as u8, rng.below(250) as u8 + 1])),
         user_agent: Some(AGENTS[rng.below(4) as usize].to_string()),
         session_id: Some(format!("{:016x}", rng.next())),
         client_id: Some(format!("oa-{}", rng.below(8))),
-    };
+    }
+}
+
+fn login_of(user: u64) -> (String, CompanyCode) {
+    (format!("user{user:06}"), CompanyCode(format!("C{:03}", user % 60)))
+}
+
+/// A login-path event as the idp would write it: a login (5% failing), a token grant or a logout.
+fn login_event(rng: &mut Rng, accounts: u64, at: DateTime<Utc>) -> AuditEvent {
+    let user = rng.below(accounts);
+    let (login, company) = login_of(user);
+    let ctx = login_ctx(rng, user);
     match rng.below(20) {
         0 => AuditEvent::login_failed(at, &login, Some(&company), LoginFailure::BadPassword, &ctx),
         1..=4 => AuditEvent::token_issued(at, Some(&login), Some(&company), "oa-1", "refresh_token", &ctx),
@@ -82,6 +91,97 @@ fn login_event(rng: &mut Rng, accounts: u64, at: DateTime<Utc>) -> AuditEvent {
             .subject(&login, Some(&company))
             .context(&ctx),
         _ => AuditEvent::login_succeeded(at, &login, Some(&company), &ctx),
+    }
+}
+
+/// Logins as the provider writes them, from `concurrent` tasks for `secs`: 90% succeed, 8% give
+/// a bad password (the fifth in a row locks the account for 15 minutes) and 2% an unknown name.
+/// Each is one `IdpStore::record_*` call: the credential row and the login's records committed
+/// together, concurrent calls sharing transactions (group commit). Returns (records/s, logins
+/// per transaction, mean and p99 latency of a call in ms).
+async fn login_ingest(store: &AnyStore, concurrent: u64, secs: u64, accounts: u64) -> (f64, f64, f64, f64) {
+    let records_before = stored(store).await;
+    let stats_before = store.login_write_stats();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..concurrent)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (w + 1));
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let user = rng.below(accounts);
+                    let (login, company) = login_of(user);
+                    let ctx = login_ctx(&mut rng, user);
+                    let at = Utc::now();
+                    let t = Instant::now();
+                    match rng.below(50) {
+                        0..=3 => {
+                            let attempt =
+                                AuditEvent::login_failed(at, &login, Some(&company), LoginFailure::BadPassword, &ctx);
+                            store.record_failure(&login, 5, at + chrono::Duration::minutes(15), &attempt).await.map(drop)
+                        }
+                        4 => {
+                            let typed = format!("nobody{user}");
+                            let attempt = AuditEvent::login_failed(at, &typed, None, LoginFailure::UnknownUser, &ctx);
+                            store.record_refusal(&attempt).await
+                        }
+                        _ => {
+                            let ok = AuditEvent::login_succeeded(at, &login, Some(&company), &ctx);
+                            store.record_success(&login, at, &[ok]).await
+                        }
+                    }
+                    .expect("login write");
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("task"));
+    }
+    let took = started.elapsed().as_secs_f64();
+    let records = stored(store).await - records_before;
+    let stats = store.login_write_stats();
+    let per_group = (stats.writes - stats_before.writes) as f64 / (stats.groups - stats_before.groups).max(1) as f64;
+    let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
+    (records as f64 / took, per_group, mean, percentile(&mut latencies, 0.99))
+}
+
+/// How many records the chains hold.
+async fn stored(store: &AnyStore) -> u64 {
+    store.audit_heads().await.expect("heads").iter().map(|h| h.pos as u64).sum()
+}
+
+/// Gives the first `accounts` logins a password, a thousand per statement: a login's failures,
+/// lock and last login live in its credential row.
+async fn seed_credentials(url: &str, accounts: u64) {
+    macro_rules! run {
+        ($pool:expr, $db:ty) => {{
+            let pool = $pool;
+            for from in (0..accounts).step_by(1_000) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO idp_credentials (login, hash, changed_at, must_change) ",
+                );
+                q.push_values(from..(from + 1_000).min(accounts), |mut b, user| {
+                    b.push_bind(login_of(user).0)
+                        .push_bind("$argon2id$v=19$m=19456,t=2,p=1$bench$bench")
+                        .push_bind(Utc::now().timestamp_millis())
+                        .push_bind(false);
+                });
+                q.push(" ON CONFLICT (login) DO NOTHING");
+                q.build().execute(&pool).await.expect("credentials");
+            }
+            pool.close().await;
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        run!(sqlx::SqlitePool::connect(url).await.expect("connect"), sqlx::Sqlite)
+    } else {
+        run!(sqlx::PgPool::connect(url).await.expect("connect"), sqlx::Postgres)
     }
 }
 
@@ -359,6 +459,17 @@ async fn bulk_load(store: &AnyStore, url: &str, n: u64, accounts: u64) {
     }
 }
 
+/// The login path's rates at 16, 64 and 256 logins in flight.
+async fn logins(store: &AnyStore, stored: &str, secs: u64, accounts: u64) {
+    for concurrent in [16, 64, 256] {
+        let (rate, per_tx, mean, p99) = login_ingest(store, concurrent, secs, accounts).await;
+        println!(
+            "logins (record_*), {stored}, {concurrent:>3} in flight: {rate:>9.0} records/s  \
+             {per_tx:>5.1} logins/transaction  latency mean {mean:>6.2} ms  p99 {p99:>6.2} ms"
+        );
+    }
+}
+
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -383,6 +494,8 @@ async fn main() {
         let rate = ingest(&store, writers, batch, a.seconds, a.accounts).await;
         println!("ingest, empty store, {label:<36} {rate:>9.0} records/s");
     }
+    seed_credentials(&a.url, a.accounts).await;
+    logins(&store, "empty store", a.seconds, a.accounts).await;
 
     // What a first load's `finish_run` adds: one record per account change, in one transaction.
     let plan_changes: Vec<AuditEvent> = (0..100_000u64)
@@ -412,11 +525,10 @@ async fn main() {
     store.append_audit(&plan_changes).await.expect("append");
     println!("a run's records: 100,000 account changes in one transaction: {:.2} s", t.elapsed().as_secs_f64());
 
-    let stored = |heads: Vec<ChainHead>| heads.iter().map(|h| h.pos as u64).sum::<u64>();
-    let before = stored(store.audit_heads().await.expect("heads"));
+    let before = stored(&store).await;
     let t = Instant::now();
     bulk_load(&store, &a.url, a.events.saturating_sub(before), a.accounts).await;
-    let total = stored(store.audit_heads().await.expect("heads"));
+    let total = stored(&store).await;
     println!("bulk load to {total} records (chained, indexes rebuilt): {:.1} s", t.elapsed().as_secs_f64());
 
     for (writers, batch, label) in [
@@ -427,6 +539,7 @@ async fn main() {
         let rate = ingest(&store, writers, batch, a.seconds, a.accounts).await;
         println!("ingest, {:.1}M records stored, {label:<24} {rate:>9.0} records/s", total as f64 / 1e6);
     }
+    logins(&store, &format!("{:.1}M records stored", total as f64 / 1e6), a.seconds, a.accounts).await;
 
     let mut rng = Rng(7);
     let mut first_page = Vec::new();

@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use crate::audit::{audit_columns, audit_impl, audit_insert_columns};
 use crate::error::{corrupt, db, json, migrate};
+use crate::group::LoginWriter;
 use crate::idp::idp_impl;
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl, outbox_chunk};
 use crate::rows::{
@@ -39,6 +40,8 @@ static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// Login writes, committed in groups (`group.rs`): one committer, as SQLite has one writer.
+    pub(crate) logins: LoginWriter,
 }
 
 /// Loading a whole 100,000-person roster takes 1–3 s and is normal; a statement this slow is not.
@@ -52,6 +55,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
+            // Statement journals (a multi-row statement inside a transaction keeps one, to undo
+            // just that statement) stay in memory instead of spilling to a temporary file.
+            .pragma("temp_store", "memory")
             .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
@@ -75,7 +81,7 @@ impl SqliteStore {
                 .await
         }
         .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self { pool, logins: LoginWriter::new(1) })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -113,10 +119,18 @@ impl SqliteStore {
     }
 }
 
+/// Login-write groups (`group.rs`) one PostgreSQL store commits at once: one executes its
+/// statements while the other waits for its commit's flush. More make smaller groups and more
+/// flushes (`bench/audit.sh` on 2 cores: 2 committers 7,400 records/s at 64 logins in flight,
+/// 4 committers 5,300, 1 committer 6,400).
+const PG_LOGIN_COMMITTERS: usize = 2;
+
 /// The store in PostgreSQL, shared by several `orgid serve` replicas.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// Login writes, committed in groups (`group.rs`) by up to `PG_LOGIN_COMMITTERS` at once.
+    pub(crate) logins: LoginWriter,
 }
 
 impl PgStore {
@@ -138,7 +152,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self { pool, logins: LoginWriter::new(PG_LOGIN_COMMITTERS) })
     }
 
     /// Concurrent replicas are safe: the migrator holds an advisory lock.

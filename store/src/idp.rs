@@ -407,6 +407,77 @@ macro_rules! idp_impl {
                 tx.commit().await.map_err(db)
             }
 
+            /// One login write of a group (`group.rs`) in the group's transaction: its credential
+            /// row now, its audit records into `events`, which the group appends last. Answers
+            /// the failure count of a `Failure` (zero without a credential).
+            async fn login_write(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                write: &$crate::group::LoginWrite,
+                events: &mut Vec<orgid_directory::audit::AuditEvent>,
+            ) -> Result<Option<orgid_directory::idp::FailureCount>, StoreError> {
+                use $crate::group::LoginWrite;
+                match write {
+                    LoginWrite::Failure { login, threshold, lock_until, attempt } => {
+                        // The lock as it was, taking the row (PostgreSQL) or the write lock
+                        // (SQLite) first: concurrent failures queue here (or follow each other
+                        // in one group), so exactly one of them sees the login unlocked before
+                        // and locked after.
+                        let before = ::sqlx::query_scalar::<_, Option<i64>>(
+                            "UPDATE idp_credentials SET failed_count = failed_count WHERE login = $1 \
+                             RETURNING locked_until",
+                        )
+                        .bind(login.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                        // SET expressions see the row as it was.
+                        let row = ::sqlx::query_as::<_, $crate::idp::FailureDb>(
+                            "UPDATE idp_credentials SET failed_count = failed_count + 1, locked_until = CASE \
+                               WHEN failed_count + 1 >= $2 AND (locked_until IS NULL OR locked_until < $3) THEN $3 \
+                               ELSE locked_until END \
+                             WHERE login = $1 RETURNING failed_count, locked_until",
+                        )
+                        .bind(login.as_str())
+                        .bind(i32::try_from(*threshold).unwrap_or(i32::MAX))
+                        .bind(millis(*lock_until))
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                        let count = match row {
+                            Some(row) => row.into_domain()?,
+                            None => orgid_directory::idp::FailureCount { failed_count: 0, locked_until: None },
+                        };
+                        events.push(attempt.clone());
+                        let locked_before = before.flatten().is_some_and(|t| t > millis(attempt.at));
+                        if let Some(until) = count.locked_until.filter(|u| *u > attempt.at && !locked_before) {
+                            events.push(orgid_directory::audit::lifecycle::lockout_event(
+                                attempt,
+                                count.failed_count,
+                                until,
+                            ));
+                        }
+                        Ok(Some(count))
+                    }
+                    LoginWrite::Refusal { attempt } => {
+                        events.push(attempt.clone());
+                        Ok(None)
+                    }
+                    LoginWrite::Success { login, at, audit } => {
+                        ::sqlx::query(
+                            "UPDATE idp_credentials SET failed_count = 0, last_login_at = $2, locked_until = CASE \
+                             WHEN locked_until > $2 THEN locked_until ELSE NULL END WHERE login = $1",
+                        )
+                        .bind(login.as_str())
+                        .bind(millis(*at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                        events.extend_from_slice(audit);
+                        Ok(None)
+                    }
+                }
+            }
+
             /// Writes `audit` as the last statement of `tx`, then commits.
             async fn commit_audited(
                 mut tx: ::sqlx::Transaction<'_, $db>,
@@ -472,6 +543,55 @@ macro_rules! idp_impl {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(db)
+            }
+        }
+
+        impl $crate::group::WriteGroup for $store {
+            async fn write_group(
+                &self,
+                writes: Vec<&$crate::group::LoginWrite>,
+            ) -> Result<Vec<Option<orgid_directory::idp::FailureCount>>, $crate::group::GroupError> {
+                use $crate::group::GroupError::{Before, Commit};
+                let plan = $crate::group::plan(&writes);
+                let mut tx = self.pool.begin().await.map_err(db).map_err(Before)?;
+                if <$db as $crate::group::LoginDialect>::LOCK_ROWS && !plan.logins.is_empty() {
+                    let mut q = ::sqlx::QueryBuilder::<$db>::new("SELECT login FROM idp_credentials WHERE login IN (");
+                    let mut list = q.separated(", ");
+                    for login in &plan.logins {
+                        list.push_bind(*login);
+                    }
+                    q.push(") ORDER BY login FOR UPDATE");
+                    q.build().execute(&mut *tx).await.map_err(db).map_err(Before)?;
+                }
+                let mut events = Vec::with_capacity(writes.len() + 1);
+                let mut answers = Vec::with_capacity(writes.len());
+                for (write, alone) in writes.iter().zip(&plan.alone) {
+                    if *alone {
+                        answers.push(Self::login_write(&mut tx, write, &mut events).await.map_err(Before)?);
+                    } else {
+                        if let $crate::group::LoginWrite::Success { audit, .. } = write {
+                            events.extend_from_slice(audit);
+                        }
+                        answers.push(None);
+                    }
+                }
+                if !plan.batched.is_empty() {
+                    // As `login_write`'s success, for every batched login at once. VALUES'
+                    // columns are column1… in both dialects.
+                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE idp_credentials SET failed_count = 0, last_login_at = v.column2, locked_until = CASE \
+                         WHEN idp_credentials.locked_until > v.column3 THEN idp_credentials.locked_until ELSE NULL END \
+                         FROM (",
+                    );
+                    q.push_values(&plan.batched, |mut b, (login, last, latest)| {
+                        b.push_bind(*login).push_bind(*last).push_bind(*latest);
+                    });
+                    q.push(") AS v WHERE idp_credentials.login = v.column1");
+                    q.build().execute(&mut *tx).await.map_err(db).map_err(Before)?;
+                }
+                $crate::audit::append_tx(&mut tx, &events).await.map_err(Before)?;
+                tx.commit().await.map_err(db).map_err(Commit)?;
+                Ok(answers)
             }
         }
 
@@ -591,47 +711,20 @@ macro_rules! idp_impl {
                 lock_until: DateTime<Utc>,
                 attempt: &orgid_directory::audit::AuditEvent,
             ) -> Result<orgid_directory::idp::FailureCount, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                // The lock as it was, taking the row (PostgreSQL) or the write lock (SQLite)
-                // first: concurrent failures queue here, so exactly one of them sees the login
-                // unlocked before and locked after.
-                let before = ::sqlx::query_scalar::<_, Option<i64>>(
-                    "UPDATE idp_credentials SET failed_count = failed_count WHERE login = $1 RETURNING locked_until",
-                )
-                .bind(login)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                // SET expressions see the row as it was.
-                let row = ::sqlx::query_as::<_, $crate::idp::FailureDb>(
-                    "UPDATE idp_credentials SET failed_count = failed_count + 1, locked_until = CASE \
-                       WHEN failed_count + 1 >= $2 AND (locked_until IS NULL OR locked_until < $3) THEN $3 \
-                       ELSE locked_until END \
-                     WHERE login = $1 RETURNING failed_count, locked_until",
-                )
-                .bind(login)
-                .bind(i32::try_from(threshold).unwrap_or(i32::MAX))
-                .bind(millis(lock_until))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                let count = match row {
-                    Some(row) => row.into_domain()?,
-                    None => orgid_directory::idp::FailureCount { failed_count: 0, locked_until: None },
+                let write = $crate::group::LoginWrite::Failure {
+                    login: login.to_string(),
+                    threshold,
+                    lock_until,
+                    attempt: attempt.clone(),
                 };
-                let mut events = vec![attempt.clone()];
-                let locked_before = before.flatten().is_some_and(|t| t > millis(attempt.at));
-                if let Some(until) = count.locked_until.filter(|u| *u > attempt.at && !locked_before) {
-                    events.push(orgid_directory::audit::lifecycle::lockout_event(attempt, count.failed_count, until));
-                }
-                Self::commit_audited(tx, &events).await?;
-                Ok(count)
+                let count = self.logins.write(self, write).await?;
+                Ok(count.unwrap_or(orgid_directory::idp::FailureCount { failed_count: 0, locked_until: None }))
             }
 
             #[tracing::instrument(skip_all, err)]
             async fn record_refusal(&self, attempt: &orgid_directory::audit::AuditEvent) -> Result<(), StoreError> {
-                let tx = self.pool.begin().await.map_err(db)?;
-                Self::commit_audited(tx, std::slice::from_ref(attempt)).await
+                let write = $crate::group::LoginWrite::Refusal { attempt: attempt.clone() };
+                self.logins.write(self, write).await.map(drop)
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -641,17 +734,9 @@ macro_rules! idp_impl {
                 at: DateTime<Utc>,
                 audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query(
-                    "UPDATE idp_credentials SET failed_count = 0, last_login_at = $2, locked_until = CASE \
-                     WHEN locked_until > $2 THEN locked_until ELSE NULL END WHERE login = $1",
-                )
-                .bind(login)
-                .bind(millis(at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                Self::commit_audited(tx, audit).await
+                let write =
+                    $crate::group::LoginWrite::Success { login: login.to_string(), at, audit: audit.to_vec() };
+                self.logins.write(self, write).await.map(drop)
             }
 
             #[tracing::instrument(skip_all, err)]

@@ -9,6 +9,7 @@
 mod audit;
 mod backend;
 mod error;
+mod group;
 mod idp;
 mod ldap;
 mod lease;
@@ -34,6 +35,7 @@ use orgid_directory::{
 };
 
 pub use backend::{PgStore, SqliteStore};
+pub use group::LoginWriteStats;
 pub use lease::LeaderLease;
 
 /// Opens the store named by `url` and brings its schema up to date. `sqlite:PATH` (created if
@@ -88,6 +90,11 @@ impl AnyStore {
     /// A round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         each!(self, s => s.ping().await)
+    }
+
+    /// Login writes (`IdpStore::record_*`) so far and the transactions they were grouped in.
+    pub fn login_write_stats(&self) -> LoginWriteStats {
+        each!(self, s => s.logins.stats())
     }
 
     /// Closes the pool, waiting for connections in use to come back.

@@ -208,6 +208,17 @@ async fn a_login_flow_leaves_a_verifiable_audit_trail() {
     assert_eq!(issued["details"]["attrs"]["grant"], "authorization_code", "{issued}");
     assert_eq!((&issued["login"], &issued["session_id"]), (&Value::from("zhangwei"), &Value::from(sid.as_str())));
     let logout = server.one(&["--type", "logout", "--login", "zhangwei"]).await;
+
+    // The login writes went through group commit, each with its login record.
+    let metrics = http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let counter = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{metrics}"));
+        line[name.len()..].trim().parse().unwrap()
+    };
+    let logins = server.query(&["--type", "login"]).await.len() as u64;
+    assert_eq!(counter("orgid_login_writes_total"), logins, "one login write per login record: {metrics}");
+    let groups = counter("orgid_login_write_groups_total");
+    assert!((1..=logins).contains(&groups), "{metrics}");
     assert_eq!((&logout["session_id"], &logout["client_id"]), (&Value::from(sid.as_str()), &Value::from("portal")));
     assert_eq!(logout["actor_kind"], "user");
 

@@ -19,7 +19,7 @@ use orgid_directory::{
 };
 use orgid_store::AnyStore;
 
-use super::audit::{all_records, assert_intact, break_audit_writes};
+use super::audit::{all_records, assert_intact, break_audit_writes, raw};
 use super::store::{Env, at, group, person, plan_of};
 
 both_backends!(
@@ -27,6 +27,8 @@ both_backends!(
     set_password_keeps_a_trimmed_history_and_clears_failures,
     record_failure_locks_at_the_threshold_and_never_shortens_a_lock,
     concurrent_failures_are_all_counted,
+    concurrent_logins_are_committed_in_groups_each_with_its_records,
+    a_bad_login_write_fails_alone_in_its_group,
     unlock_and_totp_need_a_credential,
     clients_add_list_conflict_and_remove_revokes_grants,
     signing_keys_rotate_unless_a_newer_key_exists,
@@ -385,6 +387,156 @@ async fn concurrent_failures_are_all_counted(e: Env) {
     let kinds: Vec<String> = records(&e.store).await.into_iter().map(|f| f.kind).collect();
     assert_eq!(kinds.iter().filter(|k| *k == "login").count(), 20, "every attempt recorded");
     assert_eq!(kinds.iter().filter(|k| *k == "lockout").count(), 1, "one lockout: {kinds:?}");
+}
+
+/// Logins write through group commit: concurrent ones share transactions (fewer transactions
+/// than writes), and each write still lands with exactly its own records, as if they had been
+/// committed one by one.
+async fn concurrent_logins_are_committed_in_groups_each_with_its_records(e: Env) {
+    let logins: Vec<String> = (0..12).map(|i| format!("user{i:02}")).collect();
+    for login in &logins {
+        e.store.set_password(login, "$argon2id$h1", false, at(0), 5, &[]).await.unwrap();
+    }
+    let store = racing_pool(&e, 8).await;
+    let before = store.login_write_stats();
+    let company = CompanyCode("A".into());
+    let mut tasks = Vec::new();
+    for (i, login) in logins.iter().enumerate() {
+        // A third of the accounts fail five times (the fifth locks); the others log in three times.
+        let failing = i % 3 == 0;
+        for _ in 0..if failing { 5 } else { 3 } {
+            let (store, login, company) = (store.clone(), login.clone(), company.clone());
+            tasks.push(tokio::spawn(async move {
+                if failing {
+                    let attempt = AuditEvent::login_failed(at(1), &login, Some(&company), LoginFailure::BadPassword, &ctx());
+                    store.record_failure(&login, 5, at(30), &attempt).await.map(Some)
+                } else {
+                    let ok = AuditEvent::login_succeeded(at(1), &login, Some(&company), &ctx());
+                    store.record_success(&login, at(1), &[ok]).await.map(|()| None)
+                }
+            }));
+        }
+    }
+    for i in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.record_refusal(&attempt_of(&format!("ghost{i}"), LoginFailure::UnknownUser)).await.map(|()| None)
+        }));
+    }
+    let writes = tasks.len() as u64;
+    let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    let mut locks = 0;
+    for t in tasks {
+        if let Some(f) = t.await.expect("task").expect("every login write commits") {
+            *counts.entry(f.failed_count).or_default() += 1;
+            locks += usize::from(f.locked_until.is_some());
+        }
+    }
+    let failing = logins.iter().step_by(3).count();
+    assert_eq!(counts, (1..=5).map(|n| (n, failing)).collect(), "each failure saw its own count");
+    assert_eq!(locks, failing, "only each account's fifth failure locked it");
+
+    let stats = store.login_write_stats();
+    assert_eq!(stats.writes - before.writes, writes, "every write went through the group writer");
+    assert!(stats.groups - before.groups < writes, "concurrent writes shared transactions: {stats:?}");
+
+    for (i, login) in logins.iter().enumerate() {
+        let c = e.store.credential(login).await.unwrap().unwrap();
+        if i % 3 == 0 {
+            assert_eq!((c.failed_count, c.locked_until, c.last_login_at), (5, Some(at(30)), None), "{login}");
+        } else {
+            assert_eq!((c.failed_count, c.locked_until, c.last_login_at), (0, None, Some(at(1))), "{login}");
+        }
+    }
+    let all = records(&e.store).await;
+    for (i, login) in logins.iter().enumerate() {
+        let mine: Vec<(&str, &str)> = all
+            .iter()
+            .filter(|f| f.login.as_deref() == Some(login.as_str()))
+            .map(|f| (f.kind.as_str(), f.outcome.as_str()))
+            .collect();
+        let want: Vec<(&str, &str)> = if i % 3 == 0 {
+            let mut v = vec![("login", "failure"); 5];
+            v.push(("lockout", "success"));
+            v
+        } else {
+            vec![("login", "success"); 3]
+        };
+        let mut sorted = mine.clone();
+        sorted.sort_unstable();
+        let mut want_sorted = want;
+        want_sorted.sort_unstable();
+        assert_eq!(sorted, want_sorted, "{login}'s records");
+    }
+    assert_eq!(all.iter().filter(|f| f.login.as_deref().is_some_and(|l| l.starts_with("ghost"))).count(), 6);
+    assert_eq!(all.len(), failing * 6 + (logins.len() - failing) * 3 + 6, "no record more or less");
+    assert_intact(&e.store).await;
+}
+
+/// A write that fails (here: a trigger refuses lisi's credential row) fails alone: the group it
+/// was in is written again one by one, so the others commit with their records, and lisi's
+/// attempt leaves neither a change nor a record.
+async fn a_bad_login_write_fails_alone_in_its_group(e: Env) {
+    use EventKind as K;
+    for login in ["zhangsan", "lisi"] {
+        e.store.set_password(login, "$argon2id$h1", false, at(0), 5, &[]).await.unwrap();
+    }
+    let sql = match e.db.backend {
+        orgid_tests::Backend::Sqlite => {
+            "CREATE TRIGGER lisi_broken BEFORE UPDATE ON idp_credentials WHEN OLD.login = 'lisi' \
+             BEGIN SELECT RAISE(ABORT, 'lisi is broken'); END;"
+        }
+        orgid_tests::Backend::Postgres => {
+            "CREATE FUNCTION lisi_broken() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF OLD.login = 'lisi' THEN RAISE EXCEPTION 'lisi is broken'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER lisi_broken BEFORE UPDATE ON idp_credentials \
+             FOR EACH ROW EXECUTE FUNCTION lisi_broken();"
+        }
+    };
+    raw(&e.db.url, sql).await.expect("break lisi's credential");
+    let lisi = e.store.credential("lisi").await.unwrap().unwrap();
+    let seen = records(&e.store).await.len();
+    let store = racing_pool(&e, 4).await;
+    let before = store.login_write_stats();
+
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            ("zhangsan", store.record_success("zhangsan", at(1), &[ev(K::Login, &format!("ok {i}"))]).await)
+        }));
+    }
+    let store2 = store.clone();
+    tasks.push(tokio::spawn(async move {
+        let attempt = attempt_of("lisi", LoginFailure::BadPassword);
+        ("lisi", store2.record_failure("lisi", 5, at(30), &attempt).await.map(drop))
+    }));
+    let store3 = store.clone();
+    tasks.push(tokio::spawn(async move {
+        let ok = AuditEvent::login_succeeded(at(1), "lisi", Some(&CompanyCode("A".into())), &ctx());
+        ("lisi", store3.record_success("lisi", at(1), &[ok]).await)
+    }));
+    for t in tasks {
+        match t.await.expect("task") {
+            ("lisi", r) => {
+                let err = r.expect_err("lisi's write fails");
+                assert!(err.to_string().contains("lisi is broken"), "{err}");
+            }
+            (_, r) => r.expect("zhangsan's logins commit"),
+        }
+    }
+    let stats = store.login_write_stats();
+    assert!(stats.groups - before.groups < stats.writes - before.writes, "the writes were grouped: {stats:?}");
+    assert_eq!(e.store.credential("lisi").await.unwrap().unwrap(), lisi, "lisi's credential unchanged");
+    assert_eq!(e.store.credential("zhangsan").await.unwrap().unwrap().last_login_at, Some(at(1)));
+    let new: Vec<AuditFields> = records(&e.store).await.split_off(seen);
+    assert!(new.iter().all(|f| f.login.as_deref() == Some("zhangsan")), "no record of lisi: {new:?}");
+    let mut reasons: Vec<String> = new.iter().filter_map(|f| f.reason.clone()).collect();
+    reasons.sort_unstable();
+    let mut want: Vec<String> = (0..10).map(|i| format!("ok {i}")).collect();
+    want.sort_unstable();
+    assert_eq!(reasons, want, "each of zhangsan's logins recorded once");
+    assert_intact(&e.store).await;
 }
 
 async fn unlock_and_totp_need_a_credential(e: Env) {

@@ -1,0 +1,316 @@
+//! Group commit of the login path's writes.
+//!
+//! A login writes one small transaction: its credential row (failures, lock, last login) and its
+//! audit record. Committed one by one, every login waits for a commit of its own (an fsync on
+//! PostgreSQL, the write lock on SQLite), which caps a store at a few thousand logins a second on
+//! an ordinary disk. Here concurrent logins share transactions instead:
+//!
+//! - each call queues its write and waits for the answer;
+//! - a committer takes every queued write (up to `MAX_GROUP`), applies them in one transaction in
+//!   login order (so that two committers lock credential rows in the same order), appends all
+//!   their audit records last, as `audit::append_tx` wants, commits, and answers each caller.
+//!
+//! Every write still commits together with its audit records, and no call returns before that
+//! commit: if the audit records cannot be written, no write of the group happens. A lone login
+//! is a group of one, so a quiet store adds only a task hop; under load a group holds what
+//! queued while the previous commit ran.
+//!
+//! A group that fails before its commit is written again one transaction per write, so that one
+//! bad write fails alone. A group whose commit itself fails is not: whether it committed is then
+//! unknown, and writing it again could count a failed attempt twice; every caller gets the error.
+//!
+//! Committers are tasks that run while writes are queued, at most `committers` at once: one on
+//! SQLite, whose writers queue for one lock anyway; several on PostgreSQL, where each takes a
+//! chain head of its own.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use orgid_directory::StoreError;
+use orgid_directory::audit::AuditEvent;
+use orgid_directory::idp::FailureCount;
+use tokio::sync::oneshot;
+
+/// The most writes one transaction takes: a few milliseconds of statements, one audit insert.
+pub(crate) const MAX_GROUP: usize = 512;
+
+/// One login's write, as the `IdpStore` methods of the same names describe it.
+#[derive(Debug)]
+pub(crate) enum LoginWrite {
+    Failure { login: String, threshold: u32, lock_until: DateTime<Utc>, attempt: AuditEvent },
+    Refusal { attempt: AuditEvent },
+    Success { login: String, at: DateTime<Utc>, audit: Vec<AuditEvent> },
+}
+
+impl LoginWrite {
+    /// The credential row the write locks (none for a refusal).
+    fn login(&self) -> &str {
+        match self {
+            LoginWrite::Failure { login, .. } | LoginWrite::Success { login, .. } => login,
+            LoginWrite::Refusal { .. } => "",
+        }
+    }
+}
+
+/// How a group's writes are executed: the successes of logins that have no failure in the group
+/// are folded into one statement (`batched`, per login in login order: the last success's time,
+/// for its `last_login_at`, and the latest time, which a lock must outlast to be kept); every
+/// other write runs on its own, in order. `logins`: every credential row the group touches, in
+/// the order PostgreSQL locks them first, so that concurrent groups never wait on each other in
+/// a circle.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct GroupPlan<'a> {
+    pub(crate) batched: Vec<(&'a str, i64, i64)>,
+    pub(crate) alone: Vec<bool>,
+    pub(crate) logins: Vec<&'a str>,
+}
+
+/// Plans `writes` (in the order the group holds them); times are milliseconds.
+pub(crate) fn plan<'a>(writes: &[&'a LoginWrite]) -> GroupPlan<'a> {
+    let failing: std::collections::HashSet<&str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            LoginWrite::Failure { login, .. } => Some(login.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut batched: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
+    let mut alone = Vec::with_capacity(writes.len());
+    for w in writes {
+        match w {
+            LoginWrite::Success { login, at, .. } if !failing.contains(login.as_str()) => {
+                let at = at.timestamp_millis();
+                let e = batched.entry(login.as_str()).or_insert((at, at));
+                *e = (at, e.1.max(at));
+                alone.push(false);
+            }
+            _ => alone.push(true),
+        }
+    }
+    let mut logins: Vec<&str> = failing.into_iter().chain(batched.keys().copied()).collect();
+    logins.sort_unstable();
+    GroupPlan { batched: batched.into_iter().map(|(l, (last, latest))| (l, last, latest)).collect(), alone, logins }
+}
+
+/// Whether a dialect locks the group's credential rows (in login order) before writing them.
+pub(crate) trait LoginDialect {
+    const LOCK_ROWS: bool;
+}
+
+impl LoginDialect for sqlx::Sqlite {
+    // One writer at a time: the transaction's write lock covers every row.
+    const LOCK_ROWS: bool = false;
+}
+
+impl LoginDialect for sqlx::Postgres {
+    const LOCK_ROWS: bool = true;
+}
+
+/// What a write answers: the failure count for `Failure`, nothing for the others.
+pub(crate) type Written = Result<Option<FailureCount>, StoreError>;
+
+/// Why a group's transaction failed.
+pub(crate) enum GroupError {
+    /// Before the commit: nothing was written, and each write may be tried alone.
+    Before(StoreError),
+    /// At the commit: the outcome is unknown.
+    Commit(StoreError),
+}
+
+/// A queued write and where its answer goes.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) write: LoginWrite,
+    reply: oneshot::Sender<Written>,
+}
+
+/// A backend that writes a group of login writes in one transaction: `Ok` holds one answer per
+/// write, in order.
+pub(crate) trait WriteGroup: Clone + Send + Sync + 'static {
+    fn write_group(
+        &self,
+        writes: Vec<&LoginWrite>,
+    ) -> impl Future<Output = Result<Vec<Option<FailureCount>>, GroupError>> + Send;
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    committers: usize,
+}
+
+/// How many login writes a store has committed, in how many transactions, since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginWriteStats {
+    /// Writes answered (committed or failed).
+    pub writes: u64,
+    /// Group transactions tried, not counting a failed group's writes retried one by one.
+    pub groups: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    writes: AtomicU64,
+    groups: AtomicU64,
+}
+
+/// The queue of a store's login writes, shared by its clones.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginWriter {
+    shared: Arc<Shared>,
+    committers: usize,
+}
+
+impl LoginWriter {
+    /// A queue served by at most `committers` transactions at once.
+    pub(crate) fn new(committers: usize) -> Self {
+        Self { shared: Arc::default(), committers: committers.max(1) }
+    }
+
+    pub(crate) fn stats(&self) -> LoginWriteStats {
+        LoginWriteStats {
+            writes: self.shared.writes.load(Ordering::Relaxed),
+            groups: self.shared.groups.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues `write`, starting a committer if fewer than allowed are running, and waits until
+    /// the group it went in has committed (or failed).
+    pub(crate) async fn write<S: WriteGroup>(&self, store: &S, write: LoginWrite) -> Written {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut queue = lock(&self.shared.queue);
+            queue.jobs.push_back(Job { write, reply });
+            let start = queue.committers < self.committers;
+            if start {
+                queue.committers += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(commit_while_queued(Committer { shared: self.shared.clone(), done: false }, store.clone()));
+        }
+        answer.await.unwrap_or_else(|_| Err(StoreError::Backend("the login writer stopped before committing".into())))
+    }
+}
+
+fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running committer; it leaves the count when the queue is empty, or when it is dropped
+/// (a panic), so that the next write starts another.
+struct Committer {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.shared.queue).committers -= 1;
+        }
+    }
+}
+
+/// Takes groups off the queue until it is empty. The empty check and leaving the count happen
+/// under one lock, so that a write queued meanwhile either is taken here or starts a committer.
+async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) {
+    loop {
+        let group: Vec<Job> = {
+            let mut queue = lock(&committer.shared.queue);
+            if queue.jobs.is_empty() {
+                queue.committers -= 1;
+                committer.done = true;
+                return;
+            }
+            let n = queue.jobs.len().min(MAX_GROUP);
+            queue.jobs.drain(..n).collect()
+        };
+        committer.shared.groups.fetch_add(1, Ordering::Relaxed);
+        committer.shared.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        commit(&store, group).await;
+    }
+}
+
+/// Writes `group` in one transaction and answers each job; see the module doc for failures.
+async fn commit<S: WriteGroup>(store: &S, mut group: Vec<Job>) {
+    // Stable: one login's writes keep their order.
+    group.sort_by(|a, b| a.write.login().cmp(b.write.login()));
+    let result = store.write_group(group.iter().map(|j| &j.write).collect()).await;
+    match result {
+        Ok(answers) => {
+            for (job, answer) in group.into_iter().zip(answers) {
+                // A caller that stopped waiting no longer needs its answer.
+                let _ = job.reply.send(Ok(answer));
+            }
+        }
+        Err(GroupError::Before(e)) if group.len() > 1 => {
+            tracing::debug!(writes = group.len(), "a group of login writes failed, writing them one by one: {e}");
+            for job in group {
+                let answer = match store.write_group(vec![&job.write]).await {
+                    Ok(mut answers) => Ok(answers.pop().flatten()),
+                    Err(GroupError::Before(e) | GroupError::Commit(e)) => Err(e),
+                };
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(GroupError::Before(e) | GroupError::Commit(e)) => {
+            for job in group {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use orgid_directory::audit::{Actor, AuditOutcome, EventKind};
+
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+    }
+
+    fn ev() -> AuditEvent {
+        AuditEvent::new(at(0), EventKind::Login, AuditOutcome::Success, Actor::System("test".into()))
+    }
+
+    fn success(login: &str, ms: i64) -> LoginWrite {
+        LoginWrite::Success { login: login.into(), at: at(ms), audit: vec![ev()] }
+    }
+
+    fn failure(login: &str) -> LoginWrite {
+        LoginWrite::Failure { login: login.into(), threshold: 5, lock_until: at(99), attempt: ev() }
+    }
+
+    #[test]
+    fn successes_are_folded_per_login_unless_the_login_also_failed() {
+        let writes = [
+            success("b", 20),
+            success("a", 30),
+            failure("c"),
+            success("b", 10),
+            success("c", 40),
+            LoginWrite::Refusal { attempt: ev() },
+        ];
+        let refs: Vec<&LoginWrite> = writes.iter().collect();
+        let p = plan(&refs);
+        // b: the last success (10) sets last_login_at; the latest (20) decides the lock.
+        assert_eq!(p.batched, [("a", 30, 30), ("b", 10, 20)]);
+        assert_eq!(p.alone, [false, false, true, false, true, true], "c's success follows its failure, alone");
+        assert_eq!(p.logins, ["a", "b", "c"], "every row touched, each once, in login order");
+    }
+
+    #[test]
+    fn a_group_of_refusals_touches_no_row() {
+        let writes = [LoginWrite::Refusal { attempt: ev() }];
+        let p = plan(&[&writes[0]]);
+        assert_eq!((p.batched.len(), p.alone.as_slice(), p.logins.len()), (0, [true].as_slice(), 0));
+    }
+}
