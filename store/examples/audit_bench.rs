@@ -4,6 +4,7 @@
 //! records among them, and a full verification walk of the chain.
 //!
 //!   cargo run --release -p orgid-store --example audit_bench -- URL [--events N] [--accounts N] [--seconds S]
+//!   … --logins-only    # just the login path's rates, on an empty store
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it
 
@@ -24,10 +25,11 @@ struct Args {
     events: u64,
     accounts: u64,
     seconds: u64,
+    logins_only: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { url: String::new(), events: 10_000_000, accounts: 20_000, seconds: 10 };
+    let mut a = Args { url: String::new(), events: 10_000_000, accounts: 20_000, seconds: 10, logins_only: false };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         let mut num = || it.next().and_then(|v| v.replace('_', "").parse().ok()).expect("a number");
@@ -35,6 +37,7 @@ fn args() -> Args {
             "--events" => a.events = num(),
             "--accounts" => a.accounts = num(),
             "--seconds" => a.seconds = num(),
+            "--logins-only" => a.logins_only = true,
             url => a.url = url.to_string(),
         }
     }
@@ -120,7 +123,10 @@ async fn login_ingest(store: &AnyStore, concurrent: u64, secs: u64, accounts: u6
                         0..=3 => {
                             let attempt =
                                 AuditEvent::login_failed(at, &login, Some(&company), LoginFailure::BadPassword, &ctx);
-                            store.record_failure(&login, 5, at + chrono::Duration::minutes(15), &attempt).await.map(drop)
+                            store
+                                .record_failure(&login, 5, at + chrono::Duration::minutes(15), &attempt)
+                                .await
+                                .map(drop)
                         }
                         4 => {
                             let typed = format!("nobody{user}");
@@ -481,6 +487,12 @@ async fn main() {
     let backend = if a.url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     let store = orgid_store::connect(&a.url, 16).await.expect("connect");
     println!("== {backend}");
+    if a.logins_only {
+        seed_credentials(&a.url, a.accounts).await;
+        logins(&store, "empty store", a.seconds, a.accounts).await;
+        store.close().await;
+        return;
+    }
 
     for writers in [1, 8] {
         let rate = baseline(&a.url, writers, a.seconds).await;

@@ -408,7 +408,8 @@ async fn concurrent_logins_are_committed_in_groups_each_with_its_records(e: Env)
             let (store, login, company) = (store.clone(), login.clone(), company.clone());
             tasks.push(tokio::spawn(async move {
                 if failing {
-                    let attempt = AuditEvent::login_failed(at(1), &login, Some(&company), LoginFailure::BadPassword, &ctx());
+                    let attempt =
+                        AuditEvent::login_failed(at(1), &login, Some(&company), LoginFailure::BadPassword, &ctx());
                     store.record_failure(&login, 5, at(30), &attempt).await.map(Some)
                 } else {
                     let ok = AuditEvent::login_succeeded(at(1), &login, Some(&company), &ctx());
