@@ -9,6 +9,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 mod me;
+pub mod paging;
 mod people;
 mod reports;
 mod requests;

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +12,7 @@ use super::Api;
 use super::auth::Caller;
 use super::dto::{AccountView, PersonView};
 use super::error::{ApiError, ErrorBody};
+use super::paging::Page;
 use crate::workflow::{self as wf, AccountQuery};
 
 /// Filters of the account and people lists.
@@ -23,9 +25,15 @@ pub struct SearchQuery {
     pub status: Option<String>,
     /// Part of a name, login or employee number.
     pub search: Option<String>,
+    /// Items per page (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u64>,
 }
 
-fn query(q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>) -> Result<AccountQuery, ApiError> {
+fn query(
+    q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(AccountQuery, Page), ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let status = q
         .status
@@ -35,19 +43,25 @@ fn query(q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>
                 .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
         })
         .transpose()?;
-    Ok(AccountQuery { company: q.company.map(CompanyCode), status, search: q.search })
+    let page = Page::new(q.limit, q.offset)?;
+    Ok((AccountQuery { company: q.company.map(CompanyCode), status, search: q.search }, page))
 }
 
-/// Accounts in the caller's scope.
+/// Accounts in the caller's scope, a page at a time.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, body = Vec<AccountView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AccountView>, headers(
+            ("x-total-count" = u64, description = "How many accounts match"),
+            ("link" = String, description = "`<…>; rel=\"next\"` when more follow"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn accounts(
     State(api): State<Api>,
     caller: Caller,
+    uri: Uri,
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<AccountView>>, ApiError> {
-    let rows = wf::accounts(&api.app, &caller.who, &query(q)?).await?;
-    Ok(Json(rows.iter().map(AccountView::from).collect()))
+) -> Result<Response, ApiError> {
+    let (query, page) = query(q)?;
+    let rows = wf::accounts(&api.app, &caller.who, &query).await?;
+    Ok(page.respond(rows.iter().map(AccountView::from).collect(), &uri))
 }
 
 /// One account, by login.
@@ -63,16 +77,21 @@ pub async fn account(
     Ok(Json(AccountView::from(&wf::account(&api.app, &caller.who, &login).await?)))
 }
 
-/// People (with or without an account) in the caller's scope.
+/// People (with or without an account) in the caller's scope, a page at a time.
 #[utoipa::path(get, path = "/api/v1/people", tag = "accounts", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, body = Vec<PersonView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<PersonView>, headers(
+            ("x-total-count" = u64, description = "How many people match"),
+            ("link" = String, description = "`<…>; rel=\"next\"` when more follow"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn people(
     State(api): State<Api>,
     caller: Caller,
+    uri: Uri,
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<PersonView>>, ApiError> {
-    let rows = wf::people(&api.app, &caller.who, &query(q)?).await?;
-    Ok(Json(rows.iter().map(PersonView::from).collect()))
+) -> Result<Response, ApiError> {
+    let (query, page) = query(q)?;
+    let rows = wf::people(&api.app, &caller.who, &query).await?;
+    Ok(page.respond(rows.iter().map(PersonView::from).collect(), &uri))
 }
 
 /// The answer to a password reset: the password itself never comes back.

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use orgid_directory::CompanyCode;
 use orgid_directory::workflow::{Origin, RequestState};
@@ -14,6 +14,7 @@ use super::Api;
 use super::auth::Caller;
 use super::dto::{DecisionInput, RequestView, SubmitInput};
 use super::error::{ApiError, ApiJson, ErrorBody, Id, invalid_fields, optional_json};
+use super::paging::Page;
 use crate::workflow::{self as wf, RequestQuery};
 
 /// Filters of the request list.
@@ -27,30 +28,40 @@ pub struct ListQuery {
     /// Only the caller's own requests.
     #[serde(default)]
     pub mine: bool,
+    /// Items per page (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u64>,
 }
 
 fn views(list: &[orgid_directory::workflow::Request]) -> Json<Vec<RequestView>> {
     Json(list.iter().map(RequestView::from).collect())
 }
 
-/// Requests in the caller's scope, newest first.
+/// Requests in the caller's scope, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = Vec<RequestView>), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Vec<RequestView>, headers(
+            ("x-total-count" = u64, description = "How many requests match"),
+            ("link" = String, description = "`<…>; rel=\"next\"` when more follow"))),
+        (status = 401, body = ErrorBody),
         (status = 403, description = "A company outside the caller's scope", body = ErrorBody),
         (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(api): State<Api>,
     caller: Caller,
+    uri: Uri,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<RequestView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let state = q
         .state
         .as_deref()
         .map(|s| s.parse::<RequestState>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e)))
         .transpose()?;
+    let page = Page::new(q.limit, q.offset)?;
     let query = RequestQuery { state, company: q.company.map(CompanyCode), inbox: false, mine: q.mine };
-    Ok(views(&wf::requests(&api.app, &caller.who, &query).await?))
+    let list = wf::requests(&api.app, &caller.who, &query).await?;
+    Ok(page.respond(list.iter().map(RequestView::from).collect(), &uri))
 }
 
 /// Pending requests with a step the caller may decide now.

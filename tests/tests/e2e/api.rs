@@ -208,6 +208,36 @@ async fn api(
     (status, serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text })))
 }
 
+/// `/api/v1/people` a page of one at a time, following `Link: rel="next"` from the first page to
+/// the last: the same people as the whole list (`all`), in its order, with `X-Total-Count` on
+/// every page and no link on the last; a bad `limit` is a 400.
+async fn paged_walk(site: &Site, token: &str, all: &[serde_json::Value]) {
+    assert!(all.len() >= 2, "a walk needs two pages: {all:?}");
+    let http = reqwest::Client::new();
+    let mut next = Some("/api/v1/people?limit=1".to_string());
+    let mut walked = Vec::new();
+    while let Some(path) = next.take() {
+        let res = http.get(format!("{}{path}", site.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        assert_eq!(res.headers()["x-total-count"].to_str().unwrap(), all.len().to_string(), "{path}");
+        next = res.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            let (target, rel) = l.split_once(">; ").unwrap();
+            assert_eq!(rel, "rel=\"next\"");
+            target.trim_start_matches('<').to_string()
+        });
+        let page: Vec<serde_json::Value> = res.json().await.unwrap();
+        assert_eq!(page.len(), 1, "{path}");
+        walked.extend(page);
+        assert!(walked.len() <= all.len(), "the walk ends");
+    }
+    assert_eq!(walked, all, "the pages are the list");
+    for bad in ["limit=0", "limit=1001", "offset=-1", "limit=x"] {
+        let (s, e) = api(site, token, "GET", &format!("/api/v1/people?{bad}"), None).await;
+        assert_eq!((s, e["error"].as_str()), (400, Some("invalid_request")), "{bad}: {e}");
+    }
+}
+
 #[tokio::test]
 async fn the_api_scopes_every_call_audits_refusals_and_answers_bad_input_with_json() {
     api_rules(Backend::Sqlite).await;
@@ -240,6 +270,7 @@ async fn api_rules(backend: Backend) {
     let (s, people) = api(&site, &delegate, "GET", "/api/v1/people", None).await;
     assert_eq!(s, 200);
     assert!(people.as_array().unwrap().iter().all(|p| p["company"] == "C021"), "{people}");
+    paged_walk(&site, &delegate, people.as_array().unwrap()).await;
     // Role self-assignment.
     let grant = r#"{"login":"yangyang","role":"group_it_admin","company":"G000","subtree":true}"#;
     let (s, e) = api(&site, &delegate, "POST", "/api/v1/roles", Some(("application/json", grant))).await;
