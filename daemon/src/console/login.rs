@@ -192,6 +192,12 @@ impl Console {
             return Ok(Err("the code exchange was refused"));
         }
         let Some(raw) = tokens["id_token"].as_str() else { return Ok(Err("no ID token")) };
+        // The console session lasts as long as the browser's provider session: signing out at
+        // the provider, a password reset or a closed account ends it at once.
+        let access = tokens["access_token"].as_str().unwrap_or_default();
+        let Some(sso) = self.provider.access_session(access).await? else {
+            return Ok(Err("the tokens name no provider session"));
+        };
         let (status, jwks) = self.call(Request::get("/jwks").body(Body::empty())?).await?;
         if status != StatusCode::OK {
             anyhow::bail!("the provider's JWKS answered {status}");
@@ -214,7 +220,7 @@ impl Console {
         };
         let name = claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or(login.clone());
         let now = self.app.clock.now().timestamp();
-        Ok(Ok(Data { login, name, start: now, seen: now, idt: raw.to_string() }))
+        Ok(Ok(Data { login, name, start: now, seen: now, idt: raw.to_string(), sso }))
     }
 }
 

@@ -1,7 +1,10 @@
 //! The console session: a cookie sealed by the provider (HMAC, purpose-bound, expiring) holding
-//! the signed-in login, its display name and the ID token (the logout hint). It lapses after
-//! `session.idle_minutes` without a page view and `session.absolute_hours` after sign-in, and at
-//! once when the account stops being active.
+//! the signed-in login, its display name, the ID token (the logout hint) and the browser's
+//! provider session it signed in through. It lapses after `session.idle_minutes` without a page
+//! view and `session.absolute_hours` after sign-in, and at once when the account stops being
+//! active or the provider session ends (a sign-out at the provider from any client, the account's
+//! sessions ended by a password reset): the cookie alone, even replayed, is not a session. A
+//! console page view counts as activity in the provider session.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -30,6 +33,8 @@ pub(super) struct Data {
     pub seen: i64,
     /// The ID token of the sign-in, sent back as `id_token_hint` at logout.
     pub idt: String,
+    /// The hash of the provider session the sign-in went through.
+    pub sso: String,
 }
 
 impl Console {
@@ -67,8 +72,14 @@ impl Console {
             return Ok(None);
         }
         match IdpStore::subject(&self.app.store, &data.login).await {
-            Ok(Some(s)) if s.status == AccountStatus::Active && !s.departed => Ok(Some(data)),
-            Ok(_) => Ok(None),
+            Ok(Some(s)) if s.status == AccountStatus::Active && !s.departed => {}
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(super::unavailable(Lang::Zh, &e)),
+        }
+        let seen = now - data.seen >= 60;
+        match self.provider.session_live(&data.sso, seen).await {
+            Ok(true) => Ok(Some(data)),
+            Ok(false) => Ok(None),
             Err(e) => Err(super::unavailable(Lang::Zh, &e)),
         }
     }

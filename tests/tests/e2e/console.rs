@@ -108,13 +108,35 @@ async fn console_sign_in_csrf_scope_and_escaping_over_http() {
     assert_eq!(page.status, 422, "{}", page.body);
     assert!(page.body.contains("id=\"error\"") && page.body.contains("无权操作"), "{}", page.body);
 
-    // Signing out needs the CSRF token too, then ends the session.
+    // Signing out needs the CSRF token too, then ends the session: at the provider too, so that
+    // the old console cookie, replayed, is no session any more.
     let home = b.get("/console/").await;
+    let old_cookie = b.cookies.get("orgid_console").cloned().expect("a console session cookie");
     assert_eq!(b.post("/console/logout", &[("csrf", "forged")]).await.status, 400);
     let out = b.post("/console/logout", &[("csrf", &home.field("csrf"))]).await;
     assert_eq!(out.status, 303);
-    assert!(path_of(&site, &out).starts_with("/logout?") && path_of(&site, &out).contains("id_token_hint="));
+    let logout = path_of(&site, &out);
+    assert!(logout.starts_with("/logout?") && logout.contains("id_token_hint="), "{logout}");
     assert_eq!(b.get("/console/requests").await.status, 303, "signed out");
+    let bye = b.get(&logout).await;
+    assert_eq!(bye.status, 303, "{}", bye.body);
+    let mut replay = Browser::at(&site.base);
+    replay.cookies.insert("orgid_console".into(), old_cookie);
+    let page = replay.get("/console/requests").await;
+    assert!(path_of(&site, &page).starts_with("/console/login"), "a replayed cookie after sign-out: {}", page.status);
+    site.stop().await;
+}
+
+/// The console session lives only as long as the provider session it signed in through: a
+/// password reset (which ends every session of the account) ends it at once, cookie or not.
+#[tokio::test]
+async fn a_password_reset_ends_the_console_session() {
+    let site = Site::start().await;
+    let (mut b, _) = sign_in(&site, "yangyang").await;
+    assert_eq!(b.get("/console/requests").await.status, 200);
+    site.reset("yangyang").await;
+    let page = b.get("/console/requests").await;
+    assert!(path_of(&site, &page).starts_with("/console/login"), "after a reset: {}", page.status);
     site.stop().await;
 }
 

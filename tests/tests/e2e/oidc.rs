@@ -196,7 +196,7 @@ impl Now for FixedClock {
 pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
 }
 
 pub(crate) struct Page {
