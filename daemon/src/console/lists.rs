@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
+use orgid_directory::{AccountStatus, CompanyCode};
 
 use super::i18n::{T, word};
-use super::pages::{esc, with_lang};
+use super::pages::{self, esc, with_lang};
 use super::{Console, Session, bad_request, service_error, table};
 use crate::workflow::{self as wf, AccountQuery};
 
@@ -47,14 +47,28 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 )),
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
-                if p.login.is_some() {
-                    let link = |kind: &str, t: T| {
-                        let href = format!("/console/requests/new?kind={kind}&employee_number={}", p.employee_number);
-                        format!("<a href=\"{}\">{}</a>", esc(&with_lang(&href, lang)), esc(t.text(lang)))
-                    };
-                    format!("{} · {}", link("adjust", T::Form2), link("close", T::FormClose))
-                } else {
-                    String::new()
+                match &p.login {
+                    Some(login) => {
+                        let link = |kind: &str, t: T| {
+                            let href =
+                                format!("/console/requests/new?kind={kind}&employee_number={}", p.employee_number);
+                            format!("<a href=\"{}\">{}</a>", esc(&with_lang(&href, lang)), esc(t.text(lang)))
+                        };
+                        let reset = if p.status == Some(AccountStatus::Active) {
+                            let action = format!("/console/accounts/{}/reset-password", pages::path_segment(login));
+                            format!(
+                                " · <form method=\"post\" action=\"{}\" class=\"inline\"><input type=\"hidden\" \
+                                 name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+                                esc(&with_lang(&action, lang)),
+                                esc(&s.csrf),
+                                esc(T::ResetPassword.text(lang))
+                            )
+                        } else {
+                            String::new()
+                        };
+                        format!("{} · {}{reset}", link("adjust", T::Form2), link("close", T::FormClose))
+                    }
+                    None => String::new(),
                 },
             ]
         })
@@ -230,6 +244,37 @@ pub async fn revoke(
     };
     match wf::revoke_role(&c.app, &who, id).await {
         Ok(_) => s.redirect("/console/roles"),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+/// `POST /console/accounts/{login}/reset-password`: a one-time initial password, sent to the
+/// holder through the notifier (never shown); the company's IT delegate or group IT.
+pub async fn reset_password(
+    State(c): State<Console>,
+    s: Session,
+    headers: HeaderMap,
+    Path(login): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match c.form_principal(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(res) => return res,
+    };
+    let lang = s.lang;
+    match wf::reset_password(&c.app, &who, &login).await {
+        Ok(()) => {
+            let body = format!(
+                "<h1>{}</h1><p class=\"note\" role=\"status\" id=\"reset-sent\">{} <strong>{}</strong></p>\
+                 <p><a href=\"{}\">{}</a></p>",
+                esc(T::ResetPassword.text(lang)),
+                esc(T::ResetSent.text(lang)),
+                esc(&login),
+                esc(&with_lang("/console/people", lang)),
+                esc(T::People.text(lang))
+            );
+            s.page(T::ResetPassword.text(lang), &body, "/console/people")
+        }
         Err(e) => service_error(&s, e),
     }
 }

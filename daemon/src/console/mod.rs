@@ -92,6 +92,7 @@ pub fn router(console: Console) -> Router {
         .route("/console/requests/{id}/cancel", post(requests::cancel))
         .route("/console/inbox", get(requests::inbox))
         .route("/console/people", get(lists::people))
+        .route("/console/accounts/{login}/reset-password", post(lists::reset_password))
         .route("/console/overdue", get(lists::overdue))
         .route("/console/roles", get(lists::roles).post(lists::grant))
         .route("/console/roles/{id}/revoke", post(lists::revoke))

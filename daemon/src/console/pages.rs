@@ -5,6 +5,16 @@ use axum::response::Html;
 
 use super::i18n::{Lang, T};
 
+/// `s` as one path segment: every byte but RFC 3986's unreserved characters percent-encoded.
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// HTML-escapes `s`.
 pub fn esc(s: &str) -> String {
     orgid_directory::audit::text::html_escape(s)

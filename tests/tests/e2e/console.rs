@@ -127,6 +127,32 @@ async fn console_sign_in_csrf_scope_and_escaping_over_http() {
     site.stop().await;
 }
 
+/// The people page offers a password reset for active accounts in scope: it needs the CSRF
+/// token, is refused (and audited) outside the scope, and without a notifier sets nothing and
+/// shows no password.
+#[tokio::test]
+async fn the_people_page_resets_passwords_only_in_scope() {
+    let site = Site::start().await;
+    let (mut b, _) = sign_in(&site, "yangyang").await; // IT delegate of C021
+    let page = b.get("/console/people").await;
+    assert_eq!(page.status, 200);
+    let action = "/console/accounts/liuqiang/reset-password";
+    assert!(page.body.contains(&format!("action=\"{action}")), "{}", page.body);
+    let csrf = page.field("csrf");
+    assert_eq!(b.post(action, &[("csrf", "forged")]).await.status, 400, "no CSRF token, no reset");
+    let before = site.env.denials("out_of_scope").await;
+    let out = b.post("/console/accounts/chenjing/reset-password", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 403, "{}", out.body);
+    assert_eq!(site.env.denials("out_of_scope").await, before + 1, "the refusal is audited");
+    let hash = || async { orgid_directory::idp::IdpStore::credential(&site.env.app.store, "liuqiang").await.unwrap() };
+    let kept = hash().await;
+    let page = b.post(action, &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 422, "no notifier configured: {}", page.body);
+    assert!(page.body.contains("notifier"), "{}", page.body);
+    assert_eq!(hash().await, kept, "nothing changed");
+    site.stop().await;
+}
+
 /// The console session lives only as long as the provider session it signed in through: a
 /// password reset (which ends every session of the account) ends it at once, cookie or not.
 #[tokio::test]
