@@ -142,6 +142,56 @@ pub async fn overdue(State(c): State<Console>, s: Session) -> Response {
     s.page(T::Overdue.text(lang), &body, "/console/overdue")
 }
 
+/// `GET /console/roster-checks[?all=1]`: how group HR's roster differs from what the independent
+/// companies in my scope keep (open ones; with `all`, resolved ones too), for their IT delegates
+/// to act on with a request.
+pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let lang = s.lang;
+    let who = match c.principal(&s).await {
+        Ok(w) => w,
+        Err(res) => return res,
+    };
+    let all = q.get("all").is_some_and(|v| v == "1");
+    let list = match wf::roster_checks(&c.app, &who, !all).await {
+        Ok(l) => l,
+        Err(e) => return service_error(&s, e),
+    };
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&c.app.tz).format("%Y-%m-%d %H:%M").to_string();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            vec![
+                esc(&r.company.0),
+                esc(&r.employee_number),
+                esc(&r.name),
+                esc(&word(r.kind.as_str(), lang)),
+                esc(&r.detail),
+                esc(&local(r.first_seen)),
+                esc(&local(r.last_seen)),
+                esc(match r.resolved_at {
+                    Some(_) => T::Resolved.text(lang),
+                    None => T::Open.text(lang),
+                }),
+            ]
+        })
+        .collect();
+    let toggle = if all { "/console/roster-checks" } else { "/console/roster-checks?all=1" };
+    let body = format!(
+        "<h1>{}</h1><p><a href=\"{}\" id=\"toggle-resolved\">{} / {}</a></p>{}",
+        esc(T::RosterChecks.text(lang)),
+        esc(&with_lang(toggle, lang)),
+        esc(T::Open.text(lang)),
+        esc(T::Resolved.text(lang)),
+        table(
+            lang,
+            "roster-checks",
+            &[T::Company, T::EmployeeNumber, T::Name, T::Difference, T::Item, T::FirstSeen, T::LastSeen, T::State],
+            &rows
+        )
+    );
+    s.page(T::RosterChecks.text(lang), &body, "/console/roster-checks")
+}
+
 /// `GET /console/roles`.
 pub async fn roles(State(c): State<Console>, s: Session) -> Response {
     let lang = s.lang;

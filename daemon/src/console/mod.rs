@@ -94,6 +94,7 @@ pub fn router(console: Console) -> Router {
         .route("/console/people", get(lists::people))
         .route("/console/accounts/{login}/reset-password", post(lists::reset_password))
         .route("/console/overdue", get(lists::overdue))
+        .route("/console/roster-checks", get(lists::roster_checks))
         .route("/console/roles", get(lists::roles).post(lists::grant))
         .route("/console/roles/{id}/revoke", post(lists::revoke))
         .layer(axum::middleware::from_fn(security_headers))

@@ -106,6 +106,7 @@ impl Session {
             ("/console/inbox", T::Inbox),
             ("/console/people", T::People),
             ("/console/overdue", T::Overdue),
+            ("/console/roster-checks", T::RosterChecks),
             ("/console/roles", T::Roles),
         ]
         .into_iter()

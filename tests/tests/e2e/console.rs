@@ -153,6 +153,46 @@ async fn the_people_page_resets_passwords_only_in_scope() {
     site.stop().await;
 }
 
+/// The roster-check page lists the differences of the companies in scope only, open ones first
+/// and resolved ones on request, with the text escaped.
+#[tokio::test]
+async fn the_roster_check_page_shows_the_scope_only() {
+    use orgid_directory::store::WorkflowStore;
+    use orgid_directory::workflow::{CheckKind, RosterCheck};
+    use orgid_directory::{CompanyCode, PersonKey};
+    let site = Site::start().await;
+    let check = |company: &str, number: &str, name: &str| RosterCheck {
+        id: 0,
+        company: CompanyCode(company.into()),
+        person_key: PersonKey(format!("key-{number}")),
+        employee_number: number.into(),
+        name: name.into(),
+        kind: CheckKind::Missing,
+        detail: "<b>not in the directory</b>".into(),
+        first_seen: chrono::Utc::now(),
+        last_seen: chrono::Utc::now(),
+        resolved_at: None,
+    };
+    let companies = [CompanyCode("C021".into()), CompanyCode("C022".into())];
+    let seen = [check("C021", "R1", "韩梅"), check("C022", "R2", "李雷")];
+    site.env.app.store.record_roster_checks(&companies, &seen, chrono::Utc::now()).await.unwrap();
+
+    let (mut b, _) = sign_in(&site, "yangyang").await; // IT delegate of C021
+    let page = b.get("/console/roster-checks").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("韩梅") && page.body.contains("缺少账号"), "{}", page.body);
+    assert!(!page.body.contains("李雷"), "another company's check: {}", page.body);
+    assert!(page.body.contains("&lt;b&gt;not in the directory&lt;/b&gt;") && !page.body.contains("<b>not"));
+    let en = b.get("/console/roster-checks?lang=en").await;
+    assert!(en.body.contains("Roster checks") && en.body.contains("missing"), "{}", en.body);
+    // Once the roster no longer differs, the check is resolved: gone from the open list.
+    site.env.app.store.record_roster_checks(&companies, &[], chrono::Utc::now()).await.unwrap();
+    assert!(!b.get("/console/roster-checks").await.body.contains("韩梅"));
+    let all = b.get("/console/roster-checks?all=1").await;
+    assert!(all.body.contains("韩梅") && all.body.contains("已解决"), "{}", all.body);
+    site.stop().await;
+}
+
 /// The console session lives only as long as the provider session it signed in through: a
 /// password reset (which ends every session of the account) ends it at once, cookie or not.
 #[tokio::test]
