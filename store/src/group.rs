@@ -15,9 +15,14 @@
 //! is a group of one, so a quiet store adds only a task hop; under load a group holds what
 //! queued while the previous commit ran.
 //!
-//! A group that fails before its commit is written again one transaction per write, so that one
-//! bad write fails alone. A group whose commit itself fails is not: whether it committed is then
-//! unknown, and writing it again could count a failed attempt twice; every caller gets the error.
+//! Waiting for other transactions happens first, in the group's own locking statements (SQLite's
+//! write lock, PostgreSQL's credential rows in login order): if that fails (say, a sync holds
+//! SQLite's lock past the busy timeout), the whole group fails at once rather than write by write.
+//! After that, a write whose own statement fails fails alone, and the group is written again
+//! without it; if the statement that folds the successes fails, they are written one by one. A
+//! group whose audit records cannot be written fails as a whole, and so does one whose commit
+//! itself fails: whether it committed is then unknown, and writing it again could count a failed
+//! attempt twice.
 //!
 //! Committers are tasks that run while writes are queued, at most `committers` at once: one on
 //! SQLite, whose writers queue for one lock anyway; several on PostgreSQL, where each takes a
@@ -94,28 +99,42 @@ pub(crate) fn plan<'a>(writes: &[&'a LoginWrite]) -> GroupPlan<'a> {
     GroupPlan { batched: batched.into_iter().map(|(l, (last, latest))| (l, last, latest)).collect(), alone, logins }
 }
 
-/// Whether a dialect locks the group's credential rows (in login order) before writing them.
+/// How a dialect takes a group's locks before writing anything, so that waiting for another
+/// transaction (a sync holding SQLite's write lock, a login's row on PostgreSQL) happens in a
+/// statement of the group, never in one write's: a write's own statement then fails only for a
+/// reason of its own.
 pub(crate) trait LoginDialect {
+    /// Lock the group's credential rows in login order (PostgreSQL).
     const LOCK_ROWS: bool;
+    /// A statement that takes the database's write lock (SQLite).
+    const LOCK_WRITES: Option<&'static str>;
 }
 
 impl LoginDialect for sqlx::Sqlite {
-    // One writer at a time: the transaction's write lock covers every row.
+    // One writer at a time: the transaction's write lock covers every row. The statement is the
+    // audit append's own first one (see `audit.rs`), taken early.
     const LOCK_ROWS: bool = false;
+    const LOCK_WRITES: Option<&'static str> = Some("UPDATE audit_head SET pos = pos WHERE chain = 1");
 }
 
 impl LoginDialect for sqlx::Postgres {
     const LOCK_ROWS: bool = true;
+    const LOCK_WRITES: Option<&'static str> = None;
 }
 
 /// What a write answers: the failure count for `Failure`, nothing for the others.
 pub(crate) type Written = Result<Option<FailureCount>, StoreError>;
 
-/// Why a group's transaction failed.
+/// Why a group's transaction failed (nothing of it was written unless at `Commit`).
 pub(crate) enum GroupError {
-    /// Before the commit: nothing was written, and each write may be tried alone.
-    Before(StoreError),
-    /// At the commit: the outcome is unknown.
+    /// Taking its locks, or writing the audit records: every write of the group fails.
+    Group(StoreError),
+    /// The write at this index (in the order given), written on its own: it fails alone and the
+    /// others are written again without it.
+    Write(usize, StoreError),
+    /// The statement that folds the successes: the writes are written again one by one.
+    Folded(StoreError),
+    /// At the commit: the outcome is unknown, every write of the group fails.
     Commit(StoreError),
 }
 
@@ -240,28 +259,46 @@ async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) 
 async fn commit<S: WriteGroup>(store: &S, mut group: Vec<Job>) {
     // Stable: one login's writes keep their order.
     group.sort_by(|a, b| a.write.login().cmp(b.write.login()));
-    let result = store.write_group(group.iter().map(|j| &j.write).collect()).await;
-    match result {
-        Ok(answers) => {
-            for (job, answer) in group.into_iter().zip(answers) {
-                // A caller that stopped waiting no longer needs its answer.
-                let _ = job.reply.send(Ok(answer));
+    loop {
+        let result = store.write_group(group.iter().map(|j| &j.write).collect()).await;
+        match result {
+            Ok(answers) => {
+                for (job, answer) in group.into_iter().zip(answers) {
+                    // A caller that stopped waiting no longer needs its answer.
+                    let _ = job.reply.send(Ok(answer));
+                }
+                return;
+            }
+            Err(GroupError::Write(i, e)) if group.len() > 1 && i < group.len() => {
+                tracing::debug!(writes = group.len(), "a login write failed; writing its group again without it: {e}");
+                let _ = group.remove(i).reply.send(Err(e));
+            }
+            Err(GroupError::Folded(e)) if group.len() > 1 => {
+                tracing::debug!(writes = group.len(), "a group of login writes failed, writing them one by one: {e}");
+                for job in group {
+                    let answer = match store.write_group(vec![&job.write]).await {
+                        Ok(mut answers) => Ok(answers.pop().flatten()),
+                        Err(e) => Err(e.into_error()),
+                    };
+                    let _ = job.reply.send(answer);
+                }
+                return;
+            }
+            Err(e) => {
+                let e = e.into_error();
+                for job in group {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                return;
             }
         }
-        Err(GroupError::Before(e)) if group.len() > 1 => {
-            tracing::debug!(writes = group.len(), "a group of login writes failed, writing them one by one: {e}");
-            for job in group {
-                let answer = match store.write_group(vec![&job.write]).await {
-                    Ok(mut answers) => Ok(answers.pop().flatten()),
-                    Err(GroupError::Before(e) | GroupError::Commit(e)) => Err(e),
-                };
-                let _ = job.reply.send(answer);
-            }
-        }
-        Err(GroupError::Before(e) | GroupError::Commit(e)) => {
-            for job in group {
-                let _ = job.reply.send(Err(e.clone()));
-            }
+    }
+}
+
+impl GroupError {
+    fn into_error(self) -> StoreError {
+        match self {
+            GroupError::Group(e) | GroupError::Write(_, e) | GroupError::Folded(e) | GroupError::Commit(e) => e,
         }
     }
 }

@@ -551,23 +551,29 @@ macro_rules! idp_impl {
                 &self,
                 writes: Vec<&$crate::group::LoginWrite>,
             ) -> Result<Vec<Option<orgid_directory::idp::FailureCount>>, $crate::group::GroupError> {
-                use $crate::group::GroupError::{Before, Commit};
+                use $crate::group::GroupError::{Commit, Folded, Group, Write};
+                use $crate::group::LoginDialect;
                 let plan = $crate::group::plan(&writes);
-                let mut tx = self.pool.begin().await.map_err(db).map_err(Before)?;
-                if <$db as $crate::group::LoginDialect>::LOCK_ROWS && !plan.logins.is_empty() {
+                let mut tx = self.pool.begin().await.map_err(db).map_err(Group)?;
+                if let Some(lock) = <$db as LoginDialect>::LOCK_WRITES
+                    && !plan.logins.is_empty()
+                {
+                    ::sqlx::query(lock).execute(&mut *tx).await.map_err(db).map_err(Group)?;
+                }
+                if <$db as LoginDialect>::LOCK_ROWS && !plan.logins.is_empty() {
                     let mut q = ::sqlx::QueryBuilder::<$db>::new("SELECT login FROM idp_credentials WHERE login IN (");
                     let mut list = q.separated(", ");
                     for login in &plan.logins {
                         list.push_bind(*login);
                     }
                     q.push(") ORDER BY login FOR UPDATE");
-                    q.build().execute(&mut *tx).await.map_err(db).map_err(Before)?;
+                    q.build().execute(&mut *tx).await.map_err(db).map_err(Group)?;
                 }
                 let mut events = Vec::with_capacity(writes.len() + 1);
                 let mut answers = Vec::with_capacity(writes.len());
-                for (write, alone) in writes.iter().zip(&plan.alone) {
+                for (i, (write, alone)) in writes.iter().zip(&plan.alone).enumerate() {
                     if *alone {
-                        answers.push(Self::login_write(&mut tx, write, &mut events).await.map_err(Before)?);
+                        answers.push(Self::login_write(&mut tx, write, &mut events).await.map_err(|e| Write(i, e))?);
                     } else {
                         if let $crate::group::LoginWrite::Success { audit, .. } = write {
                             events.extend_from_slice(audit);
@@ -587,9 +593,9 @@ macro_rules! idp_impl {
                         b.push_bind(*login).push_bind(*last).push_bind(*latest);
                     });
                     q.push(") AS v WHERE idp_credentials.login = v.column1");
-                    q.build().execute(&mut *tx).await.map_err(db).map_err(Before)?;
+                    q.build().execute(&mut *tx).await.map_err(db).map_err(Folded)?;
                 }
-                $crate::audit::append_tx(&mut tx, &events).await.map_err(Before)?;
+                $crate::audit::append_tx(&mut tx, &events).await.map_err(Group)?;
                 tx.commit().await.map_err(db).map_err(Commit)?;
                 Ok(answers)
             }

@@ -540,6 +540,49 @@ async fn a_bad_login_write_fails_alone_in_its_group(e: Env) {
     assert_intact(&e.store).await;
 }
 
+/// While another writer holds SQLite's write lock past the busy timeout (a long sync), queued
+/// logins wait in their group's first statement and fail together with the lock's error, nothing
+/// written; they are not written again one by one (twenty more busy timeouts). Once the lock is
+/// free, logins commit again.
+#[tokio::test]
+async fn a_held_sqlite_write_lock_fails_the_queued_group_at_once() {
+    let e = Env::new(orgid_tests::Backend::Sqlite).await;
+    let logins: Vec<String> = (0..20).map(|i| format!("user{i:02}")).collect();
+    for login in &logins {
+        e.store.set_password(login, "$argon2id$h1", false, at(0), 5, &[]).await.unwrap();
+    }
+    let seen = records(&e.store).await.len();
+    let other = sqlx::SqlitePool::connect(&e.db.url).await.unwrap();
+    let mut holder = other.acquire().await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *holder).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = logins
+        .iter()
+        .map(|login| {
+            let (store, login) = (e.store.clone(), login.clone());
+            tokio::spawn(async move {
+                let ok = AuditEvent::login_succeeded(at(1), &login, Some(&CompanyCode("A".into())), &ctx());
+                store.record_success(&login, at(1), &[ok]).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.unwrap().expect_err("the write lock is held");
+        assert!(err.to_string().contains("locked"), "{err}");
+    }
+    // The store's busy timeout is 5 s: one or two of them, not one per login.
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(20), "the group failed at once, not login by login: {waited:?}");
+    sqlx::raw_sql("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    other.close().await;
+    assert_eq!(records(&e.store).await.len(), seen, "nothing written");
+    assert_eq!(e.store.credential("user00").await.unwrap().unwrap().last_login_at, None);
+    e.store.record_success("user00", at(2), &[]).await.expect("the lock is free again");
+    assert_eq!(e.store.credential("user00").await.unwrap().unwrap().last_login_at, Some(at(2)));
+}
+
 async fn unlock_and_totp_need_a_credential(e: Env) {
     let s = &e.store;
     not_found(s.unlock("zhangsan", &[]).await);
