@@ -91,11 +91,15 @@ impl SqliteStore {
     /// returning to (with 2 MB a first load writes many of them out and reads them back, several
     /// times), and its commit does not fold the write-ahead log back into the database: the next
     /// commit elsewhere (or closing the store) does, so that a run's directory writes start sooner.
+    /// Its statement journals (the pages a multi-row statement changes, kept until it ends, to undo
+    /// it alone) stay in memory instead of a temporary file: a first load's statements wrote
+    /// hundreds of megabytes there, a fifth of the transaction's time. Durability is unchanged
+    /// (the rollback of a failed statement needs them only while the process lives).
     async fn large_write(conn: &mut sqlx::SqliteConnection, large: bool) -> Result<(), StoreError> {
-        let pragmas: [&'static str; 2] = if large {
-            ["PRAGMA cache_size = -8192", "PRAGMA wal_autocheckpoint = 0"]
+        let pragmas: [&'static str; 3] = if large {
+            ["PRAGMA cache_size = -8192", "PRAGMA wal_autocheckpoint = 0", "PRAGMA temp_store = MEMORY"]
         } else {
-            ["PRAGMA cache_size = -2000", "PRAGMA wal_autocheckpoint = 1000"]
+            ["PRAGMA cache_size = -2000", "PRAGMA wal_autocheckpoint = 1000", "PRAGMA temp_store = DEFAULT"]
         };
         for pragma in pragmas {
             sqlx::query(pragma).execute(&mut *conn).await.map_err(db)?;
