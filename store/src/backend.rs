@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonKey, PersonStore, Plan,
-    RowError, RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, Person, PersonKey, PersonStore,
+    RowError, RunDetail, RunId, RunOutcome, RunPart, RunStatus, RunStore, RunSummary, SettingStore, StoreError,
+    StoredPerson,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -107,6 +108,22 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Sets `conn` up for one part of a run written in parts (`on`) or back to SQLite's defaults:
+    /// like a large write, without the larger page cache. A part adds at the end of the key
+    /// indexes, so the default cache holds what it returns to; parts go to whichever connection
+    /// the pool hands out, and each would keep a large cache's memory.
+    async fn part_write(conn: &mut sqlx::SqliteConnection, on: bool) -> Result<(), StoreError> {
+        let pragmas: [&'static str; 2] = if on {
+            ["PRAGMA wal_autocheckpoint = 0", "PRAGMA temp_store = MEMORY"]
+        } else {
+            ["PRAGMA wal_autocheckpoint = 1000", "PRAGMA temp_store = DEFAULT"]
+        };
+        for pragma in pragmas {
+            sqlx::query(pragma).execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
     /// Folds the write-ahead log back into the database before closing, so that the cost of a
     /// large run's log is paid by that run and not by the next one to write.
     pub async fn close(&self) {
@@ -160,6 +177,10 @@ impl PgStore {
 
     /// Nothing to set up for a large write on PostgreSQL (see the SQLite store).
     async fn large_write(_conn: &mut sqlx::PgConnection, _large: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn part_write(_conn: &mut sqlx::PgConnection, _on: bool) -> Result<(), StoreError> {
         Ok(())
     }
 }
