@@ -126,7 +126,7 @@ pub async fn conclude(
     // The delta's operations and tracking are taken out part by part, as the parts are written.
     let DitDelta { mut ops, mut users, nodes, renamed } = delta;
     let mut structure = Some((nodes, renamed));
-    let mut take = |part: &Part| {
+    let mut take = move |part: &Part| {
         let (nodes, renamed) = structure.take().unwrap_or_default();
         let ops = ops.drain(..part.ops.len()).collect();
         let users = users.drain(..part.users.len()).collect();
@@ -183,7 +183,7 @@ pub async fn conclude(
         // The emptied operations and tracking go now, not with the directory's last write.
         drop(take);
         drop(tx);
-        let finished = Plan { counts: plan.counts.clone(), active_before: plan.active_before, ..Plan::default() };
+        let finished = Plan { counts: plan.counts, active_before: plan.active_before, ..Plan::default() };
         let outcome = RunOutcome {
             status,
             finished_at: at,

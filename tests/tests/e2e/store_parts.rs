@@ -77,7 +77,7 @@ async fn parts_commit_one_by_one_and_the_finish_ends_the_run(e: Env) {
     let s2 =
         e.store.apply_run_part(id, part(&plan, &companies, 2..3, &d2)).await.expect("part 2 after the run's own part");
     assert!(s2.len() == 1 && s2[0] > s1[1], "later parts queue after earlier ones");
-    let finished = Plan { counts: plan.counts.clone(), ..Plan::default() };
+    let finished = Plan { counts: plan.counts, ..Plan::default() };
     let none = e.store.finish_run(id, ok(&companies, &finished, at(3))).await.expect("finish");
     assert!(none.is_empty());
     let done = e.store.run(id).await.expect("run").expect("there");
