@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod serve;
 pub mod sync;
+pub mod sync_parts;
 pub mod telemetry;
 pub mod web;
 pub mod workflow;

@@ -12,6 +12,7 @@ use orgid_connectors::ldap::{LdapSink, SinkError};
 use orgid_directory::RunId;
 use orgid_directory::dit::QueuedOp;
 use orgid_directory::store::{DirectoryStore, OutboxItem};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{error, info, warn};
 
 use crate::app::App;
@@ -38,6 +39,10 @@ pub struct Fresh {
     queued_at: DateTime<Utc>,
     items: std::iter::Zip<std::vec::IntoIter<i64>, std::vec::IntoIter<QueuedOp>>,
     first: Option<i64>,
+    /// The last seq handed on.
+    last: i64,
+    /// Later parts of the same run as they commit (see `sync_parts`), in queue order.
+    more: Option<UnboundedReceiver<(Vec<i64>, Vec<QueuedOp>)>>,
 }
 
 impl Fresh {
@@ -47,15 +52,52 @@ impl Fresh {
             return None;
         }
         let first = seqs.first().copied();
-        Some(Fresh { run, queued_at, items: seqs.into_iter().zip(ops), first })
+        let last = seqs.last().copied().unwrap_or(i64::MIN);
+        Some(Fresh { run, queued_at, items: seqs.into_iter().zip(ops), first, last, more: None })
     }
 
-    fn next_batch(&mut self) -> Vec<OutboxItem> {
-        self.items
-            .by_ref()
-            .take(BATCH)
-            .map(|(seq, op)| OutboxItem { seq, run: Some(self.run), op, attempts: 0, next_attempt_at: self.queued_at })
-            .collect()
+    /// These operations, then those of the parts that `more` delivers, until it closes.
+    pub fn then(self, more: UnboundedReceiver<(Vec<i64>, Vec<QueuedOp>)>) -> Fresh {
+        Fresh { more: Some(more), ..self }
+    }
+
+    /// Whether later parts may still come.
+    fn streaming(&self) -> bool {
+        self.more.is_some()
+    }
+
+    /// The next batch; empty when everything handed over has been. Waits for the next part while
+    /// one may come. A part whose seqs do not follow on ends the handing over: the caller reads
+    /// the store from there on.
+    async fn next_batch(&mut self) -> Vec<OutboxItem> {
+        let mut batch: Vec<OutboxItem> = Vec::new();
+        loop {
+            batch.extend(self.items.by_ref().take(BATCH - batch.len()).map(|(seq, op)| OutboxItem {
+                seq,
+                run: Some(self.run),
+                op,
+                attempts: 0,
+                next_attempt_at: self.queued_at,
+            }));
+            if batch.len() == BATCH || (!batch.is_empty() && self.more.as_ref().is_none_or(|m| m.is_empty())) {
+                return batch;
+            }
+            let Some(more) = self.more.as_mut() else { return batch };
+            match more.recv().await {
+                Some((seqs, ops))
+                    if seqs.len() == ops.len()
+                        && seqs.first().is_some_and(|&s| s > self.last)
+                        && seqs.windows(2).all(|w| w[0] < w[1]) =>
+                {
+                    self.last = seqs.last().copied().unwrap_or(self.last);
+                    self.items = seqs.into_iter().zip(ops);
+                }
+                _ => {
+                    self.more = None;
+                    return batch;
+                }
+            }
+        }
     }
 }
 
@@ -76,26 +118,29 @@ pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::
     let mut blocked: HashSet<String> = HashSet::new();
     let mut acks: Vec<i64> = Vec::new();
     let mut batch = match fresh.as_mut() {
-        Some(f) => f.next_batch(),
+        Some(f) => f.next_batch().await,
         None => app.store.outbox_batch_after(i64::MIN, BATCH as u32).await?,
     };
     while !batch.is_empty() {
         let last = batch.last().map_or(i64::MIN, |i| i.seq);
+        // While a run still writes its parts, their transactions follow one another closely, and
+        // an acknowledgement waiting for its turn would starve: it waits for the last part.
+        let acking = if fresh.as_ref().is_some_and(Fresh::streaming) { Vec::new() } else { std::mem::take(&mut acks) };
         let next = async {
             match fresh.as_mut() {
                 Some(f) => {
-                    let b = f.next_batch();
+                    let b = f.next_batch().await;
                     if b.is_empty() { app.store.outbox_batch_after(last, BATCH as u32).await } else { Ok(b) }
                 }
                 None => app.store.outbox_batch_after(last, BATCH as u32).await,
             }
         };
-        let acking = std::mem::take(&mut acks);
         let work = apply_batch(app, sink, &batch, &mut blocked, &mut report);
         let (done, next, acked) = tokio::join!(work, next, ack(app, acking));
         acked?;
-        acks = done?;
-        report.applied += acks.len() as u64;
+        let done = done?;
+        report.applied += done.len() as u64;
+        acks.extend(done);
         if report.unavailable.is_some() {
             break;
         }

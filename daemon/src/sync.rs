@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::ldap::{DrainReport, delta_for, push};
 use crate::outbox::{Fresh, push_with};
 use crate::progress::Progress;
+use crate::sync_parts::{self, PART_CHANGES, PARTS_FROM, Whole, split};
 
 /// How a sync or import ended.
 #[derive(Debug)]
@@ -234,10 +235,21 @@ pub async fn conclude_with(
     progress: &Progress,
     safety: bool,
 ) -> anyhow::Result<RunReport> {
-    let Planned { plan, current, index } = planned;
+    let Planned { mut plan, current, index } = planned;
     let hold = if safety { hold_reason(&plan, &app.config.safety) } else { None };
+    // A large first load is written in parts, the directory starting on the first (see
+    // `sync_parts`). Its changes go in the order of their keys: each part then adds to the end of
+    // the key indexes, where a part in the roster's order would rewrite pages all over them.
+    let in_parts = current.is_empty()
+        && hold.is_none()
+        && run.is_some()
+        && plan.changes.len() >= PARTS_FROM
+        && app.config.ldap.is_some();
+    if in_parts {
+        plan.changes.sort_by(|a, b| a.person_key.cmp(&b.person_key));
+    }
     progress.stage("planning the directory");
-    let delta = delta_for(app, &plan, &current, &index).await?;
+    let mut delta = delta_for(app, &plan, &current, &index).await?;
     drop(current);
     let Some(run) = run else {
         return Ok(RunReport::DryRun { plan, rejected, hold, directory_ops: delta.map(|d| d.ops.len()) });
@@ -247,6 +259,13 @@ pub async fn conclude_with(
         None if rejected.is_empty() => (RunStatus::Ok, None),
         None => (RunStatus::Partial, Some(format!("{} rows rejected", rejected.len()))),
     };
+    if in_parts
+        && let Some(parts) = delta.as_ref().and_then(|d| split(&mut plan, d, PART_CHANGES))
+        && let Some(delta) = delta.take()
+    {
+        let whole = Whole { run, status, message, plan, companies, rejected, active_people };
+        return sync_parts::conclude(app, whole, delta, parts, progress).await;
+    }
     progress.stage(if hold.is_some() { "holding" } else { "writing" });
     // The directory is the slow part of a large run: connect while the store is written, so that
     // the first write goes out as soon as the run has committed.

@@ -29,6 +29,6 @@ pub use ledger::{NewRun, OpCounts, RowError, RunDetail, RunId, RunKind, RunStatu
 pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecord, Profile, StoredPerson};
 pub use plan::{AccountChange, Op, Plan, PlanInput, Scope};
 pub use store::{
-    AccountFilter, AccountRow, AuditStore, CompanyStore, PersonStore, RunOutcome, RunStore, SettingStore, Store,
-    StoreError, WorkflowStore,
+    AccountFilter, AccountRow, AuditStore, CompanyStore, PersonStore, RunOutcome, RunPart, RunStore, SettingStore,
+    Store, StoreError, WorkflowStore,
 };

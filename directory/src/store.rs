@@ -12,8 +12,8 @@ use crate::audit::{
 use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
 use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
-    AccountStatus, Company, CompanyCode, NewRun, OperatingMode, PersonKey, Plan, RowError, RunDetail, RunId, RunStatus,
-    RunSummary, StoredPerson,
+    AccountChange, AccountStatus, Company, CompanyCode, NewRun, OperatingMode, Person, PersonKey, Plan, RowError,
+    RunDetail, RunId, RunStatus, RunSummary, StoredPerson,
 };
 
 /// A storage failure, already stripped of anything secret. The domain does not look inside.
@@ -68,6 +68,21 @@ pub struct RunOutcome<'a> {
     pub directory: Option<&'a DitDelta>,
 }
 
+/// One part of a run written in parts (a large first load, see `RunStore::apply_run_part`).
+#[derive(Debug, Clone)]
+pub struct RunPart<'a> {
+    pub at: DateTime<Utc>,
+    /// Companies to upsert (those of the run, with its first part).
+    pub companies: &'a [Company],
+    /// The part's people and account changes.
+    pub people: &'a [Person],
+    pub changes: &'a [AccountChange],
+    /// How many of the run's changes earlier parts wrote (the ledger numbers this part's after them).
+    pub changes_before: usize,
+    /// The part's outbox operations and tracking.
+    pub directory: &'a DitDelta,
+}
+
 #[async_trait]
 pub trait SettingStore: Send + Sync {
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
@@ -102,6 +117,12 @@ pub trait RunStore: Send + Sync {
     /// and in its order (empty when nothing was queued), so that the caller can apply them
     /// without reading them back.
     async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError>;
+    /// Writes one part of running run `run`, atomically: the companies, people, accounts, ledger
+    /// changes, outbox operations, tracking and the changes' audit records, as `finish_run` does for
+    /// a whole run, failing with `Conflict` if another run was applied since `run` began (or since
+    /// its last part). The run stays running, its base moved past its own write; `finish_run` ends
+    /// it (with an empty plan carrying the counts). Returns the outbox seqs as `finish_run` does.
+    async fn apply_run_part(&self, run: RunId, part: RunPart<'_>) -> Result<Vec<i64>, StoreError>;
     /// Applies a held run's kept plan as a new run `by` (which then ends `Ok`), marking the held run
     /// `Approved`. `Conflict` if anything was applied after the held run began.
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
-    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonKey, PersonStore, Plan,
-    RowError, RunDetail, RunId, RunOutcome, RunStatus, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, Person, PersonKey, PersonStore,
+    RowError, RunDetail, RunId, RunOutcome, RunPart, RunStatus, RunStore, RunSummary, SettingStore, StoreError,
+    StoredPerson,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -104,11 +105,13 @@ impl SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
     }
 
-    /// Sets `conn` up for a large write transaction (`large`) or back to the store's usual settings. A large
-    /// one gets an 8 MB page cache instead of 2 MB, which holds the key indexes' pages it keeps
-    /// returning to (with 2 MB a first load writes many of them out and reads them back, several
-    /// times), and its commit does not fold the write-ahead log back into the database: the next
-    /// commit elsewhere (or closing the store) does, so that a run's directory writes start sooner.
+    /// Sets `conn` up for a large write transaction (`large`) or back to the store's usual
+    /// settings. A large one gets an 8 MB page cache instead of 2 MB, which holds the key indexes'
+    /// pages it keeps returning to (with 2 MB a first load writes many of them out and reads them
+    /// back, several times), and its commit does not fold the write-ahead log back into the
+    /// database: the next commit elsewhere (or closing the store) does, so that a run's directory
+    /// writes start sooner. (Its statement journals stay in memory, as on every connection of the
+    /// store: `temp_store = memory` at open.)
     async fn large_write(conn: &mut sqlx::SqliteConnection, large: bool) -> Result<(), StoreError> {
         let pragmas: [&'static str; 2] = if large {
             ["PRAGMA cache_size = -8192", "PRAGMA wal_autocheckpoint = 0"]
@@ -118,6 +121,20 @@ impl SqliteStore {
         for pragma in pragmas {
             sqlx::query(pragma).execute(&mut *conn).await.map_err(db)?;
         }
+        Ok(())
+    }
+
+    /// Sets `conn` up for one part of a run written in parts (`on`) or back to the store's usual
+    /// settings: like a large write, without the larger page cache. A part adds at the end of the
+    /// key indexes, so the default cache holds what it returns to; parts go to whichever
+    /// connection the pool hands out, and each would keep a large cache's memory.
+    async fn part_write(conn: &mut sqlx::SqliteConnection, on: bool) -> Result<(), StoreError> {
+        let pragma = if on {
+            "PRAGMA wal_autocheckpoint = 0"
+        } else {
+            concat!("PRAGMA wal_autocheckpoint = ", wal_autocheckpoint!())
+        };
+        sqlx::query(pragma).execute(&mut *conn).await.map_err(db)?;
         Ok(())
     }
 
@@ -182,6 +199,10 @@ impl PgStore {
 
     /// Nothing to set up for a large write on PostgreSQL (see the SQLite store).
     async fn large_write(_conn: &mut sqlx::PgConnection, _large: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn part_write(_conn: &mut sqlx::PgConnection, _on: bool) -> Result<(), StoreError> {
         Ok(())
     }
 }

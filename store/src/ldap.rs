@@ -56,8 +56,10 @@ impl<'a> DeltaRows<'a> {
 }
 
 /// Serialised operations in text per outbox insert: member lists of large groups make some
-/// operations a hundred times larger than an account's.
-const OUTBOX_CHUNK_BYTES: usize = 4 << 20;
+/// operations a hundred times larger than an account's. (A statement's text is held twice, as
+/// text and as bound arguments, while the next is built: a first load's memberships at 4 MB a
+/// statement made it the run's peak of memory, the directory writes running alongside.)
+const OUTBOX_CHUNK_BYTES: usize = 1 << 20;
 
 /// The next operations for one outbox insert, serialised: at most `chunk_rows(6)` of them and
 /// about [`OUTBOX_CHUNK_BYTES`] of text.

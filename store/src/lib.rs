@@ -31,7 +31,7 @@ use orgid_directory::idp::{
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
     AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
-    RunOutcome, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
+    RunOutcome, RunPart, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
 };
 
 pub use backend::{PgStore, SqliteStore};
@@ -143,6 +143,9 @@ impl RunStore for AnyStore {
     }
     async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError> {
         each!(self, s => s.finish_run(run, outcome).await)
+    }
+    async fn apply_run_part(&self, run: RunId, part: RunPart<'_>) -> Result<Vec<i64>, StoreError> {
+        each!(self, s => s.apply_run_part(run, part).await)
     }
     async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.approve_run(held, by, at).await)

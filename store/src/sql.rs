@@ -147,6 +147,20 @@ macro_rules! store_impl {
                 .ok_or_else(|| StoreError::NotFound(format!("run {id}")))
             }
 
+            /// Locks the revision row and checks that `run` is running and that nothing was applied
+            /// since its base revision (`Conflict` otherwise).
+            async fn lock_for_run(tx: &mut sqlx::Transaction<'_, $db>, run: RunId) -> Result<(), StoreError> {
+                let revision = Self::lock_revision(tx).await?;
+                let state = Self::run_state(tx, run).await?;
+                Self::expect_running(run, &state)?;
+                if state.base_revision != revision {
+                    return Err(StoreError::Conflict(format!(
+                        "another run was applied while run {run} was running; run the sync again"
+                    )));
+                }
+                Ok(())
+            }
+
             fn expect_running(id: RunId, state: &RunStateDb) -> Result<(), StoreError> {
                 if state.status == RunStatus::Running.as_str() {
                     Ok(())
@@ -155,13 +169,15 @@ macro_rules! store_impl {
                 }
             }
 
-            /// Writes companies that differ from the stored ones, the plan's people and accounts,
-            /// and the plan's changes as run `run`'s ledger. Returns whether any state changed.
+            /// Writes companies that differ from the stored ones, the people and accounts, and the
+            /// changes as run `run`'s ledger (numbered after `changes_before` written earlier).
+            /// Returns whether any state changed.
             async fn apply_plan(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 run: RunId,
                 companies: &[Company],
-                plan: &Plan,
+                (people, changes): (&[Person], &[AccountChange]),
+                changes_before: usize,
                 at: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let now = millis(at);
@@ -196,7 +212,7 @@ macro_rules! store_impl {
 
                 // In key order: the rows then go to the right edge of the key indexes instead of
                 // all over them, which keeps a first load's pages in the cache (see `by_key`).
-                let people = by_key(last_per_key(&plan.people, |p| &p.key), |p| &p.key);
+                let people = by_key(last_per_key(people, |p| &p.key), |p| &p.key);
                 Self::execute_chunks(tx, people.chunks(chunk_rows(16)), |chunk| {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO people (person_key, employee_number, name, gender, company, department, title, \
@@ -233,7 +249,7 @@ macro_rules! store_impl {
                 })
                 .await?;
 
-                let accounts = by_key(last_per_key(&plan.changes, |c| &c.person_key), |c| &c.person_key);
+                let accounts = by_key(last_per_key(changes, |c| &c.person_key), |c| &c.person_key);
                 Self::execute_chunks(tx, accounts.chunks(chunk_rows(7)), |chunk| {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO accounts (person_key, login, status, rule, opened_at, closed_at, updated_at) ",
@@ -258,7 +274,7 @@ macro_rules! store_impl {
                 .await?;
 
                 let rows = chunk_rows(9);
-                Self::execute_chunks(tx, plan.changes.chunks(rows).enumerate(), |(n, chunk)| {
+                Self::execute_chunks(tx, changes.chunks(rows).enumerate(), |(n, chunk)| {
                     let json = changes_json(chunk)?;
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO run_changes (run_id, seq, person_key, login, op, employee_number, name, company, \
@@ -266,7 +282,7 @@ macro_rules! store_impl {
                     );
                     q.push_values(chunk.iter().zip(json).enumerate(), |mut b, (i, (c, json))| {
                         b.push_bind(run.0)
-                            .push_bind((n * rows + i + 1) as i64)
+                            .push_bind((changes_before + n * rows + i + 1) as i64)
                             .push_bind(c.person_key.0.as_str())
                             .push_bind(c.account.login.as_str())
                             .push_bind(c.op.as_str())
@@ -500,17 +516,10 @@ macro_rules! store_impl {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
                     let mut queued = Vec::new();
                     if apply {
-                        let revision = Self::lock_revision(&mut tx).await?;
-                        let state = Self::run_state(&mut tx, run).await?;
-                        Self::expect_running(run, &state)?;
-                        if state.base_revision != revision {
-                            return Err(StoreError::Conflict(format!(
-                                "another run was applied while run {run} was running; run the sync again"
-                            )));
-                        }
+                        Self::lock_for_run(&mut tx, run).await?;
+                        let plan = (&outcome.plan.people[..], &outcome.plan.changes[..]);
                         let planned =
-                            Self::apply_plan(&mut tx, run, outcome.companies, outcome.plan, outcome.finished_at)
-                                .await?;
+                            Self::apply_plan(&mut tx, run, outcome.companies, plan, 0, outcome.finished_at).await?;
                         let tracked = match &delta {
                             Some(rows) => {
                                 queued = Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?;
@@ -557,6 +566,43 @@ macro_rules! store_impl {
                 finished
             }
 
+            #[tracing::instrument(skip_all, fields(run = %run, changes_before = part.changes_before), err)]
+            async fn apply_run_part(&self, run: RunId, part: RunPart<'_>) -> Result<Vec<i64>, StoreError> {
+                let rows = DeltaRows::new(part.directory)?;
+                let mut conn = self.pool.acquire().await.map_err(db)?;
+                Self::part_write(&mut conn, true).await?;
+                let written = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+                    Self::lock_for_run(&mut tx, run).await?;
+                    let plan = (part.people, part.changes);
+                    Self::apply_plan(&mut tx, run, part.companies, plan, part.changes_before, part.at).await?;
+                    let queued = Self::apply_delta(&mut tx, Some(run), &rows, part.at).await?;
+                    Self::bump_revision(&mut tx).await?;
+                    // The run's own write is no conflict for its next part or its finish.
+                    sqlx::query(
+                        "UPDATE runs SET base_revision = (SELECT revision FROM store_revision WHERE id = 1) \
+                         WHERE id = $1",
+                    )
+                    .bind(run.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    let actor = orgid_directory::audit::Actor::Run(run);
+                    let mut events = part
+                        .changes
+                        .iter()
+                        .map(|c| orgid_directory::audit::lifecycle::change_event(&actor, c, part.at).fields());
+                    crate::audit::AuditTx::append_audit(&mut tx, &mut events).await?;
+                    tx.commit().await.map_err(db)?;
+                    Ok(queued)
+                }
+                .await;
+                if Self::part_write(&mut conn, false).await.is_err() {
+                    conn.close_on_drop();
+                }
+                written
+            }
+
             #[tracing::instrument(skip_all, fields(held = %held, by = %by), err)]
             async fn approve_run(&self, held: RunId, by: RunId, at: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
@@ -584,7 +630,8 @@ macro_rules! store_impl {
                     .as_deref()
                     .map(|d| serde_json::from_str(d).map_err(|e| json("held delta", e)))
                     .transpose()?;
-                let planned = Self::apply_plan(&mut tx, by, &kept.companies, &kept.plan, at).await?;
+                let plan = (&kept.plan.people[..], &kept.plan.changes[..]);
+                let planned = Self::apply_plan(&mut tx, by, &kept.companies, plan, 0, at).await?;
                 let tracked = match &delta {
                     Some(d) => {
                         let rows = DeltaRows::new(d)?;

@@ -56,5 +56,6 @@ mod serve;
 mod store;
 mod store_idp;
 mod store_ldap;
+mod store_parts;
 mod sync;
 mod workflow;

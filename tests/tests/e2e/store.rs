@@ -143,7 +143,7 @@ pub(crate) fn plan_of(people: Vec<Person>, changes: Vec<AccountChange>) -> Plan 
 }
 
 /// Three people: two opened in A (1002 listed first), one unusual record in B waiting for approval.
-fn first_plan() -> Plan {
+pub(crate) fn first_plan() -> Plan {
     let t = at(1);
     let p2 = person("k2", "1002", "李四", "A", t);
     let p1 = person("k1", "1001", "张三", "A", t);
