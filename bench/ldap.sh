@@ -118,6 +118,7 @@ step() { # label, args… → prints time, peak memory, counts and LDAP operatio
     code=$?; [ $code -eq 4 ] || { echo "$label failed ($code)"; head -c 2000 "$WORK/out.json"; exit 1; }; }
   read -r secs kb < <(tail -n 1 "$WORK/time")
   LAST_SECS=$secs
+  LAST_UNAVAILABLE=$(python3 -c 'import json,sys; l=json.load(open(sys.argv[1])).get("directory") or {}; print(1 if l.get("unavailable") else 0)' "$WORK/out.json")
   local summary
   summary=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d.get("counts") or {}; l=d.get("directory") or {}
 print(d["status"], " ".join(f"{k}={v}" for k,v in c.items() if v), "| ldap applied=%s refused=%s%s" % (l.get("applied"), l.get("refused"), " UNAVAILABLE" if l.get("unavailable") else ""))' "$WORK/out.json")
@@ -128,6 +129,9 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 config "$WORK/m1"
 step "orgid sync, empty store + slapd" sync
 ORGID_SECS=$LAST_SECS
+if [ "$LAST_UNAVAILABLE" = 1 ]; then
+  echo "the directory went away during orgid's load (slapd crashed?); no comparison. slapd's log:"; tail -n 5 "$WORK/s1/slapd.log"; exit 1
+fi
 
 # The same entries as LDIF: everything orgid wrote, without operational attributes.
 ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$P1" -D cn=admin,dc=example,dc=com -w secret \
@@ -151,7 +155,11 @@ awk -v a="$ORGID_SECS" -v b="$LDAPADD_SECS" 'BEGIN { printf "ratio orgid / ldapa
 P3=$(free_port); start_slapd "$WORK/s3" "$P3"
 config "$WORK/m1" "$P3" orgid-txn true
 step "orgid sync, ldap.transactions = true" sync
-awk -v a="$LAST_SECS" -v b="$LDAPADD_SECS" 'BEGIN { printf "ratio orgid (transactions) / ldapadd: %.2f\n", a / b }'
+if [ "$LAST_UNAVAILABLE" = 1 ]; then
+  echo "ratio orgid (transactions) / ldapadd: none, the load did not complete (the directory went away: slapd crashed?)"
+else
+  awk -v a="$LAST_SECS" -v b="$LDAPADD_SECS" 'BEGIN { printf "ratio orgid (transactions) / ldapadd: %.2f\n", a / b }'
+fi
 
 config "$WORK/m1"
 

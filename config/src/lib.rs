@@ -264,8 +264,10 @@ pub struct LdapConfig {
     pub concurrency: usize,
     /// Many adds of new entries (a first load) go in LDAP transactions (RFC 5805) on a second
     /// connection, which OpenLDAP's back-mdb applies for about a third less work. Off by default:
-    /// slapd 2.5.13 was seen to crash after a refused transaction whose adds had been pipelined;
-    /// orgid never reuses such a connection, but turn this on only for a server you have tried.
+    /// slapd 2.5.13 (Debian 12) was seen to crash after a refused transaction whose adds had been
+    /// pipelined, and once (segfault) in the middle of a plain 100,000-entry first load with the
+    /// adds queued one by one (`bench/ldap.sh`, 2026-11-23). Leave it off with that slapd; turn it
+    /// on only for a server you have tried.
     pub transactions: bool,
     /// The OU (under `base_dn`) that holds orgid's groups.
     pub groups_ou: String,
