@@ -51,7 +51,7 @@ impl ApiError {
 
     /// A malformed `Authorization` header: 400 `invalid_request`.
     pub fn malformed_credentials() -> Self {
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request", "malformed Authorization header");
+        let mut e = Self::bad_request("malformed Authorization header");
         e.challenge = Some("Bearer realm=\"orgid\", error=\"invalid_request\"");
         e
     }
@@ -61,6 +61,11 @@ impl ApiError {
         let mut e = Self::new(StatusCode::FORBIDDEN, "forbidden", reason);
         e.body.code = Some(code);
         e
+    }
+
+    /// Bad input the API cannot read (a query parameter, malformed JSON): 400 `invalid_request`.
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", reason)
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
@@ -101,13 +106,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(r) => Err(match r {
                 JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
-                }
+                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
                 JsonRejection::MissingJsonContentType(e) => {
                     ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", e.body_text())
                 }
-                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+                other => ApiError::bad_request(other.body_text()),
             }),
         }
     }
@@ -152,6 +155,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
 }
 
 /// An optional JSON body: empty is `None`; otherwise it must parse (400 for syntax, 422 for shape).
+/// A query string that does not fit its parameters: 400 `invalid_request`.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
 pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -160,7 +170,7 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Opti
         if e.is_data() {
             ApiError::unprocessable(e.to_string())
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {e}"))
+            ApiError::bad_request(format!("malformed JSON: {e}"))
         }
     })
 }

@@ -4,7 +4,7 @@
 //! The API's routes are merged at the root, never nested, so a handler's `Uri` is the request's.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -27,21 +27,17 @@ impl Page {
     pub fn new(limit: Option<u32>, offset: Option<u64>) -> Result<Self, ApiError> {
         let limit = limit.map_or(DEFAULT_LIMIT, |l| l as usize);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}")));
         }
-        let offset = usize::try_from(offset.unwrap_or(0))
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "offset is too large"))?;
+        let offset = usize::try_from(offset.unwrap_or(0)).map_err(|_| ApiError::bad_request("offset is too large"))?;
         Ok(Self { limit, offset })
     }
 
-    /// The page of `items` (the whole list, in its order) as the answer to the request `uri`.
-    pub fn respond<T: Serialize>(self, items: Vec<T>, uri: &Uri) -> Response {
+    /// The page of `items` (the whole list, in its order; only the page's items are produced) as
+    /// the answer to the request `uri`.
+    pub fn respond<T: Serialize>(self, items: impl ExactSizeIterator<Item = T>, uri: &Uri) -> Response {
         let total = items.len();
-        let page: Vec<T> = items.into_iter().skip(self.offset).take(self.limit).collect();
+        let page: Vec<T> = items.skip(self.offset).take(self.limit).collect();
         let mut res = Json(page).into_response();
         res.headers_mut().insert("x-total-count", HeaderValue::from(total));
         let next = self.offset.saturating_add(self.limit);
@@ -81,10 +77,10 @@ mod tests {
     fn the_next_link_keeps_the_filters_and_moves_the_offset() {
         let uri: Uri = "/api/v1/people?search=%E9%99%88&limit=2&offset=2".parse().unwrap_or_default();
         let page = Page { limit: 2, offset: 2 };
-        let res = page.respond(vec![1, 2, 3, 4, 5], &uri);
+        let res = page.respond([1, 2, 3, 4, 5].into_iter(), &uri);
         assert_eq!(res.headers()["x-total-count"], "5");
         assert_eq!(res.headers()["link"], "</api/v1/people?search=%E9%99%88&limit=2&offset=4>; rel=\"next\"");
-        let last = Page { limit: 2, offset: 4 }.respond(vec![1, 2, 3, 4, 5], &uri);
+        let last = Page { limit: 2, offset: 4 }.respond([1, 2, 3, 4, 5].into_iter(), &uri);
         assert!(last.headers().get("link").is_none(), "no next page after the last");
     }
 }

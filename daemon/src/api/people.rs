@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::Response;
 use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
@@ -34,14 +34,11 @@ pub struct SearchQuery {
 fn query(
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(AccountQuery, Page), ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(q) = q?;
     let status = q
         .status
         .as_deref()
-        .map(|s| {
-            s.parse::<AccountStatus>()
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
-        })
+        .map(|s| s.parse::<AccountStatus>().map_err(|e| ApiError::bad_request(e.to_string())))
         .transpose()?;
     let page = Page::new(q.limit, q.offset)?;
     Ok((AccountQuery { company: q.company.map(CompanyCode), status, search: q.search }, page))
@@ -61,7 +58,7 @@ pub async fn accounts(
 ) -> Result<Response, ApiError> {
     let (query, page) = query(q)?;
     let rows = wf::accounts(&api.app, &caller.who, &query).await?;
-    Ok(page.respond(rows.iter().map(AccountView::from).collect(), &uri))
+    Ok(page.respond(rows.iter().map(AccountView::from), &uri))
 }
 
 /// One account, by login.
@@ -91,7 +88,7 @@ pub async fn people(
 ) -> Result<Response, ApiError> {
     let (query, page) = query(q)?;
     let rows = wf::people(&api.app, &caller.who, &query).await?;
-    Ok(page.respond(rows.iter().map(PersonView::from).collect(), &uri))
+    Ok(page.respond(rows.iter().map(PersonView::from), &uri))
 }
 
 /// The answer to a password reset: the password itself never comes back.

@@ -36,12 +36,13 @@ pub async fn sla(
     caller: Caller,
     q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<SlaView>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(q) = q?;
     let month = match q.month.as_deref() {
         None => None,
-        Some(m) => Some(NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("month `{m}` is not YYYY-MM"))
-        })?),
+        Some(m) => Some(
+            NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+                .map_err(|_| ApiError::bad_request(format!("month `{m}` is not YYYY-MM")))?,
+        ),
     };
     Ok(Json(wf::sla_report(&api.app, &caller.who, month).await?.iter().map(SlaView::from).collect()))
 }
@@ -88,7 +89,7 @@ pub async fn audit(
         );
         return Err(wf::deny(&api.app, &caller.who, "audit.query", None, d).await.into());
     }
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(q) = q?;
     let scope = audit_api::Caller { scope: AuditScope::All };
     match audit_api::query(&api.app.store, api.app.tz, &scope, &q).await {
         Ok(page) => Ok(Json(page).into_response()),

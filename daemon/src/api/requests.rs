@@ -52,16 +52,12 @@ pub async fn list(
     uri: Uri,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
-    let state = q
-        .state
-        .as_deref()
-        .map(|s| s.parse::<RequestState>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e)))
-        .transpose()?;
+    let Query(q) = q?;
+    let state = q.state.as_deref().map(|s| s.parse::<RequestState>().map_err(ApiError::bad_request)).transpose()?;
     let page = Page::new(q.limit, q.offset)?;
     let query = RequestQuery { state, company: q.company.map(CompanyCode), inbox: false, mine: q.mine };
     let list = wf::requests(&api.app, &caller.who, &query).await?;
-    Ok(page.respond(list.iter().map(RequestView::from).collect(), &uri))
+    Ok(page.respond(list.iter().map(RequestView::from), &uri))
 }
 
 /// Pending requests with a step the caller may decide now.
