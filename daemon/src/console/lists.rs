@@ -11,7 +11,7 @@ use orgid_directory::{AccountStatus, CompanyCode};
 
 use super::i18n::{T, word};
 use super::pages::{self, esc, with_lang};
-use super::{Console, Session, bad_request, service_error, table};
+use super::{Console, Session, bad_request, fmt_time, service_error, table};
 use crate::workflow::{self as wf, AccountQuery};
 
 /// `GET /console/people?search=&company=`.
@@ -156,7 +156,6 @@ pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
-    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&c.app.tz).format("%Y-%m-%d %H:%M").to_string();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
@@ -166,8 +165,8 @@ pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query
                 esc(&r.name),
                 esc(&word(r.kind.as_str(), lang)),
                 esc(&r.detail),
-                esc(&local(r.first_seen)),
-                esc(&local(r.last_seen)),
+                esc(&fmt_time(&c, Some(r.first_seen))),
+                esc(&fmt_time(&c, Some(r.last_seen))),
                 esc(match r.resolved_at {
                     Some(_) => T::Resolved.text(lang),
                     None => T::Open.text(lang),

@@ -25,8 +25,9 @@ const FLOW_PURPOSE: &str = "console-login";
 const FLOW_SECURE: &str = "__Host-orgid_console_login";
 const FLOW_PLAIN: &str = "orgid_console_login";
 
-/// What the browser carries between `/console/login` and `/console/callback`.
-#[derive(Debug, Serialize, Deserialize)]
+/// What the browser carries between `/console/login` and `/console/callback`. No `Debug`: it
+/// holds the PKCE verifier.
+#[derive(Serialize, Deserialize)]
 struct Flow {
     state: String,
     nonce: String,
@@ -89,7 +90,8 @@ pub async fn start(State(c): State<Console>, headers: HeaderMap, Query(q): Query
     inner().unwrap_or_else(|e| super::unavailable(lang, &e))
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds the authorization code.
+#[derive(Deserialize)]
 pub struct CallbackQuery {
     #[serde(default)]
     code: Option<String>,

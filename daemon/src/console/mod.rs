@@ -225,6 +225,11 @@ pub fn service_error(s: &Session, e: crate::workflow::WorkflowError) -> Response
 }
 
 /// A table; `rows` hold HTML already escaped.
+/// A time as the console shows it: minutes, in the group's zone; nothing for none.
+pub fn fmt_time(c: &Console, t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.with_timezone(&c.app.tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+}
+
 pub fn table(lang: Lang, id: &str, headers: &[T], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
         return format!("<p class=\"note\" id=\"{id}\">{}</p>", esc(T::Nothing.text(lang)));

@@ -12,13 +12,9 @@ use orgid_directory::workflow::{Origin, Request, RequestKind, RequestState};
 
 use super::i18n::{Lang, T, word};
 use super::pages::{esc, with_lang};
-use super::{Console, Session, bad_request, parse_id, service_error, table, unavailable};
+use super::{Console, Session, bad_request, fmt_time, parse_id, service_error, table, unavailable};
 use crate::api::dto::{FieldError, SubmitInput};
 use crate::workflow::{self as wf, RequestQuery};
-
-fn fmt_time(c: &Console, t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.with_timezone(&c.app.tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
-}
 
 fn rows(c: &Console, lang: Lang, list: &[Request]) -> Vec<Vec<String>> {
     list.iter()

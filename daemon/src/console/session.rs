@@ -20,11 +20,17 @@ use super::pages::{self, Bar, with_lang};
 use super::{Console, lang_of};
 
 const PURPOSE: &str = "console-session";
+/// A page view renews the cookie (and marks the provider session used) at most this often.
+const RENEW_SECS: i64 = 60;
+
+fn due_for_renewal(data: &Data, now: i64) -> bool {
+    now - data.seen >= RENEW_SECS
+}
 const COOKIE_SECURE: &str = "__Host-orgid_console";
 const COOKIE_PLAIN: &str = "orgid_console";
 
-/// What the session cookie holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the session cookie holds. No `Debug`: it holds the ID token.
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct Data {
     pub login: String,
     pub name: String,
@@ -76,7 +82,7 @@ impl Console {
             Ok(_) => return Ok(None),
             Err(e) => return Err(super::unavailable(Lang::Zh, &e)),
         }
-        let seen = now - data.seen >= 60;
+        let seen = due_for_renewal(&data, now);
         match self.provider.session_live(&data.sso, seen).await {
             Ok(true) => Ok(Some(data)),
             Ok(false) => Ok(None),
@@ -154,7 +160,7 @@ impl FromRequestParts<Console> for Session {
         };
         let mut set_cookies = Vec::new();
         let now = c.app.clock.now().timestamp();
-        if now - data.seen >= 60 {
+        if due_for_renewal(&data, now) {
             data.seen = now;
             set_cookies.push(c.session_cookie(&data).map_err(|e| super::unavailable(lang, &e))?);
         }
