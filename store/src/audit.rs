@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use orgid_directory::audit::{AuditEvent, AuditFields, AuditRecord, ChainHead, Checkpoint, Hash, PublicKey, lifecycle};
-use orgid_directory::{Plan, RunId, RunOutcome, StoreError};
+use orgid_directory::{AccountChange, Plan, RunId, RunOutcome, StoreError};
 use ring::digest;
 
 use crate::error::corrupt;
@@ -69,6 +69,18 @@ pub(crate) async fn record_run<T: AuditTx + ?Sized>(
     outcome: &RunOutcome<'_>,
 ) -> Result<(), StoreError> {
     tx.append_audit(&mut lifecycle::run_event_iter(run, outcome).map(|e| e.fields())).await.map(drop)
+}
+
+/// `apply_run_part`'s records: each of the part's changes, by its run (the run's end comes with
+/// `finish_run`).
+pub(crate) async fn record_changes<T: AuditTx + ?Sized>(
+    tx: &mut T,
+    run: RunId,
+    changes: &[AccountChange],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let actor = orgid_directory::audit::Actor::Run(run);
+    tx.append_audit(&mut changes.iter().map(|c| lifecycle::change_event(&actor, c, at).fields())).await.map(drop)
 }
 
 /// `approve_run`'s records: the kept plan's changes by the approving run, then the approval.

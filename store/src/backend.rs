@@ -48,7 +48,9 @@ pub struct SqliteStore {
 /// Pages of write-ahead log after which a commit folds it back into the database (SQLite's
 /// default is 1,000). Login writes touch a few pages of each audit index per login: with 16 MB
 /// between checkpoints, a page written by many groups is copied back once, not once per 4 MB
-/// (`bench/audit.sh`, 2 cores: 15–30% more login records a second than with 1,000).
+/// (`audit_bench --logins-only`, 2 cores, empty store, two runs each, records/s at 16 / 64 / 256
+/// logins in flight: 4,583–5,681 / 4,860–6,691 / 7,428–7,973 with 1,000; 6,668–7,928 /
+/// 7,854–7,941 / 8,058–10,534 with 4,000).
 macro_rules! wal_autocheckpoint {
     () => {
         "4000"
@@ -150,8 +152,8 @@ impl SqliteStore {
 
 /// Login-write groups (`group.rs`) one PostgreSQL store commits at once: one executes its
 /// statements while the other waits for its commit's flush. More make smaller groups and more
-/// flushes (`bench/audit.sh` on 2 cores: 2 committers 7,400 records/s at 64 logins in flight,
-/// 4 committers 5,300, 1 committer 6,400).
+/// flushes (`bench/audit.sh` on 2 cores, empty store, one run each: 2 committers 7,439 records/s at
+/// 64 logins in flight, 4 committers 5,322, 1 committer 6,396).
 const PG_LOGIN_COMMITTERS: usize = 2;
 
 /// The store in PostgreSQL, shared by several `orgid serve` replicas.

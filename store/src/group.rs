@@ -163,9 +163,9 @@ struct Queue {
 /// How many login writes a store has committed, in how many transactions, since it was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginWriteStats {
-    /// Writes answered (committed or failed).
+    /// Writes taken off the queue (each then committed or failed).
     pub writes: u64,
-    /// Group transactions tried, not counting a failed group's writes retried one by one.
+    /// Groups taken off the queue (a group written again after a failure counts once).
     pub groups: u64,
 }
 

@@ -463,19 +463,31 @@ macro_rules! idp_impl {
                         Ok(None)
                     }
                     LoginWrite::Success { login, at, audit } => {
-                        ::sqlx::query(
-                            "UPDATE idp_credentials SET failed_count = 0, last_login_at = $2, locked_until = CASE \
-                             WHEN locked_until > $2 THEN locked_until ELSE NULL END WHERE login = $1",
-                        )
-                        .bind(login.as_str())
-                        .bind(millis(*at))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
+                        Self::login_successes(tx, &[(login.as_str(), millis(*at), millis(*at))]).await?;
                         events.extend_from_slice(audit);
                         Ok(None)
                     }
                 }
+            }
+
+            /// Successful logins: failures cleared, `last_login_at` set, a lock that has run out
+            /// cleared. Each row is (login, time for `last_login_at`, time a lock must outlast to
+            /// be kept), in milliseconds; a login without a credential is left alone. VALUES'
+            /// columns are column1… in both dialects.
+            async fn login_successes(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                rows: &[(&str, i64, i64)],
+            ) -> Result<(), StoreError> {
+                let mut q = ::sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE idp_credentials SET failed_count = 0, last_login_at = v.column2, locked_until = CASE \
+                     WHEN idp_credentials.locked_until > v.column3 THEN idp_credentials.locked_until ELSE NULL END \
+                     FROM (",
+                );
+                q.push_values(rows, |mut b, (login, last, latest)| {
+                    b.push_bind(*login).push_bind(*last).push_bind(*latest);
+                });
+                q.push(") AS v WHERE idp_credentials.login = v.column1");
+                q.build().execute(&mut **tx).await.map_err(db).map(drop)
             }
 
             /// Writes `audit` as the last statement of `tx`, then commits.
@@ -582,18 +594,7 @@ macro_rules! idp_impl {
                     }
                 }
                 if !plan.batched.is_empty() {
-                    // As `login_write`'s success, for every batched login at once. VALUES'
-                    // columns are column1… in both dialects.
-                    let mut q = ::sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE idp_credentials SET failed_count = 0, last_login_at = v.column2, locked_until = CASE \
-                         WHEN idp_credentials.locked_until > v.column3 THEN idp_credentials.locked_until ELSE NULL END \
-                         FROM (",
-                    );
-                    q.push_values(&plan.batched, |mut b, (login, last, latest)| {
-                        b.push_bind(*login).push_bind(*last).push_bind(*latest);
-                    });
-                    q.push(") AS v WHERE idp_credentials.login = v.column1");
-                    q.build().execute(&mut *tx).await.map_err(db).map_err(Folded)?;
+                    Self::login_successes(&mut tx, &plan.batched).await.map_err(Folded)?;
                 }
                 $crate::audit::append_tx(&mut tx, &events).await.map_err(Group)?;
                 tx.commit().await.map_err(db).map_err(Commit)?;

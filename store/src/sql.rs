@@ -587,12 +587,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
-                    let actor = orgid_directory::audit::Actor::Run(run);
-                    let mut events = part
-                        .changes
-                        .iter()
-                        .map(|c| orgid_directory::audit::lifecycle::change_event(&actor, c, part.at).fields());
-                    crate::audit::AuditTx::append_audit(&mut tx, &mut events).await?;
+                    crate::audit::record_changes(&mut tx, run, part.changes, part.at).await?;
                     tx.commit().await.map_err(db)?;
                     Ok(queued)
                 }
