@@ -28,18 +28,22 @@ pub async fn delta_for(
     }
     let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
     let nodes = app.store.tracked_nodes().await?;
-    let parents = dit::affected_parents(&layout, companies, &nodes, &plan.changes);
-    let keys: Vec<PersonKey> = plan.changes.iter().map(|c| c.person_key.clone()).collect();
-    let mut tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
-    if !parents.is_empty() {
-        tracked.extend(app.store.tracked_users_under(&parents).await?);
+    let mut tracked: HashMap<PersonKey, _> = HashMap::new();
+    // An entry is tracked for a person the store holds: a store without people (a first load)
+    // tracks none, and its 100,000 keys are not looked up.
+    if !current.is_empty() {
+        let keys: Vec<PersonKey> = plan.changes.iter().map(|c| c.person_key.clone()).collect();
+        tracked.extend(app.store.tracked_users(&keys).await?);
+        let parents = dit::affected_parents(&layout, companies, &nodes, &plan.changes);
+        if !parents.is_empty() {
+            tracked.extend(app.store.tracked_users_under(&parents).await?);
+        }
     }
-    let changed: HashSet<&PersonKey> = keys.iter().collect();
-    let mut profiles: HashMap<&PersonKey, &Profile> = current
-        .iter()
-        .filter(|sp| changed.contains(&sp.person.key))
-        .map(|sp| (&sp.person.key, &sp.person.profile))
-        .collect();
+    let changed: HashSet<&PersonKey> = plan.changes.iter().map(|c| &c.person_key).collect();
+    let mut profiles: HashMap<&PersonKey, &Profile> = HashMap::with_capacity(changed.len());
+    profiles.extend(
+        current.iter().filter(|sp| changed.contains(&sp.person.key)).map(|sp| (&sp.person.key, &sp.person.profile)),
+    );
     profiles.extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (&p.key, &p.profile)));
     Ok(Some(dit::delta(&dit::DeltaInput {
         layout: &layout,

@@ -52,7 +52,7 @@ pub fn split(plan: &mut Plan, delta: &DitDelta, size: usize) -> Option<Vec<Part>
     }
     let last = count - 1;
     let part_of: HashMap<&str, usize> =
-        plan.changes.iter().enumerate().map(|(i, c)| (c.person_key.0.as_str(), i / size)).collect();
+        plan.changes.iter().enumerate().map(|(i, c)| (c.person_key.as_str(), i / size)).collect();
     let op_part = |op: &QueuedOp| match op.phase {
         p if p < PHASE_ACCOUNTS => Some(0),
         PHASE_ACCOUNTS => op.key.strip_prefix("user:").and_then(|k| part_of.get(k).copied()),
@@ -60,9 +60,9 @@ pub fn split(plan: &mut Plan, delta: &DitDelta, size: usize) -> Option<Vec<Part>
         _ => None,
     };
     let ops = ends(count, delta.ops.iter().map(op_part))?;
-    let users = ends(count, delta.users.iter().map(|(k, _)| part_of.get(k.0.as_str()).copied()))?;
+    let users = ends(count, delta.users.iter().map(|(k, _)| part_of.get(k.as_str()).copied()))?;
     let mut people = vec![0usize; count];
-    let people_part = |p: &orgid_directory::Person| part_of.get(p.key.0.as_str()).copied().unwrap_or(0);
+    let people_part = |p: &orgid_directory::Person| part_of.get(p.key.as_str()).copied().unwrap_or(0);
     for p in &plan.people {
         people[people_part(p)] += 1;
     }

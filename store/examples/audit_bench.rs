@@ -514,7 +514,7 @@ async fn main() {
         .map(|i| {
             let change = AccountChange {
                 op: Op::Open,
-                person_key: PersonKey(format!("{i:064x}")),
+                person_key: PersonKey::from(format!("{i:064x}")),
                 account: Account {
                     login: format!("user{i:06}"),
                     status: AccountStatus::Active,

@@ -84,7 +84,7 @@ impl SubjectDb {
         };
         Ok(Subject {
             login: self.login,
-            person_key: PersonKey(self.person_key),
+            person_key: PersonKey::from(self.person_key),
             status: parse("account status", &self.status)?,
             name: self.name,
             employee_number: self.employee_number,

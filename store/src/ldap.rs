@@ -117,7 +117,7 @@ macro_rules! ldap_impl {
                     let mut q = QueryBuilder::<$db>::new("DELETE FROM ldap_users WHERE person_key IN (");
                     let mut list = q.separated(", ");
                     for key in chunk {
-                        list.push_bind(key.0.as_str());
+                        list.push_bind(key.as_str());
                     }
                     q.push(")");
                     q.build().execute(&mut **tx).await.map_err(db)?;
@@ -133,7 +133,7 @@ macro_rules! ldap_impl {
                     let mut q =
                         QueryBuilder::<$db>::new("INSERT INTO ldap_users (person_key, parent, login, groups, locked) ");
                     q.push_values(chunk, |mut b, (key, u, groups)| {
-                        b.push_bind(key.0.as_str())
+                        b.push_bind(key.as_str())
                             .push_bind(u.parent.as_str())
                             .push_bind(u.login.as_str())
                             .push_bind(groups.as_str())
@@ -238,7 +238,7 @@ macro_rules! ldap_impl {
 
             #[tracing::instrument(skip_all, fields(keys = keys.len()), err)]
             async fn tracked_users(&self, keys: &[PersonKey]) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError> {
-                let keys: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+                let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
                 self.tracked_users_where("person_key", &keys).await
             }
 

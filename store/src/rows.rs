@@ -137,7 +137,7 @@ impl PersonDb {
         };
         Ok(StoredPerson {
             person: Person {
-                key: PersonKey(self.person_key),
+                key: PersonKey::from(self.person_key),
                 profile,
                 employment: employment(&self.employment)?,
                 leave_date: date(self.leave_date)?,
@@ -303,7 +303,7 @@ impl TrackedUserDb {
     pub(crate) fn into_domain(self) -> Result<(PersonKey, TrackedUser), StoreError> {
         let groups = serde_json::from_str(&self.groups).map_err(|e| json("tracked groups", e))?;
         Ok((
-            PersonKey(self.person_key),
+            PersonKey::from(self.person_key),
             TrackedUser { parent: self.parent, login: self.login, groups, locked: self.locked },
         ))
     }

@@ -220,7 +220,7 @@ macro_rules! store_impl {
                     );
                     q.push_values(chunk, |mut b, p| {
                         let f = &p.profile;
-                        b.push_bind(p.key.0.as_str())
+                        b.push_bind(p.key.as_str())
                             .push_bind(f.employee_number.as_str())
                             .push_bind(f.name.as_str())
                             .push_bind(gender_text(f.gender))
@@ -256,7 +256,7 @@ macro_rules! store_impl {
                     );
                     q.push_values(chunk, |mut b, c| {
                         let a = &c.account;
-                        b.push_bind(c.person_key.0.as_str())
+                        b.push_bind(c.person_key.as_str())
                             .push_bind(a.login.as_str())
                             .push_bind(a.status.as_str())
                             .push_bind(a.rule.as_str())
@@ -283,7 +283,7 @@ macro_rules! store_impl {
                     q.push_values(chunk.iter().zip(json).enumerate(), |mut b, (i, (c, json))| {
                         b.push_bind(run.0)
                             .push_bind((changes_before + n * rows + i + 1) as i64)
-                            .push_bind(c.person_key.0.as_str())
+                            .push_bind(c.person_key.as_str())
                             .push_bind(c.account.login.as_str())
                             .push_bind(c.op.as_str())
                             .push_bind(c.employee_number.as_str())

@@ -77,7 +77,7 @@ impl RequestDb {
             id: self.id,
             kind: parse("request kind", &self.kind)?,
             company: CompanyCode(self.company),
-            person_key: PersonKey(self.person_key),
+            person_key: PersonKey::from(self.person_key),
             employee_number: self.employee_number,
             name: self.name,
             profile,
@@ -138,7 +138,7 @@ impl CheckDb {
         Ok(RosterCheck {
             id: self.id,
             company: CompanyCode(self.company),
-            person_key: PersonKey(self.person_key),
+            person_key: PersonKey::from(self.person_key),
             employee_number: self.employee_number,
             name: self.name,
             kind: parse::<CheckKind>("roster check kind", &self.kind)?,
@@ -344,7 +344,7 @@ macro_rules! workflow_impl {
                 )
                 .bind(r.kind.as_str())
                 .bind(r.company.0.as_str())
-                .bind(r.person_key.0.as_str())
+                .bind(r.person_key.as_str())
                 .bind(r.employee_number.as_str())
                 .bind(r.name.as_str())
                 .bind($crate::workflow::to_json("request profile", &r.profile)?)
@@ -438,7 +438,7 @@ macro_rules! workflow_impl {
                 ))
                 .bind(f.state.map(|s| s.as_str()))
                 .bind(f.company.as_ref().map(|c| c.0.as_str()))
-                .bind(f.person_key.as_ref().map(|k| k.0.as_str()))
+                .bind(f.person_key.as_ref().map(|k| k.as_str()))
                 .bind(f.kind.map(|k| k.as_str()))
                 .fetch_all(&self.pool)
                 .await
@@ -471,7 +471,7 @@ macro_rules! workflow_impl {
                 let mut fresh: Vec<&orgid_directory::workflow::RosterCheck> = Vec::new();
                 let mut named = std::collections::HashSet::new();
                 for c in seen {
-                    let key = (c.company.0.clone(), c.person_key.0.clone(), c.kind.as_str().to_string());
+                    let key = (c.company.0.clone(), c.person_key.as_str().to_string(), c.kind.as_str().to_string());
                     if !named.insert(key.clone()) {
                         continue;
                     }
@@ -518,7 +518,7 @@ macro_rules! workflow_impl {
                     );
                     q.push_values(chunk, |mut b, c| {
                         b.push_bind(c.company.0.as_str())
-                            .push_bind(c.person_key.0.as_str())
+                            .push_bind(c.person_key.as_str())
                             .push_bind(c.employee_number.as_str())
                             .push_bind(c.name.as_str())
                             .push_bind(c.kind.as_str())
@@ -560,7 +560,7 @@ macro_rules! workflow_impl {
                     $crate::sql::person_columns!(),
                     " FROM people p LEFT JOIN accounts a ON a.person_key = p.person_key WHERE p.person_key = $1"
                 ))
-                .bind(key.0.as_str())
+                .bind(key.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db)?

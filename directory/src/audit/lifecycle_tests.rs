@@ -12,7 +12,7 @@ fn at() -> DateTime<Utc> {
 fn change(op: Op, login: &str, company: &str, before: Option<AccountStatus>, after: AccountStatus) -> AccountChange {
     AccountChange {
         op,
-        person_key: PersonKey(format!("k-{login}")),
+        person_key: PersonKey::from(format!("k-{login}")),
         account: Account {
             login: login.into(),
             status: after,

@@ -35,7 +35,7 @@ fn companies(extra_parent_for_c020: &str) -> CompanyIndex {
 
 fn rec(n: u32, company: &str, emp: &str, name: &str, dept: &str, grade: &str) -> PersonRecord {
     PersonRecord {
-        key: PersonKey(format!("k{n}")),
+        key: PersonKey::from(format!("k{n}")),
         profile: Profile {
             employee_number: emp.into(),
             name: name.into(),
@@ -306,7 +306,7 @@ fn cross_company_move_keeps_the_entry_and_close_locks_it() {
     // Rehire: unlocked in place, memberships back.
     let d = w.run(
         &companies("C010"),
-        &month_one().into_iter().filter(|r| r.key.0 != "k3").chain([m2[2].clone()]).collect::<Vec<_>>(),
+        &month_one().into_iter().filter(|r| r.key.as_str() != "k3").chain([m2[2].clone()]).collect::<Vec<_>>(),
     );
     assert_eq!(
         render(&d),

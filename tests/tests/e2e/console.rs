@@ -164,7 +164,7 @@ async fn the_roster_check_page_shows_the_scope_only() {
     let check = |company: &str, number: &str, name: &str| RosterCheck {
         id: 0,
         company: CompanyCode(company.into()),
-        person_key: PersonKey(format!("key-{number}")),
+        person_key: PersonKey::from(format!("key-{number}")),
         employee_number: number.into(),
         name: name.into(),
         kind: CheckKind::Missing,

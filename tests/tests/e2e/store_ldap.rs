@@ -203,7 +203,7 @@ async fn run_delta_writes_outbox_in_order_and_tracking(e: Env) {
     assert_eq!(some, [tracked(&delta)[0].clone(), tracked(&delta)[2].clone()], "known ones, once, by key");
     assert!(e.store.tracked_users(&[]).await.expect("users").is_empty());
     let under = e.store.tracked_users_under(&["ou:a".into(), "ou:x".into()]).await.expect("under");
-    assert_eq!(under.iter().map(|u| u.0.0.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
+    assert_eq!(under.iter().map(|u| u.0.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
 
     // A partial run applies its delta too, and a run without one leaves the outbox as it is.
     let more = DitDelta { ops: vec![queued("k1", 1, add_user("zhangsan", "A"))], ..DitDelta::default() };
@@ -287,7 +287,7 @@ async fn renamed_moves_users_and_drops_the_old_node(e: Env) {
     apply_delta(&e, &Plan::default(), &rename, at(2), at(3)).await;
 
     let users = e.store.all_tracked_users().await.expect("users");
-    let parents: Vec<(&str, &str)> = users.iter().map(|(k, u)| (k.0.as_str(), u.parent.as_str())).collect();
+    let parents: Vec<(&str, &str)> = users.iter().map(|(k, u)| (k.as_str(), u.parent.as_str())).collect();
     assert_eq!(parents, [("k1", "ou:a2"), ("k2", "ou:a2"), ("k3", "ou:c")]);
     assert_eq!(users[0].1, user("ou:a2", "zhangsan", &["g:staff"], false), "only the parent changed");
     let keys: Vec<String> = e.store.tracked_nodes().await.expect("nodes").into_iter().map(|n| n.key).collect();
