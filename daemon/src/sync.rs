@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::ldap::{DrainReport, delta_for, push};
 use crate::outbox::{Fresh, push_with};
 use crate::progress::Progress;
-use crate::sync_parts::{self, PART_CHANGES, PARTS_FROM, Whole, split};
+use crate::sync_parts::{self, FIRST_PART_CHANGES, PART_CHANGES, PARTS_FROM, Whole, split};
 
 /// How a sync or import ended.
 #[derive(Debug)]
@@ -260,7 +260,7 @@ pub async fn conclude_with(
         None => (RunStatus::Partial, Some(format!("{} rows rejected", rejected.len()))),
     };
     if in_parts
-        && let Some(parts) = delta.as_ref().and_then(|d| split(&mut plan, d, PART_CHANGES))
+        && let Some(parts) = delta.as_ref().and_then(|d| split(&mut plan, d, FIRST_PART_CHANGES, PART_CHANGES))
         && let Some(delta) = delta.take()
     {
         let whole = Whole { run, status, message, plan, companies, rejected, active_people };

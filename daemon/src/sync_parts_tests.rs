@@ -75,7 +75,7 @@ fn run() -> (Plan, DitDelta) {
 #[test]
 fn parts_keep_the_queue_order_and_put_each_person_with_their_change() {
     let (mut plan, delta) = run();
-    let parts = split(&mut plan, &delta, 2).expect("three parts");
+    let parts = split(&mut plan, &delta, 2, 2).expect("three parts");
     assert_eq!(parts.len(), 3);
     assert_eq!(parts.iter().map(|p| p.changes.clone()).collect::<Vec<_>>(), vec![0..2, 2..4, 4..5]);
     // One after the other, the parts' operations and users are all of the delta's, in its order.
@@ -103,25 +103,40 @@ fn parts_keep_the_queue_order_and_put_each_person_with_their_change() {
 }
 
 #[test]
+fn the_first_part_may_be_smaller() {
+    let (mut plan, delta) = run();
+    let parts = split(&mut plan, &delta, 1, 3).expect("a first part of one change, then three");
+    assert_eq!(parts.iter().map(|p| p.changes.clone()).collect::<Vec<_>>(), vec![0..1, 1..4, 4..5]);
+    // Structure and the first account, then three accounts, then the last with the memberships.
+    assert_eq!(parts.iter().map(|p| p.ops.clone()).collect::<Vec<_>>(), vec![0..3, 3..6, 6..8]);
+    assert_eq!(parts.iter().map(|p| p.users.clone()).collect::<Vec<_>>(), vec![0..1, 1..4, 4..5]);
+    // Person 5 (no change) and person 0 go first.
+    assert_eq!(parts.iter().map(|p| p.people.len()).collect::<Vec<_>>(), vec![2, 3, 1]);
+    let (mut plan, delta) = run();
+    assert_eq!(split(&mut plan, &delta, 5, 1), None, "everything fits the first part");
+    assert_eq!(split(&mut plan, &delta, 4, 1).map(|p| p.len()), Some(2));
+}
+
+#[test]
 fn a_run_of_one_part_or_with_an_unplaceable_operation_is_not_split() {
     let (mut plan, delta) = run();
     let people = plan.people.clone();
-    assert_eq!(split(&mut plan, &delta, 5), None, "one part");
+    assert_eq!(split(&mut plan, &delta, 5, 5), None, "one part");
 
     let mut removal = delta.clone();
     removal.ops.push(op("ou:old", 70, "ou=old,dc=x"));
-    assert_eq!(split(&mut plan, &removal, 2), None, "a removal phase");
+    assert_eq!(split(&mut plan, &removal, 2, 2), None, "a removal phase");
 
     let mut stranger = delta.clone();
     stranger.ops.insert(2, op("user:nobody", PHASE_ACCOUNTS, "uid=x,ou=hq,dc=x"));
-    assert_eq!(split(&mut plan, &stranger, 2), None, "an account without a change");
+    assert_eq!(split(&mut plan, &stranger, 2, 2), None, "an account without a change");
 
     let mut untracked = delta.clone();
     untracked.users.push(user(9));
-    assert_eq!(split(&mut plan, &untracked, 2), None, "tracking without a change");
+    assert_eq!(split(&mut plan, &untracked, 2, 2), None, "tracking without a change");
 
     let mut shuffled = delta;
     shuffled.ops.swap(2, 6);
-    assert_eq!(split(&mut plan, &shuffled, 2), None, "accounts out of the changes' order");
+    assert_eq!(split(&mut plan, &shuffled, 2, 2), None, "accounts out of the changes' order");
     assert_eq!(plan.people, people, "people are reordered only for a split");
 }

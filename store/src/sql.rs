@@ -483,6 +483,8 @@ macro_rules! store_impl {
 
             #[tracing::instrument(skip_all, fields(run = %run, status = %outcome.status), err)]
             async fn finish_run(&self, run: RunId, outcome: RunOutcome<'_>) -> Result<Vec<i64>, StoreError> {
+                // A run written in parts is done with the connection they kept.
+                self.parts_end(run).await;
                 let apply = match outcome.status {
                     RunStatus::Ok | RunStatus::Partial => true,
                     RunStatus::Held | RunStatus::Failed => false,
@@ -569,8 +571,7 @@ macro_rules! store_impl {
             #[tracing::instrument(skip_all, fields(run = %run, changes_before = part.changes_before), err)]
             async fn apply_run_part(&self, run: RunId, part: RunPart<'_>) -> Result<Vec<i64>, StoreError> {
                 let rows = DeltaRows::new(part.directory)?;
-                let mut conn = self.pool.acquire().await.map_err(db)?;
-                Self::part_write(&mut conn, true).await?;
+                let mut conn = self.part_conn(run).await?;
                 let written = async {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
                     Self::lock_for_run(&mut tx, run).await?;
@@ -592,9 +593,7 @@ macro_rules! store_impl {
                     Ok(queued)
                 }
                 .await;
-                if Self::part_write(&mut conn, false).await.is_err() {
-                    conn.close_on_drop();
-                }
+                self.part_done(run, conn, written.is_ok()).await;
                 written
             }
 
