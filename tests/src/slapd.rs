@@ -79,6 +79,11 @@ impl Slapd {
         Slapd { dir, port, child }
     }
 
+    /// How slapd ended, if it has (a crash shows as a signal); `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
     }
