@@ -23,8 +23,8 @@ use crate::sync::{RunReport, fail};
 
 /// Account changes per part.
 pub const PART_CHANGES: usize = 10_000;
-/// Account changes in the first part, smaller: the directory starts when it has committed (with
-/// the OUs and groups, 2,500 accounts commit in about a quarter of the time of 10,000).
+/// Account changes in the first part, smaller: the directory starts when it has committed, and
+/// a quarter of the accounts (with the OUs and groups) commits sooner than a full part.
 pub const FIRST_PART_CHANGES: usize = 2_500;
 /// A first load with fewer account changes is written in one transaction.
 pub const PARTS_FROM: usize = 20_000;
