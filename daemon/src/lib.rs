@@ -1,25 +1,15 @@
-//! The `orgid` binary's library: command line, wiring, sync runner, daemon and reports. Domain
-//! rules live in `orgid-directory`; this crate only loads, calls, persists and prints.
+//! The `orgid` binary's library, by role. Dependencies point one way:
+//! `cli`, `http` and `jobs` → `services` → the library crates; `app` (the wiring), `output`
+//! (formats and progress) and `telemetry` are leaves every role may use. Domain rules live in
+//! `orgid-directory`; this crate only loads, calls, persists and prints.
 
-pub mod api;
 pub mod app;
-pub mod audit;
-pub mod audit_api;
-pub mod audit_report;
 pub mod cli;
-pub mod console;
-pub mod demo;
-pub mod idp;
-pub mod import;
-pub mod ldap;
-pub mod metrics;
-pub mod outbox;
+pub mod http;
+pub mod jobs;
 pub mod output;
-pub mod progress;
-pub mod report;
-pub mod serve;
-pub mod sync;
-pub mod sync_parts;
+pub mod services;
 pub mod telemetry;
-pub mod web;
-pub mod workflow;
+
+#[cfg(test)]
+mod layering;

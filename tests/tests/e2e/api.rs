@@ -1,6 +1,6 @@
 //! The admin API over HTTP: bearer authentication (RFC 6750), the OpenAPI document, JSON errors.
 
-use orgid::workflow as wf;
+use orgid::services::workflow as wf;
 
 use crate::browser::{API_SECRET, Site};
 use crate::oidc::{CB, Op, SECRET, first_login, pkce};
@@ -123,7 +123,7 @@ async fn the_openapi_document_lists_every_route_and_each_is_protected() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    let routes = orgid::api::routes();
+    let routes = orgid::http::api::routes();
     assert!(routes.len() >= 2);
     for (method, path) in &routes {
         let op_doc = &doc["paths"][path][method.to_ascii_lowercase()];

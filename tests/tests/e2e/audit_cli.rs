@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{Duration, Utc};
-use orgid::audit_api::{Caller, router};
+use orgid::http::api::audit::{Caller, router};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, AuditScope, EventKind, LoginFailure, RequestContext};
 use orgid_directory::{AccountStatus, AuditStore, CompanyCode, Op, RunStore};
 use orgid_store::AnyStore;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use orgid::app::App;
-use orgid::workflow::{self as wf, AccountQuery};
+use orgid::services::workflow::{self as wf, AccountQuery};
 use orgid_directory::workflow::{Principal, RequestState, Step};
 use orgid_tests::{Browser, Slapd};
 use tokio::net::TcpListener;
@@ -99,7 +99,7 @@ impl Site {
         let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).unwrap();
         let app = App::open_with_clock(config, env.clock.clone() as Arc<dyn orgid_directory::Clock>).await.unwrap();
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let server = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
             let _ = rx.await;
         }));
         let http = reqwest::Client::new();

@@ -1,7 +1,7 @@
 //! The console over plain HTTP: the sign-in dance step by step (state, replay), CSRF, refusals
 //! shown and audited, escaping, and the security headers.
 
-use orgid::workflow as wf;
+use orgid::services::workflow as wf;
 
 use crate::browser::Site;
 use crate::oidc::{Browser, Page};

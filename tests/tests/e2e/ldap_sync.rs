@@ -436,12 +436,12 @@ async fn a_push_killed_midway_converges_on_the_next_start() {
     // Kill the push part-way, as soon as the directory shows that it has started: the task is
     // dropped at whatever await it has reached.
     let app = orgid::app::App::open(config.clone()).await.expect("open");
-    let task = tokio::spawn(async move { orgid::ldap::push(&app).await });
+    let task = tokio::spawn(async move { orgid::services::targets::ldap::push(&app).await });
     let partial = kill_once_started(&slapd, task, "push", 20).await;
 
     // Start again: everything converges, nothing is refused.
     let app = orgid::app::App::open(config).await.expect("open");
-    let r = orgid::ldap::push(&app).await.expect("push");
+    let r = orgid::services::targets::ldap::push(&app).await.expect("push");
     assert_eq!(r.refused, 0, "{r:?}");
     assert!(r.unavailable.is_none(), "{r:?}");
     assert_converged(&env, &slapd, partial).await;

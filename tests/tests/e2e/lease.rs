@@ -55,7 +55,7 @@ async fn of_two_serve_replicas_only_the_leader_runs_scheduled_syncs() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let task = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
             let _ = stopped.await;
         }));
         replicas.push((addr, stop, task));

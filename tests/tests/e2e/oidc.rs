@@ -97,7 +97,7 @@ require_totp = true
         let config = orgid::cli::load_config(Some(&cfg), Vec::new()).unwrap();
         let app = orgid::app::App::open_with_clock(config, clock.clone()).await.unwrap();
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let server = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

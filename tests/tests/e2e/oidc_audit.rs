@@ -45,7 +45,7 @@ impl Server {
         let config = orgid::cli::load_config(Some(&cfg), Vec::new()).unwrap();
         let app = orgid::app::App::open(config).await.unwrap();
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+        let task = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
             let _ = rx.await;
         }));
         Server { _dir: dir, base, cfg, stop, task }

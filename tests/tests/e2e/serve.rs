@@ -40,7 +40,7 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+    let server = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
         let _ = stop_rx.await;
     }));
 
@@ -87,7 +87,7 @@ async fn sighup_does_not_end_the_daemon() {
     std::fs::write(&cfg, "[sync]\nschedule = \"not cron\"\n").expect("write");
     let store =
         orgid_store::connect(&format!("sqlite:{}", dir.path().join("orgid.db").display()), 2).await.expect("store");
-    let handler = tokio::spawn(orgid::serve::hangups(Some(cfg), store.clone()));
+    let handler = tokio::spawn(orgid::cli::serve::hangups(Some(cfg), store.clone()));
     tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
     // Without the handler, SIGHUP's default action would end this whole test process.
     let status =

@@ -455,16 +455,16 @@ async fn a_leaving_date_closes_the_account_from_local_midnight() {
     let clock = Arc::new(orgid_directory::FixedClock::new(at(15, 30))); // 23:30 on the 22nd in Shanghai
     let config = orgid::cli::load_config(Some(&c.cfg), Vec::new()).expect("config");
     let app = orgid::app::App::open_with_clock(config, clock.clone()).await.expect("open");
-    let quiet = orgid::progress::Progress::hidden();
+    let quiet = orgid::output::progress::Progress::hidden();
 
-    let closes = |r: &orgid::sync::RunReport| match r {
-        orgid::sync::RunReport::Applied { plan, .. } => plan.counts.close,
+    let closes = |r: &orgid::services::ledger::RunReport| match r {
+        orgid::services::ledger::RunReport::Applied { plan, .. } => plan.counts.close,
         other => panic!("not applied: {other:?}"),
     };
-    let first = orgid::sync::sync(&app, false, "test", &quiet).await.expect("sync");
+    let first = orgid::services::sync::sync(&app, false, "test", &quiet).await.expect("sync");
     assert_eq!(closes(&first), 0, "the evening before the leaving date");
     clock.set(at(16, 30)); // 00:30 on the 23rd in Shanghai, still the 22nd in UTC
-    let second = orgid::sync::sync(&app, false, "test", &quiet).await.expect("sync");
+    let second = orgid::services::sync::sync(&app, false, "test", &quiet).await.expect("sync");
     assert_eq!(closes(&second), 1, "from local midnight of the leaving date");
     let closed = accounts(&c.cfg, &["--status", "disabled"]).await;
     assert_eq!(closed.len(), 1);

@@ -1,5 +1,5 @@
 //! Delegation and the lifecycle workflow end to end: a synced group, roles granted, requests
-//! submitted, approved and applied through the service (`orgid::workflow`), against SQLite and a
+//! submitted, approved and applied through the service (`orgid::services::workflow`), against SQLite and a
 //! real PostgreSQL; refusals are checked to be audited.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use orgid::app::App;
-use orgid::workflow::{self as wf, AccountQuery, PersonRef, Submission, WorkflowError};
+use orgid::services::workflow::{self as wf, AccountQuery, PersonRef, Submission, WorkflowError};
 use orgid_directory::audit::{AuditFilter, AuditScope, EventKind, Order, PageRequest};
 use orgid_directory::workflow::{Origin, Principal, Request, RequestKind, RequestState, Role, Step};
 use orgid_directory::{
@@ -235,9 +235,9 @@ async fn unrated_needs_strategy_office_and_group_hr(env: Env) {
 }
 
 /// The HR sync, in process, at the env's clock.
-pub async fn sync(env: &Env) -> orgid::sync::RunReport {
-    let report = orgid::sync::sync(&env.app, false, "test", &orgid::progress::Progress::hidden()).await.expect("sync");
-    assert!(matches!(report, orgid::sync::RunReport::Applied { .. }), "{report:?}");
+pub async fn sync(env: &Env) -> orgid::services::ledger::RunReport {
+    let report = orgid::services::sync::sync(&env.app, false, "test", &orgid::output::progress::Progress::hidden()).await.expect("sync");
+    assert!(matches!(report, orgid::services::ledger::RunReport::Applied { .. }), "{report:?}");
     report
 }
 
@@ -769,7 +769,7 @@ async fn serve_retries_failed_requests_on_its_schedule() {
     let app = App::open(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(orgid::serve::serve_on(app, listener, async {
+    let task = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
         let _ = rx.await;
     }));
     use orgid_directory::WorkflowStore;

@@ -1,0 +1,103 @@
+//! `orgid clients …`: the OIDC clients (OA modules) registered in the store, besides the
+//! configuration's.
+
+use std::io::Write;
+
+use clap::Subcommand;
+
+use crate::app::App;
+use crate::output::{Format, Table};
+use crate::services::idp::{self, NewClient, provider};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is generated and shown once.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// No secret: PKCE is required.
+        #[arg(long)]
+        public: bool,
+        /// authorization_code, refresh_token, client_credentials (default: the first two).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+        #[arg(long)]
+        require_totp: bool,
+    },
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remove a client registered in the store and revoke its grants.
+    Remove { id: String },
+}
+
+pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    match command {
+        ClientsCommand::Add {
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            grants,
+            id_token_alg,
+            require_totp,
+        } => {
+            let new = NewClient {
+                id: id.clone(),
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                grants,
+                id_token_alg,
+                require_totp,
+            };
+            let secret = idp::add_client(app, new).await?;
+            writeln!(out, "client `{id}` added")?;
+            if let Some(s) = secret {
+                writeln!(out, "client secret (shown once; orgid keeps only its hash): {s}")?;
+            }
+            Ok(0)
+        }
+        ClientsCommand::List { format } => list_clients(app, format, out).await,
+        ClientsCommand::Remove { id } => {
+            idp::remove_client(app, &id).await?;
+            writeln!(out, "client `{id}` removed; its grants are revoked")?;
+            Ok(0)
+        }
+    }
+}
+
+pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    let provider = provider(app).await?;
+    let clients = provider.clients().await?;
+    let table = Table {
+        header: vec!["id", "name", "type", "source", "grants", "id_token_alg", "require_totp", "redirect_uris"],
+        rows: clients
+            .iter()
+            .map(|c| {
+                vec![
+                    c.id.clone(),
+                    c.name.clone(),
+                    (if c.is_public() { "public" } else { "confidential" }).into(),
+                    (if c.configured { "config" } else { "store" }).into(),
+                    c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+                    c.id_token_alg.as_str().into(),
+                    c.require_totp.to_string(),
+                    c.redirect_uris.join(" "),
+                ]
+            })
+            .collect(),
+    };
+    table.emit(format, &table.records(), out)?;
+    Ok(0)
+}

@@ -1,0 +1,240 @@
+//! Wiring of the identity provider: its secret, its store, the LDAP password sink, the console's
+//! built-in client, and what `orgid clients …` and `orgid accounts reset-password|unlock` do.
+
+pub mod console_client;
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use orgid_config::{GrantType, LdapConfig, SigningAlg};
+use orgid_directory::SettingStore;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
+use orgid_directory::idp::{IdpStore, StoredClient};
+use orgid_directory::store::DirectoryStore;
+use orgid_idp::{PasswordSink, Provider, Settings};
+use orgid_store::AnyStore;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::app::App;
+
+const SECRET_KEY: &str = "idp_secret";
+
+/// The operator at the command line, as the audit trail names them.
+pub(crate) fn operator() -> Actor {
+    Actor::Admin("cli".into())
+}
+
+/// An administrative action of the operator, at the wall-clock time.
+fn admin_event(kind: EventKind) -> AuditEvent {
+    AuditEvent::new(Utc::now(), kind, AuditOutcome::Success, operator())
+}
+
+/// The provider over the app's store, with the LDAP password sink when `[ldap]` is configured.
+/// The built-in console client (`orgid-console`) is among the provider's clients, unless the
+/// configuration defines a client of that id itself.
+pub async fn provider(app: &App) -> anyhow::Result<Provider> {
+    let secret = idp_secret(app).await?;
+    let mut settings = Settings::from_config(&app.config);
+    if !settings.clients.iter().any(|c| c.id == console_client::CLIENT_ID) {
+        settings.clients.push(console_client::client_config(&secret, &app.config.oidc.issuer));
+    }
+    let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
+    let passwords: Option<Arc<dyn PasswordSink>> = app
+        .config
+        .ldap
+        .clone()
+        .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
+    Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+}
+
+/// The provider's secret (made on first use, then kept in the store for its life).
+pub(crate) async fn idp_secret(app: &App) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let secret =
+        app.store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the idp secret")?;
+    hex::decode(secret).context("the stored idp secret is not hex")
+}
+
+/// Sets directory passwords with the Password Modify extended operation (RFC 3062), on the entry
+/// orgid tracks for the account; the server hashes the password.
+struct LdapPasswords {
+    cfg: LdapConfig,
+    store: AnyStore,
+}
+
+#[async_trait::async_trait]
+impl PasswordSink for LdapPasswords {
+    async fn set_password(&self, login: &str, password: &str) -> Result<(), String> {
+        let subject = self.store.subject(login).await.map_err(|e| e.to_string())?.ok_or("no such account")?;
+        let tracked = self.store.tracked_users(&[subject.person_key]).await.map_err(|e| e.to_string())?;
+        let Some((_, user)) = tracked.into_iter().next() else {
+            // Not in the directory yet (queued or LDAP added later): the store's password rules.
+            return Ok(());
+        };
+        let nodes = self.store.tracked_nodes().await.map_err(|e| e.to_string())?;
+        let parent = nodes.iter().find(|n| n.key == user.parent).ok_or("the entry's parent OU is not tracked")?;
+        let dn = parent.dn.child("uid", &user.login);
+        let sink = orgid_connectors::ldap::LdapSink::connect(&self.cfg).await.map_err(|e| e.to_string())?;
+        let result = sink.set_password(&dn, password).await.map_err(|e| e.to_string());
+        sink.unbind().await;
+        result
+    }
+}
+
+/// A client to register (`orgid clients add`).
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// No secret: PKCE is required.
+    pub public: bool,
+    pub grants: Vec<String>,
+    pub id_token_alg: String,
+    pub require_totp: bool,
+}
+
+/// Registers a client in the store; returns its generated secret (a confidential client's), which
+/// the caller shows once: orgid keeps only its hash.
+pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<String>> {
+    let NewClient { id, name, redirect_uris, post_logout_redirect_uris, public, grants, id_token_alg, require_totp } =
+        new;
+    let (id, id_token_alg) = (id.as_str(), id_token_alg.as_str());
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        bail!("client id `{id}` must be letters, digits, `-`, `_` or `.`");
+    }
+    if app.config.clients.iter().any(|c| c.id == id) {
+        bail!("client `{id}` is defined in the configuration file");
+    }
+    for u in redirect_uris.iter().chain(&post_logout_redirect_uris) {
+        orgid_config::check_redirect_uri(u).map_err(|why| anyhow::anyhow!("redirect URI `{u}` {why}"))?;
+    }
+    let grants: Vec<GrantType> = if grants.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        grants
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| anyhow::anyhow!("unknown grant `{g}`")))
+            .collect::<Result<_, _>>()?
+    };
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        bail!("the authorization_code grant needs at least one --redirect-uri");
+    }
+    if public && grants.contains(&GrantType::ClientCredentials) {
+        bail!("client_credentials needs a confidential client (drop --public)");
+    }
+    let alg = SigningAlg::parse(id_token_alg)
+        .ok_or_else(|| anyhow::anyhow!("unknown --id-token-alg `{id_token_alg}` (RS256, ES256, EdDSA)"))?;
+    let secret = if public { None } else { Some(orgid_idp::keys::random_token(32)?) };
+    let client = StoredClient {
+        id: id.into(),
+        name: name.unwrap_or_else(|| id.into()),
+        secret_hash: secret.as_deref().map(orgid_idp::hash_client_secret),
+        redirect_uris,
+        post_logout_redirect_uris,
+        grants: grants.iter().map(|g| g.as_str().to_string()).collect(),
+        id_token_alg: alg.as_str().into(),
+        require_totp,
+        created_at: Utc::now(),
+    };
+    let added = admin_event(EventKind::ClientAdd)
+        .client(id)
+        .reason(format!("client `{id}` registered"))
+        .attr("grants", client.grants.join(" "))
+        .attr("redirect_uris", client.redirect_uris.join(" "))
+        .attr("type", if public { "public" } else { "confidential" });
+    app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
+    Ok(secret)
+}
+
+/// Removes a client registered in the store and revokes its grants.
+pub async fn remove_client(app: &App, id: &str) -> anyhow::Result<()> {
+    if app.config.clients.iter().any(|c| c.id == id) {
+        bail!("client `{id}` is defined in the configuration file: remove it there");
+    }
+    let removed =
+        admin_event(EventKind::ClientRemove).client(id).reason(format!("client `{id}` removed: grants revoked"));
+    match app.store.remove_client(id, removed.at, std::slice::from_ref(&removed)).await {
+        Ok(()) => Ok(()),
+        Err(orgid_directory::StoreError::NotFound(_)) => bail!("there is no client `{id}`; see `orgid clients list`"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where a reset's one-time password went.
+#[derive(Debug)]
+pub enum Reset {
+    /// No notifier is configured: the caller shows it once.
+    Shown(String),
+    /// The notifier delivered it to the holder.
+    Sent,
+}
+
+/// `orgid accounts reset-password LOGIN`: a random one-time initial password, sent through the
+/// notifier, or returned to be shown once when none is configured.
+pub async fn reset_password(app: &App, login: &str) -> anyhow::Result<Reset> {
+    let Some(subject) = app.store.subject(login).await? else {
+        bail!("there is no account `{login}`; see `orgid accounts list`");
+    };
+    if subject.status != orgid_directory::AccountStatus::Active {
+        bail!("account `{login}` is {}: only active accounts get passwords", subject.status.as_str());
+    }
+    let provider = provider(app).await?;
+    let password = provider.reset_password(login, &operator()).await?;
+    let cmd = &app.config.notifier.command;
+    if cmd.is_empty() {
+        return Ok(Reset::Shown(password));
+    }
+    send_password(app, &subject, &password).await?;
+    Ok(Reset::Sent)
+}
+
+/// Hands a one-time password to the configured notifier (on its stdin, never in its arguments or
+/// environment), which delivers it to the account holder. Errors if no notifier is configured.
+pub(crate) async fn send_password(
+    app: &App,
+    subject: &orgid_directory::idp::Subject,
+    password: &str,
+) -> anyhow::Result<()> {
+    let cmd = &app.config.notifier.command;
+    if cmd.is_empty() {
+        bail!("no notifier is configured ([notifier] command)");
+    }
+    let login = &subject.login;
+    let mut child = tokio::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .env("ORGID_LOGIN", login)
+        .env("ORGID_NAME", &subject.name)
+        .env("ORGID_MAIL", &subject.email)
+        .env("ORGID_MOBILE", &subject.mobile)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("while starting the notifier `{}`", cmd[0]))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(password.as_bytes()).await.context("while handing the password to the notifier")?;
+    }
+    let status = child.wait().await.context("while waiting for the notifier")?;
+    if !status.success() {
+        bail!(
+            "the notifier `{}` failed ({status}); the new password is in force but did not reach {login}: run the reset again",
+            cmd[0]
+        );
+    }
+    Ok(())
+}
+
+/// Lifts a lockout after failed logins.
+pub async fn unlock(app: &App, login: &str) -> anyhow::Result<()> {
+    let company = app.store.subject(login).await?.map(|s| s.company);
+    let unlocked = admin_event(EventKind::Unlock).subject(login, company.as_ref()).reason("failures and lock cleared");
+    match app.store.unlock(login, &[unlocked]).await {
+        Ok(()) => Ok(()),
+        Err(orgid_directory::StoreError::NotFound(_)) => bail!("account `{login}` has no password yet"),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,41 @@
+//! What the command line, the HTTP surfaces and the jobs share: the sync and its run ledger,
+//! imports, the workflow, audit, the provider's wiring, the targets orgid keeps equal to its
+//! decisions, and the daemon's metrics. Services call the library crates; they never print to a
+//! terminal nor answer HTTP (the `out` writers some take are the report of a command or a job).
+
+pub mod audit;
+pub mod idp;
+pub mod import;
+pub mod ledger;
+pub mod metrics;
+pub mod parts;
+pub mod run;
+pub mod sync;
+pub mod targets;
+pub mod workflow;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::app::App;
+use metrics::Metrics;
+
+/// The state of a running daemon that the HTTP surfaces and the jobs share.
+#[derive(Clone)]
+pub struct Shared {
+    pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
+    /// Whether this replica holds the leader lease and so runs the scheduled jobs.
+    pub leader: Arc<AtomicBool>,
+}
+
+impl Shared {
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::SeqCst);
+        self.metrics.set_leader(leader);
+    }
+}

@@ -1,0 +1,258 @@
+//! The directory side of the daemon: a run's LDAP delta (written with the run), the outbox worker
+//! that applies it, and the `orgid ldap` commands. The store is the source of truth; LDAP is a
+//! target that catches up whenever it is reachable.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+
+use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
+use orgid_directory::AuditStore;
+use orgid_directory::dit::{self, DitDelta, Layout};
+use orgid_directory::store::DirectoryStore;
+use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
+use tracing::info;
+
+use crate::app::App;
+use crate::output::local;
+
+/// The directory delta of a plan, or `None` when no `[ldap]` is configured.
+pub async fn delta_for(
+    app: &App,
+    plan: &Plan,
+    current: &[StoredPerson],
+    companies: &CompanyIndex,
+) -> anyhow::Result<Option<DitDelta>> {
+    let Some(cfg) = &app.config.ldap else { return Ok(None) };
+    if plan.changes.is_empty() {
+        return Ok(Some(DitDelta::default()));
+    }
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let nodes = app.store.tracked_nodes().await?;
+    let mut tracked: HashMap<PersonKey, _> = HashMap::new();
+    // An entry is tracked for a person the store holds: a store without people (a first load)
+    // tracks none, and its 100,000 keys are not looked up.
+    if !current.is_empty() {
+        let keys: Vec<PersonKey> = plan.changes.iter().map(|c| c.person_key.clone()).collect();
+        tracked.extend(app.store.tracked_users(&keys).await?);
+        let parents = dit::affected_parents(&layout, companies, &nodes, &plan.changes);
+        if !parents.is_empty() {
+            tracked.extend(app.store.tracked_users_under(&parents).await?);
+        }
+    }
+    let changed: HashSet<&PersonKey> = plan.changes.iter().map(|c| &c.person_key).collect();
+    let mut profiles: HashMap<&PersonKey, &Profile> = HashMap::with_capacity(changed.len());
+    profiles.extend(
+        current.iter().filter(|sp| changed.contains(&sp.person.key)).map(|sp| (&sp.person.key, &sp.person.profile)),
+    );
+    profiles.extend(plan.people.iter().filter(|p| changed.contains(&p.key)).map(|p| (&p.key, &p.profile)));
+    Ok(Some(dit::delta(&dit::DeltaInput {
+        layout: &layout,
+        companies,
+        changes: &plan.changes,
+        profiles: &profiles,
+        nodes: &nodes,
+        tracked: &tracked,
+    })))
+}
+
+use crate::services::targets::DrainReport;
+
+/// Connects and applies the outbox until every item has been tried once, or the server goes away
+/// (a server that cannot be reached leaves the outbox waiting).
+pub async fn push(app: &App) -> anyhow::Result<DrainReport> {
+    crate::services::targets::outbox::push_with(app, None, None).await
+}
+
+/// Applies the outbox over an open connection (see [`crate::services::targets::outbox::drain`]).
+pub async fn drain(app: &App, sink: &LdapSink) -> anyhow::Result<DrainReport> {
+    crate::services::targets::outbox::drain(app, sink, None).await
+}
+
+/// How the directory answers: a connection as configured, and (with `ldap.lock_check`) whether
+/// a locked entry really cannot bind.
+#[derive(Debug)]
+pub struct Health {
+    pub connection: Result<(), String>,
+    pub locks: Option<Result<LockCheck, String>>,
+}
+
+/// Connects, checks lock enforcement if configured, and disconnects.
+pub async fn health(cfg: &orgid_config::LdapConfig) -> Health {
+    match LdapSink::connect(cfg).await {
+        Ok(sink) => {
+            let locks =
+                if cfg.lock_check { Some(lock_check(cfg, &sink).await.map_err(|e| e.to_string())) } else { None };
+            sink.unbind().await;
+            Health { connection: Ok(()), locks }
+        }
+        Err(e) => Health { connection: Err(e.to_string()), locks: None },
+    }
+}
+
+/// The lock probe lives directly under the base DN and is removed again.
+pub async fn lock_check(cfg: &orgid_config::LdapConfig, sink: &LdapSink) -> Result<LockCheck, SinkError> {
+    let layout = Layout::new(cfg).map_err(SinkError::Config)?;
+    sink.lock_check(&layout.base).await
+}
+
+/// `orgid ldap reconcile`: reads orgid's subtrees, reports drift and (unless `dry_run`) repairs
+/// it through the outbox. Active accounts orgid does not track yet (LDAP configured after the
+/// fact, a lost directory) are placed as a sync would place them. Exit 0: no drift or repaired;
+/// 3: drift found in a dry run; 1: the directory could not be read or repaired.
+pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    use orgid_directory::dit::reconcile::{self, Observed};
+    use orgid_directory::{AccountChange, AccountStatus, CompanyStore, Op, PersonStore};
+
+    let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let bind_dn: orgid_directory::dit::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
+    let sink = LdapSink::connect(cfg).await?;
+    if !dry_run {
+        // Drift is measured against a directory that has every queued change.
+        let r = drain(app, &sink).await?;
+        if let Some(e) = r.unavailable {
+            anyhow::bail!("the directory went away while catching up: {e}");
+        }
+    }
+    let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
+    let people = app.store.people().await?;
+    let mut nodes = app.store.tracked_nodes().await?;
+    let mut tracked = app.store.all_tracked_users().await?;
+    let known: HashSet<&PersonKey> = tracked.iter().map(|(k, _)| k).collect();
+    let untracked: Vec<AccountChange> = people
+        .iter()
+        .filter_map(|sp| {
+            let a =
+                sp.account.as_ref().filter(|a| a.status == AccountStatus::Active && !known.contains(&sp.person.key))?;
+            Some(AccountChange {
+                op: Op::Open,
+                person_key: sp.person.key.clone(),
+                account: a.clone(),
+                employee_number: sp.person.profile.employee_number.clone(),
+                name: sp.person.profile.name.clone(),
+                company: sp.person.profile.company.clone(),
+                before_status: Some(a.status),
+                fields: Vec::new(),
+                reason: "active account missing from the directory".into(),
+            })
+        })
+        .collect();
+    let wanted: HashSet<&PersonKey> = untracked.iter().map(|c| &c.person_key).collect();
+    let profiles: HashMap<&PersonKey, &Profile> = people
+        .iter()
+        .filter(|sp| wanted.contains(&sp.person.key))
+        .map(|sp| (&sp.person.key, &sp.person.profile))
+        .collect();
+    let placed = dit::delta(&dit::DeltaInput {
+        layout: &layout,
+        companies: &companies,
+        changes: &untracked,
+        profiles: &profiles,
+        nodes: &nodes,
+        tracked: &HashMap::new(),
+    });
+    for n in &placed.nodes {
+        nodes.retain(|x| x.key != n.key);
+        nodes.push(n.clone());
+    }
+    tracked.extend(placed.users.iter().filter_map(|(k, t)| t.clone().map(|t| (k.clone(), t))));
+
+    let desired = reconcile::desired(&layout, &companies, &people, &nodes, &tracked);
+    let roots = reconcile::managed_roots(&layout, &nodes);
+    let mut observed = Vec::new();
+    for root in &roots {
+        let entries = sink.search_subtree(root, "(objectClass=*)", &["*", dit::LOCK_ATTR, "modifiersName"]).await?;
+        observed.extend(entries.into_iter().map(|e| Observed { dn: e.dn, attrs: e.attrs }));
+    }
+    let repair = reconcile::diff(&layout, &desired, &observed, &roots, &bind_dn);
+    let summary = reconcile::summary(&repair.drift);
+    writeln!(out, "read {} entries under {} subtrees; {} desired", observed.len(), roots.len(), desired.len())?;
+    if repair.drift.is_empty() {
+        writeln!(out, "no drift: the directory matches the store")?;
+        sink.unbind().await;
+        return Ok(0);
+    }
+    writeln!(out, "drift: {}", summary.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "))?;
+    for d in repair.drift.iter().take(200) {
+        writeln!(out, "  {}", serde_json::to_string(d)?)?;
+    }
+    if repair.drift.len() > 200 {
+        writeln!(out, "  … and {} more", repair.drift.len() - 200)?;
+    }
+    if dry_run {
+        sink.unbind().await;
+        return Ok(3);
+    }
+    let fix = DitDelta { ops: repair.ops, users: placed.users, nodes: placed.nodes, renamed: Vec::new() };
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("reconcile".into()));
+    let events = orgid_directory::audit::lifecycle::reconcile_events(&repair.drift, &actor, now);
+    app.store.enqueue_directory_audited(&fix, now, &events).await?;
+    let r = drain(app, &sink).await?;
+    sink.unbind().await;
+    info!(drift = repair.drift.len(), applied = r.applied, refused = r.refused, "directory reconciled");
+    writeln!(out, "repaired: {} operations applied, {} refused", r.applied, r.refused)?;
+    Ok(if r.refused == 0 && r.unavailable.is_none() { 0 } else { 1 })
+}
+
+/// `orgid ldap purge`: deletes the entries of accounts disabled longer than
+/// `safety.purge_after_days` (the store keeps the account and its history).
+pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    use orgid_directory::{AccountStatus, PersonStore};
+
+    let Some(_) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let days = i64::from(app.config.safety.purge_after_days);
+    let cutoff = app.clock.now() - chrono::Duration::days(days);
+    let people = app.store.people().await?;
+    let due: Vec<&StoredPerson> = people
+        .iter()
+        .filter(|sp| {
+            sp.account
+                .as_ref()
+                .is_some_and(|a| a.status == AccountStatus::Disabled && a.closed_at.is_some_and(|c| c < cutoff))
+        })
+        .collect();
+    let keys: Vec<PersonKey> = due.iter().map(|sp| sp.person.key.clone()).collect();
+    let tracked: HashMap<PersonKey, _> = app.store.tracked_users(&keys).await?.into_iter().collect();
+    let nodes: HashMap<String, _> = app.store.tracked_nodes().await?.into_iter().map(|n| (n.key.clone(), n)).collect();
+    let mut delta = DitDelta::default();
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("purge".into()));
+    let mut events = Vec::new();
+    for sp in due {
+        let (Some(t), Some(a)) = (tracked.get(&sp.person.key), &sp.account) else { continue };
+        let Some(parent) = nodes.get(&t.parent) else { continue };
+        let dn = parent.dn.child("uid", &t.login);
+        let closed = local(a.closed_at, app.tz);
+        writeln!(out, "purge {dn} ({}, closed {closed})", sp.person.profile.employee_number)?;
+        let days = app.config.safety.purge_after_days;
+        let company = &sp.person.profile.company;
+        let dn_text = dn.to_string();
+        events.push(orgid_directory::audit::lifecycle::purge_event(
+            &a.login,
+            company,
+            &dn_text,
+            a.closed_at,
+            days,
+            &actor,
+            now,
+        ));
+        delta.ops.push(dit::QueuedOp {
+            key: format!("user:{}", sp.person.key),
+            phase: dit::PHASE_ACCOUNTS,
+            op: dit::DirOp::Delete { dn },
+        });
+        delta.users.push((sp.person.key.clone(), None));
+    }
+    writeln!(out, "{} entries disabled for more than {days} days", delta.users.len())?;
+    if dry_run || delta.is_empty() {
+        return Ok(0);
+    }
+    for op in &delta.ops {
+        if let dit::DirOp::Delete { dn } = &op.op {
+            info!(%dn, "purging a long-disabled account's directory entry");
+        }
+    }
+    app.store.enqueue_directory_audited(&delta, now, &events).await?;
+    let r = push(app).await?;
+    writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
+    Ok(if r.unavailable.is_none() && r.refused == 0 { 0 } else { 1 })
+}
