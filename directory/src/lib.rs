@@ -5,7 +5,6 @@
 pub mod audit;
 pub mod clock;
 pub mod company;
-pub mod dit;
 pub mod eligibility;
 pub mod error;
 pub mod grade;
@@ -17,6 +16,7 @@ pub mod person;
 pub mod plan;
 pub mod safety;
 pub mod store;
+pub mod target;
 pub mod workflow;
 
 pub use clock::{Clock, FixedClock, SystemClock};

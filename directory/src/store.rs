@@ -9,7 +9,8 @@ use crate::audit::{
     AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
     PageRequest,
 };
-use crate::dit::{DitDelta, Node, QueuedOp, TrackedUser};
+use crate::target::ldap::{DitDelta, Node, TrackedUser};
+use crate::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
     AccountChange, AccountStatus, Company, CompanyCode, NewRun, OperatingMode, Person, PersonKey, Plan, RowError,
@@ -133,39 +134,10 @@ pub trait RunStore: Send + Sync {
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
 }
 
-/// An operation waiting in the outbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxItem {
-    pub seq: i64,
-    /// The run that decided it (`None`: a repair or purge outside any run).
-    pub run: Option<RunId>,
-    pub op: QueuedOp,
-    /// Failed attempts so far.
-    pub attempts: u32,
-    pub next_attempt_at: DateTime<Utc>,
-}
-
-/// The outbox at a glance, for status and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct OutboxStats {
-    /// Items not parked.
-    pub pending: u64,
-    /// Pending items whose next attempt is due.
-    pub due: u64,
-    /// Pending items that have failed at least once.
-    pub retrying: u64,
-    /// Items given up on until an operator unparks them.
-    pub parked: u64,
-    /// When the oldest pending item was queued.
-    pub oldest: Option<DateTime<Utc>>,
-    /// An error the server returned: the first pending item's that has one, else the first parked one's.
-    pub last_error: Option<String>,
-}
-
-/// The directory side: the outbox of operations for the LDAP sink, and what orgid has put (or
-/// queued) in the directory. Runs write both through `RunStore::finish_run`/`approve_run`.
+/// What orgid has put (or queued) in OpenLDAP: the tracking its deltas are computed against, and
+/// deltas outside any run. Runs write both through `RunStore::finish_run`/`approve_run`.
 #[async_trait]
-pub trait DirectoryStore: Send + Sync {
+pub trait LdapStore: Send + Sync {
     /// Every tracked OU and group, by key.
     async fn tracked_nodes(&self) -> Result<Vec<Node>, StoreError>;
     /// The tracking of these people (those not tracked are left out), by person key.
@@ -175,27 +147,36 @@ pub trait DirectoryStore: Send + Sync {
     async fn all_tracked_users(&self) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError>;
     /// A delta outside any run (reconcile repairs, purges): one transaction; run_id NULL.
     async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// The first `limit` non-parked outbox items by seq (due or not: the worker keeps per-key order
-    /// and skips keys whose first item is not due).
-    async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+}
+
+/// The outbox every target's operations wait in, keyed by target: written in the transaction that
+/// decided them, read in queue order, acknowledged when applied, retried with backoff, parked.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// The first `limit` non-parked items of `Op`'s target by seq (due or not: the worker keeps
+    /// per-key order and skips keys whose first item is not due).
+    async fn outbox_batch<Op: TargetOp>(&self, limit: u32) -> Result<Vec<OutboxItem<Op>>, StoreError> {
+        self.outbox_batch_after(i64::MIN, limit).await
+    }
     /// As [`outbox_batch`](Self::outbox_batch), the items after `seq` only: the worker reads its
-    /// next batch while the directory applies the current one.
-    async fn outbox_batch_after(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
-    /// Applied: delete these items (missing ones are ignored).
-    async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError>;
-    /// Refused by the server: attempts += 1, last_error, next_attempt_at; parked = true when
+    /// next batch while the target applies the current one.
+    async fn outbox_batch_after<Op: TargetOp>(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem<Op>>, StoreError>;
+    /// Applied: delete these items of `target` (missing ones are ignored).
+    async fn outbox_ack(&self, target: TargetId, seqs: &[i64]) -> Result<(), StoreError>;
+    /// Refused by the target: attempts += 1, last_error, next_attempt_at; parked = true when
     /// attempts reaches `park_after`. A missing item (already acknowledged) is ignored.
     async fn outbox_retry(
         &self,
+        target: TargetId,
         seq: i64,
         error: &str,
         next_attempt_at: DateTime<Utc>,
         park_after: u32,
     ) -> Result<(), StoreError>;
-    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
-    /// Parked items back to pending (after an operator fixed the cause): attempts 0, no error, due
-    /// `now`. Returns how many.
-    async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn outbox_stats(&self, target: TargetId, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// Parked items of `target` back to pending (after an operator fixed the cause): attempts 0,
+    /// no error, due `now`. Returns how many.
+    async fn outbox_unpark(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The audit trail: append-only hash chains (see `crate::audit`). Store methods that change
@@ -243,7 +224,7 @@ pub trait AuditStore: Send + Sync {
     /// to delete of each chain), deletes every record up to them, and appends `event`. Returns
     /// how many records were deleted.
     async fn purge_audit(&self, anchors: &[Checkpoint], event: &AuditEvent) -> Result<u64, StoreError>;
-    /// `DirectoryStore::enqueue_directory` with the audit records of what it repairs or purges,
+    /// `LdapStore::enqueue_directory` with the audit records of what it repairs or purges,
     /// in the same transaction.
     async fn enqueue_directory_audited(
         &self,
@@ -305,11 +286,11 @@ pub trait WorkflowStore: Send + Sync {
 
 /// Everything the daemon needs, in one object.
 pub trait Store:
-    SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore
+    SettingStore + CompanyStore + PersonStore + RunStore + LdapStore + OutboxStore + AuditStore + WorkflowStore
 {
 }
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + DirectoryStore + AuditStore + WorkflowStore> Store
-    for T
+impl<T: SettingStore + CompanyStore + PersonStore + RunStore + LdapStore + OutboxStore + AuditStore + WorkflowStore>
+    Store for T
 {
 }

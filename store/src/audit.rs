@@ -505,7 +505,7 @@ macro_rules! audit_impl {
             #[tracing::instrument(skip_all, fields(ops = delta.ops.len(), events = events.len()), err)]
             async fn enqueue_directory_audited(
                 &self,
-                delta: &orgid_directory::dit::DitDelta,
+                delta: &orgid_directory::target::ldap::DitDelta,
                 at: DateTime<Utc>,
                 events: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgid_directory::dit::{DitDelta, Node, TrackedUser};
-use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
+use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::{OutboxItem, OutboxStats, Queued, TargetId, TargetOp};
 use orgid_directory::{
     AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, Person, PersonKey, PersonStore,
     RowError, RunDetail, RunId, RunOutcome, RunPart, RunStatus, RunStore, RunSummary, SettingStore, StoreError,
@@ -25,7 +26,8 @@ use crate::audit::{audit_columns, audit_impl, audit_insert_columns};
 use crate::error::{corrupt, db, json, migrate};
 use crate::group::LoginWriter;
 use crate::idp::idp_impl;
-use crate::ldap::{DeltaRows, kept_delta, ldap_impl, outbox_chunk};
+use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
+use crate::outbox::{outbox_chunk, outbox_impl};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
     count, date_text, employment_text, gender_text, int, millis, node_kind_text, opt_millis, time,
@@ -295,6 +297,8 @@ store_impl!(SqliteStore, sqlx::Sqlite);
 store_impl!(PgStore, sqlx::Postgres);
 ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
+outbox_impl!(SqliteStore, sqlx::Sqlite);
+outbox_impl!(PgStore, sqlx::Postgres);
 audit_impl!(SqliteStore, sqlx::Sqlite);
 audit_impl!(PgStore, sqlx::Postgres);
 idp_impl!(SqliteStore, sqlx::Sqlite);

@@ -13,6 +13,7 @@ mod group;
 mod idp;
 mod ldap;
 mod lease;
+mod outbox;
 mod rows;
 mod sql;
 mod workflow;
@@ -23,12 +24,13 @@ use orgid_directory::audit::{
     AuditEvent, AuditFilter, AuditOutcome, AuditPage, AuditRecord, AuditScope, ChainHead, Checkpoint, EventKind,
     PageRequest,
 };
-use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::idp::{
     CodeRecord, CodeTake, Credential, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord,
     StoredClient, Subject, TokenRecord,
 };
-use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
+use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use orgid_directory::{
     AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
     RunOutcome, RunPart, RunStore, RunSummary, SettingStore, StoreError, StoredPerson,
@@ -162,7 +164,7 @@ impl RunStore for AnyStore {
 }
 
 #[async_trait]
-impl DirectoryStore for AnyStore {
+impl LdapStore for AnyStore {
     async fn tracked_nodes(&self) -> Result<Vec<Node>, StoreError> {
         each!(self, s => s.tracked_nodes().await)
     }
@@ -178,29 +180,31 @@ impl DirectoryStore for AnyStore {
     async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.enqueue_directory(delta, at).await)
     }
-    async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        each!(self, s => s.outbox_batch(limit).await)
-    }
-    async fn outbox_batch_after(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+}
+
+#[async_trait]
+impl OutboxStore for AnyStore {
+    async fn outbox_batch_after<Op: TargetOp>(&self, seq: i64, limit: u32) -> Result<Vec<OutboxItem<Op>>, StoreError> {
         each!(self, s => s.outbox_batch_after(seq, limit).await)
     }
-    async fn outbox_ack(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        each!(self, s => s.outbox_ack(seqs).await)
+    async fn outbox_ack(&self, target: TargetId, seqs: &[i64]) -> Result<(), StoreError> {
+        each!(self, s => s.outbox_ack(target, seqs).await)
     }
     async fn outbox_retry(
         &self,
+        target: TargetId,
         seq: i64,
         error: &str,
         next_attempt_at: DateTime<Utc>,
         park_after: u32,
     ) -> Result<(), StoreError> {
-        each!(self, s => s.outbox_retry(seq, error, next_attempt_at, park_after).await)
+        each!(self, s => s.outbox_retry(target, seq, error, next_attempt_at, park_after).await)
     }
-    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
-        each!(self, s => s.outbox_stats(now).await)
+    async fn outbox_stats(&self, target: TargetId, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        each!(self, s => s.outbox_stats(target, now).await)
     }
-    async fn outbox_unpark(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        each!(self, s => s.outbox_unpark(now).await)
+    async fn outbox_unpark(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.outbox_unpark(target, now).await)
     }
 }
 

@@ -2,8 +2,8 @@
 //! their conversions to and from the domain types.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use orgid_directory::dit::{Node, NodeKind, QueuedOp, TrackedUser};
-use orgid_directory::store::OutboxItem;
+use orgid_directory::target::ldap::{Node, NodeKind, TrackedUser};
+use orgid_directory::target::{OutboxItem, Queued, TargetOp};
 use orgid_directory::{
     Account, AccountRow, AccountStatus, Company, CompanyCode, Employment, Gender, OpCounts, Person, PersonKey, Profile,
     RowError, RunId, RunSummary, StoreError, StoredPerson,
@@ -275,11 +275,11 @@ pub(crate) struct OutboxDb {
 }
 
 impl OutboxDb {
-    pub(crate) fn into_domain(self) -> Result<OutboxItem, StoreError> {
+    pub(crate) fn into_domain<Op: TargetOp>(self) -> Result<OutboxItem<Op>, StoreError> {
         Ok(OutboxItem {
             seq: self.seq,
             run: self.run_id.map(RunId),
-            op: QueuedOp {
+            op: Queued {
                 key: self.key,
                 phase: u8::try_from(self.phase).map_err(|e| corrupt("outbox phase", e))?,
                 op: serde_json::from_str(&self.op).map_err(|e| json("outbox operation", e))?,

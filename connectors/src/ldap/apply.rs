@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use futures_util::stream::{self, StreamExt};
 use ldap3::controls::RawControl;
 use ldap3::{Mod, Scope};
-use orgid_directory::dit::{Attrs, DirOp, Dn, QueuedOp};
+use orgid_directory::target::ldap::{Attrs, DirOp, Dn, QueuedOp};
 
 use super::LdapSink;
 use super::error::{SinkError, from_ldap_error, from_result, rc};
@@ -122,7 +122,7 @@ impl LdapSink {
             DirOp::UpdateAccount { dn, entry, unlock } => {
                 let mut attrs = self.layout.entry_replace(entry);
                 if *unlock {
-                    attrs.insert(orgid_directory::dit::LOCK_ATTR.to_string(), Vec::new());
+                    attrs.insert(orgid_directory::target::ldap::LOCK_ATTR.to_string(), Vec::new());
                 }
                 let mods = attrs.into_iter().map(|(k, v)| Mod::Replace(k, v.into_iter().collect())).collect();
                 self.modify("replace", &dn.to_string(), mods).await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapResult};
 use orgid_config::LdapConfig;
-use orgid_directory::dit::Dn;
+use orgid_directory::target::ldap::Dn;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use ldap3::Mod;
-use orgid_directory::dit::{Dn, LOCK_ATTR, LOCKED_FOREVER};
+use orgid_directory::target::ldap::{Dn, LOCK_ATTR, LOCKED_FOREVER};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::error::{SinkError, from_ldap_error, from_result, rc};

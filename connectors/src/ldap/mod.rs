@@ -18,7 +18,8 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::exop::PasswordModify;
 use ldap3::{Ldap, Scope, SearchEntry};
 use orgid_config::LdapConfig;
-use orgid_directory::dit::Dn;
+use orgid_directory::target::ldap::{DirOp, Dn, QueuedOp};
+use orgid_directory::target::{ApplyError, TargetClient};
 
 pub use apply::PERMISSIVE_MODIFY_OID;
 pub use error::SinkError;
@@ -35,7 +36,7 @@ pub struct LdapSink {
     ldap: Ldap,
     spec: ConnSpec,
     /// Turns queued account facts into attributes (the configured mapping).
-    layout: orgid_directory::dit::Layout,
+    layout: orgid_directory::target::ldap::Layout,
     concurrency: usize,
     /// Member changes use Permissive Modify until the server shows it does not honour it.
     permissive: AtomicBool,
@@ -86,7 +87,7 @@ impl LdapSink {
     pub async fn connect(cfg: &LdapConfig) -> Result<LdapSink, SinkError> {
         let spec = ConnSpec::from_config(cfg)?;
         let ldap = spec.open_bound(&cfg.bind_dn, cfg.bind_password.expose()).await?;
-        let layout = orgid_directory::dit::Layout::new(cfg).map_err(SinkError::Config)?;
+        let layout = orgid_directory::target::ldap::Layout::new(cfg).map_err(SinkError::Config)?;
         Ok(LdapSink {
             ldap,
             spec,
@@ -197,16 +198,37 @@ impl LdapSink {
     }
 }
 
+/// What the outbox keeps for a refused or unavailable operation.
+impl From<SinkError> for ApplyError {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Skipped => ApplyError::Skipped,
+            SinkError::Unavailable(why) => ApplyError::Unavailable(why),
+            e @ (SinkError::Refused { .. } | SinkError::Config(_)) => ApplyError::Refused(e.to_string()),
+        }
+    }
+}
+
+/// OpenLDAP as a target: the outbox's LDAP operations, applied pipelined (see `apply.rs`).
+#[async_trait::async_trait]
+impl TargetClient for LdapSink {
+    type Op = DirOp;
+
+    async fn apply(&self, ops: &[&QueuedOp]) -> Vec<Result<(), ApplyError>> {
+        self.apply_refs(ops).await.into_iter().map(|r| r.map_err(ApplyError::from)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orgid_directory::dit::QueuedOp;
 
     /// The daemon runs the sink inside spawned tasks: every future must stay `Send`.
     #[allow(dead_code)]
     fn futures_are_send(s: &'static LdapSink, ops: &'static [QueuedOp], dn: &'static Dn) {
         fn send<T: Send>(_: T) {}
-        send(s.apply(ops));
+        send(LdapSink::apply(s, ops));
+        send(TargetClient::apply(s, Box::leak(ops.iter().collect::<Vec<_>>().into_boxed_slice())));
         send(s.apply_refs(Box::leak(ops.iter().collect::<Vec<_>>().into_boxed_slice())));
         send(s.search_subtree(dn, "(objectClass=*)", &["*"]));
         send(s.read(dn, &["*"]));

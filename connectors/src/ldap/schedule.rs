@@ -4,7 +4,7 @@
 
 use std::borrow::Borrow;
 
-use orgid_directory::dit::QueuedOp;
+use orgid_directory::target::ldap::QueuedOp;
 
 /// One phase of a batch: chains of op indices, one chain per key in order of first appearance;
 /// each chain keeps the given order.
@@ -46,7 +46,7 @@ pub(crate) fn schedule_of<Q: Borrow<QueuedOp>>(ops: &[Q]) -> Vec<Phase> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orgid_directory::dit::{DirOp, Dn};
+    use orgid_directory::target::ldap::{DirOp, Dn};
 
     fn op(key: &str, phase: u8) -> QueuedOp {
         QueuedOp { key: key.into(), phase, op: DirOp::Delete { dn: Dn::default() } }

@@ -23,7 +23,7 @@ use futures_util::stream::{self, StreamExt};
 use ldap3::Ldap;
 use ldap3::controls::TxnSpec;
 use ldap3::exop::{EndTxn, StartTxn};
-use orgid_directory::dit::{DirOp, QueuedOp};
+use orgid_directory::target::ldap::{DirOp, QueuedOp};
 
 use super::LdapSink;
 use super::apply::NOT_ATTEMPTED;

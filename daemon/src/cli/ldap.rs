@@ -4,11 +4,11 @@ use std::io::Write;
 
 use clap::Subcommand;
 use orgid_connectors::ldap::LockCheck;
-use orgid_directory::store::DirectoryStore;
+use orgid_directory::target::TargetId;
 
 use crate::app::App;
 use crate::output::local;
-use crate::services::targets::ldap;
+use crate::services::targets::{self, ldap};
 
 #[derive(Debug, Subcommand)]
 pub enum LdapCommand {
@@ -41,12 +41,12 @@ pub async fn run(app: &App, command: LdapCommand, out: &mut (dyn Write + Send)) 
         LdapCommand::Purge { dry_run } => ldap::purge(app, dry_run, out).await,
         LdapCommand::Push | LdapCommand::Retry => {
             if matches!(command, LdapCommand::Retry) {
-                let n = app.store.outbox_unpark(app.clock.now()).await?;
+                let n = targets::unpark(app, TargetId::Ldap).await?;
                 writeln!(out, "{n} parked operations queued again")?;
             }
             let r = ldap::push(app).await?;
             writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
-            let left = app.store.outbox_stats(app.clock.now()).await?;
+            let left = targets::stats(app, TargetId::Ldap).await?;
             writeln!(out, "{} waiting ({} parked)", left.pending, left.parked)?;
             if let Some(e) = r.unavailable {
                 writeln!(out, "directory NOT reachable: {e}")?;
@@ -104,7 +104,7 @@ async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
             writeln!(out, "connection  FAILED: {e}")?;
         }
     }
-    let s = app.store.outbox_stats(app.clock.now()).await?;
+    let s = targets::stats(app, TargetId::Ldap).await?;
     let oldest = if s.oldest.is_some() { local(s.oldest, app.tz) } else { "-".into() };
     writeln!(
         out,
@@ -118,7 +118,6 @@ async fn status(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
         healthy = false;
         writeln!(out, "            parked operations need attention; after fixing the cause run `orgid ldap retry`")?;
     }
-    let nodes = app.store.tracked_nodes().await?;
-    writeln!(out, "tracked     {} OUs and groups", nodes.len())?;
+    writeln!(out, "tracked     {} OUs and groups", ldap::tracked_nodes(app).await?)?;
     Ok(if healthy { 0 } else { 1 })
 }

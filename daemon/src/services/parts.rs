@@ -13,13 +13,14 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use orgid_connectors::ldap::LdapSink;
-use orgid_directory::dit::{DitDelta, PHASE_ACCOUNTS, PHASE_MEMBERS, QueuedOp};
+use orgid_directory::target::ldap::{DitDelta, PHASE_ACCOUNTS, PHASE_MEMBERS, QueuedOp};
 use orgid_directory::{Company, Plan, RowError, RunId, RunOutcome, RunPart, RunStatus, RunStore, StoreError};
 
 use crate::app::App;
 use crate::output::progress::Progress;
 use crate::services::ledger::{RunReport, fail};
-use crate::services::targets::outbox::{Fresh, push_with};
+use crate::services::targets::ldap::push_with;
+use crate::services::targets::outbox::Fresh;
 
 /// Account changes per part.
 pub const PART_CHANGES: usize = 10_000;

@@ -1,5 +1,5 @@
 use chrono::{TimeZone, Utc};
-use orgid_directory::dit::{DirOp, Dn, Node, NodeKind, TrackedUser};
+use orgid_directory::target::ldap::{DirOp, Dn, Node, NodeKind, TrackedUser};
 use orgid_directory::{Account, AccountChange, AccountStatus, CompanyCode, Employment, Op, Person, PersonKey, Profile};
 
 use super::*;

@@ -14,8 +14,8 @@ use crate::app::App;
 use crate::output::progress::Progress;
 use crate::services::ledger::{RunReport, fail};
 use crate::services::parts::{self, FIRST_PART_CHANGES, PART_CHANGES, PARTS_FROM, Whole, split};
-use crate::services::targets::ldap::delta_for;
-use crate::services::targets::outbox::{Fresh, push_with};
+use crate::services::targets::ldap::{delta_for, push_with};
+use crate::services::targets::outbox::Fresh;
 
 /// A plan with what it was computed against.
 pub struct Planned {

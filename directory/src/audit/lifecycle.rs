@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::event::{Actor, AuditEvent, AuditOutcome, EventKind};
-use crate::dit::reconcile::Drift;
 use crate::plan::FieldChange;
+use crate::target::ldap::reconcile::Drift;
 use crate::{AccountChange, CompanyCode, Op, Plan, RunId, RunOutcome, RunStatus};
 
 pub fn op_kind(op: Op) -> EventKind {

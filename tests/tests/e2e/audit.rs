@@ -10,8 +10,8 @@ use orgid_directory::audit::{
     self, Actor, AuditEvent, AuditFilter, AuditOutcome, AuditRecord, AuditScope, EventKind, LoginFailure, Order,
     PageRequest, RequestContext,
 };
-use orgid_directory::dit::DitDelta;
 use orgid_directory::plan::FieldChange;
+use orgid_directory::target::ldap::DitDelta;
 use orgid_directory::{
     Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonStore, Plan, RunId, RunOutcome,
     RunStatus, RunStore, StoreError,
@@ -435,17 +435,18 @@ async fn a_failed_audit_write_blocks_the_change(e: Env) {
     assert_eq!(held_now.summary.status, RunStatus::Held, "still waiting for approval");
 
     let delta = DitDelta {
-        ops: vec![orgid_directory::dit::QueuedOp {
+        ops: vec![orgid_directory::target::ldap::QueuedOp {
             key: "user:k1".into(),
-            phase: orgid_directory::dit::PHASE_ACCOUNTS,
-            op: orgid_directory::dit::DirOp::Delete { dn: "uid=x,dc=example,dc=com".parse().expect("dn") },
+            phase: orgid_directory::target::ldap::PHASE_ACCOUNTS,
+            op: orgid_directory::target::ldap::DirOp::Delete { dn: "uid=x,dc=example,dc=com".parse().expect("dn") },
         }],
         ..DitDelta::default()
     };
     let repair = [AuditEvent::new(at(6), EventKind::ReconcileRepair, AuditOutcome::Success, Actor::System("t".into()))];
     e.store.enqueue_directory_audited(&delta, at(6), &repair).await.expect_err("the audit write fails");
-    use orgid_directory::store::DirectoryStore;
-    assert_eq!(e.store.outbox_stats(at(7)).await.expect("stats").pending, 0, "nothing queued for the directory");
+    use orgid_directory::store::OutboxStore;
+    const LDAP: orgid_directory::target::TargetId = orgid_directory::target::TargetId::Ldap;
+    assert_eq!(e.store.outbox_stats(LDAP, at(7)).await.expect("stats").pending, 0, "nothing queued for the directory");
 
     let err = e.store.append_audit(&repair).await.expect_err("a standalone append fails loudly");
     assert!(err.to_string().contains("audit storage is broken"), "{err}");

@@ -50,7 +50,9 @@ async fn a_sync_killed_while_it_pushes_converges_on_the_next_push() {
     // started (the task is dropped at whatever await it has reached).
     let app = orgid::app::App::open(config.clone()).await.expect("open");
     let task = tokio::spawn(async move {
-        orgid::services::sync::sync(&app, false, "test", &orgid::output::progress::Progress::hidden()).await.map(|r| r.exit_code())
+        orgid::services::sync::sync(&app, false, "test", &orgid::output::progress::Progress::hidden())
+            .await
+            .map(|r| r.exit_code())
     });
     let partial = kill_once_started(&slapd, task, "sync", 60).await;
 

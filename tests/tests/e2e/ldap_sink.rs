@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use orgid_config::{LdapConfig, Secret};
 use orgid_connectors::ldap::{LdapEntry, LdapSink, LockCheck, SinkError, filter_eq};
-use orgid_directory::dit::{Attrs, DirOp, Dn, LOCK_ATTR, QueuedOp, escape_value};
+use orgid_directory::target::ldap::{Attrs, DirOp, Dn, LOCK_ATTR, QueuedOp, escape_value};
 use orgid_tests::Slapd;
 
 const BASE: &str = "dc=example,dc=com";

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use orgid_config::{LdapConfig, Secret};
 use orgid_connectors::ldap::{LdapEntry, LdapSink};
-use orgid_directory::dit::Dn;
+use orgid_directory::target::ldap::Dn;
 use orgid_tests::Slapd;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -289,8 +289,9 @@ async fn operations_applied_twice_after_a_crash_converge() {
     // leave it queued, then let orgid push it again.
     let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).expect("config");
     let app = orgid::app::App::open(config).await.expect("open");
-    use orgid_directory::store::DirectoryStore;
-    let items = app.store.outbox_batch(10_000).await.expect("batch");
+    use orgid_directory::store::OutboxStore;
+    use orgid_directory::target::ldap::DirOp;
+    let items = app.store.outbox_batch::<DirOp>(10_000).await.expect("batch");
     let ops: Vec<_> = items.iter().map(|i| i.op.clone()).collect();
     let s = sink(&slapd).await;
     assert!(s.apply(&ops).await.iter().all(Result::is_ok));

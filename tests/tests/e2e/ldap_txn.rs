@@ -4,7 +4,7 @@
 
 use futures_util::FutureExt;
 use orgid_connectors::ldap::{LdapSink, SinkError, TXN_MIN_OPS, TXN_OPS};
-use orgid_directory::dit::{Attrs, DirOp, Dn, QueuedOp};
+use orgid_directory::target::ldap::{Attrs, DirOp, Dn, QueuedOp};
 use orgid_tests::Slapd;
 
 use orgid_config::{LdapConfig, Secret};

@@ -6,11 +6,16 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
-use orgid_directory::dit::{Attrs, DirOp, DitDelta, Dn, Node, NodeKind, QueuedOp, TrackedUser};
-use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
+use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::target::ldap::{Attrs, DirOp, DitDelta, Dn, Node, NodeKind, QueuedOp, TrackedUser};
+use orgid_directory::target::{OutboxStats, TargetId};
+
 use orgid_directory::{NewRun, PersonKey, PersonStore, Plan, RunId, RunOutcome, RunStatus, RunStore, StoreError};
 
 use super::store::{Env, at, conflict, group, new_run, ok, person, plan_of};
+
+const LDAP: TargetId = TargetId::Ldap;
+type OutboxItem = orgid_directory::target::OutboxItem<DirOp>;
 
 both_backends!(
     run_delta_writes_outbox_in_order_and_tracking,
@@ -121,7 +126,7 @@ async fn apply_delta_seqs(
 }
 
 async fn outbox(e: &Env) -> Vec<OutboxItem> {
-    e.store.outbox_batch(u32::MAX).await.expect("outbox")
+    e.store.outbox_batch::<DirOp>(u32::MAX).await.expect("outbox")
 }
 
 fn ops(items: &[OutboxItem]) -> Vec<QueuedOp> {
@@ -147,8 +152,8 @@ async fn enqueue_ops(e: &Env, n: usize, at: DateTime<Utc>) -> Vec<i64> {
     outbox(e).await[before..].iter().map(|i| i.seq).collect()
 }
 
-fn entry(login: &str) -> orgid_directory::dit::AccountEntry {
-    orgid_directory::dit::AccountEntry {
+fn entry(login: &str) -> orgid_directory::target::ldap::AccountEntry {
+    orgid_directory::target::ldap::AccountEntry {
         login: login.into(),
         name: "张三".into(),
         employee_number: "E1".into(),
@@ -317,32 +322,32 @@ async fn users_none_deletes_tracking(e: Env) {
 async fn outbox_batch_orders_limits_and_skips_parked(e: Env) {
     assert!(outbox(&e).await.is_empty());
     let seqs = enqueue_ops(&e, 5, at(0)).await;
-    let first = e.store.outbox_batch(3).await.expect("batch");
+    let first = e.store.outbox_batch::<DirOp>(3).await.expect("batch");
     assert_eq!(first.iter().map(|i| i.seq).collect::<Vec<_>>(), seqs[..3]);
     assert_eq!(first.iter().map(|i| i.op.key.as_str()).collect::<Vec<_>>(), ["k0", "k1", "k2"]);
     assert!(first.iter().all(|i| i.run.is_none()));
-    assert!(e.store.outbox_batch(0).await.expect("batch").is_empty());
+    assert!(e.store.outbox_batch::<DirOp>(0).await.expect("batch").is_empty());
 
-    e.store.outbox_retry(seqs[1], "refused", at(10), 1).await.expect("park");
+    e.store.outbox_retry(LDAP, seqs[1], "refused", at(10), 1).await.expect("park");
     // Not due yet but not parked: still listed (the worker decides).
-    e.store.outbox_retry(seqs[2], "busy", at(60), 5).await.expect("retry");
-    let rest = e.store.outbox_batch(3).await.expect("batch");
+    e.store.outbox_retry(LDAP, seqs[2], "busy", at(60), 5).await.expect("retry");
+    let rest = e.store.outbox_batch::<DirOp>(3).await.expect("batch");
     assert_eq!(rest.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[0], seqs[2], seqs[3]]);
     assert_eq!((rest[1].attempts, rest[1].next_attempt_at), (1, at(60)));
     // The worker's next batch: after a seq, parked items still left out.
-    let after = e.store.outbox_batch_after(seqs[0], 2).await.expect("after");
+    let after = e.store.outbox_batch_after::<DirOp>(seqs[0], 2).await.expect("after");
     assert_eq!(after.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[2], seqs[3]]);
     assert_eq!(after, rest[1..], "the same items as from the head");
-    assert!(e.store.outbox_batch_after(seqs[4], 10).await.expect("after").is_empty());
+    assert!(e.store.outbox_batch_after::<DirOp>(seqs[4], 10).await.expect("after").is_empty());
 }
 
 async fn outbox_ack_deletes_items(e: Env) {
     let seqs = enqueue_ops(&e, 4, at(0)).await;
-    e.store.outbox_ack(&[seqs[0], seqs[2], 999_999]).await.expect("ack");
+    e.store.outbox_ack(LDAP, &[seqs[0], seqs[2], 999_999]).await.expect("ack");
     assert_eq!(outbox(&e).await.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[1], seqs[3]]);
-    e.store.outbox_ack(&[]).await.expect("nothing to ack");
-    e.store.outbox_ack(&[seqs[0]]).await.expect("acked twice");
-    e.store.outbox_ack(&[seqs[1], seqs[3]]).await.expect("ack");
+    e.store.outbox_ack(LDAP, &[]).await.expect("nothing to ack");
+    e.store.outbox_ack(LDAP, &[seqs[0]]).await.expect("acked twice");
+    e.store.outbox_ack(LDAP, &[seqs[1], seqs[3]]).await.expect("ack");
     assert!(outbox(&e).await.is_empty());
     let more = enqueue_ops(&e, 1, at(1)).await;
     assert!(more[0] > seqs[3], "seqs are never reused");
@@ -351,29 +356,29 @@ async fn outbox_ack_deletes_items(e: Env) {
 async fn outbox_retry_counts_and_parks_at_park_after(e: Env) {
     let seqs = enqueue_ops(&e, 2, at(0)).await;
     let s = seqs[0];
-    e.store.outbox_retry(s, "first", at(1), 3).await.expect("retry");
-    e.store.outbox_retry(s, "second", at(5), 3).await.expect("retry");
+    e.store.outbox_retry(LDAP, s, "first", at(1), 3).await.expect("retry");
+    e.store.outbox_retry(LDAP, s, "second", at(5), 3).await.expect("retry");
     let item = outbox(&e).await.into_iter().find(|i| i.seq == s).expect("still pending");
     assert_eq!((item.attempts, item.next_attempt_at), (2, at(5)));
-    let stats = e.store.outbox_stats(at(0)).await.expect("stats");
+    let stats = e.store.outbox_stats(LDAP, at(0)).await.expect("stats");
     assert_eq!((stats.retrying, stats.parked, stats.last_error.as_deref()), (1, 0, Some("second")));
 
-    e.store.outbox_retry(s, "third", at(20), 3).await.expect("retry");
+    e.store.outbox_retry(LDAP, s, "third", at(20), 3).await.expect("retry");
     assert_eq!(outbox(&e).await.iter().map(|i| i.seq).collect::<Vec<_>>(), [seqs[1]], "parked at the third failure");
-    let stats = e.store.outbox_stats(at(0)).await.expect("stats");
+    let stats = e.store.outbox_stats(LDAP, at(0)).await.expect("stats");
     assert_eq!((stats.pending, stats.retrying, stats.parked, stats.last_error.as_deref()), (1, 0, 1, Some("third")));
-    e.store.outbox_retry(999_999, "gone", at(1), 3).await.expect("a missing item is ignored");
+    e.store.outbox_retry(LDAP, 999_999, "gone", at(1), 3).await.expect("a missing item is ignored");
 }
 
 async fn outbox_stats_with_an_injected_now(e: Env) {
-    assert_eq!(e.store.outbox_stats(at(0)).await.expect("stats"), OutboxStats::default());
+    assert_eq!(e.store.outbox_stats(LDAP, at(0)).await.expect("stats"), OutboxStats::default());
     let early = enqueue_ops(&e, 2, at(0)).await;
     let late = enqueue_ops(&e, 3, at(10)).await;
-    e.store.outbox_retry(early[0], "parked error", at(100), 1).await.expect("park");
-    e.store.outbox_retry(early[1], "retry error", at(30), 5).await.expect("retry");
-    e.store.outbox_retry(late[2], "later error", at(12), 5).await.expect("retry");
+    e.store.outbox_retry(LDAP, early[0], "parked error", at(100), 1).await.expect("park");
+    e.store.outbox_retry(LDAP, early[1], "retry error", at(30), 5).await.expect("retry");
+    e.store.outbox_retry(LDAP, late[2], "later error", at(12), 5).await.expect("retry");
 
-    let stats = e.store.outbox_stats(at(11)).await.expect("stats");
+    let stats = e.store.outbox_stats(LDAP, at(11)).await.expect("stats");
     assert_eq!(
         stats,
         OutboxStats {
@@ -385,13 +390,13 @@ async fn outbox_stats_with_an_injected_now(e: Env) {
             last_error: Some("retry error".into()),
         }
     );
-    assert_eq!(e.store.outbox_stats(at(12)).await.expect("stats").due, 3, "due is inclusive");
-    assert_eq!(e.store.outbox_stats(at(30)).await.expect("stats").due, 4);
-    e.store.outbox_ack(&[early[1]]).await.expect("ack");
-    let stats = e.store.outbox_stats(at(30)).await.expect("stats");
+    assert_eq!(e.store.outbox_stats(LDAP, at(12)).await.expect("stats").due, 3, "due is inclusive");
+    assert_eq!(e.store.outbox_stats(LDAP, at(30)).await.expect("stats").due, 4);
+    e.store.outbox_ack(LDAP, &[early[1]]).await.expect("ack");
+    let stats = e.store.outbox_stats(LDAP, at(30)).await.expect("stats");
     assert_eq!((stats.pending, stats.oldest, stats.last_error.as_deref()), (3, Some(at(10)), Some("later error")));
-    e.store.outbox_ack(&late).await.expect("ack");
-    let stats = e.store.outbox_stats(at(30)).await.expect("stats");
+    e.store.outbox_ack(LDAP, &late).await.expect("ack");
+    let stats = e.store.outbox_stats(LDAP, at(30)).await.expect("stats");
     assert_eq!(
         stats,
         OutboxStats { parked: 1, last_error: Some("parked error".into()), ..OutboxStats::default() },
@@ -401,22 +406,22 @@ async fn outbox_stats_with_an_injected_now(e: Env) {
 
 async fn outbox_unpark_makes_parked_items_due(e: Env) {
     let seqs = enqueue_ops(&e, 3, at(0)).await;
-    assert_eq!(e.store.outbox_unpark(at(1)).await.expect("unpark"), 0);
-    e.store.outbox_retry(seqs[0], "no such object", at(10), 2).await.expect("retry");
-    e.store.outbox_retry(seqs[0], "no such object", at(20), 2).await.expect("park");
-    e.store.outbox_retry(seqs[2], "insufficient access", at(10), 1).await.expect("park");
-    e.store.outbox_retry(seqs[1], "busy", at(10), 5).await.expect("retry");
-    assert_eq!(e.store.outbox_stats(at(0)).await.expect("stats").parked, 2);
+    assert_eq!(e.store.outbox_unpark(LDAP, at(1)).await.expect("unpark"), 0);
+    e.store.outbox_retry(LDAP, seqs[0], "no such object", at(10), 2).await.expect("retry");
+    e.store.outbox_retry(LDAP, seqs[0], "no such object", at(20), 2).await.expect("park");
+    e.store.outbox_retry(LDAP, seqs[2], "insufficient access", at(10), 1).await.expect("park");
+    e.store.outbox_retry(LDAP, seqs[1], "busy", at(10), 5).await.expect("retry");
+    assert_eq!(e.store.outbox_stats(LDAP, at(0)).await.expect("stats").parked, 2);
 
-    assert_eq!(e.store.outbox_unpark(at(50)).await.expect("unpark"), 2);
+    assert_eq!(e.store.outbox_unpark(LDAP, at(50)).await.expect("unpark"), 2);
     let items = outbox(&e).await;
     assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), seqs, "back in queue order");
     assert_eq!((items[0].attempts, items[0].next_attempt_at), (0, at(50)));
     assert_eq!((items[2].attempts, items[2].next_attempt_at), (0, at(50)));
     assert_eq!((items[1].attempts, items[1].next_attempt_at), (1, at(10)), "a pending item is left alone");
-    let stats = e.store.outbox_stats(at(50)).await.expect("stats");
+    let stats = e.store.outbox_stats(LDAP, at(50)).await.expect("stats");
     assert_eq!((stats.parked, stats.due, stats.last_error.as_deref()), (0, 3, Some("busy")));
-    assert_eq!(e.store.outbox_unpark(at(51)).await.expect("unpark"), 0);
+    assert_eq!(e.store.outbox_unpark(LDAP, at(51)).await.expect("unpark"), 0);
 }
 
 async fn enqueue_directory_outside_any_run(e: Env) {
@@ -525,22 +530,22 @@ async fn bulk_delta_round_trips(e: Env) {
 
     let mut acked = 0;
     loop {
-        let batch = e.store.outbox_batch(2_000).await.expect("batch");
+        let batch = e.store.outbox_batch::<DirOp>(2_000).await.expect("batch");
         if batch.is_empty() {
             break;
         }
         let seqs: Vec<i64> = batch.iter().map(|i| i.seq).collect();
-        e.store.outbox_ack(&seqs).await.expect("ack");
+        e.store.outbox_ack(LDAP, &seqs).await.expect("ack");
         acked += seqs.len();
     }
     assert_eq!(acked, 3 * N);
-    let stats = e.store.outbox_stats(at(2) + Duration::minutes(1)).await.expect("stats");
+    let stats = e.store.outbox_stats(LDAP, at(2) + Duration::minutes(1)).await.expect("stats");
     assert_eq!(stats, OutboxStats::default());
     // 9,000 seqs in one ack span two statements.
     enqueue_ops(&e, 9_000, at(3)).await;
     let seqs: Vec<i64> = outbox(&e).await.iter().map(|i| i.seq).collect();
     assert_eq!(seqs.len(), 9_000);
-    e.store.outbox_ack(&seqs).await.expect("ack");
+    e.store.outbox_ack(LDAP, &seqs).await.expect("ack");
     assert!(outbox(&e).await.is_empty());
 
     // Member lists of large groups: operations far larger than an account's still go in order,

@@ -6,8 +6,8 @@
 
 use std::str::FromStr;
 
-use orgid_directory::dit::{DirOp, DitDelta, Dn, QueuedOp, TrackedUser};
-use orgid_directory::store::DirectoryStore;
+use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::target::ldap::{DirOp, DitDelta, Dn, QueuedOp, TrackedUser};
 use orgid_directory::{PersonStore, Plan, RunPart, RunStatus, RunStore};
 
 use super::store::{Env, at, conflict, first_plan, group, new_run, ok, person, plan_of};
@@ -67,7 +67,7 @@ async fn parts_commit_one_by_one_and_the_finish_ends_the_run(e: Env) {
     let (d1, d2) = (delta_of(&plan, 0..2), delta_of(&plan, 2..3));
     let s1 = e.store.apply_run_part(id, part(&plan, &companies, 0..2, &d1)).await.expect("part 1");
     assert_eq!(e.store.people().await.expect("people").len(), 2, "the first part is committed");
-    let queued = e.store.outbox_batch(100).await.expect("outbox");
+    let queued = e.store.outbox_batch::<DirOp>(100).await.expect("outbox");
     assert_eq!(queued.iter().map(|i| i.seq).collect::<Vec<_>>(), s1);
     assert_eq!(e.store.all_tracked_users().await.expect("tracked").len(), 2);
     let running = e.store.run(id).await.expect("run").expect("there");
@@ -85,7 +85,7 @@ async fn parts_commit_one_by_one_and_the_finish_ends_the_run(e: Env) {
     assert_eq!(done.summary.counts, plan.counts);
     assert_eq!(done.changes, plan.changes, "the ledger numbers the parts' changes one after the other");
     assert_eq!(e.store.people().await.expect("people").len(), 3);
-    assert_eq!(e.store.outbox_batch(100).await.expect("outbox").len(), 3);
+    assert_eq!(e.store.outbox_batch::<DirOp>(100).await.expect("outbox").len(), 3);
 }
 
 async fn a_part_after_another_run_conflicts_and_the_parts_before_stay(e: Env) {
@@ -101,7 +101,7 @@ async fn a_part_after_another_run_conflicts_and_the_parts_before_stay(e: Env) {
     let people = e.store.people().await.expect("people");
     assert_eq!(people.len(), 3, "part 1's two people and the other run's one, not part 2's");
     assert!(!people.iter().any(|p| p.person.key == plan.people[2].key));
-    assert_eq!(e.store.outbox_batch(100).await.expect("outbox").len(), 2);
+    assert_eq!(e.store.outbox_batch::<DirOp>(100).await.expect("outbox").len(), 2);
     let detail = e.store.run(id).await.expect("run").expect("there");
     assert_eq!(detail.changes, plan.changes[..2], "the ledger holds exactly the committed changes");
 }

@@ -236,7 +236,9 @@ async fn unrated_needs_strategy_office_and_group_hr(env: Env) {
 
 /// The HR sync, in process, at the env's clock.
 pub async fn sync(env: &Env) -> orgid::services::ledger::RunReport {
-    let report = orgid::services::sync::sync(&env.app, false, "test", &orgid::output::progress::Progress::hidden()).await.expect("sync");
+    let report = orgid::services::sync::sync(&env.app, false, "test", &orgid::output::progress::Progress::hidden())
+        .await
+        .expect("sync");
     assert!(matches!(report, orgid::services::ledger::RunReport::Applied { .. }), "{report:?}");
     report
 }

@@ -11,7 +11,7 @@ use orgid_config::{GrantType, LdapConfig, SigningAlg};
 use orgid_directory::SettingStore;
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::{IdpStore, StoredClient};
-use orgid_directory::store::DirectoryStore;
+use orgid_directory::store::LdapStore;
 use orgid_idp::{PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;
 use ring::rand::{SecureRandom, SystemRandom};

@@ -1,19 +1,22 @@
-//! The directory side of the daemon: a run's LDAP delta (written with the run), the outbox worker
-//! that applies it, and the `orgid ldap` commands. The store is the source of truth; LDAP is a
-//! target that catches up whenever it is reachable.
+//! OpenLDAP, the first target: a run's delta (written with the run), push (connect and drain the
+//! outbox), health, reconcile and purge. The store is the source of truth; LDAP catches up
+//! whenever it is reachable.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use orgid_connectors::ldap::{LdapSink, LockCheck, SinkError};
 use orgid_directory::AuditStore;
-use orgid_directory::dit::{self, DitDelta, Layout};
-use orgid_directory::store::DirectoryStore;
+use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::target::TargetId;
+use orgid_directory::target::ldap::{self as dit, DirOp, DitDelta, Layout};
 use orgid_directory::{CompanyIndex, PersonKey, Plan, Profile, StoredPerson};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::App;
 use crate::output::local;
+use crate::services::targets::DrainReport;
+use crate::services::targets::outbox::{self, Fresh};
 
 /// The directory delta of a plan, or `None` when no `[ldap]` is configured.
 pub async fn delta_for(
@@ -55,17 +58,44 @@ pub async fn delta_for(
     })))
 }
 
-use crate::services::targets::DrainReport;
-
 /// Connects and applies the outbox until every item has been tried once, or the server goes away
 /// (a server that cannot be reached leaves the outbox waiting).
 pub async fn push(app: &App) -> anyhow::Result<DrainReport> {
-    crate::services::targets::outbox::push_with(app, None, None).await
+    push_with(app, None, None).await
 }
 
-/// Applies the outbox over an open connection (see [`crate::services::targets::outbox::drain`]).
+/// Applies the outbox over an open connection (see [`outbox::drain`]).
 pub async fn drain(app: &App, sink: &LdapSink) -> anyhow::Result<DrainReport> {
-    crate::services::targets::outbox::drain(app, sink, None).await
+    outbox::drain(app, sink, None).await
+}
+
+/// Connects and drains (see [`drain`]); a server that cannot be reached leaves the outbox waiting.
+/// `connected` is a connection attempt already made (a sync connects while it writes the store).
+pub async fn push_with(
+    app: &App,
+    connected: Option<Result<LdapSink, SinkError>>,
+    fresh: Option<Fresh<DirOp>>,
+) -> anyhow::Result<DrainReport> {
+    let Some(cfg) = &app.config.ldap else { return Ok(DrainReport::default()) };
+    let connected = match connected {
+        Some(c) => c,
+        None => {
+            if fresh.is_none() && app.store.outbox_stats(TargetId::Ldap, app.clock.now()).await?.due == 0 {
+                return Ok(DrainReport::default());
+            }
+            LdapSink::connect(cfg).await
+        }
+    };
+    let sink = match connected {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("directory not reachable, changes wait in the outbox: {e}");
+            return Ok(DrainReport { unavailable: Some(e.to_string()), ..DrainReport::default() });
+        }
+    };
+    let report = outbox::drain(app, &sink, fresh).await;
+    sink.unbind().await;
+    report
 }
 
 /// How the directory answers: a connection as configured, and (with `ldap.lock_check`) whether
@@ -100,12 +130,12 @@ pub async fn lock_check(cfg: &orgid_config::LdapConfig, sink: &LdapSink) -> Resu
 /// fact, a lost directory) are placed as a sync would place them. Exit 0: no drift or repaired;
 /// 3: drift found in a dry run; 1: the directory could not be read or repaired.
 pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
-    use orgid_directory::dit::reconcile::{self, Observed};
+    use orgid_directory::target::ldap::reconcile::{self, Observed};
     use orgid_directory::{AccountChange, AccountStatus, CompanyStore, Op, PersonStore};
 
     let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
     let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
-    let bind_dn: orgid_directory::dit::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
+    let bind_dn: orgid_directory::target::ldap::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
     let sink = LdapSink::connect(cfg).await?;
     if !dry_run {
         // Drift is measured against a directory that has every queued change.
@@ -255,4 +285,9 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     let r = push(app).await?;
     writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
     Ok(if r.unavailable.is_none() && r.refused == 0 { 0 } else { 1 })
+}
+
+/// How many OUs and groups orgid tracks in the directory.
+pub async fn tracked_nodes(app: &App) -> anyhow::Result<usize> {
+    Ok(app.store.tracked_nodes().await?.len())
 }

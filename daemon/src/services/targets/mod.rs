@@ -7,3 +7,19 @@ pub mod ldap;
 pub mod outbox;
 
 pub use outbox::{DrainReport, PARK_AFTER};
+
+use orgid_directory::store::OutboxStore;
+use orgid_directory::target::{OutboxStats, TargetId};
+
+use crate::app::App;
+
+/// A target's outbox at a glance.
+pub async fn stats(app: &App, target: TargetId) -> anyhow::Result<OutboxStats> {
+    Ok(app.store.outbox_stats(target, app.clock.now()).await?)
+}
+
+/// A target's parked operations back in its queue (after an operator fixed their cause); returns
+/// how many.
+pub async fn unpark(app: &App, target: TargetId) -> anyhow::Result<u64> {
+    Ok(app.store.outbox_unpark(target, app.clock.now()).await?)
+}

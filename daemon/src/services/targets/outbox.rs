@@ -1,17 +1,16 @@
-//! The outbox worker: applies queued directory operations in queue order, each entry's operations
-//! one after the other, and acknowledges what the directory took. The directory is the slow part,
-//! so it is kept busy: the next batch is read and the last one acknowledged while the directory
-//! applies the current one, and a run that has just queued its operations hands them over in
-//! memory ([`Fresh`]) instead of having them read back.
+//! The drain of a target's outbox, the same for every target: applies its queued operations in
+//! queue order, each entry's operations one after the other, and acknowledges what the target
+//! took. The target is the slow part, so it is kept busy: the next batch is read and the last one
+//! acknowledged while the target applies the current one, and a run that has just queued its
+//! operations hands them over in memory ([`Fresh`]) instead of having them read back.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use orgid_connectors::ldap::{LdapSink, SinkError};
 use orgid_directory::RunId;
-use orgid_directory::dit::QueuedOp;
-use orgid_directory::store::{DirectoryStore, OutboxItem};
+use orgid_directory::store::OutboxStore;
+use orgid_directory::target::{ApplyError, OutboxItem, Queued, TargetClient, TargetId, TargetOp};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{error, info, warn};
 
@@ -31,23 +30,26 @@ pub struct DrainReport {
     pub unavailable: Option<String>,
 }
 
+/// A later part of a run: its operations' outbox seqs and the operations, in queue order.
+pub type Part<Op> = (Vec<i64>, Vec<Queued<Op>>);
+
 /// Operations a run has just committed to the outbox, with their seqs: the same items the store
 /// would return, without reading and decoding them again.
 #[derive(Debug)]
-pub struct Fresh {
+pub struct Fresh<Op> {
     run: RunId,
     queued_at: DateTime<Utc>,
-    items: std::iter::Zip<std::vec::IntoIter<i64>, std::vec::IntoIter<QueuedOp>>,
+    items: std::iter::Zip<std::vec::IntoIter<i64>, std::vec::IntoIter<Queued<Op>>>,
     first: Option<i64>,
     /// The last seq handed on.
     last: i64,
-    /// Later parts of the same run as they commit (see `sync_parts`), in queue order.
-    more: Option<UnboundedReceiver<(Vec<i64>, Vec<QueuedOp>)>>,
+    /// Later parts of the same run as they commit (see `services::parts`), in queue order.
+    more: Option<UnboundedReceiver<Part<Op>>>,
 }
 
-impl Fresh {
+impl<Op> Fresh<Op> {
     /// `seqs` as `finish_run` returned them for `ops`; `None` when they do not pair up.
-    pub fn new(run: RunId, queued_at: DateTime<Utc>, seqs: Vec<i64>, ops: Vec<QueuedOp>) -> Option<Fresh> {
+    pub fn new(run: RunId, queued_at: DateTime<Utc>, seqs: Vec<i64>, ops: Vec<Queued<Op>>) -> Option<Fresh<Op>> {
         if seqs.len() != ops.len() || seqs.is_empty() || seqs.windows(2).any(|w| w[0] >= w[1]) {
             return None;
         }
@@ -57,7 +59,7 @@ impl Fresh {
     }
 
     /// These operations, then those of the parts that `more` delivers, until it closes.
-    pub fn then(self, more: UnboundedReceiver<(Vec<i64>, Vec<QueuedOp>)>) -> Fresh {
+    pub fn then(self, more: UnboundedReceiver<Part<Op>>) -> Fresh<Op> {
         Fresh { more: Some(more), ..self }
     }
 
@@ -69,8 +71,8 @@ impl Fresh {
     /// The next batch; empty when everything handed over has been. Waits for the next part while
     /// one may come. A part whose seqs do not follow on ends the handing over: the caller reads
     /// the store from there on.
-    async fn next_batch(&mut self) -> Vec<OutboxItem> {
-        let mut batch: Vec<OutboxItem> = Vec::new();
+    async fn next_batch(&mut self) -> Vec<OutboxItem<Op>> {
+        let mut batch: Vec<OutboxItem<Op>> = Vec::new();
         loop {
             batch.extend(self.items.by_ref().take(BATCH - batch.len()).map(|(seq, op)| OutboxItem {
                 seq,
@@ -101,14 +103,15 @@ impl Fresh {
     }
 }
 
-/// Applies the outbox until every item has been tried once, or the server goes away. Items whose
-/// retry is not due yet, and every later item of their entry, wait for a later drain. `fresh`
-/// is used only if its items are still the head of the queue (nothing older waits, nobody else
-/// took them meanwhile); otherwise everything is read from the store.
-pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::Result<DrainReport> {
+/// Applies the target's outbox until every item has been tried once, or the target goes away.
+/// Items whose retry is not due yet, and every later item of their entry, wait for a later drain.
+/// `fresh` is used only if its items are still the head of the queue (nothing older waits,
+/// nobody else took them meanwhile); otherwise everything is read from the store.
+pub async fn drain<C: TargetClient>(app: &App, client: &C, fresh: Option<Fresh<C::Op>>) -> anyhow::Result<DrainReport> {
+    let target = <C::Op as TargetOp>::TARGET;
     let mut fresh = match fresh {
         Some(f) => {
-            let head = app.store.outbox_batch(1).await?;
+            let head = app.store.outbox_batch::<C::Op>(1).await?;
             (head.first().map(|i| i.seq) == f.first).then_some(f)
         }
         None => None,
@@ -119,7 +122,7 @@ pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::
     let mut acks: Vec<i64> = Vec::new();
     let mut batch = match fresh.as_mut() {
         Some(f) => f.next_batch().await,
-        None => app.store.outbox_batch_after(i64::MIN, BATCH as u32).await?,
+        None => app.store.outbox_batch_after::<C::Op>(i64::MIN, BATCH as u32).await?,
     };
     while !batch.is_empty() {
         let last = batch.last().map_or(i64::MIN, |i| i.seq);
@@ -130,13 +133,13 @@ pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::
             match fresh.as_mut() {
                 Some(f) => {
                     let b = f.next_batch().await;
-                    if b.is_empty() { app.store.outbox_batch_after(last, BATCH as u32).await } else { Ok(b) }
+                    if b.is_empty() { app.store.outbox_batch_after::<C::Op>(last, BATCH as u32).await } else { Ok(b) }
                 }
-                None => app.store.outbox_batch_after(last, BATCH as u32).await,
+                None => app.store.outbox_batch_after::<C::Op>(last, BATCH as u32).await,
             }
         };
-        let work = apply_batch(app, sink, &batch, &mut blocked, &mut report);
-        let (done, next, acked) = tokio::join!(work, next, ack(app, acking));
+        let work = apply_batch(app, client, &batch, &mut blocked, &mut report);
+        let (done, next, acked) = tokio::join!(work, next, ack(app, target, acking));
         acked?;
         let done = done?;
         report.applied += done.len() as u64;
@@ -146,9 +149,9 @@ pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::
         }
         batch = next?;
     }
-    ack(app, acks).await?;
+    ack(app, target, acks).await?;
     if report.applied > 0 || report.refused > 0 {
-        info!(applied = report.applied, refused = report.refused, "directory updated");
+        info!(%target, applied = report.applied, refused = report.refused, "target updated");
     }
     Ok(report)
 }
@@ -158,17 +161,17 @@ pub async fn drain(app: &App, sink: &LdapSink, fresh: Option<Fresh>) -> anyhow::
 /// operations: the batch is applied in such segments, one after the other, and only inside a
 /// segment do phases group and different entries go side by side. (Grouping phases across
 /// deltas would, say, rename an OU queued by the second before the first has created it.)
-async fn apply_batch(
+async fn apply_batch<C: TargetClient>(
     app: &App,
-    sink: &LdapSink,
-    batch: &[OutboxItem],
+    client: &C,
+    batch: &[OutboxItem<C::Op>],
     blocked: &mut HashSet<String>,
     report: &mut DrainReport,
 ) -> anyhow::Result<Vec<i64>> {
-    let now = app.clock.now();
+    let (now, target) = (app.clock.now(), <C::Op as TargetOp>::TARGET);
     let mut done = Vec::with_capacity(batch.len());
     for segment in batch.chunk_by(|a, b| a.op.phase <= b.op.phase) {
-        let mut ready: Vec<&OutboxItem> = Vec::with_capacity(segment.len());
+        let mut ready: Vec<&OutboxItem<C::Op>> = Vec::with_capacity(segment.len());
         for item in segment {
             if blocked.contains(item.op.key.as_str()) {
                 continue;
@@ -179,28 +182,28 @@ async fn apply_batch(
             }
             ready.push(item);
         }
-        let ops: Vec<&QueuedOp> = ready.iter().map(|i| &i.op).collect();
-        let results = sink.apply_refs(&ops).await;
+        let ops: Vec<&Queued<C::Op>> = ready.iter().map(|i| &i.op).collect();
+        let results = client.apply(&ops).await;
         for (item, result) in ready.iter().zip(results) {
             match result {
                 Ok(()) => done.push(item.seq),
-                Err(SinkError::Skipped) => {
+                Err(ApplyError::Skipped) => {
                     blocked.insert(item.op.key.clone());
                 }
-                Err(SinkError::Unavailable(e)) => {
+                Err(ApplyError::Unavailable(e)) => {
                     blocked.insert(item.op.key.clone());
                     report.unavailable = Some(e);
                 }
-                Err(e) => {
+                Err(ApplyError::Refused(e)) => {
                     blocked.insert(item.op.key.clone());
                     let wait = backoff(item.attempts + 1);
                     let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
                     if item.attempts + 1 >= PARK_AFTER {
-                        error!(seq = item.seq, key = %item.op.key, "directory refused an operation {PARK_AFTER} times; parked: {e}");
+                        error!(%target, seq = item.seq, key = %item.op.key, "target refused an operation {PARK_AFTER} times; parked: {e}");
                     } else {
-                        warn!(seq = item.seq, key = %item.op.key, retry_in_s = wait.as_secs(), "directory refused an operation: {e}");
+                        warn!(%target, seq = item.seq, key = %item.op.key, retry_in_s = wait.as_secs(), "target refused an operation: {e}");
                     }
-                    app.store.outbox_retry(item.seq, &e.to_string(), next, PARK_AFTER).await?;
+                    app.store.outbox_retry(target, item.seq, &e, next, PARK_AFTER).await?;
                     report.refused += 1;
                 }
             }
@@ -212,40 +215,11 @@ async fn apply_batch(
     Ok(done)
 }
 
-async fn ack(app: &App, seqs: Vec<i64>) -> anyhow::Result<()> {
-    Ok(app.store.outbox_ack(&seqs).await?)
+async fn ack(app: &App, target: TargetId, seqs: Vec<i64>) -> anyhow::Result<()> {
+    Ok(app.store.outbox_ack(target, &seqs).await?)
 }
 
 /// 2, 4, 8 … seconds, at most five minutes.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempt.min(16)).min(300))
-}
-
-/// Connects and drains (see [`drain`]); a server that cannot be reached leaves the outbox waiting.
-/// `connected` is a connection attempt already made (a sync connects while it writes the store).
-pub async fn push_with(
-    app: &App,
-    connected: Option<Result<LdapSink, SinkError>>,
-    fresh: Option<Fresh>,
-) -> anyhow::Result<DrainReport> {
-    let Some(cfg) = &app.config.ldap else { return Ok(DrainReport::default()) };
-    let connected = match connected {
-        Some(c) => c,
-        None => {
-            if fresh.is_none() && app.store.outbox_stats(app.clock.now()).await?.due == 0 {
-                return Ok(DrainReport::default());
-            }
-            LdapSink::connect(cfg).await
-        }
-    };
-    let sink = match connected {
-        Ok(s) => s,
-        Err(e) => {
-            warn!("directory not reachable, changes wait in the outbox: {e}");
-            return Ok(DrainReport { unavailable: Some(e.to_string()), ..DrainReport::default() });
-        }
-    };
-    let report = drain(app, &sink, fresh).await;
-    sink.unbind().await;
-    report
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Attrs, Dn};
 use crate::PersonKey;
+use crate::target::{Queued, TargetId, TargetOp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -68,14 +69,13 @@ pub struct AccountEntry {
     pub department: String,
 }
 
-/// An operation in the outbox. Operations with the same `key` are applied in order; `phase`
-/// orders structure (0) before accounts (1), memberships (2) and removals (3) within a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuedOp {
-    pub key: String,
-    pub phase: u8,
-    pub op: DirOp,
+impl TargetOp for DirOp {
+    const TARGET: TargetId = TargetId::Ldap;
 }
+
+/// An LDAP operation in the outbox: `phase` orders structure (0) before accounts (1),
+/// memberships (2) and removals (3) within a run.
+pub type QueuedOp = Queued<DirOp>;
 
 /// What orgid has put (or queued) in the directory for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

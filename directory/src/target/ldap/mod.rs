@@ -1,6 +1,7 @@
-//! The directory information tree orgid maintains in LDAP: structured DNs, the layout of
-//! companies, departments, accounts and groups, and the idempotent operations that change it.
-//! Pure: the LDAP sink renders and applies, the store keeps the outbox and what is tracked.
+//! The OpenLDAP target's pure part: the directory information tree orgid maintains, with
+//! structured DNs, the layout of companies, departments, accounts and groups, the idempotent
+//! operations that change it, the delta of a run and reconcile's diff. The LDAP sink
+//! (`orgid_connectors::ldap`) renders and applies; the store keeps the outbox and the tracking.
 
 mod delta;
 mod dn;
