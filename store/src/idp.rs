@@ -603,7 +603,7 @@ macro_rules! idp_impl {
         }
 
         #[async_trait]
-        impl orgid_directory::idp::IdpStore for $store {
+        impl orgid_directory::idp::CredentialStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn subject(&self, login: &str) -> Result<Option<orgid_directory::idp::Subject>, StoreError> {
                 ::sqlx::query_as::<_, $crate::idp::SubjectDb>(
@@ -774,7 +774,10 @@ macro_rules! idp_impl {
                 }
                 Ok(())
             }
+        }
 
+        #[async_trait]
+        impl orgid_directory::idp::ClientStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn clients(&self) -> Result<Vec<orgid_directory::idp::StoredClient>, StoreError> {
                 ::sqlx::query_as::<_, $crate::idp::ClientDb>(concat!(
@@ -843,7 +846,10 @@ macro_rules! idp_impl {
                 .await?;
                 Self::commit_audited(tx, audit).await
             }
+        }
 
+        #[async_trait]
+        impl orgid_directory::idp::SigningKeyStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn signing_keys(
                 &self,
@@ -894,7 +900,10 @@ macro_rules! idp_impl {
                 Self::commit_audited(tx, if added { audit } else { &[] }).await?;
                 Ok(added)
             }
+        }
 
+        #[async_trait]
+        impl orgid_directory::idp::SessionStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn create_session(&self, session: &orgid_directory::idp::SessionRecord) -> Result<(), StoreError> {
                 ::sqlx::query(concat!(
@@ -981,7 +990,10 @@ macro_rules! idp_impl {
                 )
                 .await
             }
+        }
 
+        #[async_trait]
+        impl orgid_directory::idp::GrantStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn save_code(&self, code: &orgid_directory::idp::CodeRecord) -> Result<(), StoreError> {
                 ::sqlx::query(concat!(
@@ -1222,7 +1234,10 @@ macro_rules! idp_impl {
                     .map_err(db)?;
                 Ok(())
             }
+        }
 
+        #[async_trait]
+        impl orgid_directory::idp::IdpUpkeepStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
                 let now = millis(now);

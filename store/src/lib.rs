@@ -25,8 +25,9 @@ use orgid_directory::audit::{
 };
 use orgid_directory::dit::{DitDelta, Node, TrackedUser};
 use orgid_directory::idp::{
-    CodeRecord, CodeTake, Credential, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord,
-    StoredClient, Subject, TokenRecord,
+    ClientStore, CodeRecord, CodeTake, Credential, CredentialStore, FailureCount, GrantRecord, GrantStore,
+    IdpUpkeepStore, Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, StoredClient, Subject,
+    TokenRecord,
 };
 use orgid_directory::store::{DirectoryStore, OutboxItem, OutboxStats};
 use orgid_directory::{
@@ -92,7 +93,7 @@ impl AnyStore {
         each!(self, s => s.ping().await)
     }
 
-    /// Login writes (`IdpStore::record_*`) so far and the transactions they were grouped in.
+    /// Login writes (`CredentialStore::record_*`) so far and the transactions they were grouped in.
     pub fn login_write_stats(&self) -> LoginWriteStats {
         each!(self, s => s.logins.stats())
     }
@@ -259,7 +260,7 @@ impl AuditStore for AnyStore {
 }
 
 #[async_trait]
-impl IdpStore for AnyStore {
+impl CredentialStore for AnyStore {
     async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError> {
         each!(self, s => s.subject(login).await)
     }
@@ -301,6 +302,10 @@ impl IdpStore for AnyStore {
     async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError> {
         each!(self, s => s.set_totp(login, secret).await)
     }
+}
+
+#[async_trait]
+impl ClientStore for AnyStore {
     async fn clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         each!(self, s => s.clients().await)
     }
@@ -310,6 +315,10 @@ impl IdpStore for AnyStore {
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
         each!(self, s => s.remove_client(id, at, audit).await)
     }
+}
+
+#[async_trait]
+impl SigningKeyStore for AnyStore {
     async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
         each!(self, s => s.signing_keys(now).await)
     }
@@ -321,6 +330,10 @@ impl IdpStore for AnyStore {
     ) -> Result<bool, StoreError> {
         each!(self, s => s.add_signing_key(key, unless_newer_than, audit).await)
     }
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         each!(self, s => s.create_session(session).await)
     }
@@ -336,6 +349,10 @@ impl IdpStore for AnyStore {
     async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
         each!(self, s => s.end_sessions_of(login, at, audit).await)
     }
+}
+
+#[async_trait]
+impl GrantStore for AnyStore {
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
         each!(self, s => s.save_code(code).await)
     }
@@ -373,6 +390,10 @@ impl IdpStore for AnyStore {
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.revoke_token(id, at).await)
     }
+}
+
+#[async_trait]
+impl IdpUpkeepStore for AnyStore {
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         each!(self, s => s.purge_expired(now).await)
     }
