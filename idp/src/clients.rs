@@ -1,6 +1,6 @@
 //! Relying parties, for every face: the registry (those of the configuration file and those added
 //! with `orgid clients add`) and their secrets. How a client authenticates is its protocol's
-//! (OAuth's in `oidc::client_auth`).
+//! business (OAuth's is in the OIDC face).
 
 use orgid_config::{GrantType, Secret, SigningAlg};
 use orgid_directory::idp::StoredClient;

@@ -310,3 +310,35 @@ impl Provider {
         Ok(see_other(&with_query(&req.redirect_uri, &q), &[]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_request_survives_the_login_flow_and_one_sealed_before_faces_still_opens() {
+        let req = AuthRequest {
+            client_id: "portal".into(),
+            redirect_uri: "https://portal.example/cb".into(),
+            scope: "openid org".into(),
+            state: Some("s".into()),
+            nonce: None,
+            code_challenge: Some("c".repeat(43)),
+            force_login: true,
+            max_age: Some(60),
+        };
+        let resume = req.resume().unwrap();
+        assert_eq!((resume.protocol, resume.client_id.as_str()), (Protocol::Oidc, "portal"));
+        let back = AuthRequest::from_resume(&serde_json::from_str(&serde_json::to_string(&resume).unwrap()).unwrap());
+        assert_eq!(serde_json::to_value(back.unwrap()).unwrap(), serde_json::to_value(&req).unwrap());
+        // What the login form and the pending login carried when the request was an AuthRequest.
+        let old: Resume = serde_json::from_value(serde_json::to_value(&req).unwrap()).unwrap();
+        assert_eq!(old.protocol, Protocol::Oidc);
+        assert_eq!(
+            AuthRequest::from_resume(&old).unwrap().relink("https://id.example", Lang::En),
+            req.relink("https://id.example", Lang::En)
+        );
+    }
+}
