@@ -1,5 +1,6 @@
 //! What the identity provider keeps: credentials, clients, signing keys, SSO sessions,
-//! authorization codes, grants and tokens, and the store trait behind them.
+//! authorization codes, grants and tokens, and the store traits behind them (one per aggregate,
+//! all of them together [`IdpStore`]).
 //!
 //! Nothing secret is stored in a form that can be replayed: session ids, codes and refresh tokens
 //! are kept as SHA-256 hashes (hex), passwords as argon2 PHC strings, client secrets as SHA-256
@@ -206,16 +207,31 @@ pub enum Rotation {
     Invalid,
 }
 
-/// The identity provider's storage. Every method is one transaction; the login writes
-/// (`record_failure`, `record_refusal`, `record_success`) may share theirs with concurrent logins
-/// (group commit), each still committed with its own records before the call returns.
+/// The identity provider's storage: every aggregate's trait at once, for code that uses several
+/// (the provider holds an `Arc<dyn IdpStore>`); any store that implements them all is one.
+///
+/// In all of these traits every method is one transaction; the login writes (`record_failure`,
+/// `record_refusal`, `record_success`) may share theirs with concurrent logins (group commit),
+/// each still committed with its own records before the call returns.
 ///
 /// Audit: each method that changes what the provider knows takes the audit records of that change
 /// and writes them in the same transaction, after the change: if they cannot be written, the
 /// change does not happen (`StoreError`). The caller describes the request (who, from where);
 /// the store adds only what the caller cannot know, as each method says.
+pub trait IdpStore:
+    CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + IdpUpkeepStore
+{
+}
+
+impl<T> IdpStore for T where
+    T: CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + IdpUpkeepStore + ?Sized
+{
+}
+
+/// Accounts as the provider sees them, and their credentials: passwords and their history,
+/// failures and lockouts, TOTP secrets. (See [`IdpStore`] for transactions and audit.)
 #[async_trait]
-pub trait IdpStore: Send + Sync {
+pub trait CredentialStore: Send + Sync {
     /// The account with this login (any status), with its person and company.
     async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError>;
     async fn credential(&self, login: &str) -> Result<Option<Credential>, StoreError>;
@@ -254,14 +270,23 @@ pub trait IdpStore: Send + Sync {
     /// Clears failures and the lock. `NotFound` without a credential (nothing is recorded).
     async fn unlock(&self, login: &str, audit: &[AuditEvent]) -> Result<(), StoreError>;
     async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError>;
+}
 
+/// Clients registered with `orgid clients add`. (See [`IdpStore`] for transactions and audit.)
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     async fn clients(&self) -> Result<Vec<StoredClient>, StoreError>;
     /// `Conflict` if the id is taken (nothing is recorded).
     async fn add_client(&self, client: &StoredClient, audit: &[AuditEvent]) -> Result<(), StoreError>;
     /// Removes the client and revokes its grants. `NotFound` if there is none (nothing is
     /// recorded).
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+}
 
+/// The provider's signing keys, shared by replicas. (See [`IdpStore`] for transactions and
+/// audit.)
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
     /// Every key not yet expired at `now`, newest first.
     async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a key unless another replica added one created after `unless_newer_than` (then the
@@ -272,7 +297,12 @@ pub trait IdpStore: Send + Sync {
         unless_newer_than: DateTime<Utc>,
         audit: &[AuditEvent],
     ) -> Result<bool, StoreError>;
+}
 
+/// SSO sessions; ending one revokes the grants issued through it. (See [`IdpStore`] for
+/// transactions and audit.)
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
@@ -282,7 +312,12 @@ pub trait IdpStore: Send + Sync {
     /// Ends every session of a login and revokes all its grants (account closed, password reset).
     /// `audit` is recorded only if this call ended a session or revoked a grant.
     async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+}
 
+/// Authorization codes, the grants they (or client credentials) open, and the tokens a grant
+/// issues. (See [`IdpStore`] for transactions and audit.)
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
     /// Spends a code atomically (see `CodeTake`). An expired code is `Missing`.
     ///
@@ -313,6 +348,11 @@ pub trait IdpStore: Send + Sync {
     ) -> Result<Rotation, StoreError>;
     async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Housekeeping across the aggregates: what expired goes, in one transaction.
+#[async_trait]
+pub trait IdpUpkeepStore: Send + Sync {
     /// Deletes expired codes, tokens, sessions and keys; returns how many rows went.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -1,15 +1,42 @@
 //! The provider's audit records: built here from the request (who asked, from where, through
-//! which client and session) and written by the store in the transaction of the change they
-//! record (`IdpStore`), so a login, a token or a logout never happens without its record.
+//! which client and session: [`Peer`]) and written by the store in the transaction of the change
+//! they record (`IdpStore`), so a login, a token or a logout never happens without its record.
 //!
 //! Never in a record: the session cookie (the record names the session by a prefix of the hash
 //! the store keeps), a code, a token, a password or a client secret.
 
+use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use orgid_directory::CompanyCode;
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind, RequestContext};
 
-use crate::flow::Peer;
+/// The client side of a request, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Peer {
+    /// The connecting address (from `ConnectInfo`, when the server provides it) and user agent.
+    /// `X-Forwarded-For` is not trusted: a proxy in front must be configured to be the peer.
+    pub fn from_parts(headers: &HeaderMap, addr: Option<std::net::SocketAddr>) -> Self {
+        let ua = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().filter(|c| !c.is_control()).take(256).collect());
+        Peer { ip: addr.map(|a| a.ip().to_string()), user_agent: ua }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+        Ok(Peer::from_parts(&parts.headers, addr))
+    }
+}
 
 /// How much of the stored session hash names a session in the audit trail: enough to find it,
 /// and nothing that opens it (the cookie is the hash's preimage).

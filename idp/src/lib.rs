@@ -1,26 +1,27 @@
-//! orgid's OpenID Connect provider: discovery, JWKS, authorize (code flow with PKCE), token
-//! (authorization code, refresh with rotation and reuse detection, client credentials),
-//! userinfo, revocation (RFC 7009), introspection (RFC 7662), RP-initiated logout, and the login,
-//! second-factor and password-change pages, under the group's password policy.
+//! orgid's identity provider: one shared core with a face per protocol.
+//!
+//! The core (the modules at this level and `login/`) owns the SSO session, the login flow and its
+//! pages (password, second factor, password change, expiry warning), the password policy, TOTP,
+//! the client registry and the audit records. The faces build on it and the core never imports
+//! them: `oidc/` is OpenID Connect (discovery, JWKS, authorize with PKCE, token, userinfo,
+//! revocation, introspection, RP-initiated logout); CAS and SAML are to come as `cas/` and
+//! `saml/`. This root wires them: the `Provider`, its router, and which face a login resumes.
 //!
 //! The provider holds no state of its own between requests: sessions, codes, grants, tokens and
 //! keys live in the store (`IdpStore`), and the login flow's state travels in signed form fields,
 //! so replicas behind a load balancer serve any request.
 
+mod account;
 mod audit;
-mod authorize;
-mod bearer;
-mod claims;
 mod clients;
-mod flow;
+mod crypto;
+mod forms;
 pub mod i18n;
-pub mod jwt;
-pub mod keys;
-mod logout;
-mod meta;
-mod pages;
+mod login;
+mod oidc;
 pub mod password;
-mod token;
+mod respond;
+mod session;
 pub mod totp;
 
 use std::sync::Arc;
@@ -30,14 +31,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use orgid_config::{ClientConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
-use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
-pub use bearer::{Authenticated, BearerRefused};
+pub use audit::Peer;
 pub use clients::{Client, ClientSecret, hash_client_secret};
-pub use flow::{Peer, cookie};
-pub use keys::KeyRing;
+pub use oidc::keys::KeyRing;
+pub use oidc::{Authenticated, BearerRefused, jwt, keys};
+pub use session::cookie;
 
 /// A failure inside the provider. Handlers map it to the protocol's error (`server_error`,
 /// `temporarily_unavailable`) or an error page; details go to the log, never to the client.
@@ -151,50 +152,21 @@ impl Provider {
 
     /// The routes of the provider, to be merged into `serve`'s router.
     pub fn router(&self) -> Router {
-        meta::routes()
-            .merge(authorize::routes())
-            .merge(token::routes())
-            .merge(logout::routes())
+        login::routes()
+            .merge(oidc::routes())
             .layer(axum::middleware::from_fn(security_headers))
             .with_state(self.clone())
     }
 
+    /// The face a login resumes into once it has a session.
+    fn face(&self, protocol: login::Protocol) -> &'static dyn login::Face {
+        match protocol {
+            login::Protocol::Oidc => &oidc::Oidc,
+        }
+    }
+
     pub fn issuer(&self) -> &str {
         &self.inner.settings.oidc.issuer
-    }
-
-    /// The `sub` of an account: an HMAC of its person key, so it is opaque, the same for every
-    /// client, and survives a cross-company move (the person, not the employee number, is kept).
-    pub fn subject_id(&self, person_key: &orgid_directory::PersonKey) -> String {
-        use base64::Engine;
-        let tag = ring::hmac::sign(&self.inner.secret, format!("sub\0{}", person_key.0).as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
-    }
-
-    /// A one-time initial password for `login` (stored hashed, to be changed at first login);
-    /// the caller hands it to the user. Ends the login's sessions and grants. Recorded as a
-    /// password reset by `actor` (and a logout, if sessions or grants ended).
-    pub async fn reset_password(&self, login: &str, actor: &Actor) -> Result<String, IdpError> {
-        let s = &self.inner.settings.password;
-        let pw = password::initial(s)?;
-        let hash = password::hash(pw.clone()).await?;
-        let now = self.now();
-        let company = self.inner.store.subject(login).await?.map(|sub| sub.company);
-        let event = |kind, reason: &str| {
-            AuditEvent::new(now, kind, AuditOutcome::Success, actor.clone())
-                .subject(login, company.as_ref())
-                .reason(reason)
-        };
-        if let Some(sink) = &self.inner.passwords
-            && let Err(e) = sink.set_password(login, &pw).await
-        {
-            return Err(IdpError::Internal(format!("the directory refused the new password: {e}")));
-        }
-        let reset = event(EventKind::PasswordReset, "one-time initial password set");
-        self.inner.store.set_password(login, &hash, s.change_initial, now, s.history, &[reset]).await?;
-        let ended = event(EventKind::Logout, "password reset: every session and grant ended");
-        self.inner.store.end_sessions_of(login, now, &[ended]).await?;
-        Ok(pw)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -238,5 +210,6 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
 /// A store or internal failure seen by a browser: a plain error page, 503.
 fn unavailable(e: &IdpError, lang: i18n::Lang) -> Response {
     tracing::error!(error = %e, "identity provider failure");
-    (StatusCode::SERVICE_UNAVAILABLE, pages::error(lang, i18n::Msg::Unavailable.text(lang), None)).into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, login::pages::error(lang, i18n::Msg::Unavailable.text(lang), None))
+        .into_response()
 }

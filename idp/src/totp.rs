@@ -67,7 +67,7 @@ pub fn verify(secret_b32: &str, code: &str, now: i64) -> bool {
     let mut ok = false;
     for s in [step - 1, step, step + 1] {
         if let Some(c) = code_at(secret_b32, s) {
-            ok |= crate::flow::ct_eq(format!("{c:06}").as_bytes(), code.as_bytes());
+            ok |= crate::crypto::ct_eq(format!("{c:06}").as_bytes(), code.as_bytes());
         }
     }
     ok

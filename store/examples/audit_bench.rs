@@ -16,7 +16,7 @@ use orgid_directory::audit::{
     AuditEvent, AuditFields, AuditFilter, AuditOutcome, AuditScope, ChainHead, ChainVerifier, EventKind, LoginFailure,
     Order, PageRequest, RequestContext, chain,
 };
-use orgid_directory::idp::IdpStore;
+use orgid_directory::idp::CredentialStore;
 use orgid_directory::{Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Op, PersonKey, RunId};
 use orgid_store::AnyStore;
 
@@ -99,7 +99,7 @@ fn login_event(rng: &mut Rng, accounts: u64, at: DateTime<Utc>) -> AuditEvent {
 
 /// Logins as the provider writes them, from `concurrent` tasks for `secs`: 90% succeed, 8% give
 /// a bad password (the fifth in a row locks the account for 15 minutes) and 2% an unknown name.
-/// Each is one `IdpStore::record_*` call: the credential row and the login's records committed
+/// Each is one `CredentialStore::record_*` call: the credential row and the login's records committed
 /// together, concurrent calls sharing transactions (group commit). Returns (records/s, logins
 /// per transaction, mean and p99 latency of a call in ms).
 async fn login_ingest(store: &AnyStore, concurrent: u64, secs: u64, accounts: u64) -> (f64, f64, f64, f64) {

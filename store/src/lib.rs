@@ -25,8 +25,9 @@ use orgid_directory::audit::{
     PageRequest,
 };
 use orgid_directory::idp::{
-    CodeRecord, CodeTake, Credential, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord,
-    StoredClient, Subject, TokenRecord,
+    ClientStore, CodeRecord, CodeTake, Credential, CredentialStore, FailureCount, GrantRecord, GrantStore,
+    IdpUpkeepStore, Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, StoredClient, Subject,
+    TokenRecord,
 };
 use orgid_directory::store::{LdapStore, OutboxStore};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
@@ -94,7 +95,7 @@ impl AnyStore {
         each!(self, s => s.ping().await)
     }
 
-    /// Login writes (`IdpStore::record_*`) so far and the transactions they were grouped in.
+    /// Login writes (`CredentialStore::record_*`) so far and the transactions they were grouped in.
     pub fn login_write_stats(&self) -> LoginWriteStats {
         each!(self, s => s.logins.stats())
     }
@@ -263,7 +264,7 @@ impl AuditStore for AnyStore {
 }
 
 #[async_trait]
-impl IdpStore for AnyStore {
+impl CredentialStore for AnyStore {
     async fn subject(&self, login: &str) -> Result<Option<Subject>, StoreError> {
         each!(self, s => s.subject(login).await)
     }
@@ -305,6 +306,10 @@ impl IdpStore for AnyStore {
     async fn set_totp(&self, login: &str, secret: Option<&str>) -> Result<(), StoreError> {
         each!(self, s => s.set_totp(login, secret).await)
     }
+}
+
+#[async_trait]
+impl ClientStore for AnyStore {
     async fn clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         each!(self, s => s.clients().await)
     }
@@ -314,6 +319,10 @@ impl IdpStore for AnyStore {
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
         each!(self, s => s.remove_client(id, at, audit).await)
     }
+}
+
+#[async_trait]
+impl SigningKeyStore for AnyStore {
     async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
         each!(self, s => s.signing_keys(now).await)
     }
@@ -325,6 +334,10 @@ impl IdpStore for AnyStore {
     ) -> Result<bool, StoreError> {
         each!(self, s => s.add_signing_key(key, unless_newer_than, audit).await)
     }
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         each!(self, s => s.create_session(session).await)
     }
@@ -340,6 +353,10 @@ impl IdpStore for AnyStore {
     async fn end_sessions_of(&self, login: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
         each!(self, s => s.end_sessions_of(login, at, audit).await)
     }
+}
+
+#[async_trait]
+impl GrantStore for AnyStore {
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
         each!(self, s => s.save_code(code).await)
     }
@@ -377,6 +394,10 @@ impl IdpStore for AnyStore {
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.revoke_token(id, at).await)
     }
+}
+
+#[async_trait]
+impl IdpUpkeepStore for AnyStore {
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         each!(self, s => s.purge_expired(now).await)
     }

@@ -11,8 +11,9 @@ use orgid_directory::audit::{
     Actor, AuditEvent, AuditFields, AuditOutcome, EventKind, LoginFailure, RequestContext, lifecycle,
 };
 use orgid_directory::idp::{
-    CodeRecord, CodeTake, FailureCount, GrantRecord, IdpStore, Rotation, SessionRecord, SigningKeyRecord, StoredClient,
-    Subject, TokenKind, TokenRecord,
+    ClientStore, CodeRecord, CodeTake, CredentialStore, FailureCount, GrantRecord, GrantStore, IdpUpkeepStore,
+    Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, StoredClient, Subject, TokenKind,
+    TokenRecord,
 };
 use orgid_directory::{
     Account, AccountChange, AccountStatus, AuditStore, CompanyCode, Employment, Op, Person, PersonKey, StoreError, Tier,

@@ -519,7 +519,7 @@ async fn password_resets_go_to_the_holder_through_the_notifier(mut env: Env) {
     // Without a notifier nothing changes and no password is shown to anyone.
     let e = wf::reset_password(&env.app, &it, "liuqiang").await.unwrap_err();
     assert!(matches!(&e, WorkflowError::Invalid(m) if m.contains("notifier")), "{e}");
-    use orgid_directory::idp::IdpStore;
+    use orgid_directory::idp::CredentialStore;
     assert!(env.app.store.credential("liuqiang").await.unwrap().is_none());
     // With one, the password goes to the notifier's stdin; the call returns nothing of it.
     let dir = env.cfg.parent().unwrap().to_path_buf();

@@ -89,7 +89,7 @@ pub fn lang_of(headers: &HeaderMap, explicit: Option<&str>) -> Lang {
 
 async fn home(State(c): State<Console>, s: Session) -> Response {
     let lang = s.lang;
-    let subject = match orgid_directory::idp::IdpStore::subject(&c.app.store, &s.login).await {
+    let subject = match orgid_directory::idp::CredentialStore::subject(&c.app.store, &s.login).await {
         Ok(sub) => sub,
         Err(e) => return unavailable(lang, &e),
     };

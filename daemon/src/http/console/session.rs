@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use orgid_directory::AccountStatus;
-use orgid_directory::idp::IdpStore;
+use orgid_directory::idp::CredentialStore;
 use serde::{Deserialize, Serialize};
 
 use super::i18n::{Lang, T};
@@ -77,7 +77,7 @@ impl Console {
         if data.start + absolute <= now {
             return Ok(None);
         }
-        match IdpStore::subject(&self.app.store, &data.login).await {
+        match CredentialStore::subject(&self.app.store, &data.login).await {
             Ok(Some(s)) if s.status == AccountStatus::Active && !s.departed => {}
             Ok(_) => return Ok(None),
             Err(e) => return Err(super::unavailable(Lang::Zh, &e)),

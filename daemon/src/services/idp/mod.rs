@@ -10,7 +10,7 @@ use chrono::Utc;
 use orgid_config::{GrantType, LdapConfig, SigningAlg};
 use orgid_directory::SettingStore;
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
-use orgid_directory::idp::{IdpStore, StoredClient};
+use orgid_directory::idp::{ClientStore, CredentialStore, IdpStore, StoredClient};
 use orgid_directory::store::LdapStore;
 use orgid_idp::{PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, NaiveDate, Utc};
 use orgid_connectors::source::{self, Requests};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
-use orgid_directory::idp::IdpStore;
+use orgid_directory::idp::CredentialStore;
 use orgid_directory::workflow::rules::{self, Denied};
 use orgid_directory::workflow::{
     Approval, Calendar, NewGrant, Origin, Principal, Request, RequestFilter, RequestKind, RequestState, Role,

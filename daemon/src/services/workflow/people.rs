@@ -1,6 +1,6 @@
 //! People and accounts, filtered to the principal's scope, and password resets.
 
-use orgid_directory::idp::IdpStore;
+use orgid_directory::idp::CredentialStore;
 use orgid_directory::workflow::Principal;
 use orgid_directory::workflow::rules::{self, Denied};
 use orgid_directory::{AccountFilter, AccountRow, AccountStatus, CompanyCode, Employment, PersonStore};

@@ -45,17 +45,6 @@ pub(crate) fn has(scope: &str, s: &str) -> bool {
     scope.split(' ').any(|x| x == s)
 }
 
-pub(crate) fn groups(s: &Subject) -> Vec<String> {
-    let mut g = vec![s.company.0.clone()];
-    if !s.department.is_empty() {
-        g.push(format!("{}/{}", s.company.0, s.department));
-    }
-    if s.confidential {
-        g.push("confidential".into());
-    }
-    g
-}
-
 pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
     OrgClaims {
         org: has(scope, "org").then(|| Org {
@@ -68,7 +57,7 @@ pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
             title: s.title.clone(),
             grade: s.grade.clone(),
             employee_number: s.employee_number.clone(),
-            groups: groups(s),
+            groups: crate::account::groups(s),
         }),
     }
 }

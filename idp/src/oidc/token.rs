@@ -1,13 +1,14 @@
-//! The token endpoint (authorization code with PKCE, refresh with rotation and reuse detection,
-//! client credentials), userinfo, introspection (RFC 7662) and revocation (RFC 7009).
+//! The token endpoint (RFC 6749 §3.2): authorization code with PKCE, refresh with rotation and
+//! reuse detection, client credentials; and the tokens a grant issues (a JWT access token, an
+//! opaque refresh token, an ID token with the `org` claim).
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
@@ -16,56 +17,23 @@ use openidconnect::{
     AccessToken, Audience, AuthenticationMethodReference, AuthorizationCode, IdToken, IdTokenClaims, IssuerUrl, Nonce,
 };
 use orgid_config::GrantType;
-use orgid_directory::AccountStatus;
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::idp::{CodeTake, GrantRecord, Rotation, Subject, TokenKind, TokenRecord};
 use serde_json::json;
 
-use crate::claims::{self, OrgClaims};
-use crate::clients::ClientAuthError;
-use crate::flow::{Peer, sha256_hex};
-use crate::jwt::{self, AccessClaims};
-use crate::keys::random_token;
+use super::claims::{self, OrgClaims};
+use super::jwt::{self, AccessClaims};
+use super::responses::{client_auth_error, invalid_grant, oauth_error, ok_json, server_error};
+use crate::account::active;
+use crate::audit::Peer;
+use crate::crypto::{random_token, sha256_hex};
 use crate::{Client, IdpError, Provider};
 
 /// ID tokens with the `org` claim.
 type OrgIdToken = IdToken<OrgClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 pub(crate) fn routes() -> Router<Provider> {
-    Router::new()
-        .route("/token", post(token))
-        .route("/userinfo", get(userinfo).post(userinfo))
-        .route("/introspect", post(introspect))
-        .route("/revoke", post(revoke))
-}
-
-/// An OAuth error response (RFC 6749 §5.2), never cached.
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut res = (status, Json(json!({ "error": error, "error_description": description }))).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-fn client_auth_error(e: ClientAuthError) -> Response {
-    match e {
-        ClientAuthError::Malformed(why) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
-        ClientAuthError::Failed { basic } => {
-            let mut res = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
-            if basic {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"orgid\""));
-            }
-            res
-        }
-    }
-}
-
-fn server_error(e: &IdpError) -> Response {
-    tracing::error!(error = %e, "token endpoint failure");
-    oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again later")
-}
-
-fn active(s: &Subject) -> bool {
-    s.status == AccountStatus::Active && !s.departed
+    Router::new().route("/token", post(token))
 }
 
 /// Tokens to issue for a grant.
@@ -155,86 +123,11 @@ impl Provider {
             }
             let at = AccessToken::new(access);
             let code = i.code.map(|c| AuthorizationCode::new(c.into()));
-            let id_token = OrgIdToken::new(c, key.as_ref(), crate::keys::jws_alg(key.alg()), Some(&at), code.as_ref())
+            let id_token = OrgIdToken::new(c, key.as_ref(), super::keys::jws_alg(key.alg()), Some(&at), code.as_ref())
                 .map_err(|e| IdpError::Internal(format!("ID token: {e}")))?;
             body["id_token"] = json!(id_token.to_string());
         }
         Ok((body, records))
-    }
-
-    /// The `sub` of an ID token this provider signed for `client_id` (expired ones too: hints and
-    /// logout accept them). `None` if it is not one.
-    pub(crate) async fn id_token_subject(&self, token: &str, client_id: &str) -> Result<Option<String>, IdpError> {
-        let Some(payload) = self.verified_payload(token).await? else { return Ok(None) };
-        let aud_ok = match &payload["aud"] {
-            serde_json::Value::String(a) => a == client_id || client_id.is_empty(),
-            serde_json::Value::Array(a) => client_id.is_empty() || a.iter().any(|x| x == client_id),
-            _ => false,
-        };
-        if payload["iss"] != self.issuer() || !aud_ok {
-            return Ok(None);
-        }
-        Ok(payload["sub"].as_str().map(str::to_string))
-    }
-
-    /// The payload of a JWS signed by one of this provider's published keys, with the key's own
-    /// algorithm (never the header's choice).
-    pub(crate) async fn verified_payload(&self, token: &str) -> Result<Option<serde_json::Value>, IdpError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Ok(None);
-        };
-        let header: Option<serde_json::Value> = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let Some(kid) = header.as_ref().and_then(|h| h["kid"].as_str()) else { return Ok(None) };
-        let Some(key) = self.inner.keys.by_kid(kid, self.now()).await? else { return Ok(None) };
-        if header.as_ref().and_then(|h| h["alg"].as_str()) != Some(key.alg().as_str()) {
-            return Ok(None);
-        }
-        let Ok(sig) = B64.decode(s) else { return Ok(None) };
-        if crate::keys::verify(&key, &token.as_bytes()[..h.len() + 1 + p.len()], &sig).is_err() {
-            return Ok(None);
-        }
-        Ok(B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()))
-    }
-
-    /// A live access token: signature, issuer, expiry, recorded and not revoked, its grant not
-    /// revoked, its account still active.
-    pub(crate) async fn live_access(&self, token: &str) -> Result<Option<(AccessClaims, Option<Subject>)>, IdpError> {
-        let now = self.now();
-        let Ok(claims) = jwt::verify(token, &self.inner.keys, self.issuer(), now).await? else { return Ok(None) };
-        let Some(rec) = self.inner.store.token(&claims.jti).await? else { return Ok(None) };
-        if rec.kind != TokenKind::Access || rec.revoked_at.is_some() || rec.expires_at <= now {
-            return Ok(None);
-        }
-        if self.inner.store.grant(&rec.grant_id).await?.is_none_or(|g| g.revoked_at.is_some()) {
-            return Ok(None);
-        }
-        match &rec.login {
-            None => Ok(Some((claims, None))),
-            Some(login) => match self.inner.store.subject(login).await? {
-                Some(s) if active(&s) => Ok(Some((claims, Some(s)))),
-                _ => Ok(None),
-            },
-        }
-    }
-
-    /// A live refresh token record (by the token itself).
-    async fn live_refresh(&self, token: &str) -> Result<Option<TokenRecord>, IdpError> {
-        let now = self.now();
-        let Some(rec) = self.inner.store.token(&sha256_hex(token)).await? else { return Ok(None) };
-        if rec.kind != TokenKind::Refresh || rec.revoked_at.is_some() || rec.used_at.is_some() || rec.expires_at <= now
-        {
-            return Ok(None);
-        }
-        if self.inner.store.grant(&rec.grant_id).await?.is_none_or(|g| g.revoked_at.is_some()) {
-            return Ok(None);
-        }
-        if let Some(login) = &rec.login
-            && !self.inner.store.subject(login).await?.is_some_and(|s| active(&s))
-        {
-            return Ok(None);
-        }
-        Ok(Some(rec))
     }
 }
 
@@ -265,16 +158,6 @@ async fn token(
         Some(_) => Ok(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unsupported grant_type")),
     };
     result.unwrap_or_else(|e| server_error(&e))
-}
-
-fn ok_json(body: serde_json::Value) -> Response {
-    let mut res = Json(body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-fn invalid_grant(why: &str) -> Response {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why)
 }
 
 async fn code_grant(
@@ -315,7 +198,7 @@ async fn code_grant(
             let valid = (43..=128).contains(&verifier.len())
                 && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
             let computed = B64.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
-            if !valid || !crate::flow::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
+            if !valid || !crate::crypto::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
                 return Ok(invalid_grant("code_verifier does not match the code_challenge"));
             }
         }
@@ -482,120 +365,4 @@ async fn credentials_grant(
 /// holds it acts through the client, not as the account holder).
 fn client_actor(client: &Client) -> Actor {
     Actor::System(format!("client:{}", client.id))
-}
-
-fn bearer_error(status: StatusCode, error: &str) -> Response {
-    let mut res = status.into_response();
-    let v = if error.is_empty() {
-        "Bearer realm=\"orgid\"".to_string()
-    } else {
-        format!("Bearer realm=\"orgid\", error=\"{error}\"")
-    };
-    if let Ok(v) = v.parse() {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    res
-}
-
-async fn userinfo(State(p): State<Provider>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim().to_string()));
-    let from_body = url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned());
-    let token = match (from_header, from_body) {
-        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request"),
-        (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, ""),
-    };
-    match p.live_access(&token).await {
-        Ok(Some((claims, Some(subject)))) if claims::has(&claims.scope, "openid") => {
-            ok_json(claims::userinfo(&claims.sub, &subject, &claims.scope))
-        }
-        Ok(Some(_)) => bearer_error(StatusCode::FORBIDDEN, "insufficient_scope"),
-        Ok(None) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token"),
-        Err(e) => server_error(&e),
-    }
-}
-
-async fn introspect(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
-    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
-        Ok(Ok(c)) if !c.is_public() => c,
-        Ok(Ok(_)) => return client_auth_error(ClientAuthError::Failed { basic: false }),
-        Ok(Err(e)) => return client_auth_error(e),
-        Err(e) => return server_error(&e),
-    };
-    let Some(token) = get("token") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
-    };
-    let result = async {
-        if let Some((c, subject)) = p.live_access(token).await? {
-            let mut body = json!({
-                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
-                "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
-            });
-            if let Some(s) = subject {
-                body["username"] = json!(s.login);
-            }
-            return Ok(body);
-        }
-        if let Some(rec) = p.live_refresh(token).await? {
-            let mut body = json!({
-                "active": true, "token_type": "refresh_token", "scope": rec.scope, "client_id": rec.client_id,
-                "exp": rec.expires_at.timestamp(), "iat": rec.issued_at.timestamp(), "iss": p.issuer(),
-            });
-            if let Some(l) = &rec.login
-                && let Some(s) = p.inner.store.subject(l).await?
-            {
-                body["sub"] = json!(p.subject_id(&s.person_key));
-                body["username"] = json!(s.login);
-            }
-            return Ok(body);
-        }
-        Ok::<_, IdpError>(json!({ "active": false }))
-    }
-    .await;
-    let _ = client;
-    match result {
-        Ok(body) => ok_json(body),
-        Err(e) => server_error(&e),
-    }
-}
-
-async fn revoke(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
-    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let client = match p.authenticate_client(&headers, get("client_id"), get("client_secret")).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return client_auth_error(e),
-        Err(e) => return server_error(&e),
-    };
-    let Some(token) = get("token") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
-    };
-    let now = p.now();
-    let result = async {
-        // A refresh token revokes its whole grant; an access token only itself. Tokens of other
-        // clients are left alone, and unknown tokens are not an error (RFC 7009 §2.2).
-        if let Some(rec) = p.inner.store.token(&sha256_hex(token)).await?
-            && rec.kind == TokenKind::Refresh
-            && rec.client_id == client.id
-        {
-            p.inner.store.revoke_grant(&rec.grant_id, now).await?;
-        } else if let Ok(Ok(c)) = jwt::verify(token, &p.inner.keys, p.issuer(), now).await
-            && c.client_id == client.id
-        {
-            p.inner.store.revoke_token(&c.jti, now).await?;
-        }
-        Ok::<_, IdpError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            let mut res = StatusCode::OK.into_response();
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(e) => server_error(&e),
-    }
 }

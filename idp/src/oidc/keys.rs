@@ -179,13 +179,8 @@ impl rand_core::RngCore for RingRng {
 
 impl rand_core::CryptoRng for RingRng {}
 
-/// Random bytes as base64url (ids, codes, tokens).
-pub fn random_token(bytes: usize) -> Result<String, IdpError> {
-    use base64::Engine;
-    let mut buf = vec![0; bytes];
-    SystemRandom::new().fill(&mut buf).map_err(|_| IdpError::Internal("no system randomness".into()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
-}
+/// Random ids and tokens: the core's, also reachable here (`orgid_idp::keys::random_token`).
+pub use crate::crypto::random_token;
 
 /// The keys in force: the signing key per algorithm and every key still published.
 #[derive(Default)]

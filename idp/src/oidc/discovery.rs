@@ -1,4 +1,5 @@
-//! Discovery (`/.well-known/openid-configuration`) and the JWKS, with the openidconnect types.
+//! Discovery (`/.well-known/openid-configuration`, OpenID Connect Discovery 1.0) and the JWKS
+//! endpoint, with the openidconnect types.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -14,7 +15,8 @@ use openidconnect::{
 };
 use orgid_config::SigningAlg;
 
-use crate::{IdpError, Provider, claims, keys};
+use super::{claims, keys};
+use crate::{IdpError, Provider};
 
 pub(crate) fn routes() -> Router<Provider> {
     Router::new().route("/.well-known/openid-configuration", get(discovery)).route("/jwks", get(jwks))

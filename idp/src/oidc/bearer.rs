@@ -32,7 +32,7 @@ pub enum BearerRefused {
 
 impl Provider {
     /// Checks an access token presented as a bearer credential: signature and key (via
-    /// [`crate::jwt::verify`]), issuer, expiry, its record (not revoked, grant not revoked) and
+    /// [`super::jwt::verify`]), issuer, expiry, its record (not revoked, grant not revoked) and
     /// its account (still active). Client-credentials tokens are refused.
     pub async fn authenticate(&self, token: &str) -> Result<Result<Authenticated, BearerRefused>, IdpError> {
         match self.live_access(token).await? {
@@ -55,21 +55,5 @@ impl Provider {
         let Some((claims, Some(_))) = self.live_access(token).await? else { return Ok(None) };
         let Some(t) = self.inner.store.token(&claims.jti).await? else { return Ok(None) };
         Ok(self.inner.store.grant(&t.grant_id).await?.and_then(|g| g.session_hash))
-    }
-
-    /// Whether the provider session `hash` is live: not ended (signed out from any client, or the
-    /// account's sessions ended by a password reset or a closed account) and within its idle and
-    /// absolute limits. With `seen`, a live session is marked as used now: a page view in one of
-    /// orgid's own clients is activity in the single sign-on session.
-    pub async fn session_live(&self, hash: &str, seen: bool) -> Result<bool, IdpError> {
-        let now = self.now();
-        let Some(s) = self.inner.store.session(hash).await? else { return Ok(false) };
-        if self.session_expired(&s, now) {
-            return Ok(false);
-        }
-        if seen {
-            self.inner.store.touch_session(hash, now).await?;
-        }
-        Ok(true)
     }
 }

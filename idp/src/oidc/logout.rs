@@ -10,13 +10,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
-use orgid_directory::audit::{AuditOutcome, EventKind};
 use serde::{Deserialize, Serialize};
 
-use crate::authorize::with_query;
-use crate::flow::Peer;
+use crate::audit::Peer;
 use crate::i18n::{Lang, Msg};
-use crate::{IdpError, Provider, pages};
+use crate::login::pages;
+use crate::respond::with_query;
+use crate::{IdpError, Provider};
 
 pub(crate) fn routes() -> Router<Provider> {
     Router::new().route("/logout", get(logout_get).post(logout_post)).route("/logout/confirm", post(confirm))
@@ -124,22 +124,7 @@ impl Provider {
         lang: Lang,
         after: After,
     ) -> Result<Response, IdpError> {
-        if let Some(hash) = self.session_hash_of(headers)
-            && let Some(session) = self.inner.store.session(&hash).await?
-        {
-            let now = self.now();
-            let company = self.inner.store.subject(&session.login).await?.map(|s| s.company);
-            let ctx = peer.context(after.client_id.as_deref(), Some(&hash));
-            let logout = crate::audit::by_user(
-                now,
-                EventKind::Logout,
-                AuditOutcome::Success,
-                &session.login,
-                company.as_ref(),
-                &ctx,
-            );
-            self.inner.store.end_session(&hash, now, &[logout]).await?;
-        }
+        self.end_browser_session(headers, peer, after.client_id.as_deref()).await?;
         let mut res = match &after.redirect {
             Some(uri) => {
                 let mut q = vec![];

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::keys::{KeyRing, SigningKey};
 use crate::IdpError;
-use crate::keys::{KeyRing, SigningKey};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub async fn verify(
     }
     let Ok(sig) = B64.decode(s) else { return Ok(Err(Refused::Malformed)) };
     let signing_input = &token[..h.len() + 1 + p.len()];
-    if crate::keys::verify(&key, signing_input.as_bytes(), &sig).is_err() {
+    if super::keys::verify(&key, signing_input.as_bytes(), &sig).is_err() {
         return Ok(Err(Refused::Signature));
     }
     let Some(claims) = B64.decode(p).ok().and_then(|b| serde_json::from_slice::<AccessClaims>(&b).ok()) else {

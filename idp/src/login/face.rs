@@ -1,0 +1,51 @@
+//! What the login flow needs from a protocol face: the request it resumes once someone is signed
+//! in ([`Resume`], opaque to the core but for its client), and the [`Face`] that answers it.
+//!
+//! The faces are wired to their [`Protocol`] at the crate root (`Provider::face`).
+
+use axum::response::Response;
+use orgid_directory::idp::SessionRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::Peer;
+use crate::i18n::Lang;
+use crate::{Client, IdpError, Provider};
+
+/// The protocol a login was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Protocol {
+    /// OpenID Connect (also what a login sealed before faces were named resumes).
+    #[default]
+    Oidc,
+}
+
+/// A face's request, carried (sealed) through the login pages: the core reads its protocol and
+/// client; the rest is the face's own fields, kept as they were given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Resume {
+    #[serde(default)]
+    pub protocol: Protocol,
+    pub client_id: String,
+    #[serde(flatten)]
+    pub request: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A protocol face, as the login flow sees it.
+#[async_trait::async_trait]
+pub(crate) trait Face: Send + Sync {
+    /// The address that asks for the same request again with the pages in `lang` (the login
+    /// page's language link).
+    fn relink(&self, p: &Provider, resume: &Resume, lang: Lang) -> Result<String, IdpError>;
+
+    /// The answer to the client once the login has its `session` (new, or one that already
+    /// covered the request): what the protocol issues, and where the browser goes with it.
+    async fn answer(
+        &self,
+        p: &Provider,
+        resume: &Resume,
+        session: &SessionRecord,
+        client: &Client,
+        peer: &Peer,
+    ) -> Result<Response, IdpError>;
+}
