@@ -1,16 +1,24 @@
-//! Headless Chromium for browser tests, driven over the W3C WebDriver HTTP protocol: Debian's
-//! `chromium` and `chromium-driver` (`chromedriver` on a free port, one per browser, with a fresh
-//! profile directory). Missing binaries fail the test with the install command; they never make a
-//! test pass silently.
+//! Headless Chromium for browser tests: Debian's `chromium` and `chromium-driver` (`chromedriver`
+//! on a free port, one per browser, with a fresh profile directory), driven with the fantoccini
+//! WebDriver client over plain HTTP. Missing binaries fail the test with the install command; they
+//! never make a test pass silently.
 
+use std::future::Future;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use fantoccini::wd::{Capabilities, TimeoutConfiguration};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// How long one WebDriver command may take before the test fails (a hung driver or browser).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`Browser::find`] waits for its element.
+const FIND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The flags every test browser runs with: headless, no sandbox (tests may run as root), and no
 /// network traffic of its own (updates, sync, QUIC probing).
@@ -28,14 +36,22 @@ pub const FLAGS: [&str; 8] = [
 /// One headless Chromium with its own chromedriver and profile.
 pub struct Browser {
     driver: Child,
-    url: String,
-    http: reqwest::Client,
+    client: Client,
     _profile: tempfile::TempDir,
 }
 
-/// A page element (its WebDriver reference).
+/// A page element.
 #[derive(Debug, Clone)]
-pub struct Element(String);
+pub struct Element(fantoccini::elements::Element);
+
+/// Runs one WebDriver command: its value, or a panic naming `what` with the driver's error.
+async fn run<T, E: std::fmt::Display>(what: &str, command: impl Future<Output = Result<T, E>>) -> T {
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => panic!("WebDriver {what} failed: {e}"),
+        Err(_) => panic!("WebDriver {what}: no answer within {COMMAND_TIMEOUT:?}"),
+    }
+}
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a session.
@@ -47,10 +63,6 @@ impl Browser {
             .prefix("orgid-chromium-")
             .tempdir()
             .unwrap_or_else(|e| panic!("temp dir for the browser profile: {e}"));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_else(|e| panic!("HTTP client: {e}"));
         for _attempt in 0..3 {
             let port = crate::free_port();
             let mut driver = Command::new(CHROMEDRIVER)
@@ -59,16 +71,13 @@ impl Browser {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {CHROMEDRIVER}: {e}"));
-            let url = format!("http://127.0.0.1:{port}");
+            // Ready once it listens; it exits at once if the port was taken meanwhile.
             let mut ready = false;
             for _ in 0..100 {
                 if let Ok(Some(_)) = driver.try_wait() {
                     break;
                 }
-                if let Ok(r) = http.get(format!("{url}/status")).send().await
-                    && let Ok(v) = r.json::<Value>().await
-                    && v["value"]["ready"] == true
-                {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                     ready = true;
                     break;
                 }
@@ -79,110 +88,84 @@ impl Browser {
                 let _ = driver.wait();
                 continue;
             }
-            let mut browser = Browser { driver, url, http: http.clone(), _profile: profile };
-            browser.open_session().await;
+            let session = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities(profile.path()))
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
+            let client = match session {
+                Ok(client) => client,
+                Err(e) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    panic!("chromedriver refused a session: {e}");
+                }
+            };
+            let browser = Browser { driver, client, _profile: profile };
+            // Elements are waited for by `find` alone (`find_all` takes the page as it is).
+            let timeouts = TimeoutConfiguration::new(None, Some(Duration::from_secs(30)), Some(Duration::ZERO));
+            run("set timeouts", browser.client.update_timeouts(timeouts)).await;
             return browser;
         }
         panic!("{CHROMEDRIVER} did not become ready on three ports");
     }
 
-    async fn open_session(&mut self) {
-        let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
-        args.push(format!("--user-data-dir={}", self._profile.path().display()));
-        // A browser of a user in China: pages must come in Chinese without asking.
-        args.push("--lang=zh-CN".into());
-        args.push("--window-size=1280,900".into());
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "pageLoadStrategy": "normal",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": args,
-                "prefs": {"intl.accept_languages": "zh-CN,zh"},
-            },
-        }}});
-        let res = self.http.post(format!("{}/session", self.url)).json(&caps).send().await;
-        let v: Value = match res {
-            Ok(r) => r.json().await.unwrap_or_else(|e| panic!("new session answer: {e}")),
-            Err(e) => panic!("new session: {e}"),
-        };
-        let Some(id) = v["value"]["sessionId"].as_str() else { panic!("chromedriver refused a session: {v}") };
-        self.url = format!("{}/session/{id}", self.url);
-        self.cmd("POST", "/timeouts", json!({"implicit": 5000, "pageLoad": 30000})).await;
-    }
-
-    /// One WebDriver command; panics with the driver's error.
-    async fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.url);
-        let req = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.post(url).json(&body),
-        };
-        let res = req.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or_else(|e| panic!("WebDriver {method} {path} answer: {e}"));
-        if !status.is_success() {
-            panic!("WebDriver {method} {path} failed ({status}): {}", v["value"]);
-        }
-        v["value"].clone()
-    }
-
     /// Opens `url` and waits for it to load.
     pub async fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", json!({ "url": url })).await;
+        run(&format!("goto {url}"), self.client.goto(url)).await;
     }
 
     /// The current address.
     pub async fn current_url(&self) -> String {
-        self.cmd("GET", "/url", Value::Null).await.as_str().unwrap_or_default().to_string()
+        run("current url", self.client.current_url()).await.to_string()
     }
 
     /// The page's HTML as the browser holds it.
     pub async fn source(&self) -> String {
-        self.cmd("GET", "/source", Value::Null).await.as_str().unwrap_or_default().to_string()
+        run("page source", self.client.source()).await
     }
 
     /// The first element matching the CSS selector, waiting up to 5 s for it.
     pub async fn find(&self, css: &str) -> Element {
-        let v = self.cmd("POST", "/element", json!({"using": "css selector", "value": css})).await;
-        match v[ELEMENT].as_str() {
-            Some(id) => Element(id.to_string()),
-            None => panic!("no element {css}: {v}"),
+        let wait = self.client.wait().at_most(FIND_TIMEOUT).every(Duration::from_millis(50));
+        match tokio::time::timeout(COMMAND_TIMEOUT, wait.for_element(Locator::Css(css))).await {
+            Ok(Ok(e)) => Element(e),
+            Ok(Err(e)) => panic!("no element {css}: {e}"),
+            Err(_) => panic!("WebDriver find {css}: no answer within {COMMAND_TIMEOUT:?}"),
         }
     }
 
     /// Every element matching the CSS selector (no waiting).
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let v = self.cmd("POST", "/elements", json!({"using": "css selector", "value": css})).await;
-        v.as_array()
-            .map(|a| a.iter().filter_map(|e| e[ELEMENT].as_str()).map(|id| Element(id.to_string())).collect())
-            .unwrap_or_default()
+        run(&format!("find all {css}"), self.client.find_all(Locator::Css(css)))
+            .await
+            .into_iter()
+            .map(Element)
+            .collect()
     }
 
     /// Types `text` into the field matching `css`, replacing its content.
     pub async fn fill(&self, css: &str, text: &str) {
-        let Element(id) = self.find(css).await;
-        self.cmd("POST", &format!("/element/{id}/clear"), json!({})).await;
-        self.cmd("POST", &format!("/element/{id}/value"), json!({ "text": text })).await;
+        let Element(e) = self.find(css).await;
+        run(&format!("clear {css}"), e.clear()).await;
+        run(&format!("type into {css}"), e.send_keys(text)).await;
     }
 
     /// Chooses the option with `value` in the select matching `css`.
     pub async fn select(&self, css: &str, value: &str) {
-        let option = format!("{css} option[value=\"{value}\"]");
-        self.click(&option).await;
+        let Element(e) = self.find(css).await;
+        run(&format!("select {value} in {css}"), e.select_by_value(value)).await;
     }
 
     /// Clicks the element matching `css` (a submit button waits for the next page to load).
     pub async fn click(&self, css: &str) {
-        let Element(id) = self.find(css).await;
-        self.cmd("POST", &format!("/element/{id}/click"), json!({})).await;
+        let Element(e) = self.find(css).await;
+        run(&format!("click {css}"), e.click()).await;
     }
 
     /// The visible text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let Element(id) = self.find(css).await;
-        self.cmd("GET", &format!("/element/{id}/text"), Value::Null).await.as_str().unwrap_or_default().to_string()
+        let Element(e) = self.find(css).await;
+        run(&format!("text of {css}"), e.text()).await
     }
 
     /// Waits up to `secs` for the page source to contain `needle`; returns the source.
@@ -200,10 +183,32 @@ impl Browser {
 
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(mut self) {
-        let _ = self.http.delete(self.url.clone()).send().await;
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, self.client.clone().close()).await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The session's capabilities: Chromium with [`FLAGS`], the profile in `profile`, a desktop
+/// window, and Chinese as the page language.
+fn capabilities(profile: &std::path::Path) -> Capabilities {
+    let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    // A browser of a user in China: pages must come in Chinese without asking.
+    args.push("--lang=zh-CN".into());
+    args.push("--window-size=1280,900".into());
+    let mut caps = Capabilities::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("pageLoadStrategy".into(), json!("normal"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": args,
+            "prefs": {"intl.accept_languages": "zh-CN,zh"},
+        }),
+    );
+    caps
 }
 
 impl Drop for Browser {

@@ -111,7 +111,7 @@ async fn console_sign_in_csrf_scope_and_escaping_over_http() {
     // Signing out needs the CSRF token too, then ends the session: at the provider too, so that
     // the old console cookie, replayed, is no session any more.
     let home = b.get("/console/").await;
-    let old_cookie = b.cookies.get("orgid_console").cloned().expect("a console session cookie");
+    let old_cookie = b.cookie("orgid_console").expect("a console session cookie");
     assert_eq!(b.post("/console/logout", &[("csrf", "forged")]).await.status, 400);
     let out = b.post("/console/logout", &[("csrf", &home.field("csrf"))]).await;
     assert_eq!(out.status, 303);
@@ -121,7 +121,7 @@ async fn console_sign_in_csrf_scope_and_escaping_over_http() {
     let bye = b.get(&logout).await;
     assert_eq!(bye.status, 303, "{}", bye.body);
     let mut replay = Browser::at(&site.base);
-    replay.cookies.insert("orgid_console".into(), old_cookie);
+    replay.set_cookie("orgid_console", &old_cookie);
     let page = replay.get("/console/requests").await;
     assert!(path_of(&site, &page).starts_with("/console/login"), "a replayed cookie after sign-out: {}", page.status);
     site.stop().await;

@@ -13,6 +13,7 @@ use openidconnect::core::{
 };
 use openidconnect::{AdditionalClaims, ClientId, ClientSecret, IdToken, IssuerUrl, Nonce};
 use orgid_directory::FixedClock;
+use reqwest_cookie_store::CookieStoreMutex;
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -127,7 +128,7 @@ require_totp = true
     }
 
     pub(crate) fn browser(&self) -> Browser {
-        Browser { base: self.base.clone(), http: self.http.clone(), cookies: HashMap::new() }
+        Browser::at(&self.base)
     }
 
     async fn metadata(&self) -> (CoreProviderMetadata, CoreJsonWebKeySet) {
@@ -192,11 +193,12 @@ impl Now for FixedClock {
     }
 }
 
-/// A browser: cookies by name, no automatic redirects.
+/// A browser: its own cookie store (reqwest's, as a browser keeps cookies: by domain and path,
+/// expired ones dropped), no automatic redirects.
 pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
-    pub(crate) cookies: HashMap<String, String>,
+    cookies: Arc<CookieStoreMutex>,
 }
 
 pub(crate) struct Page {
@@ -223,24 +225,38 @@ impl Page {
 impl Browser {
     /// A fresh browser (no cookies) for the server at `base`.
     pub(crate) fn at(base: &str) -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_string(), http, cookies: HashMap::new() }
+        let cookies = Arc::new(CookieStoreMutex::default());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(cookies.clone())
+            .build()
+            .unwrap();
+        Browser { base: base.to_string(), http, cookies }
+    }
+
+    /// The value of the cookie `name` that this browser would send to the server's pages.
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(&self.base).unwrap();
+        let store = self.cookies.lock().unwrap();
+        store.matches(&url).into_iter().find(|c| c.name() == name).map(|c| c.value().to_string())
+    }
+
+    /// Gives this browser the cookie `name` for the server's pages, as if the server had set it.
+    pub(crate) fn set_cookie(&self, name: &str, value: &str) {
+        let url = url::Url::parse(&self.base).unwrap();
+        self.cookies.lock().unwrap().parse(&format!("{name}={value}; Path=/"), &url).unwrap();
+        assert_eq!(self.cookie(name).as_deref(), Some(value), "the store took the cookie");
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
         let res = req.send().await.unwrap();
+        // Every cookie of the provider and the console is out of reach of scripts and cross-site
+        // requests. (The cookie store carries them; this only checks how they were set.)
         for v in res.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let (kv, attrs) = v.split_once(';').unwrap_or((v, ""));
-            let (k, val) = kv.split_once('=').unwrap();
+            assert!(kv.contains('='), "{v}");
             assert!(attrs.contains("HttpOnly") && attrs.contains("SameSite"), "{v}");
-            if attrs.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), val.to_string());
-            }
         }
         let status = res.status().as_u16();
         let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
@@ -1042,7 +1058,7 @@ async fn clients_from_the_cli_and_passwords_through_the_notifier() {
     let mut b = op.browser();
     let (verifier, challenge) = pkce();
     let params = first_login(&mut b, "hr-app", &initial, "Spring-2026a", &challenge).await;
-    let first_session = b.cookies.get("orgid_session").cloned().unwrap();
+    let first_session = b.cookie("orgid_session").unwrap();
     let (s, tok) = op
         .token(
             &[
@@ -1058,7 +1074,7 @@ async fn clients_from_the_cli_and_passwords_through_the_notifier() {
     // A new login gets a new session id (no fixation).
     let page = b.authorize(&code_params("hr-app", CB, &challenge, &[("prompt", "login")])).await;
     assert_eq!(b.login(&page, "zhangwei", "Spring-2026a").await.status, 303);
-    assert_ne!(b.cookies.get("orgid_session"), Some(&first_session));
+    assert_ne!(b.cookie("orgid_session"), Some(first_session));
 
     // Removed: its grants are revoked and it is unknown from then on.
     let (c, out) = orgid(&op.cfg, &["clients", "remove", "hr-app"]).await;

@@ -4,9 +4,11 @@
 //! the trail, and `orgid audit verify` passes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use reqwest_cookie_store::CookieStoreMutex;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -74,11 +76,11 @@ impl Server {
     }
 }
 
-/// A browser that keeps cookies and does not follow redirects.
+/// A browser that keeps cookies (in reqwest's cookie store) and does not follow redirects.
 struct Browser {
     base: String,
     http: reqwest::Client,
-    cookies: HashMap<String, String>,
+    cookies: Arc<CookieStoreMutex>,
 }
 
 /// A response: status, redirect target, body.
@@ -100,19 +102,27 @@ impl Reply {
 }
 
 impl Browser {
+    /// A fresh browser (no cookies) for the server at `base`, sending `AGENT` as its user agent.
+    fn at(base: &str) -> Browser {
+        let cookies = Arc::new(CookieStoreMutex::default());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(AGENT)
+            .cookie_provider(cookies.clone())
+            .build()
+            .unwrap();
+        Browser { base: base.to_string(), http, cookies }
+    }
+
+    /// The value of the cookie `name` that this browser would send to the server's pages.
+    fn cookie(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(&self.base).unwrap();
+        let store = self.cookies.lock().unwrap();
+        store.matches(&url).into_iter().find(|c| c.name() == name).map(|c| c.value().to_string())
+    }
+
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
-        let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let req = if jar.is_empty() { req } else { req.header("cookie", jar.join("; ")) };
         let res = req.send().await.unwrap();
-        for v in res.headers().get_all("set-cookie") {
-            let (kv, attrs) = v.to_str().unwrap().split_once(';').unwrap();
-            let (k, val) = kv.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.into(), val.into());
-            }
-        }
         let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
         Reply(res.status().as_u16(), location, res.text().await.unwrap())
     }
@@ -141,7 +151,7 @@ async fn a_login_flow_leaves_a_verifiable_audit_trail() {
     let initial = out.lines().last().unwrap().trim().to_string();
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).user_agent(AGENT).build().unwrap();
-    let mut b = Browser { base: server.base.clone(), http: http.clone(), cookies: HashMap::new() };
+    let mut b = Browser::at(&server.base);
 
     // A wrong password, then the initial one (changed on the way), then the code.
     let verifier = B64.encode([9u8; 40]);
@@ -170,7 +180,7 @@ async fn a_login_flow_leaves_a_verifiable_audit_trail() {
         .await;
     assert_eq!(done.0, 303, "{}", done.2);
     let code = done.query()["code"].clone();
-    let session_cookie = b.cookies["orgid_session"].clone();
+    let session_cookie = b.cookie("orgid_session").expect("a session cookie");
 
     let res = http
         .post(format!("{}/token", server.base))
