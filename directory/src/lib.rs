@@ -27,7 +27,7 @@ pub use grade::{Grade, Track};
 pub use idnumber::{IdNumber, PersonKey, PersonKeyer};
 pub use ledger::{NewRun, OpCounts, RowError, RunDetail, RunId, RunKind, RunStatus, RunSummary};
 pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecord, Profile, StoredPerson};
-pub use plan::{AccountChange, Op, Plan, PlanInput, Scope};
+pub use plan::{AccountChange, HeldBack, Op, Plan, PlanInput, Scope};
 pub use store::{
     AccountFilter, AccountRow, AuditStore, CompanyStore, PersonStore, RunOutcome, RunPart, RunStore, SettingStore,
     Store, StoreError, WorkflowStore,

@@ -94,9 +94,48 @@ impl Plan {
     }
 }
 
+/// The people behind rows a source rejected, as far as each row tells who they are. A full
+/// roster does not close their accounts as absent: a typo must never lock anyone out, so they are
+/// left exactly as they were until their row is fixed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldBack {
+    /// Rows whose ID number could be keyed.
+    pub keys: HashSet<PersonKey>,
+    /// Rows whose employee number could be read.
+    pub employee_numbers: HashSet<String>,
+    /// Rows that told neither, by the company they named.
+    pub companies: HashSet<CompanyCode>,
+    /// A row that told nothing at all (no ID number, employee number or company): nobody absent
+    /// is closed.
+    pub anyone: bool,
+}
+
+impl HeldBack {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.employee_numbers.is_empty() && self.companies.is_empty() && !self.anyone
+    }
+
+    /// Whether a rejected row may be this person's.
+    pub fn holds(&self, sp: &StoredPerson) -> bool {
+        self.anyone
+            || self.keys.contains(&sp.person.key)
+            || self.employee_numbers.contains(&sp.person.profile.employee_number)
+            || self.companies.contains(&sp.person.profile.company)
+    }
+
+    pub fn extend(&mut self, other: HeldBack) {
+        self.keys.extend(other.keys);
+        self.employee_numbers.extend(other.employee_numbers);
+        self.companies.extend(other.companies);
+        self.anyone |= other.anyone;
+    }
+}
+
 pub struct PlanInput<'a> {
     pub companies: &'a CompanyIndex,
     pub records: &'a [PersonRecord],
+    /// The people behind rejected rows (a full roster's): never closed as absent.
+    pub held: &'a HeldBack,
     pub current: &'a [StoredPerson],
     pub rules: &'a Rules,
     pub login_scheme: LoginScheme,
@@ -212,6 +251,13 @@ impl Plan {
                 .collect();
             absent.sort_by(|a, b| a.person.profile.employee_number.cmp(&b.person.profile.employee_number));
             for sp in absent {
+                if input.held.holds(sp) {
+                    plan.warnings.push(format!(
+                        "employee {} ({}) is kept as they were: a rejected row may be theirs, so their account is not closed",
+                        sp.person.profile.employee_number, sp.person.profile.name
+                    ));
+                    continue;
+                }
                 let Some(before) = sp.account.as_ref() else { continue };
                 let account =
                     next_account(Op::Close, Some(before), before.login.clone(), Rule::Absent.code().into(), input.now);

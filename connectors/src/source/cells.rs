@@ -166,7 +166,7 @@ impl<'a> RowCheck<'a> {
         me
     }
 
-    fn raw(&self, f: Field) -> Option<&'a Cell> {
+    pub fn raw(&self, f: Field) -> Option<&'a Cell> {
         self.cols.index(f).and_then(|i| self.cells.get(i))
     }
 

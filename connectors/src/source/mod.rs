@@ -19,7 +19,7 @@ mod tests;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use orgid_directory::{Company, CompanyCode, CompanyIndex, PersonKeyer, PersonRecord, RowError};
+use orgid_directory::{Company, CompanyCode, CompanyIndex, HeldBack, PersonKeyer, PersonRecord, RowError};
 
 /// A problem with the file as a whole: nothing from it may be used.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,8 @@ pub struct CompaniesRead {
 pub struct RosterRead {
     pub records: Vec<PersonRecord>,
     pub rejected: Vec<RowError>,
+    /// Who the rejected rows are about, as far as they tell: left as they were by the plan.
+    pub held: HeldBack,
     /// Data rows read (non-empty rows below the header).
     pub rows: u64,
 }

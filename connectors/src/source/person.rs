@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::str::FromStr;
 
-use orgid_directory::{Gender, Grade, IdNumber, PersonKey, PersonKeyer, PersonRecord, Profile};
+use orgid_directory::{CompanyCode, Gender, Grade, HeldBack, IdNumber, PersonKey, PersonKeyer, PersonRecord, Profile};
 
 use super::cells::{
     CompanyLookup, ID_AS_NUMBER, RowCheck, check_email, normalise_department, parse_mobile, parse_status, parse_yes_no,
@@ -145,6 +145,27 @@ impl<'a> PersonRows<'a> {
                 v.insert(c.row);
                 Some(key)
             }
+        }
+    }
+
+    /// Who a rejected row is about, as far as its cells tell, added to `held`: its keyed ID number,
+    /// else its employee number, else the company it names; a row that tells none of these may
+    /// be anyone's. Duplicates and bad values still identify (a typo must lock nobody out).
+    pub fn identify(&self, c: &RowCheck<'_>, side: &Side, held: &mut HeldBack) {
+        let text = |f: Field| c.raw(f).map(|x| x.text.trim()).filter(|s| !s.is_empty());
+        if let Some(id) = text(Field::IdNumber).and_then(|s| IdNumber::parse(s).ok()) {
+            held.keys.insert(self.keyer.key(&id));
+        } else if let Some(number) = text(side.employee_number) {
+            held.employee_numbers.insert(number.to_owned());
+        } else if let Some(company) = text(side.company) {
+            held.companies.insert(self.companies.find(company).unwrap_or_else(|_| CompanyCode(company.to_owned())));
+        } else {
+            held.anyone = true;
+        }
+        // The employee number too, when the ID number keyed: a stored person whose ID number
+        // was mistyped in this row is still found by it.
+        if let Some(number) = text(side.employee_number) {
+            held.employee_numbers.insert(number.to_owned());
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use orgid_directory::{CompanyIndex, PersonKeyer};
+use orgid_directory::{CompanyIndex, HeldBack, PersonKeyer};
 
 use super::cells::{CompanyLookup, RowCheck};
 use super::columns::{Columns, HEADER_ROWS, PERSON, header_row_of};
@@ -18,14 +18,17 @@ pub(crate) fn read(
 ) -> Result<RosterRead, SourceError> {
     let file = path.display().to_string();
     let mut people = PersonRows::new(&file, source.to_owned(), keyer, CompanyLookup::new(companies));
-    let mut out = RosterRead { records: Vec::new(), rejected: Vec::new(), rows: 0 };
+    let mut out = RosterRead { records: Vec::new(), rejected: Vec::new(), held: HeldBack::default(), rows: 0 };
     let mut row_of = |row: &RawRow, cols: &Columns| {
         out.rows += 1;
         let mut check = RowCheck::new(&file, row, cols);
         let record = people.check(&mut check, &CURRENT);
         match record {
             Some(r) if check.errors.is_empty() => out.records.push(r),
-            _ => out.rejected.append(&mut check.errors),
+            _ => {
+                people.identify(&check, &CURRENT, &mut out.held);
+                out.rejected.append(&mut check.errors);
+            }
         }
     };
     // Row by row: only the first rows wait, until the header among them is known.

@@ -5,8 +5,8 @@ use orgid_connectors::ldap::LdapSink;
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::hold_reason;
 use orgid_directory::{
-    Company, CompanyIndex, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunOutcome, RunStatus,
-    RunStore, StoreError, StoredPerson,
+    Company, CompanyIndex, HeldBack, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunOutcome,
+    RunStatus, RunStore, StoreError, StoredPerson,
 };
 use tracing::warn;
 
@@ -32,7 +32,7 @@ pub async fn compute(
     scope: Scope,
 ) -> anyhow::Result<(Plan, Vec<StoredPerson>)> {
     let current = app.store.people().await?;
-    let plan = plan_against(app, index, records, &current, scope);
+    let plan = plan_against(app, index, records, &HeldBack::default(), &current, scope);
     Ok((plan, current))
 }
 
@@ -41,12 +41,14 @@ pub(crate) fn plan_against(
     app: &App,
     index: &CompanyIndex,
     records: &[PersonRecord],
+    held: &HeldBack,
     current: &[StoredPerson],
     scope: Scope,
 ) -> Plan {
     let plan = Plan::compute(&PlanInput {
         companies: index,
         records,
+        held,
         current,
         rules: &app.rules,
         login_scheme: app.config.accounts.login_scheme,

@@ -8,8 +8,8 @@ use orgid_connectors::source::{self, SourceError};
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::check_source_size;
 use orgid_directory::{
-    Company, CompanyIndex, PersonKeyer, PersonRecord, PersonStore, Plan, RowError, RunId, RunKind, RunStatus, RunStore,
-    StoreError,
+    Company, CompanyIndex, HeldBack, PersonKeyer, PersonRecord, PersonStore, Plan, RowError, RunId, RunKind, RunStatus,
+    RunStore, StoreError,
 };
 use tracing::info;
 
@@ -26,6 +26,8 @@ pub struct SourceData {
     pub companies: Vec<Company>,
     pub records: Vec<PersonRecord>,
     pub rejected: Vec<RowError>,
+    /// The people behind rejected roster rows: left as they were.
+    pub held: HeldBack,
 }
 
 /// Reads every configured source. A missing column or unreadable file stops everything.
@@ -59,13 +61,15 @@ fn read_sources_with(sources: &[SourceConfig], keyer: &PersonKeyer, progress: &P
     }
     let index = CompanyIndex::new(companies.clone()).map_err(|e| e.to_string())?;
     let mut records = Vec::new();
+    let mut held = HeldBack::default();
     for s in sources {
         progress.stage(&format!("reading roster of {}", s.name));
         let read = source::read_roster(&s.roster, &s.name, keyer, &index).map_err(|e| source_error(&s.name, e))?;
         rejected.extend(read.rejected);
         records.extend(read.records);
+        held.extend(read.held);
     }
-    Ok(SourceData { names: sources.iter().map(|s| s.name.clone()).collect(), companies, records, rejected })
+    Ok(SourceData { names: sources.iter().map(|s| s.name.clone()).collect(), companies, records, rejected, held })
 }
 
 fn source_error(name: &str, e: SourceError) -> String {
@@ -84,10 +88,10 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     let (done, reading) = tokio::sync::oneshot::channel();
     {
         let (sources, keyer) = (app.config.sources.clone(), app.keyer.clone());
-        std::thread::spawn(move || done.send(read_sources_with(&sources, &keyer, &Progress::hidden())));
+        std::thread::spawn(move || done.send(Box::new(read_sources_with(&sources, &keyer, &Progress::hidden()))));
     }
     let (read, current) = tokio::join!(reading, app.store.people());
-    let mut data = match read.unwrap_or_else(|_| Err("reading the sources stopped unexpectedly".into())) {
+    let mut data = match read.map_or_else(|_| Err("reading the sources stopped unexpectedly".into()), |r| *r) {
         Ok(d) => d,
         Err(message) => return fail(app, run, message, Vec::new()).await,
     };
@@ -100,7 +104,7 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let mut plan = plan_against(app, &index, &data.records, &current, Scope::Full);
+    let mut plan = plan_against(app, &index, &data.records, &data.held, &current, Scope::Full);
     drop(data.records); // the plan holds what is needed from here on
     let follow_up = roster::route(app, &mut plan, &current, &index);
     let kept = index.clone();

@@ -57,6 +57,7 @@ fn plan(records: &[PersonRecord], current: &[StoredPerson], scope: Scope) -> Pla
     let companies = companies();
     let rules = Rules::new(EligibilityConfig::default());
     Plan::compute(&PlanInput {
+        held: &Default::default(),
         companies: &companies,
         records,
         current,

@@ -26,6 +26,10 @@ pub struct Row {
     pub confidential: bool,
     pub left: bool,
     pub leave_date: String,
+    /// The ID number as written, instead of person `n`'s valid one.
+    pub id: Option<String>,
+    /// 状态 as written, instead of 在职/离职 from `left`.
+    pub status: Option<String>,
 }
 
 impl Row {
@@ -43,6 +47,8 @@ impl Row {
             confidential: false,
             left: false,
             leave_date: String::new(),
+            id: None,
+            status: None,
         }
     }
 }
@@ -84,13 +90,13 @@ impl Hr {
                 &r.employee_number,
                 &r.name,
                 "男",
-                &id_number(r.n),
+                &r.id.clone().unwrap_or_else(|| id_number(r.n)),
                 &r.title,
                 &r.grade,
                 &mobile,
                 &email,
                 if r.confidential { "是" } else { "否" },
-                if r.left { "离职" } else { "在职" },
+                r.status.as_deref().unwrap_or(if r.left { "离职" } else { "在职" }),
                 &r.leave_date,
             ];
             let quoted: Vec<String> = cells.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();

@@ -186,6 +186,7 @@ pub(crate) fn new_run(start: DateTime<Utc>) -> NewRun {
         sources: vec!["hr-roster".into(), "forms/2024-05.xlsx".into()],
         started_at: start,
         actor: "cli".into(),
+        owner: None,
     }
 }
 
@@ -686,6 +687,7 @@ async fn computed_plan_round_trips(e: Env) {
     ];
     let compute = |current: &[StoredPerson], now: DateTime<Utc>| {
         Plan::compute(&PlanInput {
+            held: &Default::default(),
             companies: &index,
             records: &records,
             current,

@@ -65,6 +65,7 @@ impl World {
         let rules = Rules::new(EligibilityConfig::default());
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0).unwrap();
         let plan = Plan::compute(&PlanInput {
+            held: &Default::default(),
             companies,
             records,
             current: &self.people,
@@ -253,8 +254,12 @@ fn a_renamed_department_renames_its_ou_and_group_instead_of_moving_entries() {
         ops[0],
         "4 move cn=C010/财务部/一科,ou=groups,dc=example,dc=com -> cn=C010/财务部/核算科,ou=groups,dc=example,dc=com"
     );
+    // Its description names the department, and follows the rename (reconcile expects it).
+    assert_eq!(ops[1], "4 replace cn=C010/财务部/核算科,ou=groups,dc=example,dc=com");
+    let DirOp::Replace { attrs, .. } = &d.ops[1].op else { panic!("replace") };
+    assert_eq!(attrs["description"], ["C010公司 财务部/核算科"]);
     assert_eq!(
-        ops[1],
+        ops[2],
         "6 move ou=一科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com -> ou=核算科,ou=财务部,ou=C010,ou=G000,dc=example,dc=com"
     );
     assert!(
