@@ -275,7 +275,14 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         let (old_group, new_group) = (keys::department_group(&code, &old), keys::department_group(&code, &new));
         if b.nodes.contains_key(&old_group) && !b.nodes.contains_key(&new_group) {
             let to = layout.department_group(&code, &new);
-            b.move_node(&old_group, &new_group, to);
+            b.move_node(&old_group, &new_group, to.clone());
+            // The group's description names its department: it follows the rename.
+            let company_name =
+                input.companies.get(&CompanyCode(code.clone())).map(|x| x.name.clone()).unwrap_or_default();
+            let mut attrs = super::Attrs::new();
+            attrs.insert("description".into(), vec![group_description(&new_group, &company_name, &new)]);
+            let phase = Builder::structure_phase(&to);
+            b.push(&new_group, phase, DirOp::Replace { dn: to, attrs });
         }
     }
 
@@ -375,15 +382,30 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
                     Some(TrackedUser { parent: parent_key, login: c.account.login.clone(), groups, locked: false }),
                 ));
             }
-            // Closed or waiting: lock the entry where it is and take it out of every group.
+            // Closed or waiting: lock the entry and take it out of every group. An entry whose HR
+            // facts changed with the closing (a move to a company where the person is not eligible)
+            // first follows them, as an active one would: its place and its attributes.
             (_, Some(t), Some((member_dn, now_dn))) => {
+                let mut parent = b.current_key(&t.parent);
+                let mut dn = now_dn;
+                if !c.fields.is_empty() {
+                    let (new_parent, parent_dn) = b.ensure_parent(profile);
+                    let to = parent_dn.child("uid", &t.login);
+                    if to != dn {
+                        b.push(&key, PHASE_ACCOUNTS, DirOp::Move { dn: dn.clone(), to: to.clone() });
+                    }
+                    let company_name =
+                        input.companies.get(&profile.company).map(|x| x.name.clone()).unwrap_or_default();
+                    let entry = layout.account_entry(&t.login, profile, &company_name);
+                    b.push(&key, PHASE_ACCOUNTS, DirOp::UpdateAccount { dn: to.clone(), entry, unlock: false });
+                    (parent, dn) = (new_parent, to);
+                }
                 let mut attrs = super::Attrs::new();
                 attrs.insert(LOCK_ATTR.to_string(), vec![LOCKED_FOREVER.to_string()]);
-                b.push(&key, PHASE_ACCOUNTS, DirOp::Replace { dn: now_dn, attrs });
+                b.push(&key, PHASE_ACCOUNTS, DirOp::Replace { dn, attrs });
                 for (gk, gdn) in &old_groups {
                     members.entry((gk.clone(), gdn.clone())).or_default().1.push(member_dn.clone());
                 }
-                let parent = b.current_key(&t.parent);
                 users.push((
                     c.person_key.clone(),
                     Some(TrackedUser { parent, login: t.login.clone(), groups: Vec::new(), locked: true }),
@@ -429,6 +451,35 @@ pub fn delta(input: &DeltaInput<'_>) -> DitDelta {
         ops.sort_by_key(|o| o.phase); // stable: order within a phase is kept
     }
     DitDelta { ops, users, nodes: b.touched_nodes.into_values().collect(), renamed: b.renamed.into_iter().collect() }
+}
+
+/// Every membership the tracking records, as `AddMembers` operations (idempotent as the sink
+/// applies them): the repair after a run written in parts died between the parts that track
+/// accounts in their groups and the last part, which adds them (see `services::parts`).
+pub fn memberships(nodes: &[Node], tracked: &[(PersonKey, TrackedUser)]) -> DitDelta {
+    let by_key: HashMap<&str, &Node> = nodes.iter().map(|n| (n.key.as_str(), n)).collect();
+    let mut members: BTreeMap<&str, Vec<Dn>> = BTreeMap::new();
+    for (_, t) in tracked.iter().filter(|(_, t)| !t.locked) {
+        let Some(parent) = by_key.get(t.parent.as_str()) else { continue };
+        let dn = parent.dn.child("uid", &t.login);
+        for g in &t.groups {
+            if by_key.get(g.as_str()).is_some_and(|n| n.kind == NodeKind::Group) {
+                members.entry(g.as_str()).or_default().push(dn.clone());
+            }
+        }
+    }
+    let mut ops = Vec::new();
+    for (key, values) in members {
+        let group = by_key[key].dn.clone();
+        for chunk in slices(values) {
+            ops.push(QueuedOp {
+                key: key.to_string(),
+                phase: PHASE_MEMBERS,
+                op: DirOp::AddMembers { group: group.clone(), members: chunk },
+            });
+        }
+    }
+    DitDelta { ops, ..DitDelta::default() }
 }
 
 /// Where the accounts of one company and department go: their OU (key, DN) and their groups other
