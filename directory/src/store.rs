@@ -132,6 +132,11 @@ pub trait RunStore: Send + Sync {
     /// The most recent sync run that was applied (ok, partial or approved): the shrink check's
     /// base (imports and applied requests, which cover a few people, are not).
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError>;
+    /// Runs still `running`, with their owner (`NewRun::owner`).
+    async fn running_runs(&self) -> Result<Vec<(RunId, Option<String>)>, StoreError>;
+    /// Marks a `running` run whose process died `abandoned` at `at` with `message`, and audits
+    /// it; `false` if it was not running any more.
+    async fn abandon_run(&self, run: RunId, at: DateTime<Utc>, message: &str) -> Result<bool, StoreError>;
 }
 
 /// What orgid has put (or queued) in OpenLDAP: the tracking its deltas are computed against, and
@@ -177,6 +182,9 @@ pub trait OutboxStore: Send + Sync {
     /// Parked items of `target` back to pending (after an operator fixed the cause): attempts 0,
     /// no error, due `now`. Returns how many.
     async fn outbox_unpark(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Every pending item of `target` due `now`, whatever its backoff (an operator's push after
+    /// fixing the cause). Returns how many were waiting for a later attempt.
+    async fn outbox_hurry(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The audit trail: append-only hash chains (see `crate::audit`). Store methods that change

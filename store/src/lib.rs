@@ -162,6 +162,12 @@ impl RunStore for AnyStore {
     async fn last_applied_run(&self) -> Result<Option<RunSummary>, StoreError> {
         each!(self, s => s.last_applied_run().await)
     }
+    async fn running_runs(&self) -> Result<Vec<(RunId, Option<String>)>, StoreError> {
+        each!(self, s => s.running_runs().await)
+    }
+    async fn abandon_run(&self, run: RunId, at: DateTime<Utc>, message: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.abandon_run(run, at, message).await)
+    }
 }
 
 #[async_trait]
@@ -206,6 +212,9 @@ impl OutboxStore for AnyStore {
     }
     async fn outbox_unpark(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError> {
         each!(self, s => s.outbox_unpark(target, now).await)
+    }
+    async fn outbox_hurry(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        each!(self, s => s.outbox_hurry(target, now).await)
     }
 }
 

@@ -207,6 +207,19 @@ macro_rules! outbox_impl {
                 .map_err(db)?;
                 Ok(done.rows_affected())
             }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn outbox_hurry(&self, target: TargetId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE target = $2 AND NOT parked AND next_attempt_at > $1",
+                )
+                .bind(millis(now))
+                .bind(target.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

@@ -111,7 +111,13 @@ impl LdapSink {
             DirOp::Add { dn, attrs } => self.add_entry(dn, attrs).await,
             DirOp::Replace { dn, attrs } => {
                 let mods = attrs.iter().map(|(k, v)| Mod::Replace(k.clone(), v.iter().cloned().collect())).collect();
-                self.modify("replace", &dn.to_string(), mods).await
+                if !self.modify_found("replace", &dn.to_string(), mods).await? {
+                    // The entry is gone (deleted by hand): there is nothing to change, and a
+                    // replace that failed forever would hold up every later operation of the
+                    // entry, reconcile's add among them, which brings it back whole.
+                    tracing::warn!(%dn, "a replace found no entry; `orgid ldap reconcile` restores it");
+                }
+                Ok(())
             }
             DirOp::AddAccount { dn, entry } => {
                 // The empty managed attributes ride along: an entry that already exists loses them.
@@ -125,7 +131,15 @@ impl LdapSink {
                     attrs.insert(orgid_directory::target::ldap::LOCK_ATTR.to_string(), Vec::new());
                 }
                 let mods = attrs.into_iter().map(|(k, v)| Mod::Replace(k, v.into_iter().collect())).collect();
-                self.modify("replace", &dn.to_string(), mods).await
+                if self.modify_found("replace", &dn.to_string(), mods).await? {
+                    return Ok(());
+                }
+                // The entry is gone (deleted by hand): made again from the same facts, so that
+                // an update never fails forever.
+                tracing::warn!(%dn, "an account update found no entry; adding it");
+                let mut attrs = self.layout.entry_replace(entry);
+                attrs.extend(self.layout.entry_attrs(entry));
+                self.add_entry(dn, &attrs).await
             }
             DirOp::Move { dn, to } => self.move_entry(dn, to).await,
             DirOp::AddMembers { group, members } => self.members(group, members, true).await,
@@ -163,6 +177,19 @@ impl LdapSink {
                 self.modify("add (replace existing)", &dn_s, mods).await
             }
             _ => Err(from_result("add", &dn_s, &res)),
+        }
+    }
+
+    /// `modify`, with a missing entry answered `false` instead of refused.
+    async fn modify_found(&self, op: &'static str, dn_s: &str, mods: Vec<Mod<String>>) -> Result<bool, SinkError> {
+        if mods.is_empty() {
+            return Ok(true);
+        }
+        let res = self.handle().modify(dn_s, mods).await.map_err(|e| from_ldap_error(op, dn_s, e))?;
+        match res.rc {
+            rc::SUCCESS => Ok(true),
+            rc::NO_SUCH_OBJECT => Ok(false),
+            _ => Err(from_result(op, dn_s, &res)),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::services::targets::{self, ldap};
 pub enum LdapCommand {
     /// Connection, whether locked entries really cannot bind, and the outbox backlog.
     Status,
-    /// Apply the waiting operations now.
+    /// Apply the waiting operations now, those waiting out a retry delay too.
     Push,
     /// Put parked operations back in the queue (after fixing their cause) and push.
     Retry,
@@ -43,6 +43,11 @@ pub async fn run(app: &App, command: LdapCommand, out: &mut (dyn Write + Send)) 
             if matches!(command, LdapCommand::Retry) {
                 let n = targets::unpark(app, TargetId::Ldap).await?;
                 writeln!(out, "{n} parked operations queued again")?;
+            }
+            // The operator says the cause is fixed: nothing waits out its retry delay.
+            let hurried = targets::hurry(app, TargetId::Ldap).await?;
+            if hurried > 0 {
+                writeln!(out, "{hurried} operations waiting to be retried are tried now")?;
             }
             let r = ldap::push(app).await?;
             writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;

@@ -23,3 +23,8 @@ pub async fn stats(app: &App, target: TargetId) -> anyhow::Result<OutboxStats> {
 pub async fn unpark(app: &App, target: TargetId) -> anyhow::Result<u64> {
     Ok(app.store.outbox_unpark(target, app.clock.now()).await?)
 }
+
+/// A target's pending operations due now, whatever their backoff; returns how many waited.
+pub async fn hurry(app: &App, target: TargetId) -> anyhow::Result<u64> {
+    Ok(app.store.outbox_hurry(target, app.clock.now()).await?)
+}
