@@ -71,6 +71,9 @@ pub enum RunStatus {
     Failed,
     /// Held, then approved and applied by a later run.
     Approved,
+    /// Its process died while it ran (killed, crashed): marked so by the next run or `serve`.
+    /// What it had committed stays (a run written in parts lists those changes).
+    Abandoned,
 }
 
 impl RunStatus {
@@ -82,6 +85,7 @@ impl RunStatus {
             RunStatus::Held => "held",
             RunStatus::Failed => "failed",
             RunStatus::Approved => "approved",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -102,6 +106,7 @@ impl FromStr for RunStatus {
             "held" => RunStatus::Held,
             "failed" => RunStatus::Failed,
             "approved" => RunStatus::Approved,
+            "abandoned" => RunStatus::Abandoned,
             o => return Err(format!("unknown run status `{o}`")),
         })
     }
@@ -167,6 +172,9 @@ pub struct NewRun {
     pub started_at: DateTime<Utc>,
     /// Who started it: `cli`, `schedule`, later a delegate's login.
     pub actor: String,
+    /// The process running it (host, boot, pid, start), so that a later process can tell that
+    /// it died.
+    pub owner: Option<String>,
 }
 
 /// One line of `orgid runs list`.

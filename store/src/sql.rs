@@ -466,8 +466,8 @@ macro_rules! store_impl {
                 let sources = serde_json::to_string(&run.sources).map_err(|e| json("run sources", e))?;
                 let counts = serde_json::to_string(&OpCounts::default()).map_err(|e| json("run counts", e))?;
                 let id = sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO runs (kind, sources, actor, started_at, status, counts, base_revision) \
-                     SELECT $1, $2, $3, $4, $5, $6, revision FROM store_revision WHERE id = 1 RETURNING id",
+                    "INSERT INTO runs (kind, sources, actor, started_at, status, counts, base_revision, owner) \
+                     SELECT $1, $2, $3, $4, $5, $6, revision, $7 FROM store_revision WHERE id = 1 RETURNING id",
                 )
                 .bind(run.kind.as_str())
                 .bind(sources)
@@ -475,6 +475,7 @@ macro_rules! store_impl {
                 .bind(millis(run.started_at))
                 .bind(RunStatus::Running.as_str())
                 .bind(counts)
+                .bind(run.owner.as_deref())
                 .fetch_one(&self.pool)
                 .await
                 .map_err(db)?;
@@ -488,7 +489,7 @@ macro_rules! store_impl {
                 let apply = match outcome.status {
                     RunStatus::Ok | RunStatus::Partial => true,
                     RunStatus::Held | RunStatus::Failed => false,
-                    s @ (RunStatus::Running | RunStatus::Approved) => {
+                    s @ (RunStatus::Running | RunStatus::Approved | RunStatus::Abandoned) => {
                         return Err(StoreError::Backend(format!("a run cannot be finished as `{s}`")));
                     }
                 };
@@ -722,6 +723,45 @@ macro_rules! store_impl {
                 .map_err(db)?
                 .map(RunDb::into_domain)
                 .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn running_runs(&self) -> Result<Vec<(RunId, Option<String>)>, StoreError> {
+                let rows = sqlx::query_as::<_, (i64, Option<String>)>(
+                    "SELECT id, owner FROM runs WHERE status = 'running' ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(rows.into_iter().map(|(id, owner)| (RunId(id), owner)).collect())
+            }
+
+            #[tracing::instrument(skip_all, fields(run = %run), err)]
+            async fn abandon_run(&self, run: RunId, at: DateTime<Utc>, message: &str) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let done = sqlx::query(
+                    "UPDATE runs SET status = 'abandoned', finished_at = $1, message = $2 \
+                     WHERE id = $3 AND status = 'running'",
+                )
+                .bind(millis(at))
+                .bind(message)
+                .bind(run.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let event = orgid_directory::audit::AuditEvent::new(
+                    at,
+                    orgid_directory::audit::EventKind::SyncFinished,
+                    orgid_directory::audit::AuditOutcome::Failure,
+                    orgid_directory::audit::Actor::Run(run),
+                )
+                .reason(format!("abandoned: {message}"));
+                crate::audit::append_tx(&mut tx, std::slice::from_ref(&event)).await?;
+                tx.commit().await.map_err(db)?;
+                Ok(true)
             }
         }
     };

@@ -59,6 +59,8 @@ pub async fn serve_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A run left `running` by a process that died (kill -9, a crash) is marked as such.
+    crate::services::ledger::abandon_dead(&app).await.context("while marking runs of dead processes abandoned")?;
     let shared =
         Shared { app: Arc::new(app), metrics: Arc::new(Metrics::default()), leader: Arc::new(AtomicBool::new(false)) };
     let cancel = CancellationToken::new();

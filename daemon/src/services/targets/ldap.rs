@@ -291,3 +291,18 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
 pub async fn tracked_nodes(app: &App) -> anyhow::Result<usize> {
     Ok(app.store.tracked_nodes().await?.len())
 }
+
+/// Queues every membership the tracking records again, for the directory to apply (adding a
+/// member that is there already changes nothing). Run when a run that died is marked abandoned:
+/// a first load written in parts tracks each part's accounts in their groups, but adds them to
+/// the groups only with its last part. Returns how many operations it queued.
+pub async fn reassert_memberships(app: &App) -> anyhow::Result<usize> {
+    if app.config.ldap.is_none() {
+        return Ok(0);
+    }
+    let nodes = app.store.tracked_nodes().await?;
+    let tracked = app.store.all_tracked_users().await?;
+    let delta = dit::memberships(&nodes, &tracked);
+    app.store.enqueue_directory(&delta, app.clock.now()).await?;
+    Ok(delta.ops.len())
+}

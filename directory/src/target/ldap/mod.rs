@@ -9,7 +9,7 @@ mod layout;
 mod ops;
 pub mod reconcile;
 
-pub use delta::{DeltaInput, PHASE_ACCOUNTS, PHASE_MEMBERS, affected_parents, delta, group_description};
+pub use delta::{DeltaInput, PHASE_ACCOUNTS, PHASE_MEMBERS, affected_parents, delta, group_description, memberships};
 pub use dn::{Dn, Rdn, escape_value};
 pub use layout::{Attrs, LOCK_ATTR, LOCKED_FOREVER, Layout, group_attrs, keys, ou_attrs, split_name};
 pub use ops::{AccountEntry, DirOp, DitDelta, Node, NodeKind, QueuedOp, TrackedUser};
