@@ -128,12 +128,33 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match load_config(cli.config.as_deref(), std::env::vars()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    ExitCode::from(main_with(args, std::env::vars(), &mut std::io::stdout(), &mut std::io::stderr()))
+}
+
+/// The whole program on these arguments, environment and standard streams; returns the exit code.
+/// A reader that goes away (`orgid sync | head -2`) ends nothing: what is left to print is
+/// dropped, the command finishes, and its own exit code stands; nothing here panics on a closed
+/// stream.
+pub fn main_with(
+    args: Vec<std::ffi::OsString>,
+    env: impl IntoIterator<Item = (String, String)>,
+    stdout: &mut (dyn Write + Send),
+    stderr: &mut dyn Write,
+) -> u8 {
+    let mut stderr = crate::output::PipeOut::new(stderr);
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("orgid: configuration is not valid:\n{e}");
-            return ExitCode::from(2);
+            let _ = write!(stderr, "{}", e.render());
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    let config = match load_config(cli.config.as_deref(), env) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(stderr, "orgid: configuration is not valid:\n{e}");
+            return 2;
         }
     };
     let format = match cli.log_format {
@@ -152,16 +173,16 @@ pub fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("orgid: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            let _ = writeln!(stderr, "orgid: cannot start the runtime: {e}");
+            return 1;
         }
     };
-    let mut stdout = std::io::stdout();
+    let mut stdout = crate::output::PipeOut::new(stdout);
     match runtime.block_on(run(cli.command, config, cli.config, &mut stdout)) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("orgid: {e:#}");
-            ExitCode::FAILURE
+            let _ = writeln!(stderr, "orgid: {e:#}");
+            1
         }
     }
 }

@@ -97,6 +97,47 @@ pub fn write_json(value: &impl serde::Serialize, out: &mut (dyn Write + Send)) -
     w.flush()
 }
 
+/// A stream whose reader may go away (`orgid sync | head -2`): from the first broken pipe on,
+/// what is written is dropped instead of failing the command.
+pub struct PipeOut<W> {
+    inner: W,
+    gone: bool,
+}
+
+impl<W: Write> PipeOut<W> {
+    pub fn new(inner: W) -> Self {
+        PipeOut { inner, gone: false }
+    }
+
+    fn absorb<T>(&mut self, r: std::io::Result<T>, dropped: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(dropped)
+            }
+            r => r,
+        }
+    }
+}
+
+impl<W: Write> Write for PipeOut<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.gone {
+            return Ok(buf.len());
+        }
+        let r = self.inner.write(buf);
+        self.absorb(r, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.gone {
+            return Ok(());
+        }
+        let r = self.inner.flush();
+        self.absorb(r, ())
+    }
+}
+
 /// A time in the configured zone, as every report shows it; empty for none.
 pub fn local(t: Option<chrono::DateTime<chrono::Utc>>, tz: chrono_tz::Tz) -> String {
     t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
@@ -124,5 +165,37 @@ mod tests {
         let mut out = Vec::new();
         t.write_csv(&mut out).expect("write");
         assert_eq!(String::from_utf8(out).expect("utf8"), "a,b\n\"'=HYPERLINK(\"\"x\"\")\",\"a,b\"\n");
+    }
+
+    #[test]
+    fn a_closed_pipe_drops_the_rest_and_other_errors_stay() {
+        struct Closed(usize);
+        impl Write for Closed {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::ErrorKind::BrokenPipe.into());
+                }
+                self.0 -= 1;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let mut out = PipeOut::new(Closed(1));
+        writeln!(out, "first").expect("taken");
+        writeln!(out, "second").expect("dropped, not an error");
+        out.flush().expect("dropped");
+        assert!(out.gone);
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::StorageFull.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        assert!(writeln!(PipeOut::new(Full), "x").is_err(), "a full disk is still an error");
     }
 }

@@ -21,6 +21,15 @@ pub async fn import(
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
     let file = path.display().to_string();
+    // The file first: a mistyped path is the file's fault, whatever the store holds, and writes no
+    // run to the ledger.
+    if let Err(e) = std::fs::File::open(path)
+        .and_then(|f| f.metadata())
+        .and_then(|m| if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a regular file")) })
+    {
+        let message = format!("{file}: cannot read the request file: {e}");
+        return Ok(RunReport::Failed { run: None, message, rejected: Vec::new() });
+    }
     let run = if dry_run { None } else { Some(begin(app, RunKind::Import, vec![file.clone()], actor).await?) };
     let index = stored_companies(app).await?;
     if index.is_empty() {
