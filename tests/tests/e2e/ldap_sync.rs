@@ -48,15 +48,21 @@ impl Env {
         self
     }
 
+    /// `orgid sync`, which must apply; when the directory took everything, reconcile must then
+    /// find no drift (every LDAP scenario checks it after every clean sync).
     pub(crate) async fn sync(&self) -> Value {
         let (code, out) = orgid(&self.cfg, &["sync", "--format", "json"]).await;
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         assert!(code == 0 || code == 4, "sync failed ({code}): {v}");
+        if v["directory"]["unavailable"].is_null() && v["directory"]["refused"] == 0 {
+            let (code, out) = orgid(&self.cfg, &["ldap", "reconcile", "--dry-run"]).await;
+            assert_eq!(code, 0, "reconcile found drift after a clean sync:\n{out}\nthe sync: {v}");
+        }
         v
     }
 }
 
-async fn sink(slapd: &Slapd) -> LdapSink {
+pub(crate) async fn sink(slapd: &Slapd) -> LdapSink {
     LdapSink::connect(&ldap_config(slapd)).await.expect("connect")
 }
 

@@ -58,4 +58,5 @@ mod store_idp;
 mod store_ldap;
 mod store_parts;
 mod sync;
+mod trust;
 mod workflow;
