@@ -144,7 +144,8 @@ async fn the_people_page_resets_passwords_only_in_scope() {
     let out = b.post("/console/accounts/chenjing/reset-password", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, 403, "{}", out.body);
     assert_eq!(site.env.denials("out_of_scope").await, before + 1, "the refusal is audited");
-    let hash = || async { orgid_directory::idp::CredentialStore::credential(&site.env.app.store, "liuqiang").await.unwrap() };
+    let hash =
+        || async { orgid_directory::idp::CredentialStore::credential(&site.env.app.store, "liuqiang").await.unwrap() };
     let kept = hash().await;
     let page = b.post(action, &[("csrf", &csrf)]).await;
     assert_eq!(page.status, 422, "no notifier configured: {}", page.body);
