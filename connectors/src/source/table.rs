@@ -4,7 +4,7 @@
 use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
-use calamine::{Data, DataRef, ExcelDateTimeType, Reader};
+use calamine::{Data, DataRef, Dimensions, ExcelDateTimeType, Reader};
 use chrono::NaiveDate;
 use orgid_config::LimitsConfig;
 
@@ -168,12 +168,13 @@ fn read_workbook(bytes: &[u8], zip: bool, out: &mut Rows<'_>) -> Result<(), Fail
     if !zip {
         let mut xls: calamine::Xls<_> =
             calamine::open_workbook_from_rs(cursor).map_err(|e| format!("not a valid xls file: {e}"))?;
-        return read_range(xls.worksheet_range_at(0), out);
+        let merges = xls.merge_cells_by_sheet_id(0).unwrap_or_default();
+        return read_range(xls.worksheet_range_at(0), merges, out);
     }
     match calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(cursor.clone()) {
         Ok(xlsx) => read_xlsx(xlsx, out),
         Err(xlsx_err) => match calamine::open_workbook_from_rs::<calamine::Ods<_>, _>(cursor) {
-            Ok(mut ods) => read_range(ods.worksheet_range_at(0), out),
+            Ok(mut ods) => read_range(ods.worksheet_range_at(0), Vec::new(), out),
             Err(_) => Err(format!("not a valid xlsx file: {xlsx_err}").into()),
         },
     }
@@ -186,13 +187,18 @@ fn read_xlsx<RS: Read + Seek>(mut book: calamine::Xlsx<RS>, out: &mut Rows<'_>) 
         return Err("the workbook has no worksheet".to_owned().into());
     };
     let cannot = |e: calamine::XlsxError| format!("cannot read the first worksheet: {e}");
+    let merges = match book.merge_cells_by_sheet_name(&name) {
+        Ok(m) => m,
+        Err(calamine::XlsxError::NotAWorksheet(_)) => Vec::new(),
+        Err(e) => return Err(cannot(e).into()),
+    };
     let mut cells = match book.worksheet_cells_reader(&name) {
         Ok(reader) => reader,
         // A chart sheet first: no rows, as an empty sheet.
         Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(()),
         Err(e) => return Err(cannot(e).into()),
     };
-    let mut sheet = Sheet::new(out.max_chars);
+    let mut sheet = Sheet::new(merges, out.max_chars);
     while let Some(cell) = cells.next_cell().map_err(cannot)? {
         let (row, col) = cell.get_position();
         sheet.cell(row, col, cell.get_value(), out)?;
@@ -203,6 +209,7 @@ fn read_xlsx<RS: Read + Seek>(mut book: calamine::Xlsx<RS>, out: &mut Rows<'_>) 
 /// A worksheet read whole by calamine (.xls, .ods), handed on like an .xlsx's.
 fn read_range<E: std::fmt::Display>(
     range: Option<Result<calamine::Range<Data>, E>>,
+    merges: Vec<Dimensions>,
     out: &mut Rows<'_>,
 ) -> Result<(), Failed> {
     let range = match range {
@@ -212,7 +219,7 @@ fn read_range<E: std::fmt::Display>(
     let Some((first_row, first_col)) = range.start() else {
         return Ok(());
     };
-    let mut sheet = Sheet::new(out.max_chars);
+    let mut sheet = Sheet::new(merges, out.max_chars);
     for (r, c, value) in range.used_cells() {
         let (row, col) = (first_row + r as u32, first_col + c as u32);
         sheet.cell(row, col, &borrowed(value), out)?;
@@ -220,16 +227,17 @@ fn read_range<E: std::fmt::Display>(
     Ok(sheet.finish(out)?)
 }
 
-/// Cells of a worksheet, given in row order, made into rows.
+/// Cells of a worksheet, given in row order, made into rows; merged ranges are filled in.
 struct Sheet {
+    merges: Merges,
     max_chars: usize,
     /// The row being gathered (0-based) and its cells by column.
     current: Option<(u32, Vec<Cell>)>,
 }
 
 impl Sheet {
-    fn new(max_chars: usize) -> Self {
-        Sheet { max_chars, current: None }
+    fn new(merges: Vec<Dimensions>, max_chars: usize) -> Self {
+        Sheet { merges: Merges::new(merges), max_chars, current: None }
     }
 
     fn cell(&mut self, row: u32, col: u32, value: &DataRef<'_>, out: &mut Rows<'_>) -> Result<(), Failed> {
@@ -255,12 +263,62 @@ impl Sheet {
     }
 
     fn flush(&mut self, out: &mut Rows<'_>) -> Result<(), SourceError> {
-        let Some((row, cells)) = self.current.take() else { return Ok(()) };
+        let Some((row, mut cells)) = self.current.take() else { return Ok(()) };
+        self.merges.fill(row, &mut cells);
         out.row(u64::from(row) + 1, cells)
     }
 
     fn finish(mut self, out: &mut Rows<'_>) -> Result<(), SourceError> {
         self.flush(out)
+    }
+}
+
+/// The merged ranges of a worksheet. Excel keeps a merged range's value in its top-left cell and
+/// shows it over the whole range: HR merges 公司名称 over each company's rows. Each row of a range
+/// gets that value in the range's first column, and its other cells are empty, as Excel shows
+/// them. A row that holds nothing but merged values stays empty (it is nobody's row).
+struct Merges {
+    /// Ranges not reached yet, the last one first to start.
+    pending: Vec<Dimensions>,
+    /// Ranges covering the current row, with their value once their first row was read.
+    active: Vec<(Dimensions, Option<Cell>)>,
+}
+
+impl Merges {
+    fn new(mut ranges: Vec<Dimensions>) -> Self {
+        ranges.sort_by_key(|d| std::cmp::Reverse(d.start.0));
+        Merges { pending: ranges, active: Vec::new() }
+    }
+
+    /// Fills row `row` (0-based), whose cells are `cells` by column.
+    fn fill(&mut self, row: u32, cells: &mut Vec<Cell>) {
+        while let Some(d) = self.pending.pop_if(|d| d.start.0 <= row) {
+            self.active.push((d, None));
+        }
+        self.active.retain(|(d, _)| d.end.0 >= row);
+        for (d, value) in &mut self.active {
+            if d.start.0 == row {
+                *value = cells.get(d.start.1 as usize).filter(|c| !c.is_empty()).cloned();
+            }
+            // Every covered cell but the top-left one.
+            let first = d.start.1 as usize + usize::from(d.start.0 == row);
+            let end = (d.end.1 as usize + 1).min(cells.len());
+            for cell in cells.get_mut(first..end).unwrap_or_default() {
+                *cell = Cell::new("");
+            }
+        }
+        if cells.iter().all(Cell::is_empty) {
+            return;
+        }
+        for (d, value) in &self.active {
+            if let (true, Some(value)) = (d.start.0 < row, value) {
+                let col = d.start.1 as usize;
+                if cells.len() <= col {
+                    cells.resize(col + 1, Cell::new(""));
+                }
+                cells[col] = value.clone();
+            }
+        }
     }
 }
 
@@ -449,6 +507,47 @@ mod tests {
         assert_eq!(c.text, "职".repeat(SHOWN_CHARS));
         let t = read_delimited(&format!("a,b\n1,{long}\n")).expect("csv");
         assert!(t.rows[1].cells[1].kind == CellKind::TooLong { chars: 5000, max: 1000 });
+    }
+
+    fn texts(cells: &[Cell]) -> Vec<&str> {
+        cells.iter().map(|c| c.text.as_str()).collect()
+    }
+
+    fn dims(start: (u32, u32), end: (u32, u32)) -> Dimensions {
+        Dimensions { start, end }
+    }
+
+    #[test]
+    fn merged_ranges_give_their_value_to_every_row_in_their_first_column() {
+        // A2:A4 holds 甲公司 (rows 2-4), B2:C2 is one cell, A6:A7 is merged over a row of nothing.
+        let mut m = Merges::new(vec![dims((5, 0), (6, 0)), dims((1, 0), (3, 0)), dims((1, 1), (1, 2))]);
+        let row = |cells: &[&str]| cells.iter().map(|c| Cell::new(c)).collect::<Vec<_>>();
+        let mut got = Vec::new();
+        for (r, cells) in [
+            (0, row(&["公司名称", "部门", "姓名"])),
+            (1, row(&["甲公司", "财务部", "stale"])),
+            (2, row(&["", "", "张三"])),
+            (3, row(&["", "人事部"])),
+            (4, row(&["", "销售部", "李四"])),
+            (5, row(&["乙公司"])),
+            (6, row(&[""])),
+        ] {
+            let mut cells = cells;
+            m.fill(r, &mut cells);
+            got.push(texts(&cells).join("|"));
+        }
+        assert_eq!(
+            got,
+            [
+                "公司名称|部门|姓名",
+                "甲公司|财务部|",
+                "甲公司||张三",
+                "甲公司|人事部",
+                "|销售部|李四",
+                "乙公司",
+                "", // nothing of its own: stays empty
+            ]
+        );
     }
 
     #[test]

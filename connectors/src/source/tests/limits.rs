@@ -1,9 +1,10 @@
-//! Files that must not be trusted as they are: too large, too many rows, a cell too long.
+//! Files that must not be trusted as they are: too large, too many rows, a cell too long; and
+//! merged cells, read as Excel shows them.
 
 use std::path::{Path, PathBuf};
 
 use orgid_config::LimitsConfig;
-use rust_xlsxwriter::Workbook;
+use rust_xlsxwriter::{Format, Workbook};
 
 use super::*;
 use crate::source::{Requests, RosterRead, SourceError, read_companies, read_requests, read_roster};
@@ -150,4 +151,62 @@ fn a_request_form_with_a_cell_too_long_rejects_that_row() {
     assert_eq!(r.rejected.len(), 1);
     assert_eq!((r.rejected[0].row, r.rejected[0].column.as_str()), (3, "姓名"));
     assert!(r.rejected[0].reason.chars().count() < 300, "{}", r.rejected[0].reason);
+}
+
+/// A roster as HR exports it: a title merged across the columns, 公司名称 merged down over each
+/// company's rows, and a 职务 merged over two people.
+#[test]
+fn merged_cells_are_one_value_for_every_row_they_cover() {
+    let d = Dir::new();
+    let path = d.write("roster.xlsx", "");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let plain = Format::new();
+    ws.merge_range(0, 0, 0, 13, "员工花名册", &plain).unwrap();
+    for (c, h) in ROSTER_HEADER.iter().enumerate() {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    // Rows 3–6 are 甲公司 (A), rows 7–8 乙公司 (B): one merged cell each.
+    for (i, n) in (1..=6u32).enumerate() {
+        let r = 2 + i as u32;
+        for (c, v) in person_row(n).iter().enumerate().skip(1) {
+            ws.write_string(r, c as u16, v).unwrap();
+        }
+    }
+    ws.merge_range(2, 0, 5, 0, "甲公司", &plain).unwrap();
+    ws.merge_range(6, 0, 7, 0, "乙公司", &plain).unwrap();
+    // 职务 merged over persons 1 and 2 too.
+    ws.merge_range(2, 7, 3, 7, "会计", &plain).unwrap();
+    wb.save(&path).unwrap();
+
+    let r = roster(&path, &limits()).unwrap();
+    assert_eq!(r.rejected, vec![], "no row lacks its company");
+    let mut want: Vec<PersonRecord> = (1..=6).map(|n| person_record(n, "hr")).collect();
+    for w in &mut want[4..] {
+        w.profile.company = code("B");
+    }
+    assert_eq!(r.records, want);
+    assert_eq!(r.rows, 6);
+
+    // Form 1 likewise.
+    let path = d.write("form1.xlsx", "");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in ROSTER_HEADER[..11].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for (i, n) in (1..=3u32).enumerate() {
+        for (c, v) in person_row(n)[..11].iter().enumerate().skip(1) {
+            ws.write_string(1 + i as u32, c as u16, v).unwrap();
+        }
+    }
+    ws.merge_range(1, 0, 3, 0, "A", &plain).unwrap();
+    wb.save(&path).unwrap();
+    let r = read_requests(&path, &keyer(), &companies(), &limits()).unwrap();
+    let Requests::Opening(open) = r.requests else { panic!("form 1") };
+    assert_eq!(r.rejected, vec![]);
+    assert_eq!(
+        open.iter().map(|o| (o.row, o.record.profile.company.0.as_str())).collect::<Vec<_>>(),
+        [(2, "A"), (3, "A"), (4, "A")]
+    );
 }
