@@ -71,6 +71,18 @@ pub(crate) struct Table {
     pub rows: Vec<RawRow>,
 }
 
+/// The column as Excel names it: A, B, … Z, AA, AB, …
+pub(crate) fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
 pub(crate) fn read_table(path: &Path, limits: &LimitsConfig) -> Result<Table, SourceError> {
     let mut rows = Vec::new();
     for_each_row(path, limits, |row| rows.push(row))?;
@@ -495,6 +507,12 @@ mod tests {
             let want = vec![(3, vec!["a", "b"]), (5, vec![cell.as_str(), "1"]), (9, vec!["2", "3"]), (10, vec!["4"])];
             assert_eq!(got, want, "{eol:?}");
         }
+    }
+
+    #[test]
+    fn columns_are_named_as_in_excel() {
+        let names: Vec<String> = [0, 2, 25, 26, 27, 51, 52, 701, 702].into_iter().map(column_letter).collect();
+        assert_eq!(names, ["A", "C", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Files that must not be trusted as they are: too large, too many rows, a cell too long; and
-//! merged cells, read as Excel shows them.
+//! Files that must not be trusted as they are: too large, too many rows, a cell too long, a
+//! column twice; and merged cells, read as Excel shows them.
 
 use std::path::{Path, PathBuf};
 
@@ -151,6 +151,45 @@ fn a_request_form_with_a_cell_too_long_rejects_that_row() {
     assert_eq!(r.rejected.len(), 1);
     assert_eq!((r.rejected[0].row, r.rejected[0].column.as_str()), (3, "姓名"));
     assert!(r.rejected[0].reason.chars().count() < 300, "{}", r.rejected[0].reason);
+}
+
+#[test]
+fn a_column_twice_is_refused_by_name_in_every_kind_of_file() {
+    let d = Dir::new();
+    let mut h = header();
+    h.push("工号".into());
+    let mut row = person_row(1);
+    row.push("E9999".into());
+    let p = d.write("roster.csv", csv(&[h.clone(), row.clone()]));
+    let e = roster(&p, &limits()).unwrap_err();
+    let want = "row 1: column 工号 appears twice (columns D and O); keep one, so that it is clear which to read";
+    assert_eq!(e.to_string(), format!("{}: {want}", p.display()));
+    let p = xlsx(&d, "roster.xlsx", &[h.clone(), row.clone()]);
+    assert_eq!(roster(&p, &limits()).unwrap_err().to_string(), format!("{}: {want}", p.display()));
+
+    // Form 1, below a title row.
+    let mut form = vec![vec!["账号开通信息收集表".to_owned()], h[..11].to_vec(), row[..11].to_vec()];
+    form[1][9] = "手机号码".into();
+    form[1][10] = "手机".into();
+    let p = d.write("form1.csv", csv(&form));
+    let e = read_requests(&p, &keyer(), &companies(), &limits()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: row 2: column 手机号 appears twice (columns J as `手机号码` and K as `手机`); keep one, so that it is \
+             clear which to read",
+            p.display()
+        )
+    );
+
+    let list = d.write("companies.csv", "公司编码,公司名称,公司编码,企业级别,运营模式\nG,集团,G,集团,集团统一运营\n");
+    let e = read_companies(&list, &limits()).unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "row 1: column 公司编码 appears twice (columns A and C); keep one, so that it is clear which to read"
+        ),
+        "{e}"
+    );
 }
 
 /// A roster as HR exports it: a title merged across the columns, 公司名称 merged down over each
