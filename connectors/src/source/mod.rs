@@ -14,6 +14,7 @@ mod columns;
 mod companies;
 mod limits;
 mod person;
+mod quotes;
 mod requests;
 mod roster;
 mod table;
@@ -40,8 +41,8 @@ pub enum SourceError {
     /// Beyond `[limits]` as a whole (its size, or an .xlsx's unpacked size): refused unread.
     #[error("{file}: {reason}")]
     TooLarge { file: String, reason: String },
-    /// Something at one place that makes the rest of the file untrustworthy: a column twice, the
-    /// first row over `limits.max_rows`.
+    /// Something at one place that makes the rest of the file untrustworthy: a quote that never
+    /// closes, a column twice, the first row over `limits.max_rows`.
     #[error("{file}: row {row}{}: {reason}", in_column(.column))]
     At { file: String, row: u64, column: Option<String>, reason: String },
 }

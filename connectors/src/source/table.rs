@@ -424,10 +424,12 @@ fn read_delimited(text: &str) -> Result<Table, SourceError> {
     Ok(Table { rows })
 }
 
-/// The rows of delimited text (see `read_delimited`), one at a time.
+/// The rows of delimited text (see `read_delimited`), one at a time. A quote that would swallow
+/// rows refuses the file first (see `quotes`).
 fn visit_delimited(file: &str, text: &str, out: &mut Rows<'_>) -> Result<(), SourceError> {
     let first = text.lines().find(|l| l.contains(',') || l.contains('\t')).unwrap_or("");
     let delimiter = if first.contains('\t') && !first.contains(',') { b'\t' } else { b',' };
+    super::quotes::check(file, text, delimiter)?;
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     // The csv reader skips blank lines and a quoted cell may span lines. A record's position is

@@ -1,5 +1,5 @@
 //! Files that must not be trusted as they are: too large, too many rows, a cell too long, a
-//! column twice; and merged cells, read as Excel shows them.
+//! column twice, a quote left open; and merged cells, read as Excel shows them.
 
 use std::path::{Path, PathBuf};
 
@@ -190,6 +190,48 @@ fn a_column_twice_is_refused_by_name_in_every_kind_of_file() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn a_quote_left_open_refuses_the_file_at_its_row() {
+    let d = Dir::new();
+    let mut rows: Vec<String> = vec![csv_line(&ROSTER_HEADER)];
+    rows.extend((1..=10).map(|n| csv_line(&person_row(n))));
+    // Row 7 (person 6): the department opens a quote that never closes.
+    rows[6] = rows[6].replacen(",财务部/一科,", ",\"财务部/一科,", 1);
+    let text = rows.join("\r\n") + "\r\n";
+    let p = d.write("roster.csv", &text);
+    let e = roster(&p, &limits()).unwrap_err();
+    assert!(matches!(e, SourceError::At { row: 7, .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: row 7, column B: a quote opens here and never closes: the rest of the file (lines 7–11) would be \
+             read as one value; close the quote, or write a quote inside a value as \"\"",
+            p.display()
+        )
+    );
+    // The same quote closed by a later, well-quoted value: rows 8 and 9 would still vanish.
+    let mut later = rows.clone();
+    later[9] = later[9].replacen(",会计,", ",\"会计\",", 1);
+    let p = d.write("later.csv", later.join("\n") + "\n");
+    let e = roster(&p, &limits()).unwrap_err();
+    assert!(e.to_string().contains("row 7, column B: a quote opens here and closes only on line 10"), "{e}");
+
+    // GBK and quoted cells with commas and line breaks are fine.
+    let mut fine = person_row(2);
+    fine[7] = "会计, 出纳".into();
+    fine[1] = "财务部".into();
+    let mut note = header();
+    note.push("备注".into());
+    let mut with_note = person_row(1);
+    with_note.push("调入,\n待定".into());
+    fine.push("a \"quoted\" word".into());
+    let text = csv(&[note, with_note, fine]);
+    let p = d.write("fine.csv", encoding_rs::GBK.encode(&text).0);
+    let r = roster(&p, &limits()).unwrap();
+    assert_eq!((r.records.len(), r.rejected.len()), (2, 0), "{:?}", r.rejected);
+    assert_eq!(r.records[1].profile.title, "会计, 出纳");
 }
 
 /// A roster as HR exports it: a title merged across the columns, 公司名称 merged down over each
