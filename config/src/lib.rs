@@ -31,6 +31,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub eligibility: EligibilityConfig,
     pub safety: SafetyConfig,
+    /// How large an HR file may be before it is refused.
+    pub limits: LimitsConfig,
     pub accounts: AccountsConfig,
     pub sync: SyncConfig,
     pub server: ServerConfig,
@@ -128,6 +130,40 @@ pub struct SafetyConfig {
 impl Default for SafetyConfig {
     fn default() -> Self {
         Self { max_close_count: 500, max_close_share: 0.05, max_shrink_share: 0.10, purge_after_days: 180 }
+    }
+}
+
+/// Limits on the HR files orgid reads: the sources' company lists and rosters (`orgid sync`) and
+/// request files (`orgid import`, the console). A file beyond them is refused before it is read in
+/// full; a cell beyond them rejects its row only.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// A file larger than this many MB (1 MB = 1,048,576 bytes) is refused unread.
+    pub max_file_mb: u64,
+    /// An .xlsx (a zip archive) whose parts declare more than this many MB once unpacked is
+    /// refused before anything is inflated.
+    pub max_xlsx_unpacked_mb: u64,
+    /// A file with more rows than this (non-empty ones, titles and header included) is refused at
+    /// the first row over.
+    pub max_rows: u64,
+    /// A cell longer than this many characters rejects its row; the person is left as they were.
+    pub max_cell_chars: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_file_mb: 100, max_xlsx_unpacked_mb: 500, max_rows: 2_000_000, max_cell_chars: 1000 }
+    }
+}
+
+impl LimitsConfig {
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn max_xlsx_unpacked_bytes(&self) -> u64 {
+        self.max_xlsx_unpacked_mb.saturating_mul(1 << 20)
     }
 }
 

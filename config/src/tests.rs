@@ -37,6 +37,7 @@ fn the_shipped_example_is_valid_and_equals_the_defaults() {
     assert_eq!(cfg.eligibility.min_grade, def.eligibility.min_grade);
     assert_eq!(cfg.sync.schedule, def.sync.schedule);
     assert_eq!(cfg.server.listen, def.server.listen);
+    assert_eq!(cfg.limits, def.limits);
 }
 
 #[test]
@@ -269,4 +270,61 @@ fn workflow_settings_are_validated_with_key_and_line() {
     let e = only_error(parse("[workflow]\nretry_schedule = \"every minute\"\n"));
     assert_eq!(e.key.as_deref(), Some("workflow.retry_schedule"));
     assert!(parse("[workflow]\nindependent_roster = \"apply\"\nretry_schedule = \"\"\n").is_ok());
+}
+
+#[test]
+fn file_limits_have_defaults_are_validated_and_reject_unknown_keys() {
+    let cfg = parse("").expect("defaults");
+    assert_eq!(
+        cfg.limits,
+        LimitsConfig { max_file_mb: 100, max_xlsx_unpacked_mb: 500, max_rows: 2_000_000, max_cell_chars: 1000 }
+    );
+    assert_eq!(cfg.limits.max_file_bytes(), 100 * 1_048_576);
+    assert_eq!(cfg.limits.max_xlsx_unpacked_bytes(), 500 * 1_048_576);
+    let cfg = parse(
+        "[limits]
+max_rows = 10
+max_cell_chars = 64
+",
+    )
+    .expect("valid");
+    assert_eq!((cfg.limits.max_rows, cfg.limits.max_cell_chars, cfg.limits.max_file_mb), (10, 64, 100));
+
+    let errs = parse(
+        "[limits]
+max_file_mb = 0
+max_xlsx_unpacked_mb = 2000000
+max_rows = 0
+max_cell_chars = 0
+",
+    )
+    .expect_err("invalid")
+    .0;
+    let got: Vec<(&str, &str, &str)> = errs
+        .iter()
+        .map(|e| (e.key.as_deref().unwrap_or(""), e.location.as_deref().unwrap_or(""), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("limits.max_file_mb", "orgid.toml:2:1", "must be at least 1"),
+            ("limits.max_rows", "orgid.toml:4:1", "must be at least 1"),
+            ("limits.max_cell_chars", "orgid.toml:5:1", "must be at least 1"),
+            (
+                "limits.max_xlsx_unpacked_mb",
+                "orgid.toml:3:1",
+                "is 2000000, more than 1,048,576 MB (1 TB), which no HR file needs"
+            ),
+        ]
+    );
+
+    let e = only_error(parse(
+        "[limits]
+max_cells = 5
+",
+    ));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:1"));
+    assert!(e.message.contains("unknown field `max_cells`"), "{}", e.message);
+    let cfg = parse_env("", &[("ORGID__LIMITS__MAX_ROWS", "50")]).expect("override");
+    assert_eq!(cfg.limits.max_rows, 50);
 }

@@ -42,6 +42,22 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
             err(key, format!("is {v}, but must be a share between 0.0 and 1.0 (0.05 = 5%)"));
         }
     }
+    let l = &cfg.limits;
+    for (key, v) in [
+        ("limits.max_file_mb", l.max_file_mb),
+        ("limits.max_xlsx_unpacked_mb", l.max_xlsx_unpacked_mb),
+        ("limits.max_rows", l.max_rows),
+        ("limits.max_cell_chars", l.max_cell_chars as u64),
+    ] {
+        if v == 0 {
+            err(key, "must be at least 1".into());
+        }
+    }
+    for (key, mb) in [("limits.max_file_mb", l.max_file_mb), ("limits.max_xlsx_unpacked_mb", l.max_xlsx_unpacked_mb)] {
+        if mb > 1 << 20 {
+            err(key, format!("is {mb}, more than 1,048,576 MB (1 TB), which no HR file needs"));
+        }
+    }
     if cfg.sync.timezone.parse::<chrono_tz::Tz>().is_err() {
         err("sync.timezone", format!("`{}` is not an IANA time zone such as `Asia/Shanghai`", cfg.sync.timezone));
     }

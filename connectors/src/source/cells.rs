@@ -8,6 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use orgid_directory::{CompanyCode, CompanyIndex, Employment, RowError};
 
 use super::columns::{Columns, Field};
+use super::limits::{SHOWN_CHARS, shown};
 use super::table::{Cell, CellKind, RawRow, excel_serial_date};
 
 pub(crate) const ID_AS_NUMBER: &str = "ID number stored as a number in Excel; format the column as text";
@@ -145,14 +146,19 @@ pub(crate) struct RowCheck<'a> {
 }
 
 impl<'a> RowCheck<'a> {
-    /// Starts with the checks that apply to every cell read: characters and Excel error values.
+    /// Starts with the checks that apply to every cell read: length, characters and Excel error
+    /// values.
     pub fn new(file: &'a str, row: &'a RawRow, cols: &'a Columns) -> Self {
         let mut me = RowCheck { file, row: row.number, cells: &row.cells, cols, bad: Vec::new(), errors: Vec::new() };
         let mut fields: Vec<(usize, Field)> = cols.fields().filter_map(|f| cols.index(f).map(|i| (i, f))).collect();
         fields.sort_unstable_by_key(|(i, _)| *i);
         for (_, f) in fields {
             let Some(cell) = me.raw(f) else { continue };
-            let reason = if cell.kind == CellKind::Error {
+            let reason = if let CellKind::TooLong { chars, max } = cell.kind {
+                // The cell holds only the beginning of the value; an ID number is never shown.
+                let start = if f == Field::IdNumber { String::new() } else { format!(": `{}…`", cell.text) };
+                Some(format!("{chars} characters, more than the {max} allowed (limits.max_cell_chars){start}"))
+            } else if cell.kind == CellKind::Error {
                 Some(format!("the cell holds an Excel error ({})", cell.text))
             } else {
                 forbidden_char(&cell.text)
@@ -171,11 +177,19 @@ impl<'a> RowCheck<'a> {
     }
 
     pub fn fail(&mut self, f: Field, reason: impl Into<String>) {
+        let mut reason = reason.into();
+        // Parsers quote the value they refuse: a reason shows at most `SHOWN_CHARS` of it.
+        if let Some(cell) = self.raw(f)
+            && cell.text.len() > SHOWN_CHARS
+            && reason.contains(&cell.text)
+        {
+            reason = reason.replace(&cell.text, &shown(&cell.text));
+        }
         self.errors.push(RowError {
             file: self.file.to_owned(),
             row: self.row,
             column: self.cols.header(f).to_owned(),
-            reason: reason.into(),
+            reason,
         });
     }
 
@@ -315,6 +329,39 @@ mod tests {
                 (7, "身份证号码", "required value is empty"),
             ]
         );
+    }
+
+    #[test]
+    fn a_cell_too_long_is_its_row_error_and_no_reason_shows_more_than_200_characters_of_a_value() {
+        use crate::source::columns::PERSON;
+        let header = RawRow {
+            number: 1,
+            cells: ["公司名称", "部门", "工号", "姓名", "身份证号码", "手机号"].map(Cell::new).into(),
+        };
+        let cols = Columns::map("f.csv", &header, PERSON).expect("mapped");
+        let title = format!("{}x", "职".repeat(1000));
+        let mobile = "1".repeat(900);
+        let data = RawRow {
+            number: 5,
+            cells: vec![
+                Cell::limited(&title, 1000),
+                Cell::new("财务部"),
+                Cell::new("E1"),
+                Cell::new("张三"),
+                Cell::new(""),
+                Cell::limited(&mobile, 1000),
+            ],
+        };
+        let mut c = RowCheck::new("f.csv", &data, &cols);
+        assert!(c.cell(Field::Company).is_none(), "a cell too long is not read");
+        assert!(c.required(Field::Company).is_none());
+        c.parse(Field::Mobile, |x| parse_mobile(&x.text));
+        let got: Vec<(u64, &str, &str)> =
+            c.errors.iter().map(|e| (e.row, e.column.as_str(), e.reason.as_str())).collect();
+        let want_title =
+            format!("1001 characters, more than the 1000 allowed (limits.max_cell_chars): `{}…`", "职".repeat(200));
+        let want_mobile = format!("`{}…` is not a mainland mobile number (11 digits starting with 1)", "1".repeat(200));
+        assert_eq!(got, [(5, "公司名称", want_title.as_str()), (5, "手机号", want_mobile.as_str())]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Column headers: the Chinese names of the forms plus English aliases, matched after
 //! normalisation (whitespace, `_`, `-` and `*` removed, case folded, a trailing "(…)" note dropped),
-//! and the search for the header row below any title rows.
+//! and the search for the header row below any title rows. A field found in two columns is refused:
+//! which of them holds the truth cannot be guessed.
 
 use std::collections::HashMap;
 
 use super::SourceError;
-use super::table::{RawRow, Table};
+use super::limits::shown;
+use super::table::{RawRow, Table, column_letter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Field {
@@ -52,14 +54,16 @@ pub(crate) struct Spec {
     pub field: Field,
     pub required: bool,
     pub aliases: &'static [&'static str],
+    /// The form has this column twice by design: the first one is read, the others ignored.
+    pub repeated: bool,
 }
 
 const fn req(field: Field, aliases: &'static [&'static str]) -> Spec {
-    Spec { field, required: true, aliases }
+    Spec { field, required: true, aliases, repeated: false }
 }
 
 const fn opt(field: Field, aliases: &'static [&'static str]) -> Spec {
-    Spec { field, required: false, aliases }
+    Spec { field, required: false, aliases, repeated: false }
 }
 
 pub(crate) const COMPANY_LIST: &[Spec] = &[
@@ -108,7 +112,8 @@ pub(crate) const ADJUSTMENT: &[Spec] = &[
     opt(Field::BeforeDepartment, &["异动前部门", "before_department"]),
     opt(Field::HireDate, HIRE_DATE),
     req(Field::BeforeEmployeeNumber, &["异动前工号", "before_employee_number"]),
-    req(Field::Name, NAME),
+    // HR's form 2 repeats 姓名 on its 异动后 side.
+    Spec { repeated: true, ..req(Field::Name, NAME) },
     opt(Field::Gender, GENDER),
     req(Field::IdNumber, ID_NUMBER),
     opt(Field::BeforeTitle, &["异动前职务", "before_title"]),
@@ -188,16 +193,38 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
-    /// Maps the header; the first column matching a field wins (form 2 may repeat 姓名 etc.).
+    /// Maps the header. A field in two columns is refused (unless its spec is `repeated`: then
+    /// the first one is read), and so is a required field in none.
     pub fn map(file: &str, header: &RawRow, specs: &[Spec]) -> Result<Columns, SourceError> {
-        let mut at = HashMap::new();
+        let mut at: HashMap<Field, (usize, String)> = HashMap::new();
         for (i, cell) in header.cells.iter().enumerate() {
             let n = normalise(&cell.text);
             if n.is_empty() {
                 continue;
             }
-            if let Some(spec) = specs.iter().find(|s| !at.contains_key(&s.field) && matches(s, &n)) {
-                at.insert(spec.field, (i, cell.text.clone()));
+            let Some(spec) = specs.iter().find(|s| matches(s, &n)) else { continue };
+            match at.get(&spec.field) {
+                None => {
+                    at.insert(spec.field, (i, shown(&cell.text).into_owned()));
+                }
+                Some(_) if spec.repeated => {}
+                Some((first, written)) => {
+                    let (a, b) = (column_letter(*first), column_letter(i));
+                    let columns = if normalise(written) == n {
+                        format!("columns {a} and {b}")
+                    } else {
+                        format!("columns {a} as `{written}` and {b} as `{}`", shown(&cell.text))
+                    };
+                    return Err(SourceError::At {
+                        file: file.into(),
+                        row: header.number,
+                        column: None,
+                        reason: format!(
+                            "column {} appears twice ({columns}); keep one, so that it is clear which to read",
+                            spec.aliases[0]
+                        ),
+                    });
+                }
             }
         }
         if let Some(spec) = specs.iter().find(|s| s.required && !at.contains_key(&s.field)) {
@@ -255,9 +282,22 @@ mod tests {
     }
 
     #[test]
-    fn first_matching_column_wins_and_missing_required_is_named() {
-        let h = row(1, &["公司", "部门", "工号", "姓名", "身份证号码", "姓名"]);
-        let c = Columns::map("f.csv", &h, PERSON).expect("mapped");
+    fn a_field_twice_is_refused_and_missing_required_is_named() {
+        let h = row(1, &["公司", "部门", "工号", "姓名", "身份证号码", "工号"]);
+        let e = Columns::map("f.csv", &h, PERSON).expect_err("twice");
+        assert_eq!(
+            e.to_string(),
+            "f.csv: row 1: column 工号 appears twice (columns C and F); keep one, so that it is clear which to read"
+        );
+        let h = row(2, &["公司编码", "部门", "工号", "姓名", "身份证号码", "公司名称"]);
+        let e = Columns::map("f.csv", &h, PERSON).expect_err("two spellings");
+        assert_eq!(
+            e.to_string(),
+            "f.csv: row 2: column 公司名称 appears twice (columns A as `公司编码` and F as `公司名称`); keep one, so \
+             that it is clear which to read"
+        );
+        let h = row(1, &["公司", "部门", "工号", "姓名", "身份证号码", "备注", "备注"]);
+        let c = Columns::map("f.csv", &h, PERSON).expect("an unknown column twice is ignored");
         assert_eq!(c.index(Field::Name), Some(3));
         assert_eq!(c.index(Field::Mobile), None);
         let h = row(1, &["公司", "部门", "工号", "姓名"]);
@@ -266,5 +306,21 @@ mod tests {
             e.to_string(),
             "f.csv: missing column 身份证号码 (expected one of: 身份证号码, 身份证号, 身份证, id_number, id_no, id_card)"
         );
+    }
+
+    #[test]
+    fn form2_may_repeat_its_name_column_and_the_first_is_read() {
+        let h = row(
+            1,
+            &["异动前公司", "异动前工号", "姓名", "身份证号码", "异动后公司", "异动后部门", "异动后工号", "姓名"],
+        );
+        let c = Columns::map("f.csv", &h, ADJUSTMENT).expect("mapped");
+        assert_eq!(c.index(Field::Name), Some(2));
+        let h = row(
+            1,
+            &["异动前公司", "异动前工号", "姓名", "身份证号码", "异动后公司", "异动后部门", "异动后工号", "异动后工号"],
+        );
+        let e = Columns::map("f.csv", &h, ADJUSTMENT).expect_err("twice");
+        assert!(e.to_string().contains("column 异动后工号 appears twice (columns G and H)"), "{e}");
     }
 }

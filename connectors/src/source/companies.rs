@@ -6,19 +6,21 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
+use orgid_config::LimitsConfig;
 use orgid_directory::{Company, CompanyCode, CompanyIndex, OperatingMode, RowError, Tier};
 
 use super::cells::RowCheck;
 use super::columns::{COMPANY_LIST, Columns, Field, header_row};
+use super::limits::shown;
 use super::table::read_table;
 use super::{CompaniesRead, SourceError};
 
 const MAX_CODE: usize = 64;
 const MAX_NAME: usize = 128;
 
-pub(crate) fn read(path: &Path) -> Result<CompaniesRead, SourceError> {
+pub(crate) fn read(path: &Path, limits: &LimitsConfig) -> Result<CompaniesRead, SourceError> {
     let file = path.display().to_string();
-    let table = read_table(path)?;
+    let table = read_table(path, limits)?;
     let (at, header) = header_row(&file, &table, COMPANY_LIST)?;
     let cols = Columns::map(&file, header, COMPANY_LIST)?;
     let mut rejected = Vec::new();
@@ -91,8 +93,8 @@ fn reject_orphans(
             let (row, company) = valid.remove(i);
             let parent = company.parent.map(|p| p.0).unwrap_or_default();
             let reason = match rejected_codes.get(&parent) {
-                Some(r) => format!("parent company `{parent}` was rejected (row {r})"),
-                None => format!("unknown parent company `{parent}`"),
+                Some(r) => format!("parent company `{}` was rejected (row {r})", shown(&parent)),
+                None => format!("unknown parent company `{}`", shown(&parent)),
             };
             rejected.push(RowError {
                 file: file.to_owned(),

@@ -4,11 +4,17 @@
 //!
 //! ID numbers are turned into person keys as soon as they are validated and never appear in an
 //! error, a log line or a `Debug` output.
+//!
+//! Every reader applies `[limits]` (`LimitsConfig`): a file too large, an .xlsx that would unpack
+//! too large or a file with too many rows is refused before it is read in full; a cell too long
+//! is its row's error. No message shows more than 200 characters of a value.
 
 mod cells;
 mod columns;
 mod companies;
+mod limits;
 mod person;
+mod quotes;
 mod requests;
 mod roster;
 mod table;
@@ -19,6 +25,7 @@ mod tests;
 use std::path::Path;
 
 use chrono::NaiveDate;
+use orgid_config::LimitsConfig;
 use orgid_directory::{Company, CompanyCode, CompanyIndex, HeldBack, PersonKeyer, PersonRecord, RowError};
 
 /// A problem with the file as a whole: nothing from it may be used.
@@ -31,6 +38,17 @@ pub enum SourceError {
     /// No header row, a company tree that cannot be built, …
     #[error("{file}: {reason}")]
     Invalid { file: String, reason: String },
+    /// Beyond `[limits]` as a whole (its size, or an .xlsx's unpacked size): refused unread.
+    #[error("{file}: {reason}")]
+    TooLarge { file: String, reason: String },
+    /// Something at one place that makes the rest of the file untrustworthy: a quote that never
+    /// closes, a column twice, the first row over `limits.max_rows`.
+    #[error("{file}: row {row}{}: {reason}", in_column(.column))]
+    At { file: String, row: u64, column: Option<String>, reason: String },
+}
+
+fn in_column(column: &Option<String>) -> String {
+    column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default()
 }
 
 /// The company list (公司编码, 公司名称, 上级公司编码, 企业级别, 运营模式).
@@ -93,8 +111,8 @@ pub struct RequestsRead {
 
 /// Reads a company list. Rows naming an unknown parent (or a rejected one) are rejected; a cycle
 /// in the tree is a `SourceError::Invalid`.
-pub fn read_companies(path: &Path) -> Result<CompaniesRead, SourceError> {
-    companies::read(path)
+pub fn read_companies(path: &Path, limits: &LimitsConfig) -> Result<CompaniesRead, SourceError> {
+    companies::read(path, limits)
 }
 
 /// Reads a full roster export. `source` becomes `PersonRecord::source`.
@@ -103,12 +121,18 @@ pub fn read_roster(
     source: &str,
     keyer: &PersonKeyer,
     companies: &CompanyIndex,
+    limits: &LimitsConfig,
 ) -> Result<RosterRead, SourceError> {
-    roster::read(path, source, keyer, companies)
+    roster::read(path, source, keyer, companies, limits)
 }
 
 /// Reads a request form. Detects form 1 vs form 2 from the headers (form 2 has 异动前/异动后
 /// columns). `PersonRecord::source` is the file name.
-pub fn read_requests(path: &Path, keyer: &PersonKeyer, companies: &CompanyIndex) -> Result<RequestsRead, SourceError> {
-    requests::read(path, keyer, companies)
+pub fn read_requests(
+    path: &Path,
+    keyer: &PersonKeyer,
+    companies: &CompanyIndex,
+    limits: &LimitsConfig,
+) -> Result<RequestsRead, SourceError> {
+    requests::read(path, keyer, companies, limits)
 }

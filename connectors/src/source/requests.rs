@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use orgid_config::LimitsConfig;
 use orgid_directory::{CompanyIndex, PersonKeyer};
 
 use super::cells::{CompanyLookup, RowCheck};
@@ -31,9 +32,14 @@ fn is_form2_field(f: Field) -> bool {
     )
 }
 
-pub(crate) fn read(path: &Path, keyer: &PersonKeyer, companies: &CompanyIndex) -> Result<RequestsRead, SourceError> {
+pub(crate) fn read(
+    path: &Path,
+    keyer: &PersonKeyer,
+    companies: &CompanyIndex,
+    limits: &LimitsConfig,
+) -> Result<RequestsRead, SourceError> {
     let file = path.display().to_string();
-    let table = read_table(path)?;
+    let table = read_table(path, limits)?;
     let either: Vec<Spec> = PERSON.iter().chain(ADJUSTMENT).copied().collect();
     let (at, header) = header_row(&file, &table, &either)?;
     let form2 = mentions(header, ADJUSTMENT, is_form2_field);

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use orgid_config::LimitsConfig;
 use orgid_directory::{CompanyIndex, HeldBack, PersonKeyer};
 
 use super::cells::{CompanyLookup, RowCheck};
@@ -15,6 +16,7 @@ pub(crate) fn read(
     source: &str,
     keyer: &PersonKeyer,
     companies: &CompanyIndex,
+    limits: &LimitsConfig,
 ) -> Result<RosterRead, SourceError> {
     let file = path.display().to_string();
     let mut people = PersonRows::new(&file, source.to_owned(), keyer, CompanyLookup::new(companies));
@@ -38,7 +40,7 @@ pub(crate) fn read(
         let (at, header) = header_row_of(&file, head, PERSON)?;
         Ok((Columns::map(&file, header, PERSON)?, at))
     };
-    for_each_row(path, |row| match &cols {
+    for_each_row(path, limits, |row| match &cols {
         Some(Ok(c)) => row_of(&row, c),
         Some(Err(_)) => {}
         None => {

@@ -1,13 +1,15 @@
 //! Any HR file (.xlsx/.xls/.ods workbook, or CSV/TSV in UTF-8, UTF-16 or GBK) read into rows of
 //! trimmed text cells, each row carrying its spreadsheet row number. Knows nothing of columns.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
-use calamine::{Data, ExcelDateTimeType, Reader, Sheets};
+use calamine::{Data, DataRef, Dimensions, ExcelDateTimeType, Reader};
 use chrono::NaiveDate;
+use orgid_config::LimitsConfig;
 
 use super::SourceError;
+use super::limits::{RowLimit, SHOWN_CHARS, check_unpacked, file_too_large, prefix};
 
 /// What the cell was before it became text: the validators need to know that a number came from
 /// Excel (an ID number typed as a number has lost digits; a date may be a serial number).
@@ -22,6 +24,12 @@ pub(crate) enum CellKind {
     Date(NaiveDate),
     /// A workbook error value (#N/A, #REF!, …), in `Cell::text`.
     Error,
+    /// Text of `chars` characters, more than the `max` allowed: `Cell::text` keeps only its first
+    /// `SHOWN_CHARS`, so a huge value is never held, stored or printed.
+    TooLong {
+        chars: usize,
+        max: usize,
+    },
 }
 
 #[derive(Clone, PartialEq)]
@@ -33,6 +41,15 @@ pub(crate) struct Cell {
 impl Cell {
     pub fn new(s: &str) -> Self {
         Cell { text: s.trim().to_owned(), kind: CellKind::Text }
+    }
+
+    /// A text cell of at most `max` characters; a longer one keeps only its beginning.
+    pub fn limited(s: &str, max: usize) -> Self {
+        let s = s.trim();
+        if s.len() <= max || s.char_indices().nth(max).is_none() {
+            return Cell { text: s.to_owned(), kind: CellKind::Text };
+        }
+        Cell { text: prefix(s, SHOWN_CHARS).to_owned(), kind: CellKind::TooLong { chars: s.chars().count(), max } }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -54,21 +71,47 @@ pub(crate) struct Table {
     pub rows: Vec<RawRow>,
 }
 
-pub(crate) fn read_table(path: &Path) -> Result<Table, SourceError> {
+/// The column as Excel names it: A, B, … Z, AA, AB, …
+pub(crate) fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+pub(crate) fn read_table(path: &Path, limits: &LimitsConfig) -> Result<Table, SourceError> {
     let mut rows = Vec::new();
-    for_each_row(path, |row| rows.push(row))?;
+    for_each_row(path, limits, |row| rows.push(row))?;
     Ok(Table { rows })
 }
 
 /// The non-empty rows of a file, in order, one at a time, without holding them all (a roster of
-/// 100,000 people is read straight into records). Same rows as [`read_table`].
-pub(crate) fn for_each_row(path: &Path, mut visit: impl FnMut(RawRow)) -> Result<(), SourceError> {
-    let unreadable = |reason: String| SourceError::Unreadable { file: path.display().to_string(), reason };
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+/// 100,000 people is read straight into records). Same rows as [`read_table`]. A file beyond
+/// `limits` is refused as soon as that is known: its size before it is read, an .xlsx's unpacked
+/// size before it is inflated, its rows at the first one over.
+pub(crate) fn for_each_row(
+    path: &Path,
+    limits: &LimitsConfig,
+    mut visit: impl FnMut(RawRow),
+) -> Result<(), SourceError> {
+    let file = path.display().to_string();
+    let unreadable = |reason: String| SourceError::Unreadable { file: file.clone(), reason };
+    let bytes = read_limited(&file, path, limits)?;
+    let mut out = Rows { limit: RowLimit::new(&file, limits), max_chars: limits.max_cell_chars, visit: &mut visit };
     let zip = bytes.starts_with(b"PK\x03\x04");
     let ole = bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
     if zip || ole {
-        return read_workbook(bytes, zip, &mut visit).map_err(unreadable);
+        if zip {
+            check_unpacked(&file, &bytes, limits)?;
+        }
+        return read_workbook(&bytes, zip, &mut out).map_err(|e| match e {
+            Failed::Refused(e) => e,
+            Failed::Unreadable(reason) => unreadable(reason),
+        });
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xls" | "ods")) {
@@ -76,58 +119,257 @@ pub(crate) fn for_each_row(path: &Path, mut visit: impl FnMut(RawRow)) -> Result
     }
     let text = decode_text(&bytes).map_err(unreadable)?;
     drop(bytes);
-    visit_delimited(&text, &mut visit).map_err(unreadable)
+    visit_delimited(&file, &text, &mut out)
 }
 
-fn read_workbook(bytes: Vec<u8>, zip: bool, visit: &mut dyn FnMut(RawRow)) -> Result<(), String> {
-    let cursor = Cursor::new(bytes);
-    let mut book: Sheets<_> = if zip {
-        match calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(cursor.clone()) {
-            Ok(x) => Sheets::Xlsx(x),
-            Err(xlsx_err) => match calamine::open_workbook_from_rs::<calamine::Ods<_>, _>(cursor) {
-                Ok(o) => Sheets::Ods(o),
-                Err(_) => return Err(format!("not a valid xlsx file: {xlsx_err}")),
-            },
+/// The file's bytes, unless it is larger than `limits.max_file_mb`: then it is not read at all
+/// (and a file that grows while it is read is cut off one byte past the limit).
+fn read_limited(file: &str, path: &Path, limits: &LimitsConfig) -> Result<Vec<u8>, SourceError> {
+    let unreadable = |e: std::io::Error| SourceError::Unreadable { file: file.to_owned(), reason: e.to_string() };
+    let max = limits.max_file_bytes();
+    let f = std::fs::File::open(path).map_err(unreadable)?;
+    let size = f.metadata().map_err(unreadable)?.len();
+    if size > max {
+        return Err(file_too_large(file, Some(size), limits));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    f.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() as u64 > max {
+        return Err(file_too_large(file, None, limits));
+    }
+    Ok(bytes)
+}
+
+/// Where the rows of a file go: empty ones dropped, the others counted against the row limit.
+struct Rows<'v> {
+    limit: RowLimit<'v>,
+    max_chars: usize,
+    visit: &'v mut dyn FnMut(RawRow),
+}
+
+impl Rows<'_> {
+    fn row(&mut self, number: u64, cells: Vec<Cell>) -> Result<(), SourceError> {
+        if let Some(row) = raw_row(number, cells) {
+            self.limit.count(number)?;
+            (self.visit)(row);
         }
-    } else {
-        Sheets::Xls(calamine::open_workbook_from_rs(cursor).map_err(|e| format!("not a valid xls file: {e}"))?)
+        Ok(())
+    }
+}
+
+/// Why a workbook could not be read: a limit (already a `SourceError`) or anything else.
+enum Failed {
+    Refused(SourceError),
+    Unreadable(String),
+}
+
+impl From<SourceError> for Failed {
+    fn from(e: SourceError) -> Self {
+        Failed::Refused(e)
+    }
+}
+
+impl From<String> for Failed {
+    fn from(e: String) -> Self {
+        Failed::Unreadable(e)
+    }
+}
+
+fn read_workbook(bytes: &[u8], zip: bool, out: &mut Rows<'_>) -> Result<(), Failed> {
+    let cursor = Cursor::new(bytes);
+    if !zip {
+        let mut xls: calamine::Xls<_> =
+            calamine::open_workbook_from_rs(cursor).map_err(|e| format!("not a valid xls file: {e}"))?;
+        let merges = xls.merge_cells_by_sheet_id(0).unwrap_or_default();
+        return read_range(xls.worksheet_range_at(0), merges, out);
+    }
+    match calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(cursor.clone()) {
+        Ok(xlsx) => read_xlsx(xlsx, out),
+        Err(xlsx_err) => match calamine::open_workbook_from_rs::<calamine::Ods<_>, _>(cursor) {
+            Ok(mut ods) => read_range(ods.worksheet_range_at(0), Vec::new(), out),
+            Err(_) => Err(format!("not a valid xlsx file: {xlsx_err}").into()),
+        },
+    }
+}
+
+/// The first worksheet of an .xlsx, cell by cell as it is parsed: the rows are counted (and the
+/// file refused at the first one over the limit) without building the whole sheet first.
+fn read_xlsx<RS: Read + Seek>(mut book: calamine::Xlsx<RS>, out: &mut Rows<'_>) -> Result<(), Failed> {
+    let Some(name) = book.sheet_names().first().cloned() else {
+        return Err("the workbook has no worksheet".to_owned().into());
     };
-    let range = match book.worksheet_range_at(0) {
-        None => return Err("the workbook has no worksheet".into()),
+    let cannot = |e: calamine::XlsxError| format!("cannot read the first worksheet: {e}");
+    let merges = match book.merge_cells_by_sheet_name(&name) {
+        Ok(m) => m,
+        Err(calamine::XlsxError::NotAWorksheet(_)) => Vec::new(),
+        Err(e) => return Err(cannot(e).into()),
+    };
+    let mut cells = match book.worksheet_cells_reader(&name) {
+        Ok(reader) => reader,
+        // A chart sheet first: no rows, as an empty sheet.
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(()),
+        Err(e) => return Err(cannot(e).into()),
+    };
+    let mut sheet = Sheet::new(merges, out.max_chars);
+    while let Some(cell) = cells.next_cell().map_err(cannot)? {
+        let (row, col) = cell.get_position();
+        sheet.cell(row, col, cell.get_value(), out)?;
+    }
+    Ok(sheet.finish(out)?)
+}
+
+/// A worksheet read whole by calamine (.xls, .ods), handed on like an .xlsx's.
+fn read_range<E: std::fmt::Display>(
+    range: Option<Result<calamine::Range<Data>, E>>,
+    merges: Vec<Dimensions>,
+    out: &mut Rows<'_>,
+) -> Result<(), Failed> {
+    let range = match range {
+        None => return Err("the workbook has no worksheet".to_owned().into()),
         Some(r) => r.map_err(|e| format!("cannot read the first worksheet: {e}"))?,
     };
-    let Some((first_row, _)) = range.start() else {
+    let Some((first_row, first_col)) = range.start() else {
         return Ok(());
     };
-    for (i, row) in range.rows().enumerate() {
-        let cells: Vec<Cell> = row.iter().map(workbook_cell).collect();
-        if let Some(row) = raw_row(u64::from(first_row) + 1 + i as u64, cells) {
-            visit(row);
-        }
+    let mut sheet = Sheet::new(merges, out.max_chars);
+    for (r, c, value) in range.used_cells() {
+        let (row, col) = (first_row + r as u32, first_col + c as u32);
+        sheet.cell(row, col, &borrowed(value), out)?;
     }
-    Ok(())
+    Ok(sheet.finish(out)?)
 }
 
-fn workbook_cell(d: &Data) -> Cell {
+/// Cells of a worksheet, given in row order, made into rows; merged ranges are filled in.
+struct Sheet {
+    merges: Merges,
+    max_chars: usize,
+    /// The row being gathered (0-based) and its cells by column.
+    current: Option<(u32, Vec<Cell>)>,
+}
+
+impl Sheet {
+    fn new(merges: Vec<Dimensions>, max_chars: usize) -> Self {
+        Sheet { merges: Merges::new(merges), max_chars, current: None }
+    }
+
+    fn cell(&mut self, row: u32, col: u32, value: &DataRef<'_>, out: &mut Rows<'_>) -> Result<(), Failed> {
+        if matches!(value, DataRef::Empty) {
+            return Ok(());
+        }
+        match &self.current {
+            Some((r, _)) if *r > row => {
+                return Err(
+                    format!("the worksheet's rows are out of order (row {} after row {})", row + 1, r + 1).into()
+                );
+            }
+            Some((r, _)) if *r < row => self.flush(out)?,
+            _ => {}
+        }
+        let cells = &mut self.current.get_or_insert_with(|| (row, Vec::new())).1;
+        let col = col as usize;
+        if cells.len() <= col {
+            cells.resize(col + 1, Cell::new(""));
+        }
+        cells[col] = workbook_cell(value, self.max_chars);
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Rows<'_>) -> Result<(), SourceError> {
+        let Some((row, mut cells)) = self.current.take() else { return Ok(()) };
+        self.merges.fill(row, &mut cells);
+        out.row(u64::from(row) + 1, cells)
+    }
+
+    fn finish(mut self, out: &mut Rows<'_>) -> Result<(), SourceError> {
+        self.flush(out)
+    }
+}
+
+/// The merged ranges of a worksheet. Excel keeps a merged range's value in its top-left cell and
+/// shows it over the whole range: HR merges 公司名称 over each company's rows. Each row of a range
+/// gets that value in the range's first column, and its other cells are empty, as Excel shows
+/// them. A row that holds nothing but merged values stays empty (it is nobody's row).
+struct Merges {
+    /// Ranges not reached yet, the last one first to start.
+    pending: Vec<Dimensions>,
+    /// Ranges covering the current row, with their value once their first row was read.
+    active: Vec<(Dimensions, Option<Cell>)>,
+}
+
+impl Merges {
+    fn new(mut ranges: Vec<Dimensions>) -> Self {
+        ranges.sort_by_key(|d| std::cmp::Reverse(d.start.0));
+        Merges { pending: ranges, active: Vec::new() }
+    }
+
+    /// Fills row `row` (0-based), whose cells are `cells` by column.
+    fn fill(&mut self, row: u32, cells: &mut Vec<Cell>) {
+        while let Some(d) = self.pending.pop_if(|d| d.start.0 <= row) {
+            self.active.push((d, None));
+        }
+        self.active.retain(|(d, _)| d.end.0 >= row);
+        for (d, value) in &mut self.active {
+            if d.start.0 == row {
+                *value = cells.get(d.start.1 as usize).filter(|c| !c.is_empty()).cloned();
+            }
+            // Every covered cell but the top-left one.
+            let first = d.start.1 as usize + usize::from(d.start.0 == row);
+            let end = (d.end.1 as usize + 1).min(cells.len());
+            for cell in cells.get_mut(first..end).unwrap_or_default() {
+                *cell = Cell::new("");
+            }
+        }
+        if cells.iter().all(Cell::is_empty) {
+            return;
+        }
+        for (d, value) in &self.active {
+            if let (true, Some(value)) = (d.start.0 < row, value) {
+                let col = d.start.1 as usize;
+                if cells.len() <= col {
+                    cells.resize(col + 1, Cell::new(""));
+                }
+                cells[col] = value.clone();
+            }
+        }
+    }
+}
+
+/// A whole sheet's value as the cells reader gives it (text borrowed, not copied).
+fn borrowed(d: &Data) -> DataRef<'_> {
     match d {
-        Data::Empty => Cell::new(""),
-        Data::String(s) => Cell::new(s),
-        Data::Int(i) => Cell { text: i.to_string(), kind: CellKind::Number(*i as f64) },
-        Data::Float(f) => Cell { text: number_text(*f), kind: CellKind::Number(*f) },
-        Data::Bool(b) => Cell::new(if *b { "TRUE" } else { "FALSE" }),
-        Data::DateTime(dt) => match dt.as_datetime().filter(|_| dt.is_datetime()) {
+        Data::Int(i) => DataRef::Int(*i),
+        Data::Float(f) => DataRef::Float(*f),
+        Data::String(s) => DataRef::SharedString(s),
+        Data::Bool(b) => DataRef::Bool(*b),
+        Data::DateTime(dt) => DataRef::DateTime(*dt),
+        Data::DateTimeIso(s) => DataRef::DateTimeIso(s.clone()),
+        Data::DurationIso(s) => DataRef::DurationIso(s.clone()),
+        Data::Error(e) => DataRef::Error(e.clone()),
+        Data::Empty => DataRef::Empty,
+    }
+}
+
+fn workbook_cell(d: &DataRef<'_>, max_chars: usize) -> Cell {
+    match d {
+        DataRef::Empty => Cell::new(""),
+        DataRef::SharedString(s) => Cell::limited(s, max_chars),
+        DataRef::String(s) => Cell::limited(s, max_chars),
+        DataRef::Int(i) => Cell { text: i.to_string(), kind: CellKind::Number(*i as f64) },
+        DataRef::Float(f) => Cell { text: number_text(*f), kind: CellKind::Number(*f) },
+        DataRef::Bool(b) => Cell::new(if *b { "TRUE" } else { "FALSE" }),
+        DataRef::DateTime(dt) => match dt.as_datetime().filter(|_| dt.is_datetime()) {
             Some(t) => Cell { text: t.date().format("%Y-%m-%d").to_string(), kind: CellKind::Date(t.date()) },
             None => Cell { text: number_text(dt.as_f64()), kind: CellKind::Number(dt.as_f64()) },
         },
-        Data::DateTimeIso(s) => {
+        DataRef::DateTimeIso(s) => {
             let day = s.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             match day {
                 Some(day) => Cell { text: day.format("%Y-%m-%d").to_string(), kind: CellKind::Date(day) },
-                None => Cell::new(s),
+                None => Cell::limited(s, max_chars),
             }
         }
-        Data::DurationIso(s) => Cell::new(s),
-        Data::Error(e) => Cell { text: e.to_string(), kind: CellKind::Error },
+        DataRef::DurationIso(s) => Cell::limited(s, max_chars),
+        DataRef::Error(e) => Cell { text: e.to_string(), kind: CellKind::Error },
     }
 }
 
@@ -173,16 +415,21 @@ fn decode_text(bytes: &[u8]) -> Result<String, String> {
 
 /// Comma-separated, or tab-separated when the first line with a separator has tabs and no commas.
 #[cfg(test)]
-fn read_delimited(text: &str) -> Result<Table, String> {
+fn read_delimited(text: &str) -> Result<Table, SourceError> {
     let mut rows = Vec::new();
-    visit_delimited(text, &mut |row| rows.push(row))?;
+    let limits = LimitsConfig::default();
+    let mut visit = |row| rows.push(row);
+    let mut out = Rows { limit: RowLimit::new("f.csv", &limits), max_chars: limits.max_cell_chars, visit: &mut visit };
+    visit_delimited("f.csv", text, &mut out)?;
     Ok(Table { rows })
 }
 
-/// The rows of delimited text (see `read_delimited`), one at a time.
-fn visit_delimited(text: &str, visit: &mut dyn FnMut(RawRow)) -> Result<(), String> {
+/// The rows of delimited text (see `read_delimited`), one at a time. A quote that would swallow
+/// rows refuses the file first (see `quotes`).
+fn visit_delimited(file: &str, text: &str, out: &mut Rows<'_>) -> Result<(), SourceError> {
     let first = text.lines().find(|l| l.contains(',') || l.contains('\t')).unwrap_or("");
     let delimiter = if first.contains('\t') && !first.contains(',') { b'\t' } else { b',' };
+    super::quotes::check(file, text, delimiter)?;
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     // The csv reader skips blank lines and a quoted cell may span lines. A record's position is
@@ -190,13 +437,12 @@ fn visit_delimited(text: &str, visit: &mut dyn FnMut(RawRow)) -> Result<(), Stri
     // its stretch of text; each record is one spreadsheet row however many lines it spans.
     let mut next_row = 1u64;
     for record in reader.records() {
-        let record = record.map_err(|e| format!("bad CSV: {e}"))?;
+        let record =
+            record.map_err(|e| SourceError::Unreadable { file: file.to_owned(), reason: format!("bad CSV: {e}") })?;
         let start = record.position().map_or(0, |p| p.byte() as usize);
         next_row += blank_lines_at(text.as_bytes(), start);
-        let cells = record.iter().map(Cell::new).collect();
-        if let Some(row) = raw_row(next_row, cells) {
-            visit(row);
-        }
+        let cells = record.iter().map(|c| Cell::limited(c, out.max_chars)).collect();
+        out.row(next_row, cells)?;
         next_row += 1;
     }
     Ok(())
@@ -263,6 +509,65 @@ mod tests {
             let want = vec![(3, vec!["a", "b"]), (5, vec![cell.as_str(), "1"]), (9, vec!["2", "3"]), (10, vec!["4"])];
             assert_eq!(got, want, "{eol:?}");
         }
+    }
+
+    #[test]
+    fn columns_are_named_as_in_excel() {
+        let names: Vec<String> = [0, 2, 25, 26, 27, 51, 52, 701, 702].into_iter().map(column_letter).collect();
+        assert_eq!(names, ["A", "C", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
+    }
+
+    #[test]
+    fn a_cell_over_the_limit_keeps_only_what_a_message_shows() {
+        let c = Cell::limited(" 经理 ", 2);
+        assert!(c.kind == CellKind::Text && c.text == "经理");
+        let long = "职".repeat(5000);
+        let c = Cell::limited(&long, 1000);
+        assert!(c.kind == CellKind::TooLong { chars: 5000, max: 1000 });
+        assert_eq!(c.text, "职".repeat(SHOWN_CHARS));
+        let t = read_delimited(&format!("a,b\n1,{long}\n")).expect("csv");
+        assert!(t.rows[1].cells[1].kind == CellKind::TooLong { chars: 5000, max: 1000 });
+    }
+
+    fn texts(cells: &[Cell]) -> Vec<&str> {
+        cells.iter().map(|c| c.text.as_str()).collect()
+    }
+
+    fn dims(start: (u32, u32), end: (u32, u32)) -> Dimensions {
+        Dimensions { start, end }
+    }
+
+    #[test]
+    fn merged_ranges_give_their_value_to_every_row_in_their_first_column() {
+        // A2:A4 holds 甲公司 (rows 2-4), B2:C2 is one cell, A6:A7 is merged over a row of nothing.
+        let mut m = Merges::new(vec![dims((5, 0), (6, 0)), dims((1, 0), (3, 0)), dims((1, 1), (1, 2))]);
+        let row = |cells: &[&str]| cells.iter().map(|c| Cell::new(c)).collect::<Vec<_>>();
+        let mut got = Vec::new();
+        for (r, cells) in [
+            (0, row(&["公司名称", "部门", "姓名"])),
+            (1, row(&["甲公司", "财务部", "stale"])),
+            (2, row(&["", "", "张三"])),
+            (3, row(&["", "人事部"])),
+            (4, row(&["", "销售部", "李四"])),
+            (5, row(&["乙公司"])),
+            (6, row(&[""])),
+        ] {
+            let mut cells = cells;
+            m.fill(r, &mut cells);
+            got.push(texts(&cells).join("|"));
+        }
+        assert_eq!(
+            got,
+            [
+                "公司名称|部门|姓名",
+                "甲公司|财务部|",
+                "甲公司||张三",
+                "甲公司|人事部",
+                "|销售部|李四",
+                "乙公司",
+                "", // nothing of its own: stays empty
+            ]
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub async fn import(
         .await;
     }
     progress.stage("reading requests");
-    let read = match source::read_requests(path, &app.keyer, &index) {
+    let read = match source::read_requests(path, &app.keyer, &index, &app.config.limits) {
         Ok(r) => r,
         Err(e) => return fail(app, run, e.to_string(), Vec::new()).await,
     };

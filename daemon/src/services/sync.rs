@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use orgid_config::SourceConfig;
+use orgid_config::{LimitsConfig, SourceConfig};
 use orgid_connectors::source::{self, SourceError};
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::check_source_size;
@@ -32,11 +32,16 @@ pub struct SourceData {
 
 /// Reads every configured source. A missing column or unreadable file stops everything.
 pub fn read_sources(app: &App, progress: &Progress) -> Result<SourceData, String> {
-    read_sources_with(&app.config.sources, &app.keyer, progress)
+    read_sources_with(&app.config.sources, &app.config.limits, &app.keyer, progress)
 }
 
-/// [`read_sources`] of these sources, keyed with `keyer`.
-fn read_sources_with(sources: &[SourceConfig], keyer: &PersonKeyer, progress: &Progress) -> Result<SourceData, String> {
+/// [`read_sources`] of these sources, within `limits`, keyed with `keyer`.
+fn read_sources_with(
+    sources: &[SourceConfig],
+    limits: &LimitsConfig,
+    keyer: &PersonKeyer,
+    progress: &Progress,
+) -> Result<SourceData, String> {
     if sources.is_empty() {
         return Err("no [[sources]] are configured; see `orgid config-example`".into());
     }
@@ -44,7 +49,7 @@ fn read_sources_with(sources: &[SourceConfig], keyer: &PersonKeyer, progress: &P
     let mut rejected = Vec::new();
     for s in sources {
         progress.stage(&format!("reading companies of {}", s.name));
-        let read = source::read_companies(&s.companies).map_err(|e| source_error(&s.name, e))?;
+        let read = source::read_companies(&s.companies, limits).map_err(|e| source_error(&s.name, e))?;
         rejected.extend(read.rejected);
         for c in read.companies {
             match companies.iter().find(|x| x.code == c.code) {
@@ -64,7 +69,8 @@ fn read_sources_with(sources: &[SourceConfig], keyer: &PersonKeyer, progress: &P
     let mut held = HeldBack::default();
     for s in sources {
         progress.stage(&format!("reading roster of {}", s.name));
-        let read = source::read_roster(&s.roster, &s.name, keyer, &index).map_err(|e| source_error(&s.name, e))?;
+        let read =
+            source::read_roster(&s.roster, &s.name, keyer, &index, limits).map_err(|e| source_error(&s.name, e))?;
         rejected.extend(read.rejected);
         records.extend(read.records);
         held.extend(read.held);
@@ -87,8 +93,10 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     // (a pooled thread would keep the records' memory to itself after they are freed here).
     let (done, reading) = tokio::sync::oneshot::channel();
     {
-        let (sources, keyer) = (app.config.sources.clone(), app.keyer.clone());
-        std::thread::spawn(move || done.send(Box::new(read_sources_with(&sources, &keyer, &Progress::hidden()))));
+        let (sources, limits, keyer) = (app.config.sources.clone(), app.config.limits.clone(), app.keyer.clone());
+        std::thread::spawn(move || {
+            done.send(Box::new(read_sources_with(&sources, &limits, &keyer, &Progress::hidden())))
+        });
     }
     let (read, current) = tokio::join!(reading, app.store.people());
     let mut data = match read.map_or_else(|_| Err("reading the sources stopped unexpectedly".into()), |r| *r) {

@@ -44,6 +44,7 @@ mod audit;
 mod browser;
 mod console;
 mod demo;
+mod hr_files;
 mod kit;
 mod ldap_outbox;
 mod ldap_sink;

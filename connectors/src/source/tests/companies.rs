@@ -8,7 +8,7 @@ const HEADER: &str = "公司编码,公司名称,上级公司编码,企业级别,
 fn read(text: &str) -> (std::path::PathBuf, Result<crate::source::CompaniesRead, SourceError>) {
     let d = Dir::new();
     let p = d.write("companies.csv", text);
-    let r = read_companies(&p);
+    let r = read_companies(&p, &limits());
     (p, r)
 }
 

@@ -9,7 +9,7 @@ use crate::source::{SourceError, read_roster};
 const COMPANY_COLUMN: usize = 0;
 
 fn read(path: &std::path::Path) -> Result<crate::source::RosterRead, SourceError> {
-    read_roster(path, "hr", &keyer(), &companies())
+    read_roster(path, "hr", &keyer(), &companies(), &limits())
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod companies;
 mod formats;
+mod limits;
 mod requests;
 mod roster;
 
@@ -35,6 +36,10 @@ pub(super) fn bad_check(n: u32) -> String {
     let good = id(n);
     let last = if good.ends_with('0') { '1' } else { '0' };
     format!("{}{last}", &good[..17])
+}
+
+pub(super) fn limits() -> orgid_config::LimitsConfig {
+    orgid_config::LimitsConfig::default()
 }
 
 pub(super) fn keyer() -> PersonKeyer {

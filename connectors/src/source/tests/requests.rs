@@ -80,7 +80,7 @@ fn form1_is_read_as_openings() {
     let rows =
         vec![FORM1_HEADER.map(str::to_owned).to_vec(), person_row(1)[..11].to_vec(), bad, person_row(2)[..11].to_vec()];
     let p = d.write("开通申请-甲公司-202407.csv", csv(&rows));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     let src = "开通申请-甲公司-202407.csv";
     assert_eq!(
         r.requests,
@@ -99,7 +99,7 @@ fn form1_accepts_the_roster_extras() {
     let mut row = person_row(1);
     row[11] = "是".into();
     let p = d.write("open.csv", roster_csv(&[row]));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     let mut want = person_record(1, "open.csv");
     want.profile.confidential = true;
     assert_eq!(r.requests, Requests::Opening(vec![Opening { row: 2, record: want }]));
@@ -113,7 +113,7 @@ fn form2_is_read_as_adjustments_of_the_after_state() {
     moved_in_company[14] = "E0002".into();
     let rows = vec![FORM2_HEADER.map(str::to_owned).to_vec(), form2_row(1), vec![], moved_in_company];
     let p = d.write("adjust.csv", csv(&rows));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     let mut second = adjustment(2, 4, "adjust.csv");
     second.record.profile.company = code("A");
     second.record.profile.employee_number = "E0002".into();
@@ -147,7 +147,7 @@ fn form2_with_english_headers() {
         "after_email",
     ];
     let p = d.write("adjust.csv", csv(&[header.map(str::to_owned).to_vec(), form2_row(1)]));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     assert_eq!(r.requests, Requests::Adjustment(vec![adjustment(1, 2, "adjust.csv")]));
 }
 
@@ -161,7 +161,7 @@ fn form2_row_errors_name_both_sides() {
     bad[17] = "P99".into();
     let rows = vec![FORM2_HEADER.map(str::to_owned).to_vec(), form2_row(1), bad];
     let p = d.write("adjust.csv", csv(&rows));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     assert_eq!(r.requests, Requests::Adjustment(vec![adjustment(1, 2, "adjust.csv")]));
     assert_eq!(
         r.rejected,
@@ -181,7 +181,7 @@ fn form2_duplicate_after_employee_number() {
     dup[14] = "B0001".into();
     let rows = vec![FORM2_HEADER.map(str::to_owned).to_vec(), form2_row(1), dup];
     let p = d.write("adjust.csv", csv(&rows));
-    let r = read_requests(&p, &keyer(), &companies()).unwrap();
+    let r = read_requests(&p, &keyer(), &companies(), &limits()).unwrap();
     assert_eq!(r.rejected, vec![err(&p, 3, "异动后工号", "same employee number as row 2")]);
 }
 
@@ -190,7 +190,7 @@ fn form2_missing_after_column_is_named() {
     let d = Dir::new();
     let header: Vec<String> = FORM2_HEADER.iter().filter(|h| **h != "异动后工号").map(|h| (*h).to_owned()).collect();
     let p = d.write("adjust.csv", csv(&[header]));
-    let e = read_requests(&p, &keyer(), &companies()).unwrap_err();
+    let e = read_requests(&p, &keyer(), &companies(), &limits()).unwrap_err();
     assert!(matches!(&e, SourceError::MissingColumn { column, .. } if column == "异动后工号"), "{e}");
 }
 
@@ -199,7 +199,7 @@ fn form1_missing_column_is_named() {
     let d = Dir::new();
     let header: Vec<String> = FORM1_HEADER.iter().filter(|h| **h != "部门").map(|h| (*h).to_owned()).collect();
     let p = d.write("open.csv", csv(&[header]));
-    let e = read_requests(&p, &keyer(), &companies()).unwrap_err();
+    let e = read_requests(&p, &keyer(), &companies(), &limits()).unwrap_err();
     assert!(
         matches!(&e, SourceError::MissingColumn { column, aliases, .. }
         if column == "部门" && aliases == "部门, 所属部门, 部门名称, department, dept"),

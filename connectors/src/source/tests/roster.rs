@@ -25,7 +25,7 @@ const LEAVE_DATE: usize = 13;
 fn read_rows(rows: &[Vec<String>]) -> (PathBuf, RosterRead) {
     let d = Dir::new();
     let p = d.write("roster.csv", roster_csv(rows));
-    let r = read_roster(&p, "hr", &keyer(), &companies()).unwrap();
+    let r = read_roster(&p, "hr", &keyer(), &companies(), &limits()).unwrap();
     (p, r)
 }
 
@@ -226,7 +226,7 @@ fn missing_required_column_is_named() {
     let d = Dir::new();
     let header: Vec<&str> = ROSTER_HEADER.iter().copied().filter(|h| *h != "工号").collect();
     let p = d.write("roster.csv", csv(&[header]));
-    let e = read_roster(&p, "hr", &keyer(), &companies()).unwrap_err();
+    let e = read_roster(&p, "hr", &keyer(), &companies(), &limits()).unwrap_err();
     assert!(matches!(&e, SourceError::MissingColumn { column, .. } if column == "工号"));
     assert_eq!(
         e.to_string(),
@@ -242,7 +242,7 @@ fn optional_columns_may_be_absent() {
     let d = Dir::new();
     let p =
         d.write("roster.csv", "工号,姓名,身份证号码,公司名称,部门\nE0001,测试1,".to_owned() + &id(1) + ",A,财务部\n");
-    let r = read_roster(&p, "hr", &keyer(), &companies()).unwrap();
+    let r = read_roster(&p, "hr", &keyer(), &companies(), &limits()).unwrap();
     let mut want = person_record(1, "hr");
     want.profile = Profile {
         gender: None,

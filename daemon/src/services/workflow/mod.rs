@@ -401,7 +401,8 @@ type FileRow = (u64, RequestKind, PersonRecord, Option<NaiveDate>, Option<(Strin
 pub async fn submit_file(app: &App, who: &Principal, path: &std::path::Path) -> Result<(Vec<Request>, Vec<RowError>)> {
     let index = companies(app).await?;
     let file = path.display().to_string();
-    let read = source::read_requests(path, &app.keyer, &index).map_err(|e| WorkflowError::Invalid(e.to_string()))?;
+    let read = source::read_requests(path, &app.keyer, &index, &app.config.limits)
+        .map_err(|e| WorkflowError::Invalid(e.to_string()))?;
     let mut rejected = read.rejected;
     let rows: Vec<FileRow> = match read.requests {
         Requests::Opening(rows) => rows
