@@ -18,7 +18,7 @@ pub use idp::{
     check_redirect_uri,
 };
 pub use secret::Secret;
-pub use workflow::{IndependentRoster, WorkflowConfig};
+pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
 pub const ENV_PREFIX: &str = "ORGID__";

@@ -270,6 +270,16 @@ fn workflow_settings_are_validated_with_key_and_line() {
     let e = only_error(parse("[workflow]\nretry_schedule = \"every minute\"\n"));
     assert_eq!(e.key.as_deref(), Some("workflow.retry_schedule"));
     assert!(parse("[workflow]\nindependent_roster = \"apply\"\nretry_schedule = \"\"\n").is_ok());
+    // Seed 000 art. 11(四): confidential posts through the confidential office alone, by default.
+    assert_eq!(cfg.workflow.confidential_roster, crate::ConfidentialRoster::Request);
+    assert!(!cfg.workflow.confidential_group_hr);
+    let e = only_error(parse("[workflow]\nconfidential_roster = \"open\"\n"));
+    assert!(e.message.contains("open"), "{e}");
+    let set = parse("[workflow]\nconfidential_roster = \"apply\"\nconfidential_group_hr = true\n").unwrap();
+    assert_eq!(
+        (set.workflow.confidential_roster, set.workflow.confidential_group_hr),
+        (crate::ConfidentialRoster::Apply, true)
+    );
 }
 
 #[test]

@@ -15,6 +15,18 @@ pub enum IndependentRoster {
     Apply,
 }
 
+/// What the HR sync does with a group-operated company's confidential post (机要岗) that the
+/// roster opens: seed 000 art. 11(四) sends it through the confidential office.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidentialRoster {
+    /// The account waits for an opening request that the confidential office approves.
+    #[default]
+    Request,
+    /// Opened like any other account the roster qualifies.
+    Apply,
+}
+
 /// `[workflow]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +43,11 @@ pub struct WorkflowConfig {
     pub independent_roster: IndependentRoster,
     /// Cron expression (with seconds) of `serve`'s retry of failed requests; empty: no retries.
     pub retry_schedule: String,
+    /// `request` (default) or `apply`: see `ConfidentialRoster`.
+    pub confidential_roster: ConfidentialRoster,
+    /// Whether group HR also confirms a confidential post's requests (seed 000 art. 11(四): the
+    /// confidential office alone, which hands them to the IT center).
+    pub confidential_group_hr: bool,
 }
 
 impl Default for WorkflowConfig {
@@ -42,6 +59,8 @@ impl Default for WorkflowConfig {
             calendar: Vec::new(),
             independent_roster: IndependentRoster::Check,
             retry_schedule: "0 */10 * * * *".into(),
+            confidential_roster: ConfidentialRoster::Request,
+            confidential_group_hr: false,
         }
     }
 }

@@ -31,7 +31,11 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
         "# Written by `orgid demo`.\n[store]\nurl = \"sqlite://{}\"\n\n[[sources]]\nname = \"group-hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n\n\
          # The demo relying party: log in through the provider, the code shows in the address bar.\n\
          [[clients]]\nid = \"demo\"\nname = \"演示应用 (demo)\"\nsecret = \"demo-secret-not-for-production\"\n\
-         redirect_uris = [\"http://127.0.0.1:8080/demo/callback\"]\n",
+         redirect_uris = [\"http://127.0.0.1:8080/demo/callback\"]\n\n\
+         # The demo's cast includes a confidential post (陈静, 机要员) who holds two roles: this group\n\
+         # opens confidential posts from the roster directly. By default (`request`) such an opening\n\
+         # waits for the confidential office (seed 000 art. 11).\n\
+         [workflow]\nconfidential_roster = \"apply\"\n",
         db.display()
     );
     let config_path = dir.join("orgid.toml");

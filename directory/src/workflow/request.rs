@@ -143,22 +143,32 @@ impl Request {
 }
 
 /// The approvals a request of `company` needs (`domain.md`, seed 000 articles 11–12):
-/// - an independent company's delegate acting there, for a rated company and a post that is not
-///   confidential: none (the delegate acts directly);
-/// - otherwise group HR, plus the strategy office for an unrated company, plus the confidential
-///   office for a confidential post.
-pub fn approval_chain(company: &Company, confidential: bool, requester_is_company_it: bool) -> Vec<Step> {
+/// - a confidential post: the confidential office, which hands it to the IT center (art. 11(四));
+///   group HR too only when `confidential_group_hr` (another group's rule);
+/// - an independent company's delegate acting there, for a rated company: none (the delegate acts
+///   directly);
+/// - otherwise group HR, plus the strategy office first for an unrated company.
+pub fn approval_chain(
+    company: &Company,
+    confidential: bool,
+    requester_is_company_it: bool,
+    confidential_group_hr: bool,
+) -> Vec<Step> {
+    if confidential {
+        return if confidential_group_hr {
+            vec![Step::GroupHr, Step::ConfidentialOffice]
+        } else {
+            vec![Step::ConfidentialOffice]
+        };
+    }
     let unrated = company.tier == Tier::Unrated;
-    if company.mode == OperatingMode::Independent && requester_is_company_it && !unrated && !confidential {
+    if company.mode == OperatingMode::Independent && requester_is_company_it && !unrated {
         return Vec::new();
     }
-    let mut chain = Vec::with_capacity(3);
+    let mut chain = Vec::with_capacity(2);
     if unrated {
         chain.push(Step::StrategyOffice);
     }
     chain.push(Step::GroupHr);
-    if confidential {
-        chain.push(Step::ConfidentialOffice);
-    }
     chain
 }

@@ -99,14 +99,18 @@ fn chains_follow_articles_11_and_12() {
     let idx = index();
     let get = |code: &str| idx.get(&c(code)).unwrap().clone();
     use Step::*;
-    assert_eq!(approval_chain(&get("A"), false, false), vec![GroupHr], "group-operated: group HR confirms");
-    assert_eq!(approval_chain(&get("U"), false, false), vec![StrategyOffice, GroupHr], "unrated");
-    assert_eq!(approval_chain(&get("A"), true, false), vec![GroupHr, ConfidentialOffice], "confidential");
-    assert_eq!(approval_chain(&get("U"), true, false), vec![StrategyOffice, GroupHr, ConfidentialOffice]);
-    assert_eq!(approval_chain(&get("B"), false, true), Vec::<Step>::new(), "independent delegate acts directly");
-    assert_eq!(approval_chain(&get("B"), false, false), vec![GroupHr], "independent, but not its delegate");
-    assert_eq!(approval_chain(&get("B"), true, true), vec![GroupHr, ConfidentialOffice], "confidential post");
-    assert_eq!(approval_chain(&get("V"), false, true), vec![StrategyOffice, GroupHr], "unrated independent");
+    assert_eq!(approval_chain(&get("A"), false, false, false), vec![GroupHr], "group-operated: group HR confirms");
+    assert_eq!(approval_chain(&get("U"), false, false, false), vec![StrategyOffice, GroupHr], "unrated");
+    // Seed 000 art. 11(四): a confidential post goes through the confidential office alone.
+    assert_eq!(approval_chain(&get("A"), true, false, false), vec![ConfidentialOffice], "confidential");
+    assert_eq!(approval_chain(&get("U"), true, false, false), vec![ConfidentialOffice], "unrated, confidential");
+    // Where a group has group HR confirm them too.
+    assert_eq!(approval_chain(&get("A"), true, false, true), vec![GroupHr, ConfidentialOffice]);
+    assert_eq!(approval_chain(&get("B"), true, true, true), vec![GroupHr, ConfidentialOffice]);
+    assert_eq!(approval_chain(&get("B"), false, true, false), Vec::<Step>::new(), "independent delegate acts directly");
+    assert_eq!(approval_chain(&get("B"), false, false, false), vec![GroupHr], "independent, but not its delegate");
+    assert_eq!(approval_chain(&get("B"), true, true, false), vec![ConfidentialOffice], "confidential post");
+    assert_eq!(approval_chain(&get("V"), false, true, false), vec![StrategyOffice, GroupHr], "unrated independent");
 }
 
 fn request(by: &str, company: &str, chain: Vec<Step>) -> Request {

@@ -115,8 +115,16 @@ impl Hr {
         std::fs::write(self.roster(), bytes).expect("write roster");
     }
 
-    /// A configuration for this HR folder and store.
+    /// A configuration for this HR folder and store. Its group opens confidential posts that the
+    /// roster qualifies directly (`workflow.confidential_roster = "apply"`): these tests are about
+    /// the sync; the confidential office's requests are tested in `workflow.rs`.
     pub fn config(&self, store_url: &str, extra: &str) -> PathBuf {
+        let apply = "confidential_roster = \"apply\"\n";
+        let extra = match extra.find("[workflow]\n").filter(|_| !extra.contains("confidential_roster")) {
+            Some(i) => format!("{}[workflow]\n{apply}{}", &extra[..i], &extra[i + "[workflow]\n".len()..]),
+            None if !extra.contains("confidential_roster") => format!("{extra}\n[workflow]\n{apply}"),
+            None => extra.to_string(),
+        };
         let path = self.dir.join("orgid.toml");
         let text = format!(
             "[store]\nurl = \"{store_url}\"\n[sync]\nschedule = \"\"\n{extra}\n[[sources]]\nname = \"hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n"

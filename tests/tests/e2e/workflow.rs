@@ -246,11 +246,12 @@ pub async fn sync(env: &Env) -> orgid::services::ledger::RunReport {
 async fn confidential_post_needs_the_confidential_office(env: Env) {
     let hr = env.who("wangfang").await;
     // P5 is far below tier 1's M12/P12, but a confidential post always gets an account.
+    // Seed 000 art. 11(四): the confidential office alone, which hands it to the IT center.
     let r = wf::submit(&env.app, &hr, open(30, profile("A30", "冯军", "C010", "P5", true))).await.unwrap();
-    assert_eq!(r.chain, vec![Step::GroupHr, Step::ConfidentialOffice]);
+    assert_eq!(r.chain, vec![Step::ConfidentialOffice]);
+    let e = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap_err();
+    assert_eq!(code(e), "not_approver", "group HR is not in the chain");
     let r = wf::approve(&env.app, &env.who("zhaomin").await, r.id, true, "").await.unwrap();
-    assert_eq!(r.state, RequestState::Pending);
-    let r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
     assert_eq!(r.state, RequestState::Applied, "{:?}", r.error);
     assert_eq!(env.account("fengjun").await, Some((AccountStatus::Active, "C010".into(), "ELIG-3".into())));
     // The confidential office may itself submit for a confidential post, not for others.
@@ -258,6 +259,48 @@ async fn confidential_post_needs_the_confidential_office(env: Env) {
     let e = wf::submit(&env.app, &conf, open(31, profile("A31", "何平", "C010", "M12", false))).await.unwrap_err();
     assert_eq!(code(e), "out_of_scope");
     assert!(wf::submit(&env.app, &conf, open(32, profile("A32", "何安", "C010", "P3", true))).await.is_ok());
+}
+
+/// A group-operated company's confidential post that the roster qualifies is not opened by the
+/// sync: it waits, with an opening request that the confidential office alone approves; a sync
+/// while it waits changes nothing; the approval opens it. With `confidential_group_hr`, group HR
+/// confirms first.
+#[tokio::test]
+async fn the_roster_opens_a_confidential_post_through_the_confidential_office() {
+    for group_hr in [false, true] {
+        let extra = format!(
+            "[workflow]\nindependent_roster = \"apply\"\nconfidential_roster = \"request\"\nconfidential_group_hr = {group_hr}"
+        );
+        let env = Env::new(Backend::Sqlite, &extra).await;
+        let mut rows = staff();
+        let mut feng = Row::new(13, "C020", "E2", "冯军", "P5");
+        feng.confidential = true;
+        rows.push(feng);
+        env.hr.write(&rows, false);
+        for _ in 0..2 {
+            let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("\"pending_approval\": 1") || out.contains("\"pending_approval\": 0"), "{out}");
+            assert_eq!(env.account("fengjun").await.map(|a| a.0), Some(AccountStatus::PendingApproval), "{out}");
+        }
+        let requests = wf::requests(&env.app, &env.who("zhaomin").await, &wf::RequestQuery::default()).await.unwrap();
+        let open: Vec<_> = requests.iter().filter(|r| r.employee_number == "E2").collect();
+        assert_eq!(open.len(), 1, "one request, not one per sync: {requests:?}");
+        let want =
+            if group_hr { vec![Step::GroupHr, Step::ConfidentialOffice] } else { vec![Step::ConfidentialOffice] };
+        assert_eq!((open[0].kind, &open[0].chain, open[0].origin), (RequestKind::Open, &want, Origin::Sync));
+        let mut r = open[0].clone();
+        if group_hr {
+            r = wf::approve(&env.app, &env.who("lina").await, r.id, true, "").await.unwrap();
+            assert_eq!(r.state, RequestState::Pending);
+        }
+        let r = wf::approve(&env.app, &env.who("zhaomin").await, r.id, true, "").await.unwrap();
+        assert_eq!(r.state, RequestState::Applied, "{:?}", r.error);
+        assert_eq!(env.account("fengjun").await.map(|a| a.0), Some(AccountStatus::Active));
+        let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(env.account("fengjun").await.map(|a| a.0), Some(AccountStatus::Active), "stays open: {out}");
+    }
 }
 
 async fn independent_delegate_acts_directly(env: Env) {

@@ -354,7 +354,12 @@ pub async fn submit(app: &App, who: &Principal, s: Submission) -> Result<Request
     if let Some(r) = busy.iter().find(|r| !r.state.is_final()) {
         return Err(WorkflowError::Invalid(format!("request {} for this person is still {}", r.id, r.state)));
     }
-    let chain = approval_chain(&company, profile.confidential, rules::acts_as_delegate(who, &company, &index));
+    let chain = approval_chain(
+        &company,
+        profile.confidential,
+        rules::acts_as_delegate(who, &company, &index),
+        app.config.workflow.confidential_group_hr,
+    );
     let now = app.clock.now();
     let mut req = Request {
         id: 0,

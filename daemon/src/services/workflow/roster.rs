@@ -2,13 +2,15 @@
 //! checks instead of changes (`workflow.independent_roster = "check"`), and unrated companies'
 //! people waiting for approval get an opening request each (strategy office, then group HR).
 
-use orgid_config::IndependentRoster;
+use orgid_config::{ConfidentialRoster, IndependentRoster};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::plan::Op;
 use orgid_directory::workflow::{
     Origin, Request, RequestFilter, RequestKind, RequestState, RosterCheck, approval_chain, split_independent,
 };
-use orgid_directory::{CompanyCode, CompanyIndex, OperatingMode, Plan, Profile, StoredPerson, WorkflowStore};
+use orgid_directory::{
+    AccountStatus, CompanyCode, CompanyIndex, OperatingMode, Plan, Profile, StoredPerson, WorkflowStore,
+};
 use tracing::info;
 
 use crate::app::App;
@@ -41,6 +43,9 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
             .collect();
         out.checks = Some((companies, checks));
     }
+    if app.config.workflow.confidential_roster == ConfidentialRoster::Request {
+        hold_confidential_openings(plan, current, index);
+    }
     for c in plan.changes.iter().filter(|c| c.op == Op::PendingApproval) {
         let profile =
             plan.people.iter().find(|p| p.key == c.person_key).map(|p| p.profile.clone()).or_else(|| {
@@ -51,6 +56,45 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
         }
     }
     out
+}
+
+/// Seed 000 art. 11(四): a group-operated company's confidential post (机要岗) is opened through
+/// the confidential office, not by the roster. Its opening waits for approval instead (as an
+/// unrated company's does: an opening request follows); one already waiting is left as it is.
+fn hold_confidential_openings(plan: &mut Plan, current: &[StoredPerson], index: &CompanyIndex) {
+    // The person as the run leaves them: the plan's update, else the store's (a person the run
+    // does not change is not among the plan's people).
+    let updated: std::collections::HashMap<&orgid_directory::PersonKey, bool> =
+        plan.people.iter().map(|p| (&p.key, p.profile.confidential)).collect();
+    let stored: std::collections::HashMap<&orgid_directory::PersonKey, bool> =
+        current.iter().map(|sp| (&sp.person.key, sp.person.profile.confidential)).collect();
+    let is_confidential =
+        |k: &orgid_directory::PersonKey| updated.get(k).or_else(|| stored.get(k)).copied().unwrap_or(false);
+    let group_operated = |code: &CompanyCode| index.get(code).is_some_and(|c| c.mode == OperatingMode::GroupOperated);
+    let mut counts = plan.counts;
+    plan.changes.retain_mut(|c| {
+        if !matches!(c.op, Op::Open | Op::Reopen) || !is_confidential(&c.person_key) || !group_operated(&c.company) {
+            return true;
+        }
+        match c.op {
+            Op::Open => counts.open -= 1,
+            _ => counts.reopen -= 1,
+        }
+        if c.before_status == Some(AccountStatus::PendingApproval) {
+            return false; // waiting already: its request is there
+        }
+        counts.add(Op::PendingApproval);
+        c.op = Op::PendingApproval;
+        c.account.status = AccountStatus::PendingApproval;
+        // As a waiting account keeps its history (`next_account`).
+        let before = current.iter().find(|sp| sp.person.key == c.person_key).and_then(|sp| sp.account.as_ref());
+        (c.account.opened_at, c.account.closed_at) =
+            (before.and_then(|a| a.opened_at), before.and_then(|a| a.closed_at));
+        c.reason =
+            format!("a confidential post: opened through the confidential office (seed 000 art. 11); {}", c.reason);
+        true
+    });
+    plan.counts = counts;
 }
 
 /// Operating modes set by group IT win over the company list's.
@@ -91,7 +135,7 @@ pub async fn follow_up(app: &App, index: &CompanyIndex, f: FollowUp) -> anyhow::
             employee_number: profile.employee_number.clone(),
             name: profile.name.clone(),
             effective_date: profile.hire_date,
-            chain: approval_chain(company, profile.confidential, false),
+            chain: approval_chain(company, profile.confidential, false, app.config.workflow.confidential_group_hr),
             profile,
             before: None,
             origin: Origin::Sync,
