@@ -84,9 +84,12 @@ impl Env {
     }
 
     /// Points the source at `roster` (a file in the HR folder).
+    /// Confidential posts open directly (`confidential_roster = "apply"`), as in `Hr::config`: these
+    /// tests are about files, the confidential office's requests are `workflow.rs`'s.
     fn configure(&mut self, roster: &str, limits: &str) {
         let text = format!(
             "[store]\nurl = \"{}\"\n[sync]\nschedule = \"\"\n[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n\
+             [workflow]\nconfidential_roster = \"apply\"\n\
              {limits}\n[ldap]\nurl = \"{}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"secret\"\n\
              base_dn = \"dc=example,dc=com\"\n[[sources]]\nname = \"hr\"\nkind = \"roster\"\n\
              companies = \"companies.csv\"\nroster = \"{roster}\"\n",
