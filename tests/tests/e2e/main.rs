@@ -55,6 +55,7 @@ mod oidc_audit;
 mod serve;
 mod store;
 mod store_idp;
+mod store_idp_guards;
 mod store_ldap;
 mod store_parts;
 mod sync;
