@@ -51,6 +51,7 @@ mod ldap_sync;
 mod ldap_txn;
 mod lease;
 mod oidc;
+mod oidc_attack;
 mod oidc_audit;
 mod serve;
 mod store;

@@ -159,7 +159,7 @@ require_totp = true
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    async fn introspect(&self, token: &str) -> serde_json::Value {
+    pub(crate) async fn introspect(&self, token: &str) -> serde_json::Value {
         self.http
             .post(format!("{}/introspect", self.base))
             .basic_auth("portal", Some(SECRET))
@@ -297,7 +297,7 @@ pub(crate) fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn code_params<'a>(
+pub(crate) fn code_params<'a>(
     client: &'a str,
     redirect: &'a str,
     challenge: &'a str,
