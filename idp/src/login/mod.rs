@@ -3,7 +3,9 @@
 //! ([`Face::answer`]).
 //!
 //! The flow's state travels between pages sealed in the forms ([`Pending`]), so any replica
-//! serves any step.
+//! serves any step. Each sealed form acts once: its id is spent in the store when it is posted
+//! (`take_pending`), and it is bound to the password it was sealed for (the credential's
+//! version), so a form posted again, or after the password changed, is refused as expired.
 
 mod change;
 mod face;
@@ -56,12 +58,19 @@ pub(crate) struct Pending {
     /// The account's company, for the audit records of the flow.
     #[serde(default)]
     company: Option<CompanyCode>,
+    /// The credential's version the password was verified at: the form is void once the
+    /// password changes.
+    version: i64,
+    /// This form's id, new each time the pending login is sealed, spent when the form is
+    /// posted.
+    form: String,
 }
 
 impl Pending {
     /// A live session that covers `resume`'s login but not the second factor its client needs:
     /// the flow resumes at the second factor (no password change, no expiry warning).
-    pub(crate) fn second_factor(s: &SessionRecord, resume: Resume, company: CompanyCode) -> Self {
+    /// `version`: the credential's now.
+    pub(crate) fn second_factor(s: &SessionRecord, resume: Resume, company: CompanyCode, version: i64) -> Self {
         Pending {
             login: s.login.clone(),
             req: Some(resume),
@@ -72,6 +81,8 @@ impl Pending {
             must_change: false,
             expired: false,
             company: Some(company),
+            version,
+            form: String::new(),
         }
     }
 }
@@ -86,6 +97,25 @@ const REQUEST_PURPOSE: &str = "authorize";
 const PENDING_PURPOSE: &str = "pending";
 
 impl Provider {
+    /// `pending` sealed for a form, with a new form id.
+    pub(crate) fn seal_pending(&self, pending: &Pending) -> Result<String, IdpError> {
+        let fresh = Pending { form: random_token(16)?, ..pending.clone() };
+        self.seal(PENDING_PURPOSE, &fresh, Duration::minutes(FLOW_TTL_MIN))
+    }
+
+    /// The pending login of a posted form, spent: `None` if the form is forged, expired, posted
+    /// before, or sealed for a password that has changed since.
+    pub(crate) async fn take_pending(&self, sealed: &str) -> Result<Option<Pending>, IdpError> {
+        let Some(pending) = self.open::<Pending>(PENDING_PURPOSE, sealed) else { return Ok(None) };
+        let current = self.inner.store.credential(&pending.login).await?.map(|c| c.version);
+        if pending.form.is_empty() || current != Some(pending.version) {
+            return Ok(None);
+        }
+        let spent_until = self.now() + Duration::minutes(FLOW_TTL_MIN);
+        let first = self.inner.store.spend_form(&sha256_hex(&pending.form), spent_until).await?;
+        Ok(first.then_some(pending))
+    }
+
     /// The login form for `resume`'s client.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn login_page(
@@ -207,8 +237,7 @@ impl Provider {
             && let Age::ExpiresSoon(days) = password::age(&self.inner.settings.password, cred.changed_at, self.now())
         {
             let (csrf, set) = self.csrf(headers)?;
-            let sealed =
-                self.seal(PENDING_PURPOSE, &Pending { warned: true, ..pending }, Duration::minutes(FLOW_TTL_MIN))?;
+            let sealed = self.seal_pending(&Pending { warned: true, ..pending })?;
             return Ok(page(StatusCode::OK, &[set], pages::expiry_warning(lang, &csrf, &sealed, days)));
         }
         self.complete(headers, peer, lang, pending).await
@@ -267,6 +296,8 @@ impl Provider {
             must_change: cred.must_change && self.inner.settings.password.change_initial,
             expired,
             company: Some(subject.company),
+            version: cred.version,
+            form: String::new(),
         }))
     }
 

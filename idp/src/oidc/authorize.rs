@@ -264,7 +264,11 @@ impl Provider {
                         Ok(r) => r,
                         Err(e) => return crate::unavailable(&e, lang),
                     };
-                    let pending = Pending::second_factor(&s, resume, sub.company.clone());
+                    let version = match self.inner.store.credential(&s.login).await {
+                        Ok(c) => c.map_or(0, |c| c.version),
+                        Err(e) => return crate::unavailable(&e.into(), lang),
+                    };
+                    let pending = Pending::second_factor(&s, resume, sub.company.clone(), version);
                     return self.otp_step(headers, lang, pending, None).await;
                 }
                 if let Err(e) = self.inner.store.touch_session(&s.id_hash, now).await {

@@ -1,10 +1,16 @@
-//! The provider under attack (issue 14, its security half): a client gets only its scopes, and
-//! request objects get their own errors.
+//! The provider under attack (issue 14, its security half): every form of the login flow acts
+//! once and only for the password it was sealed for; a client gets only its scopes, and request
+//! objects get their own errors.
 
+use std::net::IpAddr;
+
+use chrono::Duration;
 use serde_json::Value;
 
-use crate::oidc::{CB, Op, SECRET, code_params, pkce};
+use crate::oidc::{Browser, CB, Op, Page, SECRET, code_params, pkce};
 use crate::sync::{Backend, orgid, orgid_err};
+
+const EXPIRED: &str = "页面已过期";
 
 /// The portal's authorization request with `scope`.
 fn asking<'a>(
@@ -17,6 +23,106 @@ fn asking<'a>(
     p.retain(|(k, _)| *k != "scope");
     p.push(("scope", scope));
     p
+}
+
+/// A login in a fresh browser (from `local`): the answer to the password.
+async fn login_from(op: &Op, local: Option<IpAddr>, login: &str, password: &str) -> Page {
+    let mut b = Browser::at_from(&op.base, local);
+    let (_, challenge) = pkce();
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    b.login(&page, login, password).await
+}
+
+/// `orgid audit query --all` with `filter`: the records.
+async fn audit(op: &Op, filter: &[&str]) -> Vec<Value> {
+    let mut args = vec!["audit", "query", "--all", "--format", "json"];
+    args.extend_from_slice(filter);
+    let (code, out) = orgid(&op.cfg, &args).await;
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str::<Value>(&out).unwrap()["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// The TOTP key shown on an enrolment page, and the code it gives now.
+fn totp_code(op: &Op, page: &Page) -> String {
+    let start = page.body.find("<code>").unwrap() + 6;
+    let secret = &page.body[start..start + page.body[start..].find('<').unwrap()];
+    let now = orgid_directory::Clock::now(op.clock.as_ref()).timestamp();
+    format!("{:06}", orgid_idp::totp::code_at(secret, now / 30).unwrap())
+}
+
+#[tokio::test]
+async fn a_replayed_first_login_password_change_is_refused_and_changes_nothing() {
+    let op = Op::start(Backend::Sqlite, "").await;
+    let initial = op.reset("zhangwei").await;
+    let mut b = op.browser();
+    let (_, challenge) = pkce();
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let change = b.login(&page, "zhangwei", &initial).await;
+    assert!(change.body.contains("初始密码"), "{}", change.body);
+    let done = b.change(&change, "Spring-2026a").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.redirect_params().contains_key("code"));
+    let session = b.cookie("orgid_session");
+
+    // The same form again: same pending login, CSRF token and cookie, another new password.
+    let again = b.change(&change, "Autumn-2026b").await;
+    assert_eq!((again.status, again.location.as_deref()), (400, None), "{}", again.body);
+    assert!(again.body.contains(EXPIRED), "{}", again.body);
+    assert_eq!(b.cookie("orgid_session"), session, "no new session");
+    // Nothing changed: the first new password signs in, the second does not.
+    assert_eq!(login_from(&op, None, "zhangwei", "Autumn-2026b").await.status, 401);
+    assert_eq!(login_from(&op, None, "zhangwei", "Spring-2026a").await.status, 303);
+    assert_eq!(audit(&op, &["--type", "password_change"]).await.len(), 1, "one change");
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn every_login_form_acts_once_and_only_for_the_password_it_was_sealed_for() {
+    let op = Op::start(Backend::Sqlite, "").await;
+    let initial = op.reset("zhangwei").await;
+    let (_, challenge) = pkce();
+    // Two browsers sign in with the initial password: two change forms for one password.
+    let mut a = op.browser();
+    let mut c = op.browser();
+    let page = a.authorize(&code_params("vault", CB, &challenge, &[])).await;
+    let change_a = a.login(&page, "zhangwei", &initial).await;
+    let page = c.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let change_c = c.login(&page, "zhangwei", &initial).await;
+    let otp = a.change(&change_a, "Spring-2026a").await;
+    assert!(otp.body.contains("otpauth://"), "{}", otp.body);
+    // c's form was never posted, but the password it was sealed for is gone.
+    let late = c.change(&change_c, "Autumn-2026b").await;
+    assert_eq!((late.status, late.location.as_deref()), (400, None), "{}", late.body);
+
+    // The second factor: the right code once; the same form again is refused.
+    let form = [("csrf", otp.field("csrf")), ("pending", otp.field("pending")), ("code", totp_code(&op, &otp))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(a.post("/login/otp", &form).await.status, 303);
+    let replay = a.post("/login/otp", &form).await;
+    assert_eq!((replay.status, replay.location.as_deref()), (400, None), "{}", replay.body);
+
+    // The expiry warning's "later": once.
+    op.clock.advance(Duration::days(80));
+    let mut w = op.browser();
+    let page = w.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let warn = w.login(&page, "zhangwei", "Spring-2026a").await;
+    assert!(warn.body.contains("即将过期"), "{}", warn.body);
+    let later = [("csrf", warn.field("csrf")), ("pending", warn.field("pending")), ("choice", "continue".into())];
+    let later: Vec<(&str, &str)> = later.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(w.post("/login/continue", &later).await.status, 303);
+    assert_eq!(w.post("/login/continue", &later).await.status, 400);
+
+    // The logout confirmation: once.
+    let confirm = w.get("/logout").await;
+    assert!(confirm.body.contains("/logout/confirm"), "{}", confirm.body);
+    let form = [("csrf", confirm.field("csrf")), ("carry", confirm.field("carry"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = w.post("/logout/confirm", &form).await;
+    assert!(out.status == 200 && out.body.contains("已退出"), "{}", out.body);
+    assert_eq!(w.post("/logout/confirm", &form).await.status, 400);
+    assert_eq!(audit(&op, &["--type", "password_change"]).await.len(), 1);
+    op.stop().await;
 }
 
 #[tokio::test]
