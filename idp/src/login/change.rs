@@ -13,7 +13,7 @@ use orgid_directory::audit::{AuditOutcome, EventKind};
 use orgid_directory::idp::PasswordChange;
 use serde::Deserialize;
 
-use super::{Pending, PendingForm, pages};
+use super::{Checked, Guard, Pending, PendingForm, pages};
 use crate::audit::{Peer, by_user};
 use crate::i18n::{Lang, Msg};
 use crate::respond::{form_lang, lang_of, page};
@@ -27,6 +27,7 @@ enum Change {
     Refused(String),
     /// The password changed since the form was sealed.
     Stale,
+    Guarded(Guard),
 }
 
 impl Provider {
@@ -85,14 +86,16 @@ impl Provider {
         if cred.version != pending.version {
             return Ok(Change::Stale);
         }
-        if password::verify(new.to_string(), cred.hash.clone()).await {
+        let Ok(place) = self.inner.hashes.try_enter() else { return Ok(Change::Guarded(Guard::Busy)) };
+        if place.verify(new, &cred.hash).await? {
             return Ok(Change::Refused(password::Weakness::Unchanged.message(lang)));
         }
         let history = self.inner.store.password_history(login, pol.history.saturating_sub(1)).await?;
-        if password::matches_any(new, history).await {
+        if place.matches_any(new, &history).await? {
             return Ok(Change::Refused(password::Weakness::Reused(pol.history).message(lang)));
         }
-        let hash = password::hash(new.to_string()).await?;
+        let hash = place.hash(new).await?;
+        drop(place);
         if let Some(sink) = &self.inner.passwords
             && let Err(e) = sink.set_password(login, new).await
         {
@@ -187,20 +190,14 @@ pub(super) async fn password_post(
         // voluntary one proves the current password.
         let (pending, voluntary) = if f.pending.is_empty() {
             let login = f.login.trim().to_lowercase();
+            let again = |error: &str, status| {
+                p.change_page(&headers, lang, Msg::ChangeVoluntary, None, Some(error), None, status)
+                    .unwrap_or_else(|e| crate::unavailable(&e, lang))
+            };
             match p.check_password(&login, &f.current, None, &peer).await? {
-                Some(pending) => (pending, true),
-                None => {
-                    let err = Msg::BadCredentials.text(lang);
-                    return p.change_page(
-                        &headers,
-                        lang,
-                        Msg::ChangeVoluntary,
-                        None,
-                        Some(err),
-                        None,
-                        StatusCode::UNAUTHORIZED,
-                    );
-                }
+                Checked::Passed(pending) => (pending, true),
+                Checked::Failed => return Ok(again(Msg::BadCredentials.text(lang), StatusCode::UNAUTHORIZED)),
+                Checked::Guarded(guard) => return Ok(guard.answer(lang, &headers, again)),
             }
         } else {
             match p.take_pending(&f.pending).await? {
@@ -224,6 +221,7 @@ pub(super) async fn password_post(
         let version = match p.change_password(&pending, &f.new, &f.repeat, lang, &peer).await? {
             Change::Done(version) => version,
             Change::Refused(why) => return Ok(again(&why, StatusCode::BAD_REQUEST)),
+            Change::Guarded(guard) => return Ok(guard.answer(lang, &headers, again)),
             Change::Stale => return Ok(expired()),
         };
         if voluntary {

@@ -205,6 +205,8 @@ pub(crate) struct Page {
     pub(crate) status: u16,
     pub(crate) location: Option<String>,
     pub(crate) body: String,
+    /// `Retry-After`, when the answer has one.
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Page {
@@ -255,6 +257,11 @@ impl Browser {
         assert_eq!(self.cookie(name).as_deref(), Some(value), "the store took the cookie");
     }
 
+    /// The client itself, for requests the helpers do not make.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let res = req.send().await.unwrap();
         // Every cookie of the provider and the console is out of reach of scripts and cross-site
@@ -266,8 +273,9 @@ impl Browser {
             assert!(attrs.contains("HttpOnly") && attrs.contains("SameSite"), "{v}");
         }
         let status = res.status().as_u16();
-        let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
-        Page { status, location, body: res.text().await.unwrap() }
+        let header = |name: &str| res.headers().get(name).map(|l| l.to_str().unwrap().to_string());
+        let (location, retry_after) = (header("location"), header("retry-after"));
+        Page { status, location, retry_after, body: res.text().await.unwrap() }
     }
 
     pub(crate) async fn get(&mut self, path_and_query: &str) -> Page {
