@@ -1,6 +1,7 @@
 //! The identity provider's settings: the issuer and token lifetimes, SSO sessions, the password
-//! policy (defaults: MLPS 2.0 level 3), second factor, notifier and the OIDC clients (one per OA
-//! module).
+//! policy (defaults: MLPS 2.0 level 3), the login guards (the password-hashing pool and the
+//! throttling of failed logins), second factor, notifier and the OIDC clients (one per OA module)
+//! with the scopes each may ask for.
 
 use serde::Deserialize;
 
@@ -92,6 +93,42 @@ impl Default for PasswordConfig {
     }
 }
 
+/// `[login]`: what a password check may cost the server. Each check is an argon2id hash of
+/// 19 MiB: a bounded pool runs `hash_workers` of them at once and lets `hash_queue` more wait;
+/// past that a login is answered 503 with `Retry-After` at once. Failed logins are throttled per
+/// source address and per typed login (whether or not it exists), each a sliding budget of
+/// `failures_per_…` failures per `failure_window_secs`; past it, 429 with `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Password hashes at once; 0 = the number of cores.
+    pub hash_workers: u32,
+    /// Logins waiting for a hash beyond those running.
+    pub hash_queue: u32,
+    /// Failed logins from one source address (an IPv6 address counts by its /64) per window;
+    /// 0 = not throttled by address.
+    pub failures_per_ip: u32,
+    /// Failed logins for one login name per window; 0 = not throttled by login.
+    pub failures_per_login: u32,
+    pub failure_window_secs: u32,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { hash_workers: 0, hash_queue: 64, failures_per_ip: 20, failures_per_login: 10, failure_window_secs: 300 }
+    }
+}
+
+impl LoginConfig {
+    /// The number of hash workers: `hash_workers`, or the number of cores when 0.
+    pub fn workers(&self) -> usize {
+        match self.hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n as usize,
+        }
+    }
+}
+
 /// `[totp]`: the second factor (RFC 6238, 6 digits, 30 s).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +200,27 @@ fn default_grants() -> Vec<GrantType> {
     vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
 }
 
+/// The scopes the provider supports (those discovery advertises): a client may ask for these
+/// unless its `scopes` say otherwise.
+pub const STANDARD_SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "org", "offline_access"];
+
+/// [`STANDARD_SCOPES`], owned: the default of a client's `scopes`.
+pub fn default_scopes() -> Vec<String> {
+    STANDARD_SCOPES.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// A scope a client may be allowed: an RFC 6749 §3.3 scope token (printable ASCII but space,
+/// `"` and `\\`).
+pub fn check_scope(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 128 {
+        return Err("must be 1 to 128 characters");
+    }
+    if !s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
+        return Err("must be printable ASCII without spaces, `\"` or `\\`");
+    }
+    Ok(())
+}
+
 /// `[[clients]]`: one relying party (an OA module).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +238,10 @@ pub struct ClientConfig {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default = "default_grants")]
     pub grants: Vec<GrantType>,
+    /// The scopes this client may ask for (at the authorization and the token endpoint); a
+    /// request for another is `invalid_scope`. Default: [`STANDARD_SCOPES`].
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
     #[serde(default)]
     pub id_token_alg: SigningAlg,
     /// Every login to this client needs the second factor.
@@ -252,6 +314,21 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             format!("is {}, but must be between max(10, password.min_length) and 64", p.initial_length),
         );
     }
+    let l = &cfg.login;
+    if l.hash_workers > 256 {
+        err("login.hash_workers", format!("is {}, but must be at most 256 (0 = the number of cores)", l.hash_workers));
+    }
+    if l.hash_queue > 10_000 {
+        err("login.hash_queue", format!("is {}, but must be at most 10000", l.hash_queue));
+    }
+    if !(1..=86_400).contains(&l.failure_window_secs) {
+        err("login.failure_window_secs", format!("is {}, but must be between 1 and 86400", l.failure_window_secs));
+    }
+    for (key, n) in [("login.failures_per_ip", l.failures_per_ip), ("login.failures_per_login", l.failures_per_login)] {
+        if n > 100_000 {
+            err(key, format!("is {n}, but must be at most 100000 (0 = no limit)"));
+        }
+    }
     if !cfg.notifier.command.is_empty() && cfg.notifier.command[0].trim().is_empty() {
         err("notifier.command", "the first element must be a program".into());
     }
@@ -278,6 +355,9 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
         if c.secret.is_none() && c.grants.contains(&GrantType::ClientCredentials) {
             err(&key("grants"), "client_credentials needs a confidential client (with a secret)".into());
         }
+        if let Err(why) = check_scopes(&c.scopes, &c.grants) {
+            err(&key("scopes"), why);
+        }
         for (field, uris) in
             [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]
         {
@@ -288,6 +368,21 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             }
         }
     }
+}
+
+/// A client's scopes: valid tokens, no repeats, and `openid` for the code flow (OpenID Connect
+/// requires it there).
+pub fn check_scopes(scopes: &[String], grants: &[GrantType]) -> Result<(), String> {
+    for (i, s) in scopes.iter().enumerate() {
+        check_scope(s).map_err(|why| format!("`{s}` {why}"))?;
+        if scopes[..i].contains(s) {
+            return Err(format!("`{s}` is listed twice"));
+        }
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && !scopes.iter().any(|s| s == "openid") {
+        return Err("the authorization_code grant needs the `openid` scope".into());
+    }
+    Ok(())
 }
 
 /// A redirect URI a client may register: absolute https (http only on loopback), no fragment.

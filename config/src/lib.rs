@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use idp::{
-    ClientConfig, GrantType, NotifierConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig,
-    check_redirect_uri,
+    ClientConfig, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
+    SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes, default_scopes,
 };
 pub use secret::Secret;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
@@ -45,6 +45,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub session: SessionConfig,
     pub password: PasswordConfig,
+    /// The password-hashing pool and the throttling of failed logins.
+    pub login: LoginConfig,
     pub totp: TotpConfig,
     pub notifier: NotifierConfig,
     /// The relying parties (OA modules). More can be added with `orgid clients add`.

@@ -38,6 +38,7 @@ fn the_shipped_example_is_valid_and_equals_the_defaults() {
     assert_eq!(cfg.sync.schedule, def.sync.schedule);
     assert_eq!(cfg.server.listen, def.server.listen);
     assert_eq!(cfg.limits, def.limits);
+    assert_eq!(format!("{:?}", cfg.login), format!("{:?}", def.login));
 }
 
 #[test]
@@ -249,6 +250,61 @@ grants = ["authorization_code"]
     assert!(!errs.to_string().contains("short\""), "{errs}");
     let issuer = errs.0.iter().find(|e| e.key.as_deref() == Some("oidc.issuer")).expect("issuer error");
     assert!(issuer.location.as_deref().is_some_and(|l| l.ends_with(":3:1")), "{issuer:?}");
+}
+
+#[test]
+fn client_scopes_and_login_guards_have_defaults_and_are_validated() {
+    let cfg = parse("[[clients]]\nid = \"portal\"\nredirect_uris = [\"https://p.example.com/cb\"]\n").expect("valid");
+    assert_eq!(cfg.clients[0].scopes, STANDARD_SCOPES, "by default, what discovery advertises");
+    let l = &cfg.login;
+    assert_eq!((l.hash_workers, l.hash_queue, l.failures_per_ip, l.failures_per_login), (0, 64, 20, 10));
+    assert_eq!(l.failure_window_secs, 300);
+    assert!(l.workers() >= 1, "0 workers means the number of cores");
+    assert_eq!(LoginConfig { hash_workers: 3, ..LoginConfig::default() }.workers(), 3);
+    let cfg = parse(
+        "[[clients]]\nid = \"batch\"\nsecret = \"0123456789abcdef0123\"\ngrants = [\"client_credentials\"]\n\
+         scopes = [\"hr.read\", \"hr:write\"]\n",
+    )
+    .expect("custom scopes without openid: no code flow");
+    assert_eq!(cfg.clients[0].scopes, ["hr.read", "hr:write"]);
+
+    let errs = parse(
+        r#"
+[login]
+hash_workers = 1000
+hash_queue = 20000
+failure_window_secs = 0
+[[clients]]
+id = "portal"
+redirect_uris = ["https://p.example.com/cb"]
+scopes = ["profile"]
+[[clients]]
+id = "other"
+redirect_uris = ["https://p.example.com/cb"]
+scopes = ["openid", "bad scope"]
+[[clients]]
+id = "third"
+redirect_uris = ["https://p.example.com/cb"]
+scopes = ["openid", "openid"]
+"#,
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [
+            "login.hash_workers",
+            "login.hash_queue",
+            "login.failure_window_secs",
+            "clients.0.scopes",
+            "clients.1.scopes",
+            "clients.2.scopes"
+        ],
+        "{errs}"
+    );
+    assert!(errs.to_string().contains("needs the `openid` scope"), "{errs}");
+    let env = parse_env("", &[("ORGID__LOGIN__FAILURES_PER_IP", "0")]).expect("0 = no limit");
+    assert_eq!(env.login.failures_per_ip, 0);
 }
 
 #[test]

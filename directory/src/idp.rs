@@ -1,6 +1,7 @@
 //! What the identity provider keeps: credentials, clients, signing keys, SSO sessions,
-//! authorization codes, grants and tokens, and the store traits behind them (one per aggregate,
-//! all of them together [`IdpStore`]).
+//! authorization codes, grants and tokens, the login flow's spent forms and the budgets of failed
+//! logins, and the store traits behind them (one per aggregate, all of them together
+//! [`IdpStore`]).
 //!
 //! Nothing secret is stored in a form that can be replayed: session ids, codes and refresh tokens
 //! are kept as SHA-256 hashes (hex), passwords as argon2 PHC strings, client secrets as SHA-256
@@ -51,6 +52,18 @@ pub struct Credential {
     /// Base32 TOTP secret once enrolled.
     pub totp_secret: Option<String>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Goes up with every new password (change or reset): what a login form sealed for a password
+    /// is bound to, so that it cannot act once the password has changed.
+    pub version: i64,
+}
+
+/// What `change_password` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// Set; the credential is now at this version.
+    Changed { version: i64 },
+    /// Nothing changed: the credential is not at the expected version (or there is none).
+    Refused,
 }
 
 /// The outcome of recording a failed attempt.
@@ -73,6 +86,8 @@ pub struct StoredClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// `authorization_code`, `refresh_token`, `client_credentials`.
     pub grants: Vec<String>,
+    /// The scopes the client may ask for.
+    pub scopes: Vec<String>,
     /// `RS256`, `ES256` or `EdDSA`.
     pub id_token_alg: String,
     pub require_totp: bool,
@@ -207,6 +222,33 @@ pub enum Rotation {
     Invalid,
 }
 
+/// A budget of failed attempts for one key (a source address, a typed login): `burst` at once,
+/// then one more every `interval`. The generic cell rate algorithm: a key's whole state is one
+/// time, its theoretical arrival time (`tat`), which each attempt moves `interval` later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleRule {
+    /// What is counted; a hash, so that the store keeps neither addresses nor typed logins.
+    pub key: String,
+    pub burst: u32,
+    pub interval: chrono::Duration,
+}
+
+impl ThrottleRule {
+    /// One more attempt at `now` on a key at `tat` (`None`: a key with no attempts in force):
+    /// `Ok` with the key's new time, or `Err` with how long until the budget allows one.
+    pub fn charge(&self, tat: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, chrono::Duration> {
+        let next = tat.map_or(now, |t| t.max(now)) + self.interval;
+        let window = self.interval * i32::try_from(self.burst).unwrap_or(i32::MAX);
+        if next - now > window { Err(next - window - now) } else { Ok(next) }
+    }
+
+    /// The key's time once an attempt is given back; `None` when none is left in force.
+    pub fn refund(&self, tat: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let back = tat - self.interval;
+        (back > now).then_some(back)
+    }
+}
+
 /// The identity provider's storage: every aggregate's trait at once, for code that uses several
 /// (the provider holds an `Arc<dyn IdpStore>`); any store that implements them all is one.
 ///
@@ -219,12 +261,20 @@ pub enum Rotation {
 /// change does not happen (`StoreError`). The caller describes the request (who, from where);
 /// the store adds only what the caller cannot know, as each method says.
 pub trait IdpStore:
-    CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + IdpUpkeepStore
+    CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + FormStore + ThrottleStore + IdpUpkeepStore
 {
 }
 
 impl<T> IdpStore for T where
-    T: CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + IdpUpkeepStore + ?Sized
+    T: CredentialStore
+        + ClientStore
+        + SigningKeyStore
+        + SessionStore
+        + GrantStore
+        + FormStore
+        + ThrottleStore
+        + IdpUpkeepStore
+        + ?Sized
 {
 }
 
@@ -247,6 +297,20 @@ pub trait CredentialStore: Send + Sync {
         keep_history: u32,
         audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
+    /// The account holder's new password, from a login form sealed for the credential at
+    /// `version`: set as `set_password` sets it (not to be changed again, failures and lock
+    /// cleared, history kept to `keep_history`) only if the credential is still at `version`, in
+    /// one transaction (of two concurrent calls for one version, one changes the password).
+    /// `audit`: the password change, written only if the password changed.
+    async fn change_password(
+        &self,
+        login: &str,
+        hash: &str,
+        version: i64,
+        at: DateTime<Utc>,
+        keep_history: u32,
+        audit: &[AuditEvent],
+    ) -> Result<PasswordChange, StoreError>;
     /// The newest `n` previous password hashes (not counting the current one), newest first.
     async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError>;
     /// One more failed attempt, atomically: at `threshold` failures the login is locked until
@@ -350,9 +414,63 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
+/// The login flow's forms, spent: each form token (a pending login, a logout confirmation) acts
+/// once. Kept by the SHA-256 of the token's id until the token has expired anyway.
+#[async_trait]
+pub trait FormStore: Send + Sync {
+    /// Spends the form `form_hash`: true the first time, false if it was spent already (also by
+    /// a concurrent call: exactly one of them gets true).
+    async fn spend_form(&self, form_hash: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Budgets of failed logins, shared by replicas (see [`ThrottleRule`]).
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Charges one attempt at `at` to every rule's key, atomically: all of them, or none when a
+    /// key's budget is spent (then `Some` with the longest wait any spent key asks for).
+    async fn charge_attempt(
+        &self,
+        rules: &[ThrottleRule],
+        at: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, StoreError>;
+    /// Gives back an attempt charged to each rule's key (a login that succeeded, or was never
+    /// checked).
+    async fn refund_attempt(&self, rules: &[ThrottleRule], at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
 /// Housekeeping across the aggregates: what expired goes, in one transaction.
 #[async_trait]
 pub trait IdpUpkeepStore: Send + Sync {
-    /// Deletes expired codes, tokens, sessions and keys; returns how many rows went.
+    /// Deletes expired codes, tokens, sessions, keys, spent forms and throttle budgets back to
+    /// full; returns how many rows went.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn a_throttle_allows_its_burst_then_one_per_interval_and_refunds() {
+        let rule = ThrottleRule { key: "k".into(), burst: 3, interval: Duration::seconds(100) };
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut tat = None;
+        for i in 1..=3 {
+            tat = Some(rule.charge(tat, t0).unwrap());
+            assert_eq!(tat, Some(t0 + Duration::seconds(100 * i)));
+        }
+        assert_eq!(rule.charge(tat, t0), Err(Duration::seconds(100)), "the fourth waits one interval");
+        assert_eq!(rule.charge(tat, t0 + Duration::seconds(40)), Err(Duration::seconds(60)));
+        let later = t0 + Duration::seconds(100);
+        assert_eq!(rule.charge(tat, later), Ok(t0 + Duration::seconds(400)), "one more after an interval");
+        // A refund gives one back; none is left in force once the time has passed.
+        assert_eq!(rule.refund(t0 + Duration::seconds(300), t0), Some(t0 + Duration::seconds(200)));
+        assert_eq!(rule.refund(t0 + Duration::seconds(100), t0), None);
+        // Long after, a key starts from a full budget again.
+        assert_eq!(rule.charge(tat, t0 + Duration::hours(1)), Ok(t0 + Duration::hours(1) + Duration::seconds(100)));
+    }
 }

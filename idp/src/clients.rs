@@ -25,6 +25,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<GrantType>,
+    /// The scopes it may ask for; any other is `invalid_scope`.
+    pub scopes: Vec<String>,
     pub id_token_alg: SigningAlg,
     pub require_totp: bool,
     /// From the configuration file (cannot be removed with the CLI).
@@ -38,6 +40,10 @@ impl Client {
 
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grants.contains(&grant)
+    }
+
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
     }
 
     /// Whether `given` is this client's secret, in constant time.
@@ -59,6 +65,7 @@ impl Client {
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             grants: c.grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
+            scopes: c.scopes,
             id_token_alg: SigningAlg::parse(&c.id_token_alg).unwrap_or_default(),
             require_totp: c.require_totp,
             configured: false,
@@ -86,6 +93,7 @@ impl Provider {
                 redirect_uris: c.redirect_uris.clone(),
                 post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                 grants: c.grants.clone(),
+                scopes: c.scopes.clone(),
                 id_token_alg: c.id_token_alg,
                 require_totp: c.require_totp,
                 configured: true,

@@ -80,6 +80,9 @@ pub enum Msg {
     LogoutButton,
     Changed,
     Unavailable,
+    Throttled,
+    Minutes,
+    Busy,
     OtherLanguage,
 }
 
@@ -173,6 +176,12 @@ impl Msg {
             (Changed, Lang::En) => "Your password has been changed.",
             (Unavailable, Lang::Zh) => "服务暂时不可用，请稍后再试。",
             (Unavailable, Lang::En) => "The service is unavailable. Please try again later.",
+            (Throttled, Lang::Zh) => "登录失败次数过多，请在",
+            (Throttled, Lang::En) => "Too many failed sign-ins. Try again in",
+            (Minutes, Lang::Zh) => "分钟后再试。",
+            (Minutes, Lang::En) => "minute(s).",
+            (Busy, Lang::Zh) => "当前登录人数过多，请几秒后再试。",
+            (Busy, Lang::En) => "Too many sign-ins at this moment. Please try again in a few seconds.",
             (OtherLanguage, Lang::Zh) => "English",
             (OtherLanguage, Lang::En) => "中文",
         }

@@ -7,15 +7,18 @@
 //! revocation, introspection, RP-initiated logout); CAS and SAML are to come as `cas/` and
 //! `saml/`. This root wires them: the `Provider`, its router, and which face a login resumes.
 //!
-//! The provider holds no state of its own between requests: sessions, codes, grants, tokens and
-//! keys live in the store (`IdpStore`), and the login flow's state travels in signed form fields,
-//! so replicas behind a load balancer serve any request.
+//! The provider holds no state of its own between requests: sessions, codes, grants, tokens,
+//! keys, spent forms and failed-login budgets live in the store (`IdpStore`), and the login
+//! flow's state travels in signed form fields, so replicas behind a load balancer serve any
+//! request. What each replica has of its own is its password-hashing pool (`hashing.rs`), which
+//! bounds the memory and cores that password checks take.
 
 mod account;
 mod audit;
 mod clients;
 mod crypto;
 mod forms;
+mod hashing;
 pub mod i18n;
 mod login;
 mod oidc;
@@ -30,7 +33,7 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
-use orgid_config::{ClientConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
+use orgid_config::{ClientConfig, LoginConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
@@ -64,6 +67,7 @@ pub struct Settings {
     pub oidc: OidcConfig,
     pub session: SessionConfig,
     pub password: PasswordConfig,
+    pub login: LoginConfig,
     pub totp: TotpConfig,
     pub clients: Vec<ClientConfig>,
 }
@@ -74,6 +78,7 @@ impl Settings {
             oidc: cfg.oidc.clone(),
             session: cfg.session.clone(),
             password: cfg.password.clone(),
+            login: cfg.login.clone(),
             totp: cfg.totp.clone(),
             clients: cfg.clients.clone(),
         }
@@ -105,6 +110,8 @@ struct Inner {
     /// by replicas).
     secret: ring::hmac::Key,
     passwords: Option<Arc<dyn PasswordSink>>,
+    /// Every password hash and check goes through it.
+    hashes: hashing::HashPool,
 }
 
 impl Provider {
@@ -118,8 +125,10 @@ impl Provider {
         passwords: Option<Arc<dyn PasswordSink>>,
     ) -> Self {
         let keys = KeyRing::new(store.clone(), settings.oidc.key_rotation_days, settings.longest_token());
+        let hashes = hashing::HashPool::new(settings.login.workers(), settings.login.hash_queue as usize);
         Self {
             inner: Arc::new(Inner {
+                hashes,
                 settings,
                 store,
                 keys,

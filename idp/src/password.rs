@@ -1,7 +1,6 @@
-//! The password policy (pure), argon2id hashing, and one-time initial passwords.
+//! The password policy (pure) and one-time initial passwords. Hashing is the pool's
+//! (`hashing.rs`).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
 use orgid_config::PasswordConfig;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -81,54 +80,6 @@ pub fn age(policy: &PasswordConfig, changed_at: DateTime<Utc>, now: DateTime<Utc
     // Whole days left, rounded up: exactly ten days before expiry is "10".
     let left = ((expires - now).num_seconds() + 86_399).div_euclid(86_400);
     if left <= i64::from(policy.warn_days) { Age::ExpiresSoon(left) } else { Age::Fine }
-}
-
-fn hasher() -> Argon2<'static> {
-    // OWASP's argon2id profile: 19 MiB, 2 passes, 1 lane.
-    #[allow(clippy::expect_used)]
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// argon2id PHC string, computed off the async runtime.
-pub async fn hash(password: String) -> Result<String, IdpError> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        SystemRandom::new().fill(&mut salt).map_err(|_| IdpError::Internal("no system randomness".into()))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| IdpError::Internal(format!("salt: {e}")))?;
-        hasher()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| IdpError::Internal(format!("hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| IdpError::Internal(format!("hash task: {e}")))?
-}
-
-/// Whether `password` matches the PHC string (constant time inside argon2), off the runtime.
-pub async fn verify(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// Whether `password` matches any of these hashes (the history check).
-pub async fn matches_any(password: &str, hashes: Vec<String>) -> bool {
-    for h in hashes {
-        if verify(password.to_string(), h).await {
-            return true;
-        }
-    }
-    false
-}
-
-/// A hash of a password nobody has, verified against when the login is unknown so that an
-/// unknown login costs the same time as a wrong password.
-pub async fn dummy_hash() -> &'static str {
-    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    DUMMY.get_or_init(|| async { hash("orgid-dummy-password".into()).await.unwrap_or_default() }).await.as_str()
 }
 
 /// A random initial password that satisfies any policy up to 4 classes: letters without look-
@@ -213,17 +164,5 @@ mod tests {
         assert_eq!(a.len(), 12);
         assert_ne!(a, b);
         check_strength(&PasswordConfig { min_classes: 4, ..p.clone() }, "zhangwei", &a).unwrap();
-    }
-
-    #[tokio::test]
-    async fn hashes_verify_and_differ_by_salt() {
-        let h1 = hash("Spring2026!".into()).await.unwrap();
-        let h2 = hash("Spring2026!".into()).await.unwrap();
-        assert!(h1.starts_with("$argon2id$"));
-        assert_ne!(h1, h2);
-        assert!(verify("Spring2026!".into(), h1.clone()).await);
-        assert!(!verify("spring2026!".into(), h1.clone()).await);
-        assert!(!verify("x".into(), "not a hash".into()).await);
-        assert!(matches_any("Spring2026!", vec![h2]).await);
     }
 }

@@ -25,9 +25,9 @@ use orgid_directory::audit::{
     PageRequest,
 };
 use orgid_directory::idp::{
-    ClientStore, CodeRecord, CodeTake, Credential, CredentialStore, FailureCount, GrantRecord, GrantStore,
-    IdpUpkeepStore, Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, StoredClient, Subject,
-    TokenRecord,
+    ClientStore, CodeRecord, CodeTake, Credential, CredentialStore, FailureCount, FormStore, GrantRecord, GrantStore,
+    IdpUpkeepStore, PasswordChange, Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore,
+    StoredClient, Subject, ThrottleRule, ThrottleStore, TokenRecord,
 };
 use orgid_directory::store::{LdapStore, OutboxStore};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
@@ -291,6 +291,17 @@ impl CredentialStore for AnyStore {
     ) -> Result<(), StoreError> {
         each!(self, s => s.set_password(login, hash, must_change, at, keep_history, audit).await)
     }
+    async fn change_password(
+        &self,
+        login: &str,
+        hash: &str,
+        version: i64,
+        at: DateTime<Utc>,
+        keep_history: u32,
+        audit: &[AuditEvent],
+    ) -> Result<PasswordChange, StoreError> {
+        each!(self, s => s.change_password(login, hash, version, at, keep_history, audit).await)
+    }
     async fn password_history(&self, login: &str, n: u32) -> Result<Vec<String>, StoreError> {
         each!(self, s => s.password_history(login, n).await)
     }
@@ -402,6 +413,27 @@ impl GrantStore for AnyStore {
     }
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.revoke_token(id, at).await)
+    }
+}
+
+#[async_trait]
+impl FormStore for AnyStore {
+    async fn spend_form(&self, form_hash: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
+        each!(self, s => s.spend_form(form_hash, expires_at).await)
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for AnyStore {
+    async fn charge_attempt(
+        &self,
+        rules: &[ThrottleRule],
+        at: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, StoreError> {
+        each!(self, s => s.charge_attempt(rules, at).await)
+    }
+    async fn refund_attempt(&self, rules: &[ThrottleRule], at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.refund_attempt(rules, at).await)
     }
 }
 

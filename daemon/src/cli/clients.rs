@@ -26,6 +26,10 @@ pub enum ClientsCommand {
         /// authorization_code, refresh_token, client_credentials (default: the first two).
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// A scope the client may ask for, repeated for each (default: the standard ones,
+        /// openid profile email phone org offline_access); any other is refused.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
         #[arg(long, default_value = "RS256")]
         id_token_alg: String,
         #[arg(long)]
@@ -48,6 +52,7 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
             post_logout_redirect_uris,
             public,
             grants,
+            scopes,
             id_token_alg,
             require_totp,
         } => {
@@ -58,6 +63,7 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 post_logout_redirect_uris,
                 public,
                 grants,
+                scopes,
                 id_token_alg,
                 require_totp,
             };
@@ -81,7 +87,17 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
     let provider = provider(app).await?;
     let clients = provider.clients().await?;
     let table = Table {
-        header: vec!["id", "name", "type", "source", "grants", "id_token_alg", "require_totp", "redirect_uris"],
+        header: vec![
+            "id",
+            "name",
+            "type",
+            "source",
+            "grants",
+            "scopes",
+            "id_token_alg",
+            "require_totp",
+            "redirect_uris",
+        ],
         rows: clients
             .iter()
             .map(|c| {
@@ -91,6 +107,7 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
                     (if c.is_public() { "public" } else { "confidential" }).into(),
                     (if c.configured { "config" } else { "store" }).into(),
                     c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+                    c.scopes.join(" "),
                     c.id_token_alg.as_str().into(),
                     c.require_totp.to_string(),
                     c.redirect_uris.join(" "),

@@ -142,6 +142,9 @@ text_enum!(
         /// The initial password must be changed before the first login.
         InitialPassword = "initial_password",
         SecondFactorFailed = "second_factor_failed",
+        /// Refused before the password was checked: too many failures from the address or for
+        /// the login typed.
+        Throttled = "throttled",
     }
 );
 

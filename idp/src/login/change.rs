@@ -1,21 +1,34 @@
 //! Password changes in the login flow: forced (an initial or expired password), offered (the
 //! expiry warning's "change now"), or voluntary (`/password`, proving the current password);
-//! the policy checks, the history, and the directory's copy.
+//! the policy checks, the history, and the directory's copy. A change is made for the password
+//! the form was sealed for (the credential's version): a form posted again, or after another
+//! change, changes nothing.
 
 use std::collections::HashMap;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::Duration;
 use orgid_directory::audit::{AuditOutcome, EventKind};
+use orgid_directory::idp::PasswordChange;
 use serde::Deserialize;
 
-use super::{FLOW_TTL_MIN, PENDING_PURPOSE, Pending, PendingForm, pages};
+use super::{Checked, Guard, Pending, PendingForm, pages};
 use crate::audit::{Peer, by_user};
 use crate::i18n::{Lang, Msg};
 use crate::respond::{form_lang, lang_of, page};
 use crate::{IdpError, Provider, password};
+
+/// What a password change came to.
+enum Change {
+    /// Set: the credential's new version.
+    Done(i64),
+    /// Refused by the policy or the directory, with the reason to show.
+    Refused(String),
+    /// The password changed since the form was sealed.
+    Stale,
+    Guarded(Guard),
+}
 
 impl Provider {
     #[allow(clippy::too_many_arguments)]
@@ -31,7 +44,7 @@ impl Provider {
     ) -> Result<Response, IdpError> {
         let (csrf, set) = self.csrf(headers)?;
         let sealed = match pending {
-            Some(p) => self.seal(PENDING_PURPOSE, p, Duration::minutes(FLOW_TTL_MIN))?,
+            Some(p) => self.seal_pending(p)?,
             None => String::new(),
         };
         let pol = &self.inner.settings.password;
@@ -52,7 +65,7 @@ impl Provider {
         Ok(page(status, &[set], html))
     }
 
-    /// Sets a new password after the policy checks; returns the refusal message if any.
+    /// Sets a new password after the policy checks, for the credential at `pending.version`.
     async fn change_password(
         &self,
         pending: &Pending,
@@ -60,31 +73,34 @@ impl Provider {
         repeat: &str,
         lang: Lang,
         peer: &Peer,
-    ) -> Result<Option<String>, IdpError> {
+    ) -> Result<Change, IdpError> {
         let login = pending.login.as_str();
         if new != repeat {
-            return Ok(Some(Msg::Mismatch.text(lang).into()));
+            return Ok(Change::Refused(Msg::Mismatch.text(lang).into()));
         }
         let pol = &self.inner.settings.password;
         if let Err(w) = password::check_strength(pol, login, new) {
-            return Ok(Some(w.message(lang)));
+            return Ok(Change::Refused(w.message(lang)));
         }
-        let Some(cred) = self.inner.store.credential(login).await? else {
-            return Ok(Some(Msg::BadCredentials.text(lang).into()));
-        };
-        if password::verify(new.to_string(), cred.hash.clone()).await {
-            return Ok(Some(password::Weakness::Unchanged.message(lang)));
+        let Some(cred) = self.inner.store.credential(login).await? else { return Ok(Change::Stale) };
+        if cred.version != pending.version {
+            return Ok(Change::Stale);
+        }
+        let Ok(place) = self.inner.hashes.try_enter() else { return Ok(Change::Guarded(Guard::Busy)) };
+        if place.verify(new, &cred.hash).await? {
+            return Ok(Change::Refused(password::Weakness::Unchanged.message(lang)));
         }
         let history = self.inner.store.password_history(login, pol.history.saturating_sub(1)).await?;
-        if password::matches_any(new, history).await {
-            return Ok(Some(password::Weakness::Reused(pol.history).message(lang)));
+        if place.matches_any(new, &history).await? {
+            return Ok(Change::Refused(password::Weakness::Reused(pol.history).message(lang)));
         }
-        let hash = password::hash(new.to_string()).await?;
+        let hash = place.hash(new).await?;
+        drop(place);
         if let Some(sink) = &self.inner.passwords
             && let Err(e) = sink.set_password(login, new).await
         {
             tracing::warn!(login, error = %e, "the directory refused a password change");
-            return Ok(Some(Msg::Unavailable.text(lang).into()));
+            return Ok(Change::Refused(Msg::Unavailable.text(lang).into()));
         }
         let keep = pol.history.saturating_sub(1);
         let now = self.now();
@@ -99,8 +115,10 @@ impl Provider {
         let changed =
             by_user(now, EventKind::PasswordChange, AuditOutcome::Success, login, pending.company.as_ref(), &ctx)
                 .reason(why);
-        self.inner.store.set_password(login, &hash, false, now, keep, &[changed]).await?;
-        Ok(None)
+        match self.inner.store.change_password(login, &hash, pending.version, now, keep, &[changed]).await? {
+            PasswordChange::Changed { version } => Ok(Change::Done(version)),
+            PasswordChange::Refused => Ok(Change::Stale),
+        }
     }
 }
 
@@ -112,25 +130,20 @@ pub(super) async fn continue_post(
     Form(f): Form<PendingForm>,
 ) -> Response {
     let lang = form_lang(&f.lang, &headers);
+    let expired = || page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
     if !p.csrf_ok(&headers, &f.csrf) {
-        return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
+        return expired();
     }
-    let Some(pending) = p.open::<Pending>(PENDING_PURPOSE, &f.pending) else {
-        return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
-    };
-    let result = if f.choice == "change" {
-        p.change_page(
-            &headers,
-            lang,
-            Msg::ChangeVoluntary,
-            Some(&Pending { must_change: true, ..pending }),
-            None,
-            None,
-            StatusCode::OK,
-        )
-    } else {
-        p.proceed(&headers, &peer, lang, pending).await
-    };
+    let result = async {
+        let Some(pending) = p.take_pending(&f.pending).await? else { return Ok(expired()) };
+        if f.choice == "change" {
+            let pending = Pending { must_change: true, ..pending };
+            p.change_page(&headers, lang, Msg::ChangeVoluntary, Some(&pending), None, None, StatusCode::OK)
+        } else {
+            p.proceed(&headers, &peer, lang, pending).await
+        }
+    }
+    .await;
     result.unwrap_or_else(|e| crate::unavailable(&e, lang))
 }
 
@@ -168,38 +181,28 @@ pub(super) async fn password_post(
     Form(f): Form<ChangeForm>,
 ) -> Response {
     let lang = form_lang(&f.lang, &headers);
+    let expired = || page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
     if !p.csrf_ok(&headers, &f.csrf) {
-        return page(StatusCode::BAD_REQUEST, &[], pages::error(lang, Msg::SessionExpired.text(lang), None));
+        return expired();
     }
     let result = async {
-        // A forced change carries the verified login; a voluntary one proves the current password.
+        // A forced change carries the verified login (its form spent here: it acts once); a
+        // voluntary one proves the current password.
         let (pending, voluntary) = if f.pending.is_empty() {
             let login = f.login.trim().to_lowercase();
+            let again = |error: &str, status| {
+                p.change_page(&headers, lang, Msg::ChangeVoluntary, None, Some(error), None, status)
+                    .unwrap_or_else(|e| crate::unavailable(&e, lang))
+            };
             match p.check_password(&login, &f.current, None, &peer).await? {
-                Some(pending) => (pending, true),
-                None => {
-                    let err = Msg::BadCredentials.text(lang);
-                    return p.change_page(
-                        &headers,
-                        lang,
-                        Msg::ChangeVoluntary,
-                        None,
-                        Some(err),
-                        None,
-                        StatusCode::UNAUTHORIZED,
-                    );
-                }
+                Checked::Passed(pending) => (pending, true),
+                Checked::Failed => return Ok(again(Msg::BadCredentials.text(lang), StatusCode::UNAUTHORIZED)),
+                Checked::Guarded(guard) => return Ok(guard.answer(lang, &headers, again)),
             }
         } else {
-            match p.open::<Pending>(PENDING_PURPOSE, &f.pending) {
+            match p.take_pending(&f.pending).await? {
                 Some(pending) => (pending, false),
-                None => {
-                    return Ok(page(
-                        StatusCode::BAD_REQUEST,
-                        &[],
-                        pages::error(lang, Msg::SessionExpired.text(lang), None),
-                    ));
-                }
+                None => return Ok(expired()),
             }
         };
         let reason = if voluntary {
@@ -209,14 +212,22 @@ pub(super) async fn password_post(
         } else {
             Msg::ChangeInitial
         };
-        if let Some(refusal) = p.change_password(&pending, &f.new, &f.repeat, lang, &peer).await? {
-            let keep = (!voluntary).then_some(&pending);
-            return p.change_page(&headers, lang, reason, keep, Some(&refusal), None, StatusCode::BAD_REQUEST);
-        }
+        // Refused: the same form again (a new one: this one is spent), with the reason.
+        let keep = (!voluntary).then_some(&pending);
+        let again = |error: &str, status| {
+            p.change_page(&headers, lang, reason, keep, Some(error), None, status)
+                .unwrap_or_else(|e| crate::unavailable(&e, lang))
+        };
+        let version = match p.change_password(&pending, &f.new, &f.repeat, lang, &peer).await? {
+            Change::Done(version) => version,
+            Change::Refused(why) => return Ok(again(&why, StatusCode::BAD_REQUEST)),
+            Change::Guarded(guard) => return Ok(guard.answer(lang, &headers, again)),
+            Change::Stale => return Ok(expired()),
+        };
         if voluntary {
             return Ok(page(StatusCode::OK, &[], pages::message(lang, Msg::ChangeTitle, Msg::Changed)));
         }
-        let next = Pending { must_change: false, expired: false, warned: true, ..pending };
+        let next = Pending { must_change: false, expired: false, warned: true, version, ..pending };
         p.proceed(&headers, &peer, lang, next).await
     }
     .await;

@@ -3,10 +3,16 @@
 //! ([`Face::answer`]).
 //!
 //! The flow's state travels between pages sealed in the forms ([`Pending`]), so any replica
-//! serves any step.
+//! serves any step. Each sealed form acts once: its id is spent in the store when it is posted
+//! (`take_pending`), and it is bound to the password it was sealed for (the credential's
+//! version), so a form posted again, or after the password changed, is refused as expired.
+//!
+//! A password is checked only past the guards (`guard.rs`): a place in the hashing pool and the
+//! budgets of failures per address and per login.
 
 mod change;
 mod face;
+mod guard;
 mod otp;
 pub(crate) mod pages;
 
@@ -22,6 +28,7 @@ use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use face::{Face, Protocol, Resume};
+pub(crate) use guard::Guard;
 
 use crate::audit::{Peer, by_user};
 use crate::crypto::{random_token, sha256_hex};
@@ -56,12 +63,30 @@ pub(crate) struct Pending {
     /// The account's company, for the audit records of the flow.
     #[serde(default)]
     company: Option<CompanyCode>,
+    /// The credential's version the password was verified at: the form is void once the
+    /// password changes.
+    version: i64,
+    /// This form's id, new each time the pending login is sealed, spent when the form is
+    /// posted.
+    form: String,
+}
+
+/// What a password check found.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    /// The password is right and the account may sign in.
+    Passed(Pending),
+    /// Wrong login or password, or the account cannot sign in: one answer for all of them.
+    Failed,
+    /// Turned away before the check.
+    Guarded(Guard),
 }
 
 impl Pending {
     /// A live session that covers `resume`'s login but not the second factor its client needs:
     /// the flow resumes at the second factor (no password change, no expiry warning).
-    pub(crate) fn second_factor(s: &SessionRecord, resume: Resume, company: CompanyCode) -> Self {
+    /// `version`: the credential's now.
+    pub(crate) fn second_factor(s: &SessionRecord, resume: Resume, company: CompanyCode, version: i64) -> Self {
         Pending {
             login: s.login.clone(),
             req: Some(resume),
@@ -72,6 +97,8 @@ impl Pending {
             must_change: false,
             expired: false,
             company: Some(company),
+            version,
+            form: String::new(),
         }
     }
 }
@@ -86,6 +113,25 @@ const REQUEST_PURPOSE: &str = "authorize";
 const PENDING_PURPOSE: &str = "pending";
 
 impl Provider {
+    /// `pending` sealed for a form, with a new form id.
+    pub(crate) fn seal_pending(&self, pending: &Pending) -> Result<String, IdpError> {
+        let fresh = Pending { form: random_token(16)?, ..pending.clone() };
+        self.seal(PENDING_PURPOSE, &fresh, Duration::minutes(FLOW_TTL_MIN))
+    }
+
+    /// The pending login of a posted form, spent: `None` if the form is forged, expired, posted
+    /// before, or sealed for a password that has changed since.
+    pub(crate) async fn take_pending(&self, sealed: &str) -> Result<Option<Pending>, IdpError> {
+        let Some(pending) = self.open::<Pending>(PENDING_PURPOSE, sealed) else { return Ok(None) };
+        let current = self.inner.store.credential(&pending.login).await?.map(|c| c.version);
+        if pending.form.is_empty() || current != Some(pending.version) {
+            return Ok(None);
+        }
+        let spent_until = self.now() + Duration::minutes(FLOW_TTL_MIN);
+        let first = self.inner.store.spend_form(&sha256_hex(&pending.form), spent_until).await?;
+        Ok(first.then_some(pending))
+    }
+
     /// The login form for `resume`'s client.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn login_page(
@@ -207,57 +253,73 @@ impl Provider {
             && let Age::ExpiresSoon(days) = password::age(&self.inner.settings.password, cred.changed_at, self.now())
         {
             let (csrf, set) = self.csrf(headers)?;
-            let sealed =
-                self.seal(PENDING_PURPOSE, &Pending { warned: true, ..pending }, Duration::minutes(FLOW_TTL_MIN))?;
+            let sealed = self.seal_pending(&Pending { warned: true, ..pending })?;
             return Ok(page(StatusCode::OK, &[set], pages::expiry_warning(lang, &csrf, &sealed, days)));
         }
         self.complete(headers, peer, lang, pending).await
     }
 
-    /// Checks a login and password; on failure counts it (and locks) without telling the
-    /// caller more than "wrong login or password".
+    /// Checks a login and password, past the guards (a hashing place, the failure budgets of the
+    /// address and the login, charged up front and given back on success); on failure counts it
+    /// (and locks) without telling the caller more than "wrong login or password".
     async fn check_password(
         &self,
         login: &str,
         pw: &str,
         client_id: Option<&str>,
         peer: &Peer,
-    ) -> Result<Option<Pending>, IdpError> {
+    ) -> Result<Checked, IdpError> {
         let now = self.now();
+        let ctx = peer.context(client_id, None);
+        let rules = self.throttle_rules(login, peer);
         let subject = self.inner.store.subject(login).await?;
+        let company = subject.as_ref().map(|s| s.company.clone());
+        let failed = |why| AuditEvent::login_failed(now, login, company.as_ref(), why, &ctx);
+        // The budgets first, charged before the check: a burst from one address holds at most
+        // its budget of places in the pool, and the others find room.
+        if let Some(wait) = self.inner.store.charge_attempt(&rules, now).await? {
+            let guard = Guard::Throttled(wait);
+            let refused = failed(LoginFailure::Throttled).attr("retry_after_secs", guard.retry_after().to_string());
+            self.inner.store.record_refusal(&refused).await?;
+            return Ok(Checked::Guarded(guard));
+        }
+        let Ok(place) = self.inner.hashes.try_enter() else {
+            tracing::warn!("password check turned away: every hashing place is taken");
+            self.inner.store.refund_attempt(&rules, now).await?;
+            return Ok(Checked::Guarded(Guard::Busy));
+        };
         let cred = match &subject {
             Some(_) => self.inner.store.credential(login).await?,
             None => None,
         };
-        // Verify against a dummy hash when there is nothing to verify: same cost either way.
-        let phc = match &cred {
-            Some(c) => c.hash.clone(),
-            None => password::dummy_hash().await.to_string(),
+        // Nothing to verify: a dummy hash, through the same pool at the same cost.
+        let matches = match &cred {
+            Some(c) => place.verify(pw, &c.hash).await?,
+            None => place.verify_dummy(pw).await?,
         };
-        let matches = password::verify(pw.to_string(), phc).await;
-        let ctx = peer.context(client_id, None);
-        let company = subject.as_ref().map(|s| s.company.clone());
-        let failed = |why| AuditEvent::login_failed(now, login, company.as_ref(), why, &ctx);
+        drop(place);
         let (Some(subject), Some(cred)) = (subject, cred) else {
             let why = if company.is_some() { LoginFailure::NoPassword } else { LoginFailure::UnknownUser };
             self.count_failure(login, &failed(why)).await?;
-            return Ok(None);
+            return Ok(Checked::Failed);
         };
         if cred.locked_until.is_some_and(|t| t > now) {
             self.inner.store.record_refusal(&failed(LoginFailure::Locked)).await?;
-            return Ok(None);
+            return Ok(Checked::Failed);
         }
         if !matches {
             self.count_failure(login, &failed(LoginFailure::BadPassword)).await?;
-            return Ok(None);
+            return Ok(Checked::Failed);
         }
         if subject.status != AccountStatus::Active || subject.departed {
             let why = if subject.departed { LoginFailure::Departed } else { LoginFailure::Disabled };
             self.inner.store.record_refusal(&failed(why)).await?;
-            return Ok(None);
+            return Ok(Checked::Failed);
         }
+        // Not a failure: what was charged goes back.
+        self.inner.store.refund_attempt(&rules, now).await?;
         let expired = password::age(&self.inner.settings.password, cred.changed_at, now) == Age::Expired;
-        Ok(Some(Pending {
+        Ok(Checked::Passed(Pending {
             login: login.to_string(),
             req: None,
             amr: vec!["pwd".into()],
@@ -267,6 +329,8 @@ impl Provider {
             must_change: cred.must_change && self.inner.settings.password.change_initial,
             expired,
             company: Some(subject.company),
+            version: cred.version,
+            form: String::new(),
         }))
     }
 
@@ -305,20 +369,14 @@ async fn login_post(State(p): State<Provider>, peer: Peer, headers: HeaderMap, F
         Err(e) => return crate::unavailable(&e, lang),
     };
     let login = f.login.trim().to_lowercase();
+    let again = |error: &str, status| p.login_page(&headers, lang, &client, &req, &login, Some(error), status);
     match p.check_password(&login, &f.password, Some(&client.id), &peer).await {
-        Ok(Some(mut pending)) => {
-            pending.req = Some(req);
+        Ok(Checked::Passed(mut pending)) => {
+            pending.req = Some(req.clone());
             p.proceed(&headers, &peer, lang, pending).await.unwrap_or_else(|e| crate::unavailable(&e, lang))
         }
-        Ok(None) => p.login_page(
-            &headers,
-            lang,
-            &client,
-            &req,
-            &login,
-            Some(Msg::BadCredentials.text(lang)),
-            StatusCode::UNAUTHORIZED,
-        ),
+        Ok(Checked::Failed) => again(Msg::BadCredentials.text(lang), StatusCode::UNAUTHORIZED),
+        Ok(Checked::Guarded(guard)) => guard.answer(lang, &headers, again),
         Err(e) => crate::unavailable(&e, lang),
     }
 }

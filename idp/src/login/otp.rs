@@ -4,11 +4,10 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::Duration;
 use orgid_directory::audit::{AuditEvent, LoginFailure};
 use orgid_directory::idp::Subject;
 
-use super::{FLOW_TTL_MIN, PENDING_PURPOSE, Pending, PendingForm, pages};
+use super::{Pending, PendingForm, pages};
 use crate::audit::Peer;
 use crate::i18n::{Lang, Msg};
 use crate::respond::{form_lang, page};
@@ -35,7 +34,7 @@ impl Provider {
                 pending.enrol = Some(crate::totp::new_secret()?);
             }
             let (csrf, set) = self.csrf(headers)?;
-            let sealed = self.seal(PENDING_PURPOSE, &pending, Duration::minutes(FLOW_TTL_MIN))?;
+            let sealed = self.seal_pending(&pending)?;
             let uri = pending.enrol.as_ref().map(|k| crate::totp::uri("orgid", &pending.login, k));
             let enrol = pending.enrol.as_deref().zip(uri.as_deref());
             let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
@@ -57,8 +56,9 @@ pub(super) async fn otp_post(
     if !p.csrf_ok(&headers, &f.csrf) {
         return expired();
     }
-    let Some(mut pending) = p.open::<Pending>(PENDING_PURPOSE, &f.pending) else { return expired() };
     let result = async {
+        // Spent here: a code, right or wrong, is tried once per form (a wrong one gets a new form).
+        let Some(mut pending) = p.take_pending(&f.pending).await? else { return Ok(expired()) };
         let cred = p.inner.store.credential(&pending.login).await?;
         let secret = match (&pending.enrol, cred.as_ref().and_then(|c| c.totp_secret.clone())) {
             (Some(k), _) => k.clone(),

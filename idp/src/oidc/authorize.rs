@@ -174,8 +174,12 @@ impl Provider {
         if !client.allows(orgid_config::GrantType::AuthorizationCode) {
             return self.redirect_error(&req, "unauthorized_client", "this client may not use the code flow");
         }
-        if params.contains_key("request") || params.contains_key("request_uri") {
+        // OpenID Connect Core §3.1.2.6: each parameter has its own error.
+        if params.contains_key("request") {
             return self.redirect_error(&req, "request_not_supported", "request objects are not supported");
+        }
+        if params.contains_key("request_uri") {
+            return self.redirect_error(&req, "request_uri_not_supported", "request_uri is not supported");
         }
         if let Some(mode) = get("response_mode")
             && mode != "query"
@@ -183,6 +187,10 @@ impl Provider {
             return self.redirect_error(&req, "invalid_request", "only response_mode=query is supported");
         }
         req.scope = claims::normalize(get("scope").unwrap_or(""));
+        if let Some(other) = req.scope.split(' ').find(|s| !s.is_empty() && !client.allows_scope(s)) {
+            let why = format!("scope {other} is not allowed for this client");
+            return self.redirect_error(&req, "invalid_scope", &why);
+        }
         if !claims::has(&req.scope, "openid") {
             return self.redirect_error(&req, "invalid_scope", "the openid scope is required");
         }
@@ -256,7 +264,11 @@ impl Provider {
                         Ok(r) => r,
                         Err(e) => return crate::unavailable(&e, lang),
                     };
-                    let pending = Pending::second_factor(&s, resume, sub.company.clone());
+                    let version = match self.inner.store.credential(&s.login).await {
+                        Ok(c) => c.map_or(0, |c| c.version),
+                        Err(e) => return crate::unavailable(&e.into(), lang),
+                    };
+                    let pending = Pending::second_factor(&s, resume, sub.company.clone(), version);
                     return self.otp_step(headers, lang, pending, None).await;
                 }
                 if let Err(e) = self.inner.store.touch_session(&s.id_hash, now).await {

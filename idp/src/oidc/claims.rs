@@ -9,8 +9,9 @@ use openidconnect::{
 use orgid_directory::idp::Subject;
 use serde::{Deserialize, Serialize};
 
-/// Scopes this provider knows.
-pub const SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "org", "offline_access"];
+/// Scopes this provider knows (and discovery advertises): what a client may ask for unless its
+/// configuration says otherwise.
+pub const SCOPES: [&str; 6] = orgid_config::STANDARD_SCOPES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrgCompany {
@@ -87,10 +88,10 @@ pub(crate) fn userinfo(sub: &str, s: &Subject, scope: &str) -> serde_json::Value
     v
 }
 
-/// Keeps the scopes this provider knows, in request order, without repeats.
+/// The scopes of a request, in request order, without repeats or empty ones.
 pub(crate) fn normalize(scope: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
-    for s in scope.split(' ').filter(|s| SCOPES.contains(s)) {
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
         if !out.contains(&s) {
             out.push(s);
         }

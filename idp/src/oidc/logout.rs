@@ -1,6 +1,6 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the SSO session for every
 //! client. With a valid `id_token_hint` of the signed-in user it happens at once; otherwise the
-//! user confirms (a cross-site GET must not sign anyone out).
+//! user confirms (a cross-site GET must not sign anyone out), with a form that acts once.
 
 use std::collections::HashMap;
 
@@ -13,10 +13,15 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Peer;
+use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::{Lang, Msg};
 use crate::login::pages;
 use crate::respond::with_query;
 use crate::{IdpError, Provider};
+
+/// The purpose the confirmation form's state is sealed for, and how long it lasts.
+const LOGOUT_PURPOSE: &str = "logout";
+const LOGOUT_TTL_MIN: i64 = 15;
 
 pub(crate) fn routes() -> Router<Provider> {
     Router::new().route("/logout", get(logout_get).post(logout_post)).route("/logout/confirm", post(confirm))
@@ -30,6 +35,9 @@ struct After {
     /// The client that asked (for the audit record).
     #[serde(default)]
     client_id: Option<String>,
+    /// The confirmation form's id, spent when it is posted.
+    #[serde(default)]
+    form: String,
 }
 
 async fn logout_get(
@@ -69,7 +77,12 @@ impl Provider {
         };
         // The post-logout redirect must be registered for the client named by the hint or client_id.
         let client_id = get("client_id").map(str::to_string).or_else(|| hint.as_ref().and_then(|h| h.1.clone()));
-        let mut after = After { redirect: None, state: get("state").map(str::to_string), client_id: client_id.clone() };
+        let mut after = After {
+            redirect: None,
+            state: get("state").map(str::to_string),
+            client_id: client_id.clone(),
+            form: String::new(),
+        };
         if let Some(uri) = get("post_logout_redirect_uri") {
             let client = match &client_id {
                 Some(id) => self.client(id).await?,
@@ -97,7 +110,8 @@ impl Provider {
             return self.finish_logout(headers, peer, lang, after).await;
         }
         let (csrf, set) = self.csrf(headers)?;
-        let carry = self.seal("logout", &after, Duration::minutes(15))?;
+        let carry =
+            self.seal(LOGOUT_PURPOSE, &After { form: random_token(16)?, ..after }, Duration::minutes(LOGOUT_TTL_MIN))?;
         let mut res = pages::logout_confirm(lang, &csrf, &carry).into_response();
         if let Some(Ok(v)) = set.map(|s| s.parse()) {
             res.headers_mut().append(header::SET_COOKIE, v);
@@ -156,8 +170,18 @@ struct ConfirmForm {
 
 async fn confirm(State(p): State<Provider>, peer: Peer, headers: HeaderMap, Form(f): Form<ConfirmForm>) -> Response {
     let lang = Lang::pick(Some(&f.lang), None);
-    let Some(after) = p.open::<After>("logout", &f.carry).filter(|_| p.csrf_ok(&headers, &f.csrf)) else {
-        return (StatusCode::BAD_REQUEST, pages::error(lang, Msg::SessionExpired.text(lang), None)).into_response();
+    let expired =
+        || (StatusCode::BAD_REQUEST, pages::error(lang, Msg::SessionExpired.text(lang), None)).into_response();
+    let Some(after) = p.open::<After>(LOGOUT_PURPOSE, &f.carry).filter(|_| p.csrf_ok(&headers, &f.csrf)) else {
+        return expired();
     };
-    p.finish_logout(&headers, &peer, lang, after).await.unwrap_or_else(|e| crate::unavailable(&e, lang))
+    let result = async {
+        let until = p.now() + Duration::minutes(LOGOUT_TTL_MIN);
+        if after.form.is_empty() || !p.inner.store.spend_form(&sha256_hex(&after.form), until).await? {
+            return Ok(expired());
+        }
+        p.finish_logout(&headers, &peer, lang, after).await
+    }
+    .await;
+    result.unwrap_or_else(|e: IdpError| crate::unavailable(&e, lang))
 }

@@ -280,7 +280,7 @@ async fn refresh_grant(
         None => grant.scope.clone(),
         Some(s) => {
             let asked = claims::normalize(s);
-            if asked.split(' ').any(|x| !claims::has(&grant.scope, x)) {
+            if asked.split(' ').any(|x| !x.is_empty() && !claims::has(&grant.scope, x)) {
                 return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope exceeds the original grant"));
             }
             asked
@@ -323,11 +323,13 @@ async fn credentials_grant(
     f: &HashMap<String, String>,
     peer: &Peer,
 ) -> Result<Response, IdpError> {
+    let asked = claims::normalize(f.get("scope").map_or("", String::as_str));
+    if let Some(other) = asked.split(' ').find(|s| !s.is_empty() && !client.allows_scope(s)) {
+        let why = format!("scope {other} is not allowed for this client");
+        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &why));
+    }
     // No user: the user scopes mean nothing here.
-    let scope: String = f
-        .get("scope")
-        .map(|s| s.split(' ').filter(|x| !x.is_empty() && !claims::SCOPES.contains(x)).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let scope = asked.split(' ').filter(|x| !x.is_empty() && !claims::SCOPES.contains(x)).collect::<Vec<_>>().join(" ");
     let now = p.now();
     let grant_id = random_token(18)?;
     let (body, records) = p

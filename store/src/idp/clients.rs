@@ -14,6 +14,7 @@ pub(crate) struct ClientDb {
     redirect_uris: String,
     post_logout_redirect_uris: String,
     grants: String,
+    scopes: String,
     id_token_alg: String,
     require_totp: bool,
     created_at: i64,
@@ -28,6 +29,7 @@ impl ClientDb {
             redirect_uris: list("client redirect URIs", &self.redirect_uris)?,
             post_logout_redirect_uris: list("client logout URIs", &self.post_logout_redirect_uris)?,
             grants: list("client grants", &self.grants)?,
+            scopes: list("client scopes", &self.scopes)?,
             id_token_alg: self.id_token_alg,
             require_totp: self.require_totp,
             created_at: time(self.created_at)?,
@@ -37,7 +39,8 @@ impl ClientDb {
 
 macro_rules! client_columns {
     () => {
-        "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grants, id_token_alg, require_totp, created_at"
+        "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, id_token_alg, require_totp, \
+         created_at"
     };
 }
 
@@ -72,7 +75,7 @@ macro_rules! clients_impl {
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_clients (",
                     $crate::idp::clients::client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(client.id.as_str())
                 .bind(client.name.as_str())
@@ -80,6 +83,7 @@ macro_rules! clients_impl {
                 .bind($crate::idp::list_json("client redirect URIs", &client.redirect_uris)?)
                 .bind($crate::idp::list_json("client logout URIs", &client.post_logout_redirect_uris)?)
                 .bind($crate::idp::list_json("client grants", &client.grants)?)
+                .bind($crate::idp::list_json("client scopes", &client.scopes)?)
                 .bind(client.id_token_alg.as_str())
                 .bind(client.require_totp)
                 .bind(millis(client.created_at))

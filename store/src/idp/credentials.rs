@@ -1,6 +1,7 @@
 //! Accounts as the provider sees them and their credentials (`CredentialStore`): the subject
-//! join, passwords and their history, failures and lockouts (login writes go through the group
-//! commit of `group.rs`), TOTP secrets.
+//! join, passwords and their history (the holder's change is conditional on the credential's
+//! version), failures and lockouts (login writes go through
+//! the group commit of `group.rs`), TOTP secrets.
 
 use orgid_directory::idp::{Credential, Subject};
 use orgid_directory::{CompanyCode, Employment, PersonKey, StoreError};
@@ -67,6 +68,7 @@ pub(crate) struct CredentialDb {
     locked_until: Option<i64>,
     totp_secret: Option<String>,
     last_login_at: Option<i64>,
+    version: i64,
 }
 
 impl CredentialDb {
@@ -80,6 +82,7 @@ impl CredentialDb {
             locked_until: opt_time(self.locked_until)?,
             totp_secret: self.totp_secret,
             last_login_at: opt_time(self.last_login_at)?,
+            version: self.version,
         })
     }
 }
@@ -102,7 +105,7 @@ impl FailureDb {
 
 macro_rules! credential_columns {
     () => {
-        "login, hash, changed_at, must_change, failed_count, locked_until, totp_secret, last_login_at"
+        "login, hash, changed_at, must_change, failed_count, locked_until, totp_secret, last_login_at, version"
     };
 }
 
@@ -207,6 +210,41 @@ macro_rules! credentials_impl {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(db)
+            }
+
+            /// Moves a replaced hash to the login's history.
+            async fn retire_hash(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                login: &str,
+                previous: &str,
+                at: i64,
+            ) -> Result<(), StoreError> {
+                ::sqlx::query("INSERT INTO idp_password_history (login, hash, retired_at) VALUES ($1, $2, $3)")
+                    .bind(login)
+                    .bind(previous)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)
+                    .map(drop)
+            }
+
+            /// Keeps the newest `keep` entries of the login's history.
+            async fn trim_history(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                login: &str,
+                keep: u32,
+            ) -> Result<(), StoreError> {
+                ::sqlx::query(
+                    "DELETE FROM idp_password_history WHERE login = $1 AND id NOT IN (SELECT id FROM \
+                     idp_password_history WHERE login = $1 ORDER BY retired_at DESC, id DESC LIMIT $2)",
+                )
+                .bind(login)
+                .bind(i64::from(keep))
+                .execute(&mut **tx)
+                .await
+                .map_err(db)
+                .map(drop)
             }
         }
 
@@ -319,16 +357,10 @@ macro_rules! credentials_impl {
                     }
                 }
                 if let Some(previous) = previous {
-                    ::sqlx::query("INSERT INTO idp_password_history (login, hash, retired_at) VALUES ($1, $2, $3)")
-                        .bind(login)
-                        .bind(previous)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
+                    Self::retire_hash(&mut tx, login, &previous, now).await?;
                     ::sqlx::query(
                         "UPDATE idp_credentials SET hash = $2, changed_at = $3, must_change = $4, failed_count = 0, \
-                         locked_until = NULL WHERE login = $1",
+                         locked_until = NULL, version = version + 1 WHERE login = $1",
                     )
                     .bind(login)
                     .bind(hash)
@@ -338,16 +370,50 @@ macro_rules! credentials_impl {
                     .await
                     .map_err(db)?;
                 }
-                ::sqlx::query(
-                    "DELETE FROM idp_password_history WHERE login = $1 AND id NOT IN (SELECT id FROM \
-                     idp_password_history WHERE login = $1 ORDER BY retired_at DESC, id DESC LIMIT $2)",
+                Self::trim_history(&mut tx, login, keep_history).await?;
+                Self::commit_audited(tx, audit).await
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn change_password(
+                &self,
+                login: &str,
+                hash: &str,
+                version: i64,
+                at: DateTime<Utc>,
+                keep_history: u32,
+                audit: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<orgid_directory::idp::PasswordChange, StoreError> {
+                use orgid_directory::idp::PasswordChange;
+                let now = millis(at);
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                // The row first (a write: SQLite's write lock, PostgreSQL's row lock): of two
+                // concurrent changes from one version, the second waits here, then finds the
+                // version moved.
+                let current = ::sqlx::query_as::<_, (String, i64)>(
+                    "UPDATE idp_credentials SET failed_count = failed_count WHERE login = $1 RETURNING hash, version",
                 )
                 .bind(login)
-                .bind(i64::from(keep_history))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-                Self::commit_audited(tx, audit).await
+                let Some((previous, _)) = current.filter(|(_, v)| *v == version) else {
+                    return Ok(PasswordChange::Refused);
+                };
+                Self::retire_hash(&mut tx, login, &previous, now).await?;
+                let version = ::sqlx::query_scalar::<_, i64>(
+                    "UPDATE idp_credentials SET hash = $2, changed_at = $3, must_change = FALSE, failed_count = 0, \
+                     locked_until = NULL, version = version + 1 WHERE login = $1 RETURNING version",
+                )
+                .bind(login)
+                .bind(hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                Self::trim_history(&mut tx, login, keep_history).await?;
+                Self::commit_audited(tx, audit).await?;
+                Ok(PasswordChange::Changed { version })
             }
 
             #[tracing::instrument(skip_all, err)]

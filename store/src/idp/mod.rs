@@ -1,7 +1,8 @@
 //! The identity provider's store, written once like `sql.rs`: `idp_impl!` expands to the
 //! `IdpStore` traits for one backend (invoked in `backend.rs`), one file per aggregate with its
-//! rows: `credentials`, `clients`, `keys`, `sessions`, `grants`; here what they share and the
-//! purge across them. Tables are in the `0003_idp` migrations.
+//! rows: `credentials`, `clients`, `keys`, `sessions`, `grants`, `guards` (spent forms and
+//! failed-login budgets); here what they share and the purge across them. Tables are in the
+//! `0003_idp` and `0008_idp_guards` migrations.
 //!
 //! Concurrency: every transaction begins with a write (SQLite then takes its write lock up front;
 //! PostgreSQL locks the rows it updates), and everything that must not race is one conditional
@@ -19,6 +20,8 @@
 //! - `take_code` on a spent code marks it reused; `create_grant` for a code marked reused stores
 //!   the grant and its tokens already revoked (the replay raced the exchange: RFC 6749 §4.1.2).
 //!   A spent code stays `Reused` after it expires, until `purge_expired` deletes it.
+//! - `charge_attempt` with no rules does nothing; a refused charge writes nothing (not even the
+//!   rows of new keys). `refund_attempt` never takes a key below a full budget.
 //! - `touch_session` and `revoke_*` on a missing row do nothing; `unlock` and `set_totp` without
 //!   a credential are `NotFound`.
 //! - `subject.departed` is `people.employment = 'left'` (a leaving date takes effect through the
@@ -33,6 +36,7 @@
 pub(crate) mod clients;
 pub(crate) mod credentials;
 pub(crate) mod grants;
+pub(crate) mod guards;
 pub(crate) mod keys;
 pub(crate) mod sessions;
 
@@ -85,6 +89,7 @@ macro_rules! idp_impl {
         $crate::idp::keys::keys_impl!($store, $db);
         $crate::idp::sessions::sessions_impl!($store, $db);
         $crate::idp::grants::grants_impl!($store, $db);
+        $crate::idp::guards::guards_impl!($store, $db);
 
         #[async_trait]
         impl orgid_directory::idp::IdpUpkeepStore for $store {
@@ -102,6 +107,8 @@ macro_rules! idp_impl {
                     "DELETE FROM idp_grants WHERE created_at <= $1 \
                      AND NOT EXISTS (SELECT 1 FROM idp_tokens t WHERE t.grant_id = idp_grants.id)",
                     "DELETE FROM idp_signing_keys WHERE expires_at <= $1",
+                    "DELETE FROM idp_spent_forms WHERE expires_at <= $1",
+                    "DELETE FROM idp_throttle WHERE tat <= $1",
                 ] {
                     gone += ::sqlx::query(sql).bind(now).execute(&mut *tx).await.map_err(db)?.rows_affected();
                 }

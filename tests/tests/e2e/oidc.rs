@@ -159,7 +159,7 @@ require_totp = true
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    async fn introspect(&self, token: &str) -> serde_json::Value {
+    pub(crate) async fn introspect(&self, token: &str) -> serde_json::Value {
         self.http
             .post(format!("{}/introspect", self.base))
             .basic_auth("portal", Some(SECRET))
@@ -205,6 +205,8 @@ pub(crate) struct Page {
     pub(crate) status: u16,
     pub(crate) location: Option<String>,
     pub(crate) body: String,
+    /// `Retry-After`, when the answer has one.
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Page {
@@ -225,10 +227,17 @@ impl Page {
 impl Browser {
     /// A fresh browser (no cookies) for the server at `base`.
     pub(crate) fn at(base: &str) -> Browser {
+        Browser::at_from(base, None)
+    }
+
+    /// A fresh browser whose connections come from `local` (a loopback address other than
+    /// 127.0.0.1: another machine, as the server sees it).
+    pub(crate) fn at_from(base: &str, local: Option<std::net::IpAddr>) -> Browser {
         let cookies = Arc::new(CookieStoreMutex::default());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(cookies.clone())
+            .local_address(local)
             .build()
             .unwrap();
         Browser { base: base.to_string(), http, cookies }
@@ -248,6 +257,11 @@ impl Browser {
         assert_eq!(self.cookie(name).as_deref(), Some(value), "the store took the cookie");
     }
 
+    /// The client itself, for requests the helpers do not make.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let res = req.send().await.unwrap();
         // Every cookie of the provider and the console is out of reach of scripts and cross-site
@@ -259,8 +273,9 @@ impl Browser {
             assert!(attrs.contains("HttpOnly") && attrs.contains("SameSite"), "{v}");
         }
         let status = res.status().as_u16();
-        let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
-        Page { status, location, body: res.text().await.unwrap() }
+        let header = |name: &str| res.headers().get(name).map(|l| l.to_str().unwrap().to_string());
+        let (location, retry_after) = (header("location"), header("retry-after"));
+        Page { status, location, retry_after, body: res.text().await.unwrap() }
     }
 
     pub(crate) async fn get(&mut self, path_and_query: &str) -> Page {
@@ -297,7 +312,7 @@ pub(crate) fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn code_params<'a>(
+pub(crate) fn code_params<'a>(
     client: &'a str,
     redirect: &'a str,
     challenge: &'a str,
@@ -734,10 +749,10 @@ async fn sessions_prompt_max_age_logout_and_expiry() {
     let page = b.login(&page, "zhangwei", "Spring-2026a").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("已过期"), "{}", page.body);
-    // The old password cannot be reused.
+    // The old password cannot be reused; the refusal comes with a new form (each acts once).
     let again = b.change(&page, "Spring-2026a").await;
     assert_eq!(again.status, 400);
-    let done = b.change(&page, "Autumn-2026b").await;
+    let done = b.change(&again, "Autumn-2026b").await;
     assert_eq!(done.status, 303);
     assert!(done.redirect_params().contains_key("code"));
     op.stop().await;

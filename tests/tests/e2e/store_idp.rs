@@ -147,6 +147,7 @@ fn client(id: &str) -> StoredClient {
         redirect_uris: vec![format!("https://{id}.example.com/cb"), format!("https://{id}.example.com/cb2")],
         post_logout_redirect_uris: vec![format!("https://{id}.example.com/")],
         grants: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["openid".into(), "hr.read".into()],
         id_token_alg: "ES256".into(),
         require_totp: true,
         created_at: at(0),

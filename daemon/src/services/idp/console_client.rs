@@ -19,8 +19,8 @@ fn base(issuer: &str) -> &str {
     issuer.trim_end_matches('/')
 }
 
-/// The built-in `orgid-console` client: confidential, code flow only, its redirect and
-/// post-logout addresses under the issuer.
+/// The built-in `orgid-console` client: confidential, code flow only, the scopes the console
+/// asks for, its redirect and post-logout addresses under the issuer.
 pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
     ClientConfig {
         id: CLIENT_ID.into(),
@@ -29,6 +29,7 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         redirect_uris: vec![format!("{}/console/callback", base(issuer))],
         post_logout_redirect_uris: vec![format!("{}/console/signed-out", base(issuer))],
         grants: vec![GrantType::AuthorizationCode],
+        scopes: vec!["openid".into(), "profile".into()],
         id_token_alg: SigningAlg::RS256,
         require_totp: false,
     }

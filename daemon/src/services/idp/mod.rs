@@ -93,6 +93,8 @@ pub struct NewClient {
     /// No secret: PKCE is required.
     pub public: bool,
     pub grants: Vec<String>,
+    /// The scopes it may ask for; none given: the standard ones (what discovery advertises).
+    pub scopes: Vec<String>,
     pub id_token_alg: String,
     pub require_totp: bool,
 }
@@ -100,8 +102,17 @@ pub struct NewClient {
 /// Registers a client in the store; returns its generated secret (a confidential client's), which
 /// the caller shows once: orgid keeps only its hash.
 pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<String>> {
-    let NewClient { id, name, redirect_uris, post_logout_redirect_uris, public, grants, id_token_alg, require_totp } =
-        new;
+    let NewClient {
+        id,
+        name,
+        redirect_uris,
+        post_logout_redirect_uris,
+        public,
+        grants,
+        scopes,
+        id_token_alg,
+        require_totp,
+    } = new;
     let (id, id_token_alg) = (id.as_str(), id_token_alg.as_str());
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("client id `{id}` must be letters, digits, `-`, `_` or `.`");
@@ -126,6 +137,8 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
     if public && grants.contains(&GrantType::ClientCredentials) {
         bail!("client_credentials needs a confidential client (drop --public)");
     }
+    let scopes = if scopes.is_empty() { orgid_config::default_scopes() } else { scopes };
+    orgid_config::check_scopes(&scopes, &grants).map_err(|why| anyhow::anyhow!("--scope: {why}"))?;
     let alg = SigningAlg::parse(id_token_alg)
         .ok_or_else(|| anyhow::anyhow!("unknown --id-token-alg `{id_token_alg}` (RS256, ES256, EdDSA)"))?;
     let secret = if public { None } else { Some(orgid_idp::keys::random_token(32)?) };
@@ -136,6 +149,7 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         redirect_uris,
         post_logout_redirect_uris,
         grants: grants.iter().map(|g| g.as_str().to_string()).collect(),
+        scopes,
         id_token_alg: alg.as_str().into(),
         require_totp,
         created_at: Utc::now(),
@@ -144,6 +158,7 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         .client(id)
         .reason(format!("client `{id}` registered"))
         .attr("grants", client.grants.join(" "))
+        .attr("scopes", client.scopes.join(" "))
         .attr("redirect_uris", client.redirect_uris.join(" "))
         .attr("type", if public { "public" } else { "confidential" });
     app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
