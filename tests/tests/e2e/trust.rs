@@ -312,19 +312,24 @@ async fn importing_a_missing_file_blames_the_file() {
     assert_eq!(runs.trim(), "[]", "a mistyped path writes no run: {runs}");
 }
 
-/// This host's owner string of a process that has ended: what `kill -9` leaves of a sync.
-fn dead_owner() -> String {
-    let mut child = std::process::Command::new("true").spawn().expect("spawn");
-    let pid = child.id();
-    child.wait().expect("wait");
-    let read = |p: &str| std::fs::read_to_string(p).expect(p).trim().to_string();
-    format!("{}/{}/{pid}/1", read("/proc/sys/kernel/hostname"), read("/proc/sys/kernel/random/boot_id"))
+/// The environment variable that makes [`sync_for_the_kill_test`] sync.
+const SYNC_ENV: &str = "ORGID_E2E_KILLED_SYNC";
+
+/// Not a test of its own: the sync that the kill test kills, in a process of its own. The test
+/// runs this binary again for this one test, with `ORGID_E2E_KILLED_SYNC` naming the
+/// configuration. Without the variable (a normal run) it does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_for_the_kill_test() {
+    let Ok(cfg) = std::env::var(SYNC_ENV) else { return };
+    let (code, out) = orgid(std::path::Path::new(&cfg), &["sync"]).await;
+    assert_eq!(code, 0, "{out}");
 }
 
-/// A first load large enough to be written in parts (2,500 changes, then 10,000 a part) is killed
-/// after its first part, and after its second; then one `orgid sync` (which finds the dead run)
-/// brings the store and the directory to exactly what they should be, memberships included:
-/// `env.sync()` asserts that reconcile finds no drift.
+/// A first load large enough to be written in parts (2,500 changes, then 10,000 a part) runs in a
+/// process of its own, which gets SIGKILL (kill -9) after its first part has committed, and after
+/// its second; then one `orgid sync` (which finds the dead run) brings the store and the directory
+/// to exactly what they should be, memberships included: `env.sync()` asserts that reconcile finds
+/// no drift.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_load_in_parts_killed_midway_converges_with_one_sync() {
     const PEOPLE: u32 = 21_000;
@@ -333,21 +338,22 @@ async fn a_first_load_in_parts_killed_midway_converges_with_one_sync() {
         let env = Env::new(Backend::Sqlite, &slapd.url()).await;
         let rows: Vec<Row> = (1..=PEOPLE)
             .map(|n| {
-                let mut r = Row::new(
-                    n,
-                    if n % 3 == 0 { "C010" } else { "G000" },
-                    &format!("E{n:05}"),
-                    &format!("员工{n}"),
-                    "M13",
-                );
+                let company = if n % 3 == 0 { "C010" } else { "G000" };
+                let mut r = Row::new(n, company, &format!("E{n:05}"), &format!("员工{n}"), "M13");
                 r.department = format!("部门{}", n % 7);
                 r
             })
             .collect();
         env.hr.write(&rows, false);
         let db = format!("sqlite://{}", env.hr.dir.join("orgid.db").display());
-        let cfg = env.cfg.clone();
-        let sync = tokio::spawn(async move { orgid(&cfg, &["sync"]).await });
+        let log = std::fs::File::create(env.hr.dir.join("killed-sync.log")).expect("log");
+        let mut sync = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .args(["--exact", "trust::sync_for_the_kill_test", "--nocapture", "--test-threads", "1"])
+            .env(SYNC_ENV, &env.cfg)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn the sync");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
         let pool = loop {
             if let Ok(p) = sqlx::SqlitePool::connect(&db).await {
@@ -360,19 +366,15 @@ async fn a_first_load_in_parts_killed_midway_converges_with_one_sync() {
             if people >= committed {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline && !sync.is_finished(), "the load never got to {committed}");
+            let running = sync.try_wait().expect("wait").is_none();
+            assert!(std::time::Instant::now() < deadline && running, "the load never got to {committed}");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        sync.abort();
-        let _ = sync.await;
+        sync.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        let status = sync.wait().expect("reaped");
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "killed by SIGKILL");
         let people: i64 = sqlx::query_scalar("SELECT count(*) FROM people").fetch_one(&pool).await.expect("count");
         assert!(people < i64::from(PEOPLE), "killed before the end ({people} people committed)");
-        // The process died with it: its run stays `running` under an owner that is gone.
-        sqlx::query("UPDATE runs SET owner = $1 WHERE status = 'running'")
-            .bind(dead_owner())
-            .execute(&pool)
-            .await
-            .expect("owner");
         pool.close().await;
 
         let report = env.sync().await; // asserts that reconcile finds no drift
