@@ -273,6 +273,7 @@ async fn the_roster_opens_a_confidential_post_through_the_confidential_office() 
         );
         let env = Env::new(Backend::Sqlite, &extra).await;
         let mut rows = staff();
+        #[allow(unused_assignments)] // read by the adjust-and-close half
         let mut feng = Row::new(13, "C020", "E2", "冯军", "P5");
         feng.confidential = true;
         rows.push(feng);
@@ -300,6 +301,47 @@ async fn the_roster_opens_a_confidential_post_through_the_confidential_office() 
         let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
         assert_eq!(code, 0, "{out}");
         assert_eq!(env.account("fengjun").await.map(|a| a.0), Some(AccountStatus::Active), "stays open: {out}");
+        if group_hr {
+            continue;
+        }
+        // Adjusting and closing go through the confidential office too: the roster's change waits
+        // (the store keeps him as he was, twice over), the approval applies it.
+        let env = &env;
+        let employee = |login: &'static str| async move {
+            wf::people(&env.app, &Principal::operator(), &AccountQuery::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|p| p.login.as_deref() == Some(login))
+                .expect("person")
+        };
+        for (kind, change) in [
+            (RequestKind::Adjust, (|r: &mut Row| r.title = "机要主管".into()) as fn(&mut Row)),
+            (RequestKind::Close, |r: &mut Row| r.left = true),
+        ] {
+            let mut changed = rows.clone();
+            change(changed.last_mut().expect("feng"));
+            env.hr.write(&changed, false);
+            let before = employee("fengjun").await;
+            for _ in 0..2 {
+                let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
+                assert_eq!(code, 0, "{out}");
+                assert!(out.contains("waits for the confidential office"), "{out}");
+                assert_eq!(employee("fengjun").await, before, "{kind:?}: kept as he was until approved");
+            }
+            let requests =
+                wf::requests(&env.app, &env.who("zhaomin").await, &wf::RequestQuery::default()).await.unwrap();
+            let held: Vec<_> = requests.iter().filter(|r| r.employee_number == "E2" && r.kind == kind).collect();
+            assert_eq!(held.len(), 1, "{kind:?}: one request: {requests:?}");
+            assert_eq!(held[0].chain, vec![Step::ConfidentialOffice]);
+            let r = wf::approve(&env.app, &env.who("zhaomin").await, held[0].id, true, "").await.unwrap();
+            assert_eq!(r.state, RequestState::Applied, "{kind:?}: {:?}", r.error);
+            rows = changed;
+        }
+        assert_eq!(env.account("fengjun").await.map(|a| a.0), Some(AccountStatus::Disabled), "closed once approved");
+        let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("waits for the confidential office"), "nothing left to ask: {out}");
     }
 }
 

@@ -26,6 +26,19 @@ pub struct FollowUp {
     checks: Option<(Vec<CompanyCode>, Vec<RosterCheck>)>,
     /// People of unrated companies now waiting for approval, with their profile.
     pending: Vec<(orgid_directory::PersonKey, Profile)>,
+    /// Confidential posts' adjustments and closings, held for the confidential office.
+    held: Vec<HeldChange>,
+}
+
+/// A change of a confidential post that the roster asks for and the confidential office decides.
+#[derive(Debug)]
+struct HeldChange {
+    kind: RequestKind,
+    key: orgid_directory::PersonKey,
+    company: CompanyCode,
+    profile: Profile,
+    before: Profile,
+    effective: Option<chrono::NaiveDate>,
 }
 
 /// Takes independent companies' changes out of `plan` (in `check` mode) and notes the pending
@@ -45,6 +58,7 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
     }
     if app.config.workflow.confidential_roster == ConfidentialRoster::Request {
         hold_confidential_openings(plan, current, index);
+        out.held = hold_confidential_changes(plan, current, index);
     }
     for c in plan.changes.iter().filter(|c| c.op == Op::PendingApproval) {
         let profile =
@@ -97,6 +111,63 @@ fn hold_confidential_openings(plan: &mut Plan, current: &[StoredPerson], index: 
     plan.counts = counts;
 }
 
+/// Seed 000 art. 11(四), the rest of it: a group-operated company's confidential post is also
+/// adjusted and closed through the confidential office. The roster's adjustment (a move, a new
+/// post or grade) or closing (a leaver, someone absent) of one is taken out of the plan, the
+/// person's record with it (the store keeps them as they were), and becomes a request that the
+/// confidential office approves; approved, it is applied like any request.
+fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &CompanyIndex) -> Vec<HeldChange> {
+    let stored: std::collections::HashMap<&orgid_directory::PersonKey, &StoredPerson> =
+        current.iter().map(|sp| (&sp.person.key, sp)).collect();
+    let group_operated = |code: &CompanyCode| index.get(code).is_some_and(|c| c.mode == OperatingMode::GroupOperated);
+    let mut held = Vec::new();
+    let mut counts = plan.counts;
+    let people = &plan.people;
+    plan.changes.retain(|c| {
+        let kind = match c.op {
+            Op::Adjust | Op::Move => RequestKind::Adjust,
+            Op::Close => RequestKind::Close,
+            _ => return true,
+        };
+        let Some(sp) = stored.get(&c.person_key) else { return true };
+        let after = people.iter().find(|p| p.key == c.person_key);
+        let confidential = sp.person.profile.confidential || after.is_some_and(|p| p.profile.confidential);
+        if !confidential || !(group_operated(&sp.person.profile.company) || group_operated(&c.company)) {
+            return true;
+        }
+        match c.op {
+            Op::Adjust => counts.adjust -= 1,
+            Op::Move => counts.moved -= 1,
+            _ => counts.close -= 1,
+        }
+        let profile = after.map_or_else(|| sp.person.profile.clone(), |p| p.profile.clone());
+        let effective = after.and_then(|p| p.leave_date).or(sp.person.leave_date);
+        // Closing is asked by the old company, adjusting by the new one (domain.md, MOVE).
+        let company = if kind == RequestKind::Close { sp.person.profile.company.clone() } else { c.company.clone() };
+        held.push(HeldChange {
+            kind,
+            key: c.person_key.clone(),
+            company,
+            profile,
+            before: sp.person.profile.clone(),
+            effective,
+        });
+        false
+    });
+    plan.counts = counts;
+    let keys: std::collections::HashSet<&orgid_directory::PersonKey> = held.iter().map(|h| &h.key).collect();
+    plan.people.retain(|p| !keys.contains(&p.key));
+    for h in &held {
+        plan.warnings.push(format!(
+            "employee {} ({}): a confidential post's {} waits for the confidential office (seed 000 art. 11)",
+            h.before.employee_number,
+            h.before.name,
+            h.kind.as_str()
+        ));
+    }
+    held
+}
+
 /// Operating modes set by group IT win over the company list's.
 pub async fn override_modes(app: &App, companies: &mut [orgid_directory::Company]) -> anyhow::Result<()> {
     let modes = app.store.company_modes().await?;
@@ -116,6 +187,45 @@ pub async fn follow_up(app: &App, index: &CompanyIndex, f: FollowUp) -> anyhow::
         if !checks.is_empty() {
             info!(differences = checks.len(), "independent companies' roster differences recorded as roster checks");
         }
+    }
+    for h in f.held {
+        let Some(company) = index.get(&h.company) else { continue };
+        let known =
+            app.store.requests(&RequestFilter { person_key: Some(h.key.clone()), ..RequestFilter::default() }).await?;
+        if known.iter().any(|r| r.kind == h.kind && !matches!(r.state, RequestState::Cancelled | RequestState::Applied))
+        {
+            continue;
+        }
+        let req = Request {
+            id: 0,
+            kind: h.kind,
+            company: company.code.clone(),
+            person_key: h.key,
+            employee_number: h.profile.employee_number.clone(),
+            name: h.profile.name.clone(),
+            effective_date: h.effective,
+            chain: approval_chain(company, true, false, app.config.workflow.confidential_group_hr),
+            profile: h.profile,
+            before: Some(h.before),
+            origin: Origin::Sync,
+            requested_by: SYNC_REQUESTER.into(),
+            requested_at: now,
+            state: RequestState::Pending,
+            approvals: Vec::new(),
+            approved_at: None,
+            due: None,
+            done_at: None,
+            error: None,
+        };
+        let kind = req.kind.as_str();
+        let mut e = AuditEvent::new(now, EventKind::RequestSubmit, AuditOutcome::Success, Actor::System("sync".into()))
+            .reason(format!("{kind} {} {}", req.employee_number, req.name))
+            .attr("kind", kind)
+            .attr("origin", "sync")
+            .attr("employee_number", req.employee_number.clone())
+            .attr("chain", req.chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+        e.company = Some(req.company.clone());
+        app.store.insert_request(&req, &[e]).await?;
     }
     for (key, profile) in f.pending {
         let Some(company) = index.get(&profile.company) else { continue };
