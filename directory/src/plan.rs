@@ -242,6 +242,24 @@ impl Plan {
             });
         }
 
+        if input.scope == Scope::Full && !input.held.is_empty() {
+            // People of a company the run does not cover (its row was rejected) are never closed
+            // as absent; those whose own rows were rejected are named as kept.
+            let mut kept: Vec<&StoredPerson> = input
+                .current
+                .iter()
+                .filter(|sp| !seen.contains(&sp.person.key) && !input.companies.contains(&sp.person.profile.company))
+                .filter(|sp| sp.account.as_ref().is_some_and(|a| a.status != AccountStatus::Disabled))
+                .filter(|sp| input.held.holds(sp))
+                .collect();
+            kept.sort_by(|a, b| a.person.profile.employee_number.cmp(&b.person.profile.employee_number));
+            for sp in kept {
+                plan.warnings.push(format!(
+                    "employee {} ({}) is kept as they were: their row was rejected with their company's",
+                    sp.person.profile.employee_number, sp.person.profile.name
+                ));
+            }
+        }
         if input.scope == Scope::Full {
             let mut absent: Vec<&StoredPerson> = input
                 .current

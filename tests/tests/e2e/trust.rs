@@ -386,3 +386,25 @@ async fn a_first_load_in_parts_killed_midway_converges_with_one_sync() {
         assert!(runs.contains("\"abandoned\""), "{runs}");
     }
 }
+
+/// A rejected company row: its people's rows are rejected with it, and they are left exactly as
+/// they were (accounts and directory), the report naming them.
+#[tokio::test]
+async fn the_people_of_a_rejected_company_row_are_left_as_they_were() {
+    let slapd = Slapd::start().await;
+    let env = Env::new(Backend::Sqlite, &slapd.url()).await;
+    env.hr.write(&month_one(), false);
+    env.sync().await;
+    let before = dump(&slapd).await;
+    let (_, accounts_before) = orgid(&env.cfg, &["accounts", "list", "--format", "json"]).await;
+    let bad = crate::hr::COMPANIES.replace("C020,测试二级公司,C010,2,", "C020,测试二级公司,C010,9,");
+    std::fs::write(env.hr.dir.join("companies.csv"), bad).expect("companies");
+    let report = env.sync().await;
+    assert_eq!(report["status"], "partial", "{report}");
+    assert_eq!(report["counts"]["close"], 0, "{report}");
+    assert!(report["changes"].as_array().is_some_and(Vec::is_empty), "{report}");
+    assert!(warnings(&report).contains("employee B1 (杨洋) is kept as they were"), "{report}");
+    let (_, accounts) = orgid(&env.cfg, &["accounts", "list", "--format", "json"]).await;
+    assert_eq!(accounts, accounts_before);
+    assert_eq!(dump(&slapd).await, before);
+}
