@@ -273,7 +273,6 @@ async fn the_roster_opens_a_confidential_post_through_the_confidential_office() 
         );
         let env = Env::new(Backend::Sqlite, &extra).await;
         let mut rows = staff();
-        #[allow(unused_assignments)] // read by the adjust-and-close half
         let mut feng = Row::new(13, "C020", "E2", "冯军", "P5");
         feng.confidential = true;
         rows.push(feng);

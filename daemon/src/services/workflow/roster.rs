@@ -24,21 +24,22 @@ pub const SYNC_REQUESTER: &str = "sync";
 pub struct FollowUp {
     /// The independent companies the roster covered, and their differences.
     checks: Option<(Vec<CompanyCode>, Vec<RosterCheck>)>,
-    /// People of unrated companies now waiting for approval, with their profile.
-    pending: Vec<(orgid_directory::PersonKey, Profile)>,
+    /// Openings now waiting for approval (unrated companies, confidential posts).
+    pending: Vec<HeldChange>,
     /// Confidential posts' adjustments and closings, held for the confidential office.
     held: Vec<HeldChange>,
 }
 
-/// A change of a confidential post that the roster asks for and the confidential office decides.
+/// A change the roster asks for that waits for approval: the request the sync makes for it.
 #[derive(Debug)]
 struct HeldChange {
     kind: RequestKind,
     key: orgid_directory::PersonKey,
     company: CompanyCode,
     profile: Profile,
-    before: Profile,
+    before: Option<Profile>,
     effective: Option<chrono::NaiveDate>,
+    confidential: bool,
 }
 
 /// Takes independent companies' changes out of `plan` (in `check` mode) and notes the pending
@@ -66,7 +67,15 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
                 current.iter().find(|sp| sp.person.key == c.person_key).map(|sp| sp.person.profile.clone())
             });
         if let Some(p) = profile {
-            out.pending.push((c.person_key.clone(), p));
+            out.pending.push(HeldChange {
+                kind: RequestKind::Open,
+                key: c.person_key.clone(),
+                company: p.company.clone(),
+                effective: p.hire_date,
+                confidential: p.confidential,
+                profile: p,
+                before: None,
+            });
         }
     }
     out
@@ -149,8 +158,9 @@ fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &
             key: c.person_key.clone(),
             company,
             profile,
-            before: sp.person.profile.clone(),
+            before: Some(sp.person.profile.clone()),
             effective,
+            confidential: true,
         });
         false
     });
@@ -160,8 +170,8 @@ fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &
     for h in &held {
         plan.warnings.push(format!(
             "employee {} ({}): a confidential post's {} waits for the confidential office (seed 000 art. 11)",
-            h.before.employee_number,
-            h.before.name,
+            h.before.as_ref().unwrap_or(&h.profile).employee_number,
+            h.before.as_ref().unwrap_or(&h.profile).name,
             h.kind.as_str()
         ));
     }
@@ -188,84 +198,54 @@ pub async fn follow_up(app: &App, index: &CompanyIndex, f: FollowUp) -> anyhow::
             info!(differences = checks.len(), "independent companies' roster differences recorded as roster checks");
         }
     }
-    for h in f.held {
-        let Some(company) = index.get(&h.company) else { continue };
-        let known =
-            app.store.requests(&RequestFilter { person_key: Some(h.key.clone()), ..RequestFilter::default() }).await?;
-        if known.iter().any(|r| r.kind == h.kind && !matches!(r.state, RequestState::Cancelled | RequestState::Applied))
-        {
-            continue;
-        }
-        let req = Request {
-            id: 0,
-            kind: h.kind,
-            company: company.code.clone(),
-            person_key: h.key,
-            employee_number: h.profile.employee_number.clone(),
-            name: h.profile.name.clone(),
-            effective_date: h.effective,
-            chain: approval_chain(company, true, false, app.config.workflow.confidential_group_hr),
-            profile: h.profile,
-            before: Some(h.before),
-            origin: Origin::Sync,
-            requested_by: SYNC_REQUESTER.into(),
-            requested_at: now,
-            state: RequestState::Pending,
-            approvals: Vec::new(),
-            approved_at: None,
-            due: None,
-            done_at: None,
-            error: None,
-        };
-        let kind = req.kind.as_str();
-        let mut e = AuditEvent::new(now, EventKind::RequestSubmit, AuditOutcome::Success, Actor::System("sync".into()))
-            .reason(format!("{kind} {} {}", req.employee_number, req.name))
-            .attr("kind", kind)
-            .attr("origin", "sync")
-            .attr("employee_number", req.employee_number.clone())
-            .attr("chain", req.chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
-        e.company = Some(req.company.clone());
-        app.store.insert_request(&req, &[e]).await?;
+    for r in f.held.into_iter().chain(f.pending) {
+        submit(app, index, r, now).await?;
     }
-    for (key, profile) in f.pending {
-        let Some(company) = index.get(&profile.company) else { continue };
-        let known =
-            app.store.requests(&RequestFilter { person_key: Some(key.clone()), ..RequestFilter::default() }).await?;
-        if known
-            .iter()
-            .any(|r| r.kind == RequestKind::Open && !matches!(r.state, RequestState::Cancelled | RequestState::Applied))
-        {
-            continue;
-        }
-        let req = Request {
-            id: 0,
-            kind: RequestKind::Open,
-            company: company.code.clone(),
-            person_key: key,
-            employee_number: profile.employee_number.clone(),
-            name: profile.name.clone(),
-            effective_date: profile.hire_date,
-            chain: approval_chain(company, profile.confidential, false, app.config.workflow.confidential_group_hr),
-            profile,
-            before: None,
-            origin: Origin::Sync,
-            requested_by: SYNC_REQUESTER.into(),
-            requested_at: now,
-            state: RequestState::Pending,
-            approvals: Vec::new(),
-            approved_at: None,
-            due: None,
-            done_at: None,
-            error: None,
-        };
-        let mut e = AuditEvent::new(now, EventKind::RequestSubmit, AuditOutcome::Success, Actor::System("sync".into()))
-            .reason(format!("open {} {}", req.employee_number, req.name))
-            .attr("kind", "open")
-            .attr("origin", "sync")
-            .attr("employee_number", req.employee_number.clone())
-            .attr("chain", req.chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
-        e.company = Some(req.company.clone());
-        app.store.insert_request(&req, &[e]).await?;
+    Ok(())
+}
+
+/// Makes the request a sync asks for, unless one of its kind is still open for the person.
+async fn submit(
+    app: &App,
+    index: &CompanyIndex,
+    h: HeldChange,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let Some(company) = index.get(&h.company) else { return Ok(()) };
+    let known =
+        app.store.requests(&RequestFilter { person_key: Some(h.key.clone()), ..RequestFilter::default() }).await?;
+    if known.iter().any(|r| r.kind == h.kind && !matches!(r.state, RequestState::Cancelled | RequestState::Applied)) {
+        return Ok(());
     }
+    let req = Request {
+        id: 0,
+        kind: h.kind,
+        company: company.code.clone(),
+        person_key: h.key,
+        employee_number: h.profile.employee_number.clone(),
+        name: h.profile.name.clone(),
+        effective_date: h.effective,
+        chain: approval_chain(company, h.confidential, false, app.config.workflow.confidential_group_hr),
+        profile: h.profile,
+        before: h.before,
+        origin: Origin::Sync,
+        requested_by: SYNC_REQUESTER.into(),
+        requested_at: now,
+        state: RequestState::Pending,
+        approvals: Vec::new(),
+        approved_at: None,
+        due: None,
+        done_at: None,
+        error: None,
+    };
+    let kind = req.kind.as_str();
+    let mut e = AuditEvent::new(now, EventKind::RequestSubmit, AuditOutcome::Success, Actor::System("sync".into()))
+        .reason(format!("{kind} {} {}", req.employee_number, req.name))
+        .attr("kind", kind)
+        .attr("origin", "sync")
+        .attr("employee_number", req.employee_number.clone())
+        .attr("chain", req.chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    e.company = Some(req.company.clone());
+    app.store.insert_request(&req, &[e]).await?;
     Ok(())
 }
