@@ -318,9 +318,10 @@ const SERVE_ENV: &str = "ORGID_E2E_FLOOD_SERVE";
 
 /// Not a test of its own: the server of the flood test in a process of its own, so that its
 /// memory is measured alone. The test runs this binary again for this one test, with
-/// `ORGID_E2E_FLOOD_SERVE` naming the configuration; `orgid serve` runs until SIGTERM. Without
-/// the variable (a normal run) it does nothing.
+/// `ORGID_E2E_FLOOD_SERVE` naming the configuration; `orgid serve` runs until SIGTERM. Ignored in a
+/// normal run; without the variable it does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper process of another test, which runs it with --ignored"]
 async fn serve_for_the_flood_test() {
     let Ok(cfg) = std::env::var(SERVE_ENV) else { return };
     let (code, out) = orgid(Path::new(&cfg), &["serve"]).await;
@@ -360,7 +361,7 @@ async fn a_flood_of_bad_logins_neither_takes_the_memory_nor_keeps_a_correct_logi
     // `orgid serve` in a process of its own (see `serve_for_the_flood_test`).
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let mut server = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "oidc_attack::serve_for_the_flood_test", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "oidc_attack::serve_for_the_flood_test", "--ignored", "--nocapture", "--test-threads", "1"])
         .env(SERVE_ENV, &cfg)
         .stdout(log.try_clone().unwrap())
         .stderr(log)

@@ -317,8 +317,9 @@ const SYNC_ENV: &str = "ORGID_E2E_KILLED_SYNC";
 
 /// Not a test of its own: the sync that the kill test kills, in a process of its own. The test
 /// runs this binary again for this one test, with `ORGID_E2E_KILLED_SYNC` naming the
-/// configuration. Without the variable (a normal run) it does nothing.
+/// configuration. Ignored in a normal run; without the variable it does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper process of another test, which runs it with --ignored"]
 async fn sync_for_the_kill_test() {
     let Ok(cfg) = std::env::var(SYNC_ENV) else { return };
     let (code, out) = orgid(std::path::Path::new(&cfg), &["sync"]).await;
@@ -348,7 +349,7 @@ async fn a_first_load_in_parts_killed_midway_converges_with_one_sync() {
         let db = format!("sqlite://{}", env.hr.dir.join("orgid.db").display());
         let log = std::fs::File::create(env.hr.dir.join("killed-sync.log")).expect("log");
         let mut sync = std::process::Command::new(std::env::current_exe().expect("exe"))
-            .args(["--exact", "trust::sync_for_the_kill_test", "--nocapture", "--test-threads", "1"])
+            .args(["--exact", "trust::sync_for_the_kill_test", "--ignored", "--nocapture", "--test-threads", "1"])
             .env(SYNC_ENV, &env.cfg)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
