@@ -22,6 +22,10 @@ pub struct OidcConfig {
     pub refresh_token_ttl_secs: u64,
     /// A new signing key is made this often; the old one stays published until its tokens expire.
     pub key_rotation_days: u32,
+    /// How access tokens are signed for clients that do not say (`access_token_alg` of a client).
+    /// Unset: ES256 on a new install; an install that already issued RS256 access tokens before
+    /// this setting existed keeps RS256 (its resource servers may expect it) until this is set.
+    pub access_token_alg: Option<SigningAlg>,
 }
 
 impl Default for OidcConfig {
@@ -33,6 +37,7 @@ impl Default for OidcConfig {
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 8 * 3600,
             key_rotation_days: 90,
+            access_token_alg: None,
         }
     }
 }
@@ -244,6 +249,10 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub id_token_alg: SigningAlg,
+    /// How this client's access tokens are signed (RS256, ES256 or EdDSA); unset: the provider's
+    /// (`oidc.access_token_alg`).
+    #[serde(default)]
+    pub access_token_alg: Option<SigningAlg>,
     /// Every login to this client needs the second factor.
     #[serde(default)]
     pub require_totp: bool,

@@ -211,11 +211,14 @@ id = "portal"
 secret = "0123456789abcdef0123"
 redirect_uris = ["https://portal.example.com/cb", "http://127.0.0.1:9000/cb"]
 id_token_alg = "EdDSA"
+access_token_alg = "EdDSA"
 "#,
     )
     .expect("valid");
     assert_eq!(cfg.clients[0].grants, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
     assert_eq!(cfg.clients[0].id_token_alg, SigningAlg::EdDSA);
+    assert_eq!(cfg.clients[0].access_token_alg, Some(SigningAlg::EdDSA));
+    assert_eq!(cfg.oidc.access_token_alg, None, "unset: the install's default");
     assert_eq!(cfg.password.lockout_threshold, 5);
 
     let errs = parse(

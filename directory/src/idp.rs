@@ -90,6 +90,8 @@ pub struct StoredClient {
     pub scopes: Vec<String>,
     /// `RS256`, `ES256` or `EdDSA`.
     pub id_token_alg: String,
+    /// How its access tokens are signed; `None`: the provider's default.
+    pub access_token_alg: Option<String>,
     pub require_totp: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -28,6 +28,8 @@ pub struct Client {
     /// The scopes it may ask for; any other is `invalid_scope`.
     pub scopes: Vec<String>,
     pub id_token_alg: SigningAlg,
+    /// How its access tokens are signed; `None`: the provider's default.
+    pub access_token_alg: Option<SigningAlg>,
     pub require_totp: bool,
     /// From the configuration file (cannot be removed with the CLI).
     pub configured: bool,
@@ -67,6 +69,7 @@ impl Client {
             grants: c.grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
             scopes: c.scopes,
             id_token_alg: SigningAlg::parse(&c.id_token_alg).unwrap_or_default(),
+            access_token_alg: c.access_token_alg.as_deref().and_then(SigningAlg::parse),
             require_totp: c.require_totp,
             configured: false,
         }
@@ -78,27 +81,31 @@ pub fn hash_client_secret(secret: &str) -> String {
     crate::crypto::sha256_hex(secret)
 }
 
+/// The clients of the configuration file, made once when the provider starts.
+pub(crate) fn configured(settings: &crate::Settings) -> Vec<Client> {
+    settings
+        .clients
+        .iter()
+        .map(|c| Client {
+            id: c.id.clone(),
+            name: if c.name.is_empty() { c.id.clone() } else { c.name.clone() },
+            secret: c.secret.clone().map_or(ClientSecret::None, ClientSecret::Plain),
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            grants: c.grants.clone(),
+            scopes: c.scopes.clone(),
+            id_token_alg: c.id_token_alg,
+            access_token_alg: c.access_token_alg,
+            require_totp: c.require_totp,
+            configured: true,
+        })
+        .collect()
+}
+
 impl Provider {
     /// Every client: the configuration's first (they win on a clash), then the stored ones.
     pub async fn clients(&self) -> Result<Vec<Client>, IdpError> {
-        let mut out: Vec<Client> = self
-            .inner
-            .settings
-            .clients
-            .iter()
-            .map(|c| Client {
-                id: c.id.clone(),
-                name: if c.name.is_empty() { c.id.clone() } else { c.name.clone() },
-                secret: c.secret.clone().map_or(ClientSecret::None, ClientSecret::Plain),
-                redirect_uris: c.redirect_uris.clone(),
-                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-                grants: c.grants.clone(),
-                scopes: c.scopes.clone(),
-                id_token_alg: c.id_token_alg,
-                require_totp: c.require_totp,
-                configured: true,
-            })
-            .collect();
+        let mut out = self.inner.configured.clone();
         for c in self.inner.store.clients().await? {
             if !out.iter().any(|o| o.id == c.id) {
                 out.push(Client::from_stored(c));
@@ -107,7 +114,17 @@ impl Provider {
         Ok(out)
     }
 
+    /// The client `id`: one of the configuration's without a look in the store (they win on a
+    /// clash), else the store's as it is now (a client removed a moment ago is unknown at once).
     pub async fn client(&self, id: &str) -> Result<Option<Client>, IdpError> {
-        Ok(self.clients().await?.into_iter().find(|c| c.id == id))
+        if let Some(c) = self.inner.configured.iter().find(|c| c.id == id) {
+            return Ok(Some(c.clone()));
+        }
+        Ok(self.inner.store.clients().await?.into_iter().find(|c| c.id == id).map(Client::from_stored))
+    }
+
+    /// How `client`'s access tokens are signed: its own algorithm, else the provider's default.
+    pub fn access_token_alg(&self, client: &Client) -> SigningAlg {
+        client.access_token_alg.unwrap_or(self.inner.settings.access_token_alg)
     }
 }

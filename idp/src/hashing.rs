@@ -183,6 +183,22 @@ fn blocks<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block] {
     &mut memory[..n]
 }
 
+/// How long one argon2id hash with orgid's parameters takes on one core: the median of `n`,
+/// after a warm-up, in one reused memory as a worker hashes. A machine's cores ÷ this is the most
+/// password logins a second it can check (`bench/oidc.sh` reports logins against it).
+pub fn one_hash_time(n: usize) -> Result<std::time::Duration, IdpError> {
+    let mut memory = Vec::new();
+    hash_with(b"warm-up", &mut memory).map_err(IdpError::Internal)?;
+    let mut times = Vec::with_capacity(n.max(1));
+    for _ in 0..n.max(1) {
+        let start = std::time::Instant::now();
+        hash_with(b"Spring-2026a", &mut memory).map_err(IdpError::Internal)?;
+        times.push(start.elapsed());
+    }
+    times.sort_unstable();
+    Ok(times[times.len() / 2])
+}
+
 fn hash_with(password: &[u8], memory: &mut Vec<Block>) -> Result<String, String> {
     let params = params().map_err(|e| e.to_string())?;
     let mut salt = [0u8; 16];

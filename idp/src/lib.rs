@@ -70,6 +70,8 @@ pub struct Settings {
     pub login: LoginConfig,
     pub totp: TotpConfig,
     pub clients: Vec<ClientConfig>,
+    /// How access tokens are signed for a client that does not say.
+    pub access_token_alg: SigningAlg,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             login: cfg.login.clone(),
             totp: cfg.totp.clone(),
             clients: cfg.clients.clone(),
+            access_token_alg: cfg.oidc.access_token_alg.unwrap_or(SigningAlg::ES256),
         }
     }
 
@@ -103,6 +106,8 @@ pub struct Provider {
 
 struct Inner {
     settings: Settings,
+    /// The configuration's clients, ready to use (the store's are read on each use).
+    configured: Vec<Client>,
     store: Arc<dyn IdpStore>,
     keys: KeyRing,
     clock: Arc<dyn Clock>,
@@ -129,6 +134,7 @@ impl Provider {
         Self {
             inner: Arc::new(Inner {
                 hashes,
+                configured: clients::configured(&settings),
                 settings,
                 store,
                 keys,
@@ -144,8 +150,10 @@ impl Provider {
     pub async fn ensure_keys(&self) -> Result<u32, IdpError> {
         let mut algs = vec![SigningAlg::RS256];
         for c in self.clients().await? {
-            if !algs.contains(&c.id_token_alg) {
-                algs.push(c.id_token_alg);
+            for alg in [c.id_token_alg, self.access_token_alg(&c)] {
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
             }
         }
         self.inner.keys.ensure(&algs, self.now()).await

@@ -1,7 +1,7 @@
-//! Group commit of the login path's writes.
+//! Group commit of the login path's and the token endpoint's writes.
 //!
 //! A login writes one small transaction: its credential row (failures, lock, last login) and its
-//! audit record. Committed one by one, every login waits for a commit of its own (an fsync on
+//! audit record; a token response, its grant, its token records and its audit record. Committed one by one, every login waits for a commit of its own (an fsync on
 //! PostgreSQL, the write lock on SQLite), which caps a store at a few thousand logins a second on
 //! an ordinary disk. Here concurrent logins share transactions instead:
 //!
@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use orgid_directory::StoreError;
 use orgid_directory::audit::AuditEvent;
-use orgid_directory::idp::FailureCount;
+use orgid_directory::idp::{FailureCount, GrantRecord, TokenRecord};
 use tokio::sync::oneshot;
 
 /// The most writes one transaction takes: a few milliseconds of statements, one audit insert.
@@ -44,25 +44,52 @@ pub(crate) const MAX_GROUP: usize = 512;
 /// One login's write, as the `IdpStore` methods of the same names describe it.
 #[derive(Debug)]
 pub(crate) enum LoginWrite {
-    Failure { login: String, threshold: u32, lock_until: DateTime<Utc>, attempt: AuditEvent },
-    Refusal { attempt: AuditEvent },
-    Success { login: String, at: DateTime<Utc>, audit: Vec<AuditEvent> },
+    Failure {
+        login: String,
+        threshold: u32,
+        lock_until: DateTime<Utc>,
+        attempt: AuditEvent,
+    },
+    Refusal {
+        attempt: AuditEvent,
+    },
+    Success {
+        login: String,
+        at: DateTime<Utc>,
+        audit: Vec<AuditEvent>,
+    },
+    /// A grant and the tokens of the response (`GrantStore::create_grant`): it touches no
+    /// credential row, and the response is sent only once this has committed, so a client never
+    /// holds a token that a crash could lose or that revocation could miss.
+    Grant {
+        grant: GrantRecord,
+        tokens: Vec<TokenRecord>,
+        code_hash: Option<String>,
+        audit: Vec<AuditEvent>,
+    },
 }
 
 impl LoginWrite {
+    /// A grant that can go into the group's multi-row inserts: it spends no code (whose row a
+    /// statement of its own must lock and check) and is not born revoked.
+    pub(crate) fn foldable(&self) -> bool {
+        matches!(self, LoginWrite::Grant { grant, code_hash: None, .. } if grant.revoked_at.is_none())
+    }
+
     /// The credential row the write locks (none for a refusal).
     fn login(&self) -> &str {
         match self {
             LoginWrite::Failure { login, .. } | LoginWrite::Success { login, .. } => login,
-            LoginWrite::Refusal { .. } => "",
+            LoginWrite::Refusal { .. } | LoginWrite::Grant { .. } => "",
         }
     }
 }
 
 /// How a group's writes are executed: the successes of logins that have no failure in the group
 /// are folded into one statement (`batched`, per login in login order: the last success's time,
-/// for its `last_login_at`, and the latest time, which a lock must outlast to be kept); every
-/// other write runs on its own, in order. `logins`: every credential row the group touches, in
+/// for its `last_login_at`, and the latest time, which a lock must outlast to be kept); so are the
+/// new grants that spend no code (`Grant::foldable`: one multi-row insert of the grants, one of
+/// their tokens); every other write runs on its own, in order. `logins`: every credential row the group touches, in
 /// the order PostgreSQL locks them first, so that concurrent groups never wait on each other in
 /// a circle.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,6 +112,7 @@ pub(crate) fn plan<'a>(writes: &[&'a LoginWrite]) -> GroupPlan<'a> {
     let mut alone = Vec::with_capacity(writes.len());
     for w in writes {
         match w {
+            LoginWrite::Grant { .. } if w.foldable() => alone.push(false),
             LoginWrite::Success { login, at, .. } if !failing.contains(login.as_str()) => {
                 let at = at.timestamp_millis();
                 let e = batched.entry(login.as_str()).or_insert((at, at));
@@ -120,6 +148,32 @@ impl LoginDialect for sqlx::Sqlite {
 impl LoginDialect for sqlx::Postgres {
     const LOCK_ROWS: bool = true;
     const LOCK_WRITES: Option<&'static str> = None;
+}
+
+/// The connection a group is written through: on SQLite always the same one, kept for the
+/// store's life outside its pool (`SqliteStore::group_conn`), elsewhere any of the pool's.
+pub(crate) enum GroupConn<'a, DB: sqlx::Database> {
+    Kept(tokio::sync::MappedMutexGuard<'a, DB::Connection>),
+    Pooled(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for GroupConn<'_, DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            GroupConn::Kept(c) => c,
+            GroupConn::Pooled(c) => c,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for GroupConn<'_, DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            GroupConn::Kept(c) => c,
+            GroupConn::Pooled(c) => c,
+        }
+    }
 }
 
 /// What a write answers: the failure count for `Failure`, nothing for the others.
@@ -160,11 +214,13 @@ struct Queue {
     committers: usize,
 }
 
-/// How many login writes a store has committed, in how many transactions, since it was opened.
+/// How many login and grant writes a store has committed, in how many transactions, since it was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginWriteStats {
-    /// Writes taken off the queue (each then committed or failed).
+    /// Login writes taken off the queue (each then committed or failed).
     pub writes: u64,
+    /// Grant writes (token responses) taken off the queue.
+    pub grants: u64,
     /// Groups taken off the queue (a group written again after a failure counts once).
     pub groups: u64,
 }
@@ -173,6 +229,7 @@ pub struct LoginWriteStats {
 struct Shared {
     queue: Mutex<Queue>,
     writes: AtomicU64,
+    grants: AtomicU64,
     groups: AtomicU64,
 }
 
@@ -192,6 +249,7 @@ impl LoginWriter {
     pub(crate) fn stats(&self) -> LoginWriteStats {
         LoginWriteStats {
             writes: self.shared.writes.load(Ordering::Relaxed),
+            grants: self.shared.grants.load(Ordering::Relaxed),
             groups: self.shared.groups.load(Ordering::Relaxed),
         }
     }
@@ -250,7 +308,9 @@ async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) 
             queue.jobs.drain(..n).collect()
         };
         committer.shared.groups.fetch_add(1, Ordering::Relaxed);
-        committer.shared.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        let grants = group.iter().filter(|j| matches!(j.write, LoginWrite::Grant { .. })).count();
+        committer.shared.grants.fetch_add(grants as u64, Ordering::Relaxed);
+        committer.shared.writes.fetch_add((group.len() - grants) as u64, Ordering::Relaxed);
         commit(&store, group).await;
     }
 }
@@ -342,6 +402,30 @@ mod tests {
         assert_eq!(p.batched, [("a", 30, 30), ("b", 10, 20)]);
         assert_eq!(p.alone, [false, false, true, false, true, true], "c's success follows its failure, alone");
         assert_eq!(p.logins, ["a", "b", "c"], "every row touched, each once, in login order");
+    }
+
+    fn grant(code: Option<&str>) -> LoginWrite {
+        let g = GrantRecord {
+            id: "g".into(),
+            client_id: "c".into(),
+            login: None,
+            scope: String::new(),
+            session_hash: None,
+            auth_time: None,
+            amr: vec![],
+            created_at: at(0),
+            revoked_at: None,
+        };
+        LoginWrite::Grant { grant: g, tokens: vec![], code_hash: code.map(String::from), audit: vec![ev()] }
+    }
+
+    #[test]
+    fn new_grants_are_folded_unless_they_spend_a_code() {
+        let writes = [grant(None), success("a", 1), grant(Some("code")), grant(None)];
+        let refs: Vec<&LoginWrite> = writes.iter().collect();
+        let p = plan(&refs);
+        assert_eq!(p.alone, [false, false, true, false], "the code's grant checks its code on its own");
+        assert_eq!(p.logins, ["a"], "grants lock no credential row");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum ClientsCommand {
         scopes: Vec<String>,
         #[arg(long, default_value = "RS256")]
         id_token_alg: String,
+        /// RS256, ES256 or EdDSA (default: the provider's, `oidc.access_token_alg`).
+        #[arg(long)]
+        access_token_alg: Option<String>,
         #[arg(long)]
         require_totp: bool,
     },
@@ -54,6 +57,7 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
             grants,
             scopes,
             id_token_alg,
+            access_token_alg,
             require_totp,
         } => {
             let new = NewClient {
@@ -65,6 +69,7 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 grants,
                 scopes,
                 id_token_alg,
+                access_token_alg,
                 require_totp,
             };
             let secret = idp::add_client(app, new).await?;
@@ -95,6 +100,7 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
             "grants",
             "scopes",
             "id_token_alg",
+            "access_token_alg",
             "require_totp",
             "redirect_uris",
         ],
@@ -109,6 +115,7 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
                     c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
                     c.scopes.join(" "),
                     c.id_token_alg.as_str().into(),
+                    provider.access_token_alg(c).as_str().into(),
                     c.require_totp.to_string(),
                     c.redirect_uris.join(" "),
                 ]

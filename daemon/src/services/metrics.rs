@@ -135,12 +135,18 @@ impl Metrics {
     }
 }
 
-/// The store's login writes (failures, refusals, successes with their audit records) and the
-/// transactions they were committed in: their ratio is how much group commit is saving.
+/// The store's login writes (failures, refusals, successes with their audit records), its grant
+/// writes (each token response's grant, tokens and audit record) and the transactions both were
+/// committed in together: the ratio is how much group commit is saving.
 pub fn render_login_writes(s: &mut String, stats: orgid_store::LoginWriteStats) {
     for (name, help, v) in [
         ("orgid_login_writes_total", "Login writes (with their audit records) committed or failed.", stats.writes),
-        ("orgid_login_write_groups_total", "Transactions the login writes were grouped in.", stats.groups),
+        (
+            "orgid_token_writes_total",
+            "Token responses' writes (grant, tokens, audit record) committed or failed.",
+            stats.grants,
+        ),
+        ("orgid_login_write_groups_total", "Transactions the login and token writes were grouped in.", stats.groups),
     ] {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }

@@ -26,7 +26,7 @@ use super::jwt::{self, AccessClaims};
 use super::responses::{client_auth_error, invalid_grant, oauth_error, ok_json, server_error};
 use crate::account::active;
 use crate::audit::Peer;
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::{ordered_id, random_token, sha256_hex};
 use crate::{Client, IdpError, Provider};
 
 /// ID tokens with the `org` claim.
@@ -55,12 +55,12 @@ impl Provider {
         let now = self.now();
         let o = &self.inner.settings.oidc;
         let access_exp = now + Duration::seconds(o.access_token_ttl_secs as i64);
-        let jti = random_token(18)?;
+        let jti = ordered_id(now, 15)?;
         let sub = match i.subject {
             Some(s) => self.subject_id(&s.person_key),
             None => i.client.id.clone(),
         };
-        let at_key = self.inner.keys.signer(orgid_config::SigningAlg::RS256, now).await?;
+        let at_key = self.inner.keys.signer(self.access_token_alg(i.client), now).await?;
         let access = jwt::sign(
             &AccessClaims {
                 iss: self.issuer().into(),
@@ -214,7 +214,7 @@ async fn code_grant(
     if p.inner.store.session(&rec.session_hash).await?.is_none_or(|s| s.ended_at.is_some()) {
         return Ok(invalid_grant("the session that issued the code has ended"));
     }
-    let grant_id = random_token(18)?;
+    let grant_id = ordered_id(now, 15)?;
     let refresh = client.allows(GrantType::RefreshToken);
     let (body, records) = p
         .tokens(Issue {
@@ -331,7 +331,7 @@ async fn credentials_grant(
     // No user: the user scopes mean nothing here.
     let scope = asked.split(' ').filter(|x| !x.is_empty() && !claims::SCOPES.contains(x)).collect::<Vec<_>>().join(" ");
     let now = p.now();
-    let grant_id = random_token(18)?;
+    let grant_id = ordered_id(now, 15)?;
     let (body, records) = p
         .tokens(Issue {
             client,

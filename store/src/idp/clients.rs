@@ -16,6 +16,7 @@ pub(crate) struct ClientDb {
     grants: String,
     scopes: String,
     id_token_alg: String,
+    access_token_alg: Option<String>,
     require_totp: bool,
     created_at: i64,
 }
@@ -31,6 +32,7 @@ impl ClientDb {
             grants: list("client grants", &self.grants)?,
             scopes: list("client scopes", &self.scopes)?,
             id_token_alg: self.id_token_alg,
+            access_token_alg: self.access_token_alg,
             require_totp: self.require_totp,
             created_at: time(self.created_at)?,
         })
@@ -40,7 +42,7 @@ impl ClientDb {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, id_token_alg, require_totp, \
-         created_at"
+         created_at, access_token_alg"
     };
 }
 
@@ -75,7 +77,7 @@ macro_rules! clients_impl {
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_clients (",
                     $crate::idp::clients::client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 ))
                 .bind(client.id.as_str())
                 .bind(client.name.as_str())
@@ -87,6 +89,7 @@ macro_rules! clients_impl {
                 .bind(client.id_token_alg.as_str())
                 .bind(client.require_totp)
                 .bind(millis(client.created_at))
+                .bind(client.access_token_alg.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match db(e) {

@@ -169,6 +169,11 @@ macro_rules! credentials_impl {
                         events.push(attempt.clone());
                         Ok(None)
                     }
+                    LoginWrite::Grant { grant, tokens, code_hash, audit } => {
+                        Self::grant_write(tx, grant, tokens, code_hash.as_deref()).await?;
+                        events.extend_from_slice(audit);
+                        Ok(None)
+                    }
                     LoginWrite::Success { login, at, audit } => {
                         Self::login_successes(tx, &[(login.as_str(), millis(*at), millis(*at))]).await?;
                         events.extend_from_slice(audit);
@@ -256,10 +261,10 @@ macro_rules! credentials_impl {
                 use $crate::group::GroupError::{Commit, Folded, Group, Write};
                 use $crate::group::LoginDialect;
                 let plan = $crate::group::plan(&writes);
-                let mut tx = self.pool.begin().await.map_err(db).map_err(Group)?;
-                if let Some(lock) = <$db as LoginDialect>::LOCK_WRITES
-                    && !plan.logins.is_empty()
-                {
+                let mut held = self.group_conn().await.map_err(Group)?;
+                let mut tx = ::sqlx::Acquire::begin(&mut *held).await.map_err(db).map_err(Group)?;
+                // Every group writes (its audit records at least): the write lock comes first.
+                if let Some(lock) = <$db as LoginDialect>::LOCK_WRITES {
                     ::sqlx::query(lock).execute(&mut *tx).await.map_err(db).map_err(Group)?;
                 }
                 if <$db as LoginDialect>::LOCK_ROWS && !plan.logins.is_empty() {
@@ -273,18 +278,27 @@ macro_rules! credentials_impl {
                 }
                 let mut events = Vec::with_capacity(writes.len() + 1);
                 let mut answers = Vec::with_capacity(writes.len());
+                let mut grants = Vec::new();
                 for (i, (write, alone)) in writes.iter().zip(&plan.alone).enumerate() {
                     if *alone {
                         answers.push(Self::login_write(&mut tx, write, &mut events).await.map_err(|e| Write(i, e))?);
                     } else {
-                        if let $crate::group::LoginWrite::Success { audit, .. } = write {
-                            events.extend_from_slice(audit);
+                        match write {
+                            $crate::group::LoginWrite::Success { audit, .. } => events.extend_from_slice(audit),
+                            $crate::group::LoginWrite::Grant { grant, tokens, audit, .. } => {
+                                grants.push((grant, tokens.as_slice()));
+                                events.extend_from_slice(audit);
+                            }
+                            _ => {}
                         }
                         answers.push(None);
                     }
                 }
                 if !plan.batched.is_empty() {
                     Self::login_successes(&mut tx, &plan.batched).await.map_err(Folded)?;
+                }
+                if !grants.is_empty() {
+                    Self::insert_grants(&mut tx, &grants).await.map_err(Folded)?;
                 }
                 $crate::audit::append_tx(&mut tx, &events).await.map_err(Group)?;
                 tx.commit().await.map_err(db).map_err(Commit)?;

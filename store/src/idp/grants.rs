@@ -160,6 +160,91 @@ macro_rules! grants_impl {
                 .map(drop)
             }
 
+            /// A grant and its tokens in a group's transaction (`create_grant`, through
+            /// `group.rs`): the code it spends, if any, is linked first, which locks the code's
+            /// row against a concurrent replay (`take_code`); a replayed code's grant is stored
+            /// revoked.
+            async fn grant_write(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                grant: &orgid_directory::idp::GrantRecord,
+                tokens: &[orgid_directory::idp::TokenRecord],
+                code_hash: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let mut revoked_at = opt_millis(grant.revoked_at);
+                if let Some(code_hash) = code_hash {
+                    let linked = ::sqlx::query_scalar::<_, Option<i64>>(
+                        "UPDATE idp_codes SET grant_id = $2 WHERE code_hash = $1 AND used_at IS NOT NULL \
+                         AND grant_id IS NULL RETURNING reused_at",
+                    )
+                    .bind(code_hash)
+                    .bind(grant.id.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                    match linked {
+                        None => {
+                            return Err(StoreError::Conflict(
+                                "the authorization code is unknown, unspent or already exchanged".into(),
+                            ));
+                        }
+                        Some(Some(replayed)) => revoked_at = revoked_at.or(Some(replayed)),
+                        Some(None) => {}
+                    }
+                }
+                ::sqlx::query(concat!(
+                    "INSERT INTO idp_grants (",
+                    $crate::idp::grants::grant_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(grant.id.as_str())
+                .bind(grant.client_id.as_str())
+                .bind(grant.login.as_deref())
+                .bind(grant.scope.as_str())
+                .bind(grant.session_hash.as_deref())
+                .bind(opt_millis(grant.auth_time))
+                .bind($crate::idp::list_json("grant amr", &grant.amr)?)
+                .bind(millis(grant.created_at))
+                .bind(revoked_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+                Self::insert_tokens(tx, tokens, revoked_at).await
+            }
+
+            /// New grants (none revoked, none spending a code) and their tokens, in multi-row
+            /// inserts: the folded grants of a group (`group.rs`).
+            async fn insert_grants(
+                tx: &mut ::sqlx::Transaction<'_, $db>,
+                grants: &[(&orgid_directory::idp::GrantRecord, &[orgid_directory::idp::TokenRecord])],
+            ) -> Result<(), StoreError> {
+                for chunk in grants.chunks(chunk_rows(9)) {
+                    let mut q = QueryBuilder::<$db>::new(concat!(
+                        "INSERT INTO idp_grants (",
+                        $crate::idp::grants::grant_columns!(),
+                        ") "
+                    ));
+                    let mut amr = Vec::with_capacity(chunk.len());
+                    for (g, _) in chunk {
+                        amr.push($crate::idp::list_json("grant amr", &g.amr)?);
+                    }
+                    q.push_values(chunk.iter().zip(amr), |mut b, ((g, _), amr)| {
+                        b.push_bind(g.id.as_str())
+                            .push_bind(g.client_id.as_str())
+                            .push_bind(g.login.as_deref())
+                            .push_bind(g.scope.as_str())
+                            .push_bind(g.session_hash.as_deref())
+                            .push_bind(opt_millis(g.auth_time))
+                            .push_bind(amr)
+                            .push_bind(millis(g.created_at))
+                            .push_bind(opt_millis(g.revoked_at));
+                    });
+                    q.build().execute(&mut **tx).await.map_err(db)?;
+                }
+                let tokens: Vec<orgid_directory::idp::TokenRecord> =
+                    grants.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+                Self::insert_tokens(tx, &tokens, None).await
+            }
+
             async fn insert_tokens(
                 tx: &mut ::sqlx::Transaction<'_, $db>,
                 tokens: &[orgid_directory::idp::TokenRecord],
@@ -277,48 +362,14 @@ macro_rules! grants_impl {
                 code_hash: Option<&str>,
                 audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db)?;
-                let mut revoked_at = opt_millis(grant.revoked_at);
-                if let Some(code_hash) = code_hash {
-                    // First: locks the code row against a concurrent replay (`take_code`).
-                    let linked = ::sqlx::query_scalar::<_, Option<i64>>(
-                        "UPDATE idp_codes SET grant_id = $2 WHERE code_hash = $1 AND used_at IS NOT NULL \
-                         AND grant_id IS NULL RETURNING reused_at",
-                    )
-                    .bind(code_hash)
-                    .bind(grant.id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    match linked {
-                        None => {
-                            return Err(StoreError::Conflict(
-                                "the authorization code is unknown, unspent or already exchanged".into(),
-                            ));
-                        }
-                        Some(Some(replayed)) => revoked_at = revoked_at.or(Some(replayed)),
-                        Some(None) => {}
-                    }
-                }
-                ::sqlx::query(concat!(
-                    "INSERT INTO idp_grants (",
-                    $crate::idp::grants::grant_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(grant.id.as_str())
-                .bind(grant.client_id.as_str())
-                .bind(grant.login.as_deref())
-                .bind(grant.scope.as_str())
-                .bind(grant.session_hash.as_deref())
-                .bind(opt_millis(grant.auth_time))
-                .bind($crate::idp::list_json("grant amr", &grant.amr)?)
-                .bind(millis(grant.created_at))
-                .bind(revoked_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                Self::insert_tokens(&mut tx, tokens, revoked_at).await?;
-                Self::commit_audited(tx, audit).await
+                // Through the group commit of `group.rs`: concurrent grants share a transaction.
+                let write = $crate::group::LoginWrite::Grant {
+                    grant: grant.clone(),
+                    tokens: tokens.to_vec(),
+                    code_hash: code_hash.map(str::to_string),
+                    audit: audit.to_vec(),
+                };
+                self.logins.write(self, write).await.map(drop)
             }
 
             #[tracing::instrument(skip_all, err)]

@@ -54,6 +54,7 @@ mod lease;
 mod oidc;
 mod oidc_attack;
 mod oidc_audit;
+mod oidc_tokens;
 mod serve;
 mod store;
 mod store_idp;

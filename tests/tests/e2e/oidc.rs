@@ -131,7 +131,7 @@ require_totp = true
         Browser::at(&self.base)
     }
 
-    async fn metadata(&self) -> (CoreProviderMetadata, CoreJsonWebKeySet) {
+    pub(crate) async fn metadata(&self) -> (CoreProviderMetadata, CoreJsonWebKeySet) {
         let meta: CoreProviderMetadata = self
             .http
             .get(format!("{}/.well-known/openid-configuration", self.base))

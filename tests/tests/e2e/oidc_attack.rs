@@ -316,7 +316,7 @@ async fn a_full_hashing_pool_answers_503_with_retry_after_at_once() {
 /// The environment variable that makes [`serve_for_the_flood_test`] serve.
 const SERVE_ENV: &str = "ORGID_E2E_FLOOD_SERVE";
 
-/// Not a test of its own: the server of the flood test in a process of its own, so that its
+/// Not a test of its own: the server of the flood and kill tests in a process of its own, so that its
 /// memory is measured alone. The test runs this binary again for this one test, with
 /// `ORGID_E2E_FLOOD_SERVE` naming the configuration; `orgid serve` runs until SIGTERM. Ignored in a
 /// normal run; without the variable it does nothing.
@@ -336,6 +336,66 @@ fn memory_mib(pid: u32) -> (u64, u64) {
         line[key.len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
     };
     (kib("VmHWM:") / 1024, kib("VmRSS:") / 1024)
+}
+
+/// `orgid serve` in a process of its own (the test binary running [`serve_for_the_flood_test`]),
+/// so that its memory is measured alone and it can be killed.
+pub(crate) struct ServeProcess {
+    child: tokio::process::Child,
+    pub(crate) pid: u32,
+    log: std::path::PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts it with the configuration `cfg` (whose server listens at `base`), logging next to
+    /// it, and waits until it answers.
+    pub(crate) async fn start(cfg: &Path, base: &str) -> ServeProcess {
+        static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = cfg.with_file_name(format!("serve-{n}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "oidc_attack::serve_for_the_flood_test",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(SERVE_ENV, cfg)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let server = ServeProcess { child, pid, log: log_path };
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(started.elapsed() < StdDuration::from_secs(60), "{}", server.log());
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to be gone (after a SIGKILL).
+    pub(crate) async fn wait_dead(mut self) {
+        tokio::time::timeout(StdDuration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+    }
+
+    /// SIGTERM: `orgid serve` stops cleanly.
+    pub(crate) async fn stop(mut self) {
+        let term = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status().unwrap();
+        assert!(term.success());
+        let exit = tokio::time::timeout(StdDuration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        assert!(exit.success(), "{}", self.log());
+    }
 }
 
 #[tokio::test]
@@ -358,27 +418,8 @@ async fn a_flood_of_bad_logins_neither_takes_the_memory_nor_keeps_a_correct_logi
     assert_eq!(code, 0, "{out}");
     let initial = out.lines().last().unwrap().trim().to_string();
 
-    // `orgid serve` in a process of its own (see `serve_for_the_flood_test`).
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut server = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "oidc_attack::serve_for_the_flood_test", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(SERVE_ENV, &cfg)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = server.id().unwrap();
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < StdDuration::from_secs(60),
-            "{}",
-            std::fs::read_to_string(dir.path().join("serve.log")).unwrap()
-        );
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
+    let server = ServeProcess::start(&cfg, &base).await;
+    let pid = server.pid;
     // zhangwei's own password, set at the first login.
     let mut first = Browser::at(&base);
     let (_, challenge) = pkce();
@@ -387,51 +428,48 @@ async fn a_flood_of_bad_logins_neither_takes_the_memory_nor_keeps_a_correct_logi
     assert_eq!(first.change(&change, "Spring-2026a").await.status, 303);
     let (before, _) = memory_mib(pid);
 
-    // 48 failed logins at once (unknown users) from another machine.
-    let mut attacker = Browser::at_from(&base, from(2));
-    let page = attacker.authorize(&code_params("portal", CB, &challenge, &[])).await;
-    let (csrf, req) = (page.field("csrf"), page.field("req"));
-    let flood: Vec<_> = (0..48)
-        .map(|i| {
-            let (http, base, csrf, req) = (attacker.http().clone(), base.clone(), csrf.clone(), req.clone());
-            tokio::spawn(async move {
-                let login = format!("nobody{i}");
-                let form = [("csrf", csrf.as_str()), ("req", &req), ("login", &login), ("password", "Guess-123")];
-                http.post(format!("{base}/login")).form(&form).send().await.unwrap().status().as_u16()
+    // 48, then 200 failed logins at once (unknown users), each flood from another machine.
+    for (flood, attacker) in [(48, 2), (200, 3)] {
+        let mut attacker = Browser::at_from(&base, from(attacker));
+        let page = attacker.authorize(&code_params("portal", CB, &challenge, &[])).await;
+        let (csrf, req) = (page.field("csrf"), page.field("req"));
+        let tries: Vec<_> = (0..flood)
+            .map(|i| {
+                let (http, base, csrf, req) = (attacker.http().clone(), base.clone(), csrf.clone(), req.clone());
+                tokio::spawn(async move {
+                    let login = format!("nobody{i}");
+                    let form = [("csrf", csrf.as_str()), ("req", &req), ("login", &login), ("password", "Guess-123")];
+                    http.post(format!("{base}/login")).form(&form).send().await.unwrap().status().as_u16()
+                })
             })
-        })
-        .collect();
-    // A correct login, started while they are in flight.
-    tokio::time::sleep(StdDuration::from_millis(30)).await;
-    let t0 = Instant::now();
-    let mut user = Browser::at(&base);
-    let page = user.authorize(&code_params("portal", CB, &challenge, &[])).await;
-    let done = user.login(&page, "zhangwei", "Spring-2026a").await;
-    let took = t0.elapsed();
-    let mut statuses = Vec::new();
-    for f in flood {
-        statuses.push(f.await.unwrap());
+            .collect();
+        // A correct login, started while they are in flight.
+        tokio::time::sleep(StdDuration::from_millis(30)).await;
+        let t0 = Instant::now();
+        let mut user = Browser::at(&base);
+        let page = user.authorize(&code_params("portal", CB, &challenge, &[])).await;
+        let done = user.login(&page, "zhangwei", "Spring-2026a").await;
+        let took = t0.elapsed();
+        let mut statuses = Vec::new();
+        for t in tries {
+            statuses.push(t.await.unwrap());
+        }
+        let in_flight = t0.elapsed();
+        let (peak, now) = memory_mib(pid);
+        let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+        eprintln!(
+            "flood of {flood}: correct login in {took:?} (flood answered in {in_flight:?}); 401×{} 429×{} 503×{}; \
+             VmHWM {before} MiB before, {peak} MiB after, VmRSS {now} MiB",
+            count(401),
+            count(429),
+            count(503)
+        );
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert!(done.redirect_params().contains_key("code"));
+        assert!(took < StdDuration::from_secs(2), "a correct login took {took:?} during a flood of {flood}");
+        assert!(statuses.iter().all(|s| [401, 429, 503].contains(s)), "{statuses:?}");
+        assert!(count(401) >= 1, "some were checked: {statuses:?}");
+        assert!(peak < 150, "peak RSS {peak} MiB after a flood of {flood}");
     }
-    let in_flight = t0.elapsed();
-    let (peak, now) = memory_mib(pid);
-    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
-    eprintln!(
-        "flood: correct login in {took:?} (flood answered in {in_flight:?}); 401×{} 429×{} 503×{}; \
-         VmHWM {before} MiB before, {peak} MiB after, VmRSS {now} MiB",
-        count(401),
-        count(429),
-        count(503)
-    );
-    assert_eq!(done.status, 303, "{}", done.body);
-    assert!(done.redirect_params().contains_key("code"));
-    assert!(took < StdDuration::from_secs(2), "a correct login took {took:?} during the flood");
-    assert!(statuses.iter().all(|s| [401, 429, 503].contains(s)), "{statuses:?}");
-    assert!(count(401) >= 1, "some were checked: {statuses:?}");
-    assert!(peak < 150, "peak RSS {peak} MiB");
-
-    // SIGTERM: `orgid serve` stops cleanly.
-    let term = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(term.success());
-    let exit = tokio::time::timeout(StdDuration::from_secs(30), server.wait()).await.unwrap().unwrap();
-    assert!(exit.success(), "{}", std::fs::read_to_string(dir.path().join("serve.log")).unwrap());
+    server.stop().await;
 }

@@ -149,6 +149,7 @@ fn client(id: &str) -> StoredClient {
         grants: vec!["authorization_code".into(), "refresh_token".into()],
         scopes: vec!["openid".into(), "hr.read".into()],
         id_token_alg: "ES256".into(),
+        access_token_alg: Some("EdDSA".into()),
         require_totp: true,
         created_at: at(0),
     }

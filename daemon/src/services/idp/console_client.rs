@@ -31,6 +31,7 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         grants: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".into(), "profile".into()],
         id_token_alg: SigningAlg::RS256,
+        access_token_alg: None,
         require_totp: false,
     }
 }

@@ -19,6 +19,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::app::App;
 
 const SECRET_KEY: &str = "idp_secret";
+/// The install's default access-token algorithm (set by migration 0009).
+const ACCESS_ALG_KEY: &str = "idp.access_token_alg";
 
 /// The operator at the command line, as the audit trail names them.
 pub(crate) fn operator() -> Actor {
@@ -36,6 +38,12 @@ fn admin_event(kind: EventKind) -> AuditEvent {
 pub async fn provider(app: &App) -> anyhow::Result<Provider> {
     let secret = idp_secret(app).await?;
     let mut settings = Settings::from_config(&app.config);
+    if app.config.oidc.access_token_alg.is_none() {
+        // The install's default (migration 0009): ES256 when it was new, RS256 when it had
+        // already issued access tokens.
+        let stored = app.store.setting(ACCESS_ALG_KEY).await.context("while reading the access-token default")?;
+        settings.access_token_alg = stored.as_deref().and_then(SigningAlg::parse).unwrap_or(SigningAlg::ES256);
+    }
     if !settings.clients.iter().any(|c| c.id == console_client::CLIENT_ID) {
         settings.clients.push(console_client::client_config(&secret, &app.config.oidc.issuer));
     }
@@ -96,6 +104,8 @@ pub struct NewClient {
     /// The scopes it may ask for; none given: the standard ones (what discovery advertises).
     pub scopes: Vec<String>,
     pub id_token_alg: String,
+    /// Empty: the provider's default.
+    pub access_token_alg: Option<String>,
     pub require_totp: bool,
 }
 
@@ -111,6 +121,7 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         grants,
         scopes,
         id_token_alg,
+        access_token_alg,
         require_totp,
     } = new;
     let (id, id_token_alg) = (id.as_str(), id_token_alg.as_str());
@@ -141,6 +152,12 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
     orgid_config::check_scopes(&scopes, &grants).map_err(|why| anyhow::anyhow!("--scope: {why}"))?;
     let alg = SigningAlg::parse(id_token_alg)
         .ok_or_else(|| anyhow::anyhow!("unknown --id-token-alg `{id_token_alg}` (RS256, ES256, EdDSA)"))?;
+    let access_alg = access_token_alg
+        .map(|a| {
+            SigningAlg::parse(&a)
+                .ok_or_else(|| anyhow::anyhow!("unknown --access-token-alg `{a}` (RS256, ES256, EdDSA)"))
+        })
+        .transpose()?;
     let secret = if public { None } else { Some(orgid_idp::keys::random_token(32)?) };
     let client = StoredClient {
         id: id.into(),
@@ -151,6 +168,7 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         grants: grants.iter().map(|g| g.as_str().to_string()).collect(),
         scopes,
         id_token_alg: alg.as_str().into(),
+        access_token_alg: access_alg.map(|a| a.as_str().to_string()),
         require_totp,
         created_at: Utc::now(),
     };
