@@ -39,6 +39,22 @@ fn the_shipped_example_is_valid_and_equals_the_defaults() {
     assert_eq!(cfg.server.listen, def.server.listen);
     assert_eq!(cfg.limits, def.limits);
     assert_eq!(format!("{:?}", cfg.login), format!("{:?}", def.login));
+    assert_eq!(cfg.backup, def.backup);
+}
+
+#[test]
+fn backup_section_is_checked_by_key_and_line() {
+    let cfg = parse("[backup]\ndir = \"snapshots\"\nschedule = \"0 15 1 * * *\"\nkeep = 3\n").expect("valid");
+    assert_eq!(cfg.backup.dir, Path::new("/etc/orgid/snapshots"), "relative to the file");
+    assert_eq!(cfg.backup.keep, 3);
+    let e = only_error(parse("[backup]\nkeep = 2\nschedule = \"daily\"\n"));
+    assert_eq!(e.key.as_deref(), Some("backup.schedule"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"));
+    let e = only_error(parse("[backup]\nkeep = 0\n"));
+    assert_eq!(e.key.as_deref(), Some("backup.keep"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:1"));
+    let e = only_error(parse("[backup]\nkept = 2\n"));
+    assert!(e.message.contains("kept"), "{e}");
 }
 
 #[test]
