@@ -41,6 +41,7 @@ macro_rules! both_workflow {
 
 mod api;
 mod audit;
+mod backup;
 mod browser;
 mod console;
 mod demo;
@@ -54,6 +55,8 @@ mod lease;
 mod oidc;
 mod oidc_attack;
 mod oidc_audit;
+mod packaging;
+mod reload;
 mod serve;
 mod store;
 mod store_idp;
