@@ -3,6 +3,7 @@
 //! what is wrong. Rules that another group would set differently (grade thresholds, safety limits)
 //! live here as data; the code that applies them lives in `orgid-directory`.
 
+mod alerts;
 mod backup;
 mod idp;
 mod secret;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use alerts::AlertsConfig;
 pub use backup::BackupConfig;
 pub use idp::{
     ClientConfig, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
@@ -57,6 +59,8 @@ pub struct Config {
     pub workflow: WorkflowConfig,
     /// Snapshots of the store (`orgid backup`, and on a schedule in `serve`).
     pub backup: BackupConfig,
+    /// Alert rules over the audit trail and where their notices go.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

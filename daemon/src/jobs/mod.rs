@@ -2,6 +2,7 @@
 //! cancellation token: the schedules (sync, audit checkpoints, workflow retries), the target
 //! workers and their upkeep, and the provider's upkeep and the leader lease.
 
+pub mod alerts;
 pub mod scheduler;
 pub mod targets;
 pub mod upkeep;

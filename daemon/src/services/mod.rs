@@ -3,6 +3,7 @@
 //! decisions, and the daemon's metrics. Services call the library crates; they never print to a
 //! terminal nor answer HTTP (the `out` writers some take are the report of a command or a job).
 
+pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod idp;

@@ -60,6 +60,7 @@ pub fn merge(old: &Config, new: Config) -> (Config, Reloaded) {
         workflow => "workflow",
         backup => "backup",
         notifier => "notifier",
+        alerts => "alerts",
     );
     if old.log.level != new.log.level {
         merged.log.level = new.log.level.clone();

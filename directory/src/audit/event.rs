@@ -117,6 +117,8 @@ text_enum!(
         CompanyMode = "company.mode",
         /// A workflow action was refused; the reason is the refusal's code.
         AccessDenied = "access.denied",
+        /// An alert rule fired and its notice was sent (success) or could not be (failure).
+        Alert = "alert",
     }
 );
 

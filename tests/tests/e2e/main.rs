@@ -39,6 +39,7 @@ macro_rules! both_workflow {
     };
 }
 
+mod alerts;
 mod api;
 mod audit;
 mod backup;
