@@ -12,6 +12,11 @@ pub struct AlertsConfig {
     pub failures_per_ip: u32,
     /// Failed logins of one typed login within `window_secs`; 0 = off.
     pub failures_per_login: u32,
+    /// An attempt to log in to a disabled account or a departed person's: one alert per login
+    /// and window.
+    pub disabled_logins: bool,
+    /// A sync or import that failed, or that a safety limit held.
+    pub sync_problems: bool,
     pub window_secs: u32,
     /// Who receives the notices (e-mail addresses); empty: no alerts.
     pub mail_to: Vec<String>,
@@ -25,6 +30,8 @@ impl Default for AlertsConfig {
         Self {
             failures_per_ip: 20,
             failures_per_login: 0,
+            disabled_logins: true,
+            sync_problems: true,
             window_secs: 60,
             mail_to: Vec::new(),
             mail_from: "orgid@localhost".into(),

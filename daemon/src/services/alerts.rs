@@ -20,6 +20,8 @@ fn rules(c: &AlertsConfig) -> AlertRules {
     AlertRules {
         failures_per_ip: c.failures_per_ip,
         failures_per_login: c.failures_per_login,
+        disabled_logins: c.disabled_logins,
+        sync_problems: c.sync_problems,
         window: chrono::Duration::seconds(i64::from(c.window_secs)),
     }
 }
@@ -70,21 +72,26 @@ pub fn notifier(c: &AlertsConfig) -> Option<Mailer> {
 }
 
 fn body(a: &Alert, c: &AlertsConfig) -> String {
-    let what = match a.rule {
-        AlertRule::FailuresPerIp => format!("address {}", a.key),
-        AlertRule::FailuresPerLogin => format!("login {}", a.key),
+    let (first, last) = (
+        a.first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        a.last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let (what, threshold, query) = match a.rule {
+        AlertRule::FailuresPerIp => {
+            (format!("{} failed logins from {}", a.count, a.key), c.failures_per_ip, format!("--ip {}", a.key))
+        }
+        AlertRule::FailuresPerLogin => {
+            (format!("{} failed logins for {}", a.count, a.key), c.failures_per_login, format!("--login {}", a.key))
+        }
+        AlertRule::DisabledLogin => {
+            (format!("a login attempt on the closed account {}", a.key), 1, format!("--login {}", a.key))
+        }
+        AlertRule::SyncProblem => (format!("a sync {}", a.key), 1, "--type sync_finished --type sync_held".into()),
     };
     format!(
-        "{count} failed logins for the {what} between {first} and {last} (UTC); the rule {rule} fires at {threshold} \
-         within {window} s.\n\nSee: orgid audit query --type login --outcome failure --since {first}\n",
-        count = a.count,
-        first = a.first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        last = a.last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "{what}, between {first} and {last} (UTC); the rule {rule} fires at {threshold} within {window} s.\n\n\
+         See: orgid audit query {query} --since {first}\n",
         rule = a.rule.as_str(),
-        threshold = match a.rule {
-            AlertRule::FailuresPerIp => c.failures_per_ip,
-            AlertRule::FailuresPerLogin => c.failures_per_login,
-        },
         window = c.window_secs,
     )
 }

@@ -1,7 +1,9 @@
 //! Alert rules over the audit trail, pure: records go in as they are written, alerts come out.
 //! A rule fires once when its count within the window reaches the threshold, and stays quiet for
-//! that key (an address, a login) until a whole window has passed without a matching record: a
-//! burst is one alert, not one per record after the threshold.
+//! that key (an address, a login, a kind of sync problem) until a whole window has passed without
+//! a matching record: a burst is one alert, not one per record after the threshold. Rules: failed
+//! logins per address and per login; attempts to log in to a disabled or departed person's
+//! account; a sync that failed or was held.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,10 @@ use super::event::AuditFields;
 pub struct AlertRules {
     pub failures_per_ip: u32,
     pub failures_per_login: u32,
+    /// A login attempt on a disabled account or a departed person's.
+    pub disabled_logins: bool,
+    /// A sync (or import) that failed, or that a safety limit held.
+    pub sync_problems: bool,
     pub window: Duration,
 }
 
@@ -22,6 +28,8 @@ pub struct AlertRules {
 pub enum AlertRule {
     FailuresPerIp,
     FailuresPerLogin,
+    DisabledLogin,
+    SyncProblem,
 }
 
 impl AlertRule {
@@ -29,6 +37,8 @@ impl AlertRule {
         match self {
             AlertRule::FailuresPerIp => "failures_per_ip",
             AlertRule::FailuresPerLogin => "failures_per_login",
+            AlertRule::DisabledLogin => "disabled_logins",
+            AlertRule::SyncProblem => "sync_problems",
         }
     }
 }
@@ -49,6 +59,8 @@ impl Alert {
         match self.rule {
             AlertRule::FailuresPerIp => format!("orgid alert: {} failed logins from {}", self.count, self.key),
             AlertRule::FailuresPerLogin => format!("orgid alert: {} failed logins for {}", self.count, self.key),
+            AlertRule::DisabledLogin => format!("orgid alert: login attempt on the closed account {}", self.key),
+            AlertRule::SyncProblem => format!("orgid alert: a sync {}", self.key),
         }
     }
 }
@@ -79,14 +91,23 @@ impl AlertState {
 
     /// A record as written; returns the alerts it completes.
     pub fn observe(&mut self, r: &AuditFields) -> Vec<Alert> {
-        if r.kind != "login" || r.outcome != "failure" {
-            return Vec::new();
-        }
         let mut out = Vec::new();
-        let rules = [
-            (AlertRule::FailuresPerIp, self.rules.failures_per_ip, r.source_ip.as_deref()),
-            (AlertRule::FailuresPerLogin, self.rules.failures_per_login, r.login.as_deref()),
-        ];
+        let mut rules: Vec<(AlertRule, u32, Option<&str>)> = Vec::new();
+        let failed = r.outcome == "failure";
+        if r.kind == "login" && failed {
+            rules.push((AlertRule::FailuresPerIp, self.rules.failures_per_ip, r.source_ip.as_deref()));
+            rules.push((AlertRule::FailuresPerLogin, self.rules.failures_per_login, r.login.as_deref()));
+            if self.rules.disabled_logins && matches!(r.reason.as_deref(), Some("disabled" | "departed")) {
+                rules.push((AlertRule::DisabledLogin, 1, r.login.as_deref()));
+            }
+        }
+        if self.rules.sync_problems {
+            if r.kind == "sync_held" {
+                rules.push((AlertRule::SyncProblem, 1, Some("was held by a safety limit")));
+            } else if r.kind == "sync_finished" && failed {
+                rules.push((AlertRule::SyncProblem, 1, Some("failed")));
+            }
+        }
         for (rule, threshold, key) in rules {
             let (Some(key), true) = (key, threshold > 0) else { continue };
             let w = self.windows.entry((rule, key.to_string())).or_default();
@@ -140,7 +161,13 @@ mod tests {
 
     #[test]
     fn a_burst_from_one_address_is_one_alert() {
-        let rules = AlertRules { failures_per_ip: 20, failures_per_login: 0, window: Duration::seconds(60) };
+        let rules = AlertRules {
+            failures_per_ip: 20,
+            failures_per_login: 0,
+            disabled_logins: false,
+            sync_problems: false,
+            window: Duration::seconds(60),
+        };
         let mut s = AlertState::new(rules);
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         let mut alerts = Vec::new();
@@ -166,7 +193,13 @@ mod tests {
 
     #[test]
     fn failures_spread_wider_than_the_window_never_fire() {
-        let rules = AlertRules { failures_per_ip: 3, failures_per_login: 3, window: Duration::seconds(10) };
+        let rules = AlertRules {
+            failures_per_ip: 3,
+            failures_per_login: 3,
+            disabled_logins: false,
+            sync_problems: false,
+            window: Duration::seconds(10),
+        };
         let mut s = AlertState::new(rules);
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         for i in 0..10 {
@@ -177,5 +210,33 @@ mod tests {
             .flat_map(|i| s.observe(&failure("10.0.0.2", "b", t0 + Duration::seconds(100 + i))))
             .count();
         assert_eq!(fired, 2, "one per rule: the address and the login");
+    }
+
+    #[test]
+    fn closed_accounts_and_sync_problems_alert_at_once() {
+        let rules = AlertRules {
+            failures_per_ip: 0,
+            failures_per_login: 0,
+            disabled_logins: true,
+            sync_problems: true,
+            window: Duration::seconds(60),
+        };
+        let mut s = AlertState::new(rules);
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut closed = failure("10.0.0.1", "wangfang", t0);
+        closed.reason = Some("disabled".into());
+        let fired = s.observe(&closed);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].subject(), "orgid alert: login attempt on the closed account wangfang");
+        assert!(s.observe(&failure("10.0.0.1", "wangfang", t0)).is_empty(), "a wrong password is not this rule");
+        let mut held = failure("10.0.0.1", "x", t0);
+        held.kind = "sync_held".into();
+        held.outcome = "success".into();
+        assert_eq!(s.observe(&held)[0].subject(), "orgid alert: a sync was held by a safety limit");
+        let mut ok = held.clone();
+        ok.kind = "sync_finished".into();
+        assert!(s.observe(&ok).is_empty());
+        ok.outcome = "failure".into();
+        assert_eq!(s.observe(&ok)[0].rule, AlertRule::SyncProblem);
     }
 }
