@@ -15,7 +15,7 @@ pub struct AlertsConfig {
     /// An attempt to log in to a disabled account or a departed person's: one alert per login
     /// and window.
     pub disabled_logins: bool,
-    /// A sync or import that failed, or that a safety limit held.
+    /// A sync or import that failed, or that a safety limit held; a backup that failed.
     pub sync_problems: bool,
     pub window_secs: u32,
     /// Who receives the notices (e-mail addresses); empty: no alerts.

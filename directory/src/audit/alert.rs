@@ -18,7 +18,7 @@ pub struct AlertRules {
     pub failures_per_login: u32,
     /// A login attempt on a disabled account or a departed person's.
     pub disabled_logins: bool,
-    /// A sync (or import) that failed, or that a safety limit held.
+    /// A sync (or import) that failed, or that a safety limit held; a backup that failed.
     pub sync_problems: bool,
     pub window: Duration,
 }
@@ -60,6 +60,7 @@ impl Alert {
             AlertRule::FailuresPerIp => format!("orgid alert: {} failed logins from {}", self.count, self.key),
             AlertRule::FailuresPerLogin => format!("orgid alert: {} failed logins for {}", self.count, self.key),
             AlertRule::DisabledLogin => format!("orgid alert: login attempt on the closed account {}", self.key),
+            AlertRule::SyncProblem if self.key.starts_with("backup") => format!("orgid alert: a {}", self.key),
             AlertRule::SyncProblem => format!("orgid alert: a sync {}", self.key),
         }
     }
@@ -106,6 +107,8 @@ impl AlertState {
                 rules.push((AlertRule::SyncProblem, 1, Some("was held by a safety limit")));
             } else if r.kind == "sync_finished" && failed {
                 rules.push((AlertRule::SyncProblem, 1, Some("failed")));
+            } else if r.kind == "backup" && failed {
+                rules.push((AlertRule::SyncProblem, 1, Some("backup failed")));
             }
         }
         for (rule, threshold, key) in rules {
@@ -238,5 +241,7 @@ mod tests {
         assert!(s.observe(&ok).is_empty());
         ok.outcome = "failure".into();
         assert_eq!(s.observe(&ok)[0].rule, AlertRule::SyncProblem);
+        ok.kind = "backup".into();
+        assert_eq!(s.observe(&ok)[0].subject(), "orgid alert: a backup failed");
     }
 }

@@ -311,6 +311,10 @@ async fn scheduled_backups_keep_the_newest_and_an_old_pg_dump_is_refused() {
     }
     let kept = orgid::services::backup::snapshots(&dir.path().join("snapshots")).unwrap();
     assert_eq!(kept.len(), 3, "{kept:?}");
+    let (code, out) =
+        orgid(&cfg, &["audit", "query", "--type", "backup", "--outcome", "success", "--all", "--format", "json"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["records"].as_array().unwrap().len(), 5);
     // A person-key secret that orgid generated lives in the store, and never in a snapshot.
     let secret = orgid_directory::SettingStore::setting(&app.store, "person_key_secret").await.unwrap().unwrap();
     app.store.close().await;
@@ -338,6 +342,14 @@ async fn scheduled_backups_keep_the_newest_and_an_old_pg_dump_is_refused() {
     let cfg = hr.config(&url, &format!("[backup]\npg_bin_dir = \"{}\"\n", tools.path().display()));
     let err = orgid_err(&cfg, &["backup", "--to", pg.path().to_str().unwrap()]).await;
     assert!(err.contains("version 9 but the server is PostgreSQL 15"), "{err}");
+    // Backups are audited, the failed one with its reason (an alert rule watches for those).
+    let (code, out) = orgid(&cfg, &["audit", "query", "--type", "backup", "--all", "--format", "json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "failure");
+    assert!(records[0]["reason"].as_str().unwrap().contains("version 9"), "{records:?}");
 }
 
 fn hex(b: &[u8]) -> String {

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use orgid_directory::audit::{ChainHead, Checkpoint};
+use orgid_directory::AuditStore;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, ChainHead, Checkpoint, EventKind};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{App, PERSON_KEY_SECRET};
@@ -95,9 +96,29 @@ pub fn file_digest(path: &Path) -> anyhow::Result<(String, u64)> {
 }
 
 /// Writes a snapshot of the app's store into a new folder under `dir` (the configured
-/// `backup.dir` when `None`); with `keep`, removes the oldest snapshots beyond that many.
+/// `backup.dir` when `None`); with `keep`, removes the oldest snapshots beyond that many. The
+/// outcome is recorded in the audit trail (after the snapshot: it is not in it).
 #[tracing::instrument(skip_all, err)]
 pub async fn backup(app: &App, dir: Option<&Path>, keep: Option<u32>) -> anyhow::Result<BackupReport> {
+    let result = write_backup(app, dir, keep).await;
+    let event = match &result {
+        Ok(r) => {
+            AuditEvent::new(app.clock.now(), EventKind::Backup, AuditOutcome::Success, Actor::System("backup".into()))
+                .attr("path", r.path.display().to_string())
+                .attr("records", r.manifest.audit.records.to_string())
+        }
+        Err(e) => {
+            AuditEvent::new(app.clock.now(), EventKind::Backup, AuditOutcome::Failure, Actor::System("backup".into()))
+                .reason(format!("{e:#}"))
+        }
+    };
+    if let Err(e) = app.store.append_audit(&[event]).await {
+        tracing::error!("the backup could not be audited: {e}");
+    }
+    result
+}
+
+async fn write_backup(app: &App, dir: Option<&Path>, keep: Option<u32>) -> anyhow::Result<BackupReport> {
     let dir = dir.unwrap_or(&app.config.backup.dir);
     std::fs::create_dir_all(dir).with_context(|| format!("while creating the backup folder {}", dir.display()))?;
     let now = app.clock.now();
