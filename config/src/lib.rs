@@ -3,6 +3,8 @@
 //! what is wrong. Rules that another group would set differently (grade thresholds, safety limits)
 //! live here as data; the code that applies them lives in `orgid-directory`.
 
+mod alerts;
+mod backup;
 mod idp;
 mod secret;
 mod validate;
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use alerts::AlertsConfig;
+pub use backup::BackupConfig;
 pub use idp::{
     ClientConfig, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
     SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes, default_scopes,
@@ -53,6 +57,10 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     /// Delegation, approvals, SLA and penalties.
     pub workflow: WorkflowConfig,
+    /// Snapshots of the store (`orgid backup`, and on a schedule in `serve`).
+    pub backup: BackupConfig,
+    /// Alert rules over the audit trail and where their notices go.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -503,6 +511,11 @@ impl Config {
         }
         if cfg.audit.signing_key.is_relative() && !base_dir.as_os_str().is_empty() {
             cfg.audit.signing_key = base_dir.join(&cfg.audit.signing_key);
+        }
+        for p in [&mut cfg.backup.dir, &mut cfg.backup.pg_bin_dir] {
+            if p.is_relative() && !p.as_os_str().is_empty() && !base_dir.as_os_str().is_empty() {
+                *p = base_dir.join(&*p);
+            }
         }
         for p in &mut cfg.workflow.calendar {
             if p.is_relative() && !base_dir.as_os_str().is_empty() {

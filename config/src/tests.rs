@@ -39,6 +39,34 @@ fn the_shipped_example_is_valid_and_equals_the_defaults() {
     assert_eq!(cfg.server.listen, def.server.listen);
     assert_eq!(cfg.limits, def.limits);
     assert_eq!(format!("{:?}", cfg.login), format!("{:?}", def.login));
+    assert_eq!(cfg.backup, def.backup);
+}
+
+#[test]
+fn alerts_need_a_relay_for_their_recipients() {
+    let cfg = parse("[alerts]\nmail_to = [\"sec@example.com\"]\nsmtp_url = \"smtp://127.0.0.1:25\"\n").expect("valid");
+    assert_eq!(cfg.alerts.smtp_addr(), Some("127.0.0.1:25"));
+    assert_eq!(cfg.alerts.failures_per_ip, 20);
+    let e = only_error(parse("[alerts]\nwindow_secs = 60\nmail_to = [\"sec@example.com\"]\n"));
+    assert_eq!(e.key.as_deref(), Some("alerts.smtp_url"));
+    let e = only_error(parse("[alerts]\nmail_to = [\"not an address\"]\nsmtp_url = \"smtp://h:25\"\n"));
+    assert_eq!(e.key.as_deref(), Some("alerts.mail_to.0"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:12"), "the element itself");
+}
+
+#[test]
+fn backup_section_is_checked_by_key_and_line() {
+    let cfg = parse("[backup]\ndir = \"snapshots\"\nschedule = \"0 15 1 * * *\"\nkeep = 3\n").expect("valid");
+    assert_eq!(cfg.backup.dir, Path::new("/etc/orgid/snapshots"), "relative to the file");
+    assert_eq!(cfg.backup.keep, 3);
+    let e = only_error(parse("[backup]\nkeep = 2\nschedule = \"daily\"\n"));
+    assert_eq!(e.key.as_deref(), Some("backup.schedule"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"));
+    let e = only_error(parse("[backup]\nkeep = 0\n"));
+    assert_eq!(e.key.as_deref(), Some("backup.keep"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:1"));
+    let e = only_error(parse("[backup]\nkept = 2\n"));
+    assert!(e.message.contains("kept"), "{e}");
 }
 
 #[test]

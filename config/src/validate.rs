@@ -176,6 +176,8 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
     }
     crate::idp::validate(cfg, &mut err);
     crate::workflow::validate(cfg, &mut err);
+    crate::backup::validate(cfg, &mut err);
+    crate::alerts::validate(cfg, &mut err);
     errs
 }
 

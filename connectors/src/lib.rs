@@ -5,4 +5,5 @@
 //! directory operations the store's outbox holds.
 
 pub mod ldap;
+pub mod notify;
 pub mod source;

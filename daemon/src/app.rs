@@ -9,7 +9,8 @@ use orgid_directory::{Clock, PersonKeyer, Rules, SettingStore, SystemClock};
 use orgid_store::AnyStore;
 use ring::rand::{SecureRandom, SystemRandom};
 
-const SECRET_KEY: &str = "person_key_secret";
+/// The setting that holds a generated person-key secret: never written into a backup.
+pub const PERSON_KEY_SECRET: &str = "person_key_secret";
 const FINGERPRINT_KEY: &str = "person_key_fingerprint";
 
 /// Everything a command runs against.
@@ -38,6 +39,19 @@ impl App {
         Ok(App { config, store, keyer, rules, clock, tz })
     }
 
+    /// The same store, keys and clock under `config` (a reload): the rules and the zone follow it.
+    pub fn reconfigured(&self, config: Config) -> App {
+        let tz = config.sync.timezone.parse().unwrap_or(self.tz);
+        App {
+            rules: Rules::new(config.eligibility.clone()),
+            config,
+            store: self.store.clone(),
+            keyer: self.keyer.clone(),
+            clock: self.clock.clone(),
+            tz,
+        }
+    }
+
     /// Today in the configured zone: a leaving date is a local date.
     pub fn today(&self) -> NaiveDate {
         self.clock.now().with_timezone(&self.tz).date_naive()
@@ -52,7 +66,10 @@ async fn person_keyer(config: &Config, store: &AnyStore) -> anyhow::Result<Perso
         None => {
             let mut bytes = [0u8; 32];
             SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-            store.init_setting(SECRET_KEY, &hex::encode(bytes)).await.context("while keeping the person-key secret")?
+            store
+                .init_setting(PERSON_KEY_SECRET, &hex::encode(bytes))
+                .await
+                .context("while keeping the person-key secret")?
         }
     };
     let keyer = PersonKeyer::new(secret.as_bytes());

@@ -38,8 +38,8 @@ use crate::sql::{
 };
 use crate::workflow::workflow_impl;
 
-static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The store in one SQLite file (or in memory, for tests).
 #[derive(Debug, Clone)]
@@ -84,6 +84,10 @@ const WAL_AUTOCHECKPOINT: &str = wal_autocheckpoint!();
 const SLOW_STATEMENT: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
+    pub(crate) fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if missing) the database at a `sqlite:` URL. Does not migrate.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)

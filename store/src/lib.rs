@@ -8,6 +8,7 @@
 
 mod audit;
 mod backend;
+pub mod backup;
 mod error;
 mod group;
 mod idp;

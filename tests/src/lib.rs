@@ -5,6 +5,7 @@
 pub mod browser;
 mod pg;
 mod slapd;
+mod smtp;
 
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -13,6 +14,7 @@ use std::path::Path;
 pub use browser::Browser;
 pub use pg::Postgres;
 pub use slapd::Slapd;
+pub use smtp::Smtp;
 
 /// The store backends, for tests that run the same body against both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod clients;
 pub mod demo;
 pub mod ldap;
@@ -108,6 +109,25 @@ pub enum Command {
         #[command(subcommand)]
         command: workflow::ReportsCommand,
     },
+    /// A consistent snapshot of the store (while `serve` runs), with a manifest; no secrets.
+    Backup {
+        /// The folder the snapshot's folder goes in (default: backup.dir).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Put a snapshot back as the configured store: refused if altered, of a newer schema, or if
+    /// its audit trail does not verify.
+    Restore {
+        /// The snapshot's folder (or its manifest.json).
+        path: PathBuf,
+        /// Move an existing SQLite store aside instead of refusing (stop orgid first).
+        #[arg(long)]
+        replace: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
     /// Run the store's migrations and exit.
@@ -116,6 +136,13 @@ pub enum Command {
     CheckConfig,
     /// Print a documented configuration file with every default.
     ConfigExample,
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `orgid man > /usr/share/man/man1/orgid.1`.
+    Man,
     /// Run the demo: a synthetic group's HR files, synced into a local SQLite store, then served.
     Demo {
         /// Where the demo's files and database go.
@@ -255,6 +282,15 @@ pub async fn run(
             out.write_all(orgid_config::EXAMPLE.as_bytes())?;
             Ok(0)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "orgid", out);
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?;
+            Ok(0)
+        }
         Command::Migrate => {
             let store =
                 orgid_store::connect(config.store.url.expose(), 1).await.context("while migrating the store")?;
@@ -262,6 +298,13 @@ pub async fn run(
             writeln!(out, "migrations applied ({})", store.backend())?;
             Ok(0)
         }
+        Command::Backup { to, format } => {
+            let app = App::open(config).await?;
+            let code = backup::backup(&app, to.as_deref(), format, out).await?;
+            app.store.close().await;
+            Ok(code)
+        }
+        Command::Restore { path, replace, format } => backup::restore(&config, &path, replace, format, out).await,
         Command::Serve => serve::serve(App::open(config).await?, config_path).await.map(|()| 0),
         Command::Ldap { command } => ldap::run(&App::open(config).await?, command, out).await,
         Command::Accounts { command } => accounts::run(&App::open(config).await?, command, out).await,
@@ -340,6 +383,8 @@ mod tests {
             &["orgid", "clients", "add", "app", "--public", "--redirect-uri", "http://127.0.0.1:9/cb"],
             &["orgid", "clients", "list", "--format", "json"],
             &["orgid", "clients", "remove", "portal"],
+            &["orgid", "backup", "--to", "/var/backups/orgid"],
+            &["orgid", "restore", "/var/backups/orgid/orgid-20261205T011500000Z", "--replace"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

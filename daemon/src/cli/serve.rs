@@ -2,55 +2,67 @@
 //! console and health (`http`), and runs the background jobs (`jobs`); SIGTERM or Ctrl-C stops
 //! them all cleanly, letting a running sync finish.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::app::App;
-use crate::jobs::{scheduler, targets, upkeep};
+use crate::jobs::{alerts, scheduler, targets, upkeep, watchdog};
 use crate::services::Shared;
-use crate::services::metrics::Metrics;
 
 pub async fn serve(app: App, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    // At once: from here on SIGHUP is ours and never ends the process.
+    #[cfg(unix)]
+    let hup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("while listening for SIGHUP")?;
     let listen = app.config.server.listen.clone();
     let listener =
         TcpListener::bind(&listen).await.with_context(|| format!("while binding server.listen = {listen}"))?;
-    // Lives as long as the process: SIGHUP must never end it.
-    let _hangups = tokio::spawn(hangups(config_path, app.store.clone()));
-    serve_on(app, listener, shutdown_signal()).await
+    #[cfg(unix)]
+    let reload = Some(Reload { config_path, hup });
+    #[cfg(not(unix))]
+    let reload = None;
+    run(app, listener, shutdown_signal(), reload).await
 }
 
-/// SIGHUP, by habit a request to reload: the file is read and checked, and the answer logged.
-/// Applying a new configuration in place is not supported yet; a restart applies it.
-pub async fn hangups(config_path: Option<std::path::PathBuf>, store: orgid_store::AnyStore) {
+/// How `serve` reloads: the file it was started with, and its SIGHUP stream.
+pub struct Reload {
+    pub config_path: Option<std::path::PathBuf>,
     #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            error!("cannot listen for SIGHUP");
-            return;
+    pub hup: tokio::signal::unix::Signal,
+}
+
+/// SIGHUP, by habit a request to reload: the file is read and validated again, and what can change
+/// without a restart is put in force at once (`services::reload`); an invalid file changes nothing.
+/// Either way the verdict is logged and audited.
+pub async fn hangups(shared: Shared, mut reload: Reload) {
+    #[cfg(unix)]
+    while reload.hup.recv().await.is_some() {
+        watchdog::notify_reloading();
+        let loaded = crate::cli::load_config(reload.config_path.as_deref(), std::env::vars());
+        let verdict = match loaded.map(|new| crate::services::reload::reload(&shared, new)) {
+            Ok(r) => {
+                if r.applied.contains(&"log.level") {
+                    crate::telemetry::set_level(&shared.app().config.log.level);
+                }
+                info!("SIGHUP: configuration reloaded; {}", r.summary());
+                if !r.restart_needed.is_empty() {
+                    tracing::warn!("SIGHUP: restart orgid to apply: {}", r.restart_needed.join(", "));
+                }
+                Ok(r.summary())
+            }
+            Err(e) => {
+                error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}");
+                Err(format!("invalid, the running configuration stays in force: {e}"))
+            }
         };
-        while hup.recv().await.is_some() {
-            let verdict = match crate::cli::load_config(config_path.as_deref(), std::env::vars()) {
-                Ok(_) => {
-                    tracing::warn!(
-                        "SIGHUP: the configuration is valid, but reloading it in place is not supported yet; restart orgid to apply it"
-                    );
-                    Ok("valid; not applied until restart".to_string())
-                }
-                Err(e) => {
-                    error!("SIGHUP: the configuration is not valid; the running one stays in force:\n{e}");
-                    Err(format!("invalid, the running configuration stays in force: {e}"))
-                }
-            };
-            crate::services::audit::record_config_reload(&store, verdict.as_deref().map_err(String::as_str)).await;
-        }
+        watchdog::notify_ready();
+        crate::services::audit::record_config_reload(&shared.app().store, verdict.as_deref().map_err(String::as_str))
+            .await;
     }
     #[cfg(not(unix))]
-    let _ = (config_path, store);
+    let _ = (shared, reload);
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.
@@ -59,22 +71,32 @@ pub async fn serve_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run(app, listener, shutdown, None).await
+}
+
+/// The daemon on `listener` until `shutdown`, reloading on SIGHUP when `reload` is given.
+async fn run(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    reload: Option<Reload>,
+) -> anyhow::Result<()> {
     // A run left `running` by a process that died (kill -9, a crash) is marked as such.
     crate::services::ledger::abandon_dead(&app).await.context("while marking runs of dead processes abandoned")?;
-    let shared =
-        Shared { app: Arc::new(app), metrics: Arc::new(Metrics::default()), leader: Arc::new(AtomicBool::new(false)) };
+    let shared = Shared::new(app);
+    let app = shared.app();
     let cancel = CancellationToken::new();
     // Taken before any job starts, so that the first scheduled tick already knows who runs it.
-    let lease = shared.app.store.try_lease().await.context("while taking the leader lease")?;
+    let lease = app.store.try_lease().await.context("while taking the leader lease")?;
     shared.set_leader(lease.is_some());
     let addr = listener.local_addr()?;
-    let provider = crate::services::idp::provider(&shared.app).await?;
+    let provider = crate::services::idp::provider(&app).await?;
     provider.ensure_keys().await.context("while preparing the OIDC signing keys")?;
-    info!(%addr, store = shared.app.store.backend(), issuer = provider.issuer(), "orgid serving");
+    info!(%addr, store = app.store.backend(), issuer = provider.issuer(), "orgid serving");
 
     let router = crate::http::health::routes(shared.clone())
         .merge(provider.router())
-        .merge(crate::http::router(shared.app.clone(), provider.clone()).await?);
+        .merge(crate::http::router(app.clone(), provider.clone()).await?);
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -88,8 +110,15 @@ pub async fn serve_on(
     let upkeep = tokio::spawn(targets::directory_upkeep(shared.clone(), cancel.clone()));
     let audit = tokio::spawn(scheduler::audit_checkpoints(shared.clone(), cancel.clone()));
     let requests = tokio::spawn(scheduler::workflow_retry(shared.clone(), cancel.clone()));
+    let backups = tokio::spawn(scheduler::backup_schedule(shared.clone(), cancel.clone()));
+    let pings = tokio::spawn(watchdog::watchdog(shared.clone(), cancel.clone()));
+    let alerting = tokio::spawn(alerts::alerts(shared.clone(), cancel.clone()));
+    // Lives as long as the process: a SIGHUP while stopping must not end it either.
+    let _hangups = reload.map(|r| tokio::spawn(hangups(shared.clone(), r)));
+    watchdog::notify_ready();
 
     shutdown.await;
+    watchdog::notify_stopping();
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
     let (h, s, d, u, l, i) = tokio::join!(http, scheduler, directory, upkeep, leadership, idp_upkeep);
@@ -101,7 +130,10 @@ pub async fn serve_on(
     u.context("directory upkeep task")?;
     audit.await.context("audit checkpoint task")?;
     requests.await.context("workflow retry task")?;
-    shared.app.store.close().await;
+    backups.await.context("backup task")?;
+    pings.await.context("watchdog task")?;
+    alerting.await.context("alert task")?;
+    app.store.close().await;
     info!("stopped");
     Ok(())
 }

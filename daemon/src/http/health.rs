@@ -24,7 +24,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
-    match s.app.store.ping().await {
+    match s.app().store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
         Err(e) => {
             error!("readiness: store unreachable: {e}");
@@ -35,6 +35,6 @@ async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     let mut text = s.metrics.render();
-    crate::services::metrics::render_login_writes(&mut text, s.app.store.login_write_stats());
+    crate::services::metrics::render_login_writes(&mut text, s.app().store.login_write_stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -12,7 +12,7 @@ use orgid_connectors::ldap::LockCheck;
 /// Keeps LDAP caught up with the store: checks at start that locked entries cannot bind, then
 /// pushes the outbox every few seconds (a sync also pushes as soon as it is applied).
 pub async fn directory_worker(s: Shared, cancel: CancellationToken) {
-    let Some(cfg) = s.app.config.ldap.clone() else { return };
+    let Some(cfg) = s.app().config.ldap.clone() else { return };
     if cfg.lock_check {
         let health = ldap::health(&cfg).await;
         match (health.connection, health.locks) {
@@ -30,7 +30,7 @@ pub async fn directory_worker(s: Shared, cancel: CancellationToken) {
     }
     loop {
         if s.is_leader() {
-            match ldap::push(&s.app).await {
+            match ldap::push(&s.app()).await {
                 Ok(r) => s.metrics.record_directory(&r),
                 Err(e) => error!("directory worker: {e:#}"),
             }
@@ -44,15 +44,18 @@ pub async fn directory_worker(s: Shared, cancel: CancellationToken) {
 
 /// On `ldap.reconcile_schedule`: purge entries past their grace period, then reconcile.
 pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
-    let Some(cfg) = s.app.config.ldap.clone() else { return };
-    on_schedule(&s, "ldap.reconcile_schedule", &cfg.reconcile_schedule, &cancel, || async {
+    if s.app().config.ldap.is_none() {
+        return;
+    }
+    let spec = |c: &orgid_config::Config| c.ldap.as_ref().map(|l| l.reconcile_schedule.clone()).unwrap_or_default();
+    on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| async move {
         let mut report = Vec::new();
-        match ldap::purge(&s.app, false, &mut report).await {
+        match ldap::purge(&app, false, &mut report).await {
             Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
             Err(e) => error!("directory purge failed: {e:#}"),
         }
         let mut report = Vec::new();
-        match ldap::reconcile(&s.app, false, &mut report).await {
+        match ldap::reconcile(&app, false, &mut report).await {
             Ok(code) => {
                 let text = String::from_utf8_lossy(&report);
                 let first =

@@ -41,7 +41,7 @@ pub async fn leadership(s: Shared, mut lease: Option<orgid_store::LeaderLease>, 
                     s.set_leader(false);
                 }
             }
-            None => match s.app.store.try_lease().await {
+            None => match s.app().store.try_lease().await {
                 Ok(Some(l)) => {
                     info!("took over the leader lease");
                     lease = Some(l);

@@ -19,6 +19,9 @@ struct Inner {
     directory_refused: u64,
     directory_up: Option<bool>,
     leader: bool,
+    backups_ok: u64,
+    backups_failed: u64,
+    last_backup: Option<i64>,
 }
 
 #[derive(Default)]
@@ -44,6 +47,17 @@ impl Metrics {
             ] {
                 *m.changes.entry(op).or_default() += n;
             }
+        }
+    }
+
+    /// A scheduled backup ended, written or not.
+    pub fn record_backup(&self, ok: bool) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            m.backups_ok += 1;
+            m.last_backup = Some(Utc::now().timestamp());
+        } else {
+            m.backups_failed += 1;
         }
     }
 
@@ -114,7 +128,18 @@ impl Metrics {
                 u8::from(up)
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP orgid_backups_total Scheduled backups by outcome.\n# TYPE orgid_backups_total counter\n\
+             orgid_backups_total{{outcome=\"ok\"}} {}\norgid_backups_total{{outcome=\"failed\"}} {}",
+            m.backups_ok, m.backups_failed
+        );
         for (name, help, v) in [
+            (
+                "orgid_backup_last_success_timestamp_seconds",
+                "When the last scheduled backup was written.",
+                m.last_backup.map(|v| v as f64),
+            ),
             (
                 "orgid_sync_last_run_timestamp_seconds",
                 "When the last scheduled sync ended.",

@@ -117,6 +117,10 @@ text_enum!(
         CompanyMode = "company.mode",
         /// A workflow action was refused; the reason is the refusal's code.
         AccessDenied = "access.denied",
+        /// A snapshot of the store was written (`orgid backup`, the schedule) or could not be.
+        Backup = "backup",
+        /// An alert rule fired and its notice was sent (success) or could not be (failure).
+        Alert = "alert",
     }
 );
 

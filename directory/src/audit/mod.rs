@@ -4,6 +4,7 @@
 //! review report; all pure. The store appends records in the transaction of the change they
 //! record (`store::AuditStore`).
 
+pub mod alert;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;

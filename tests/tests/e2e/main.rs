@@ -39,8 +39,10 @@ macro_rules! both_workflow {
     };
 }
 
+mod alerts;
 mod api;
 mod audit;
+mod backup;
 mod browser;
 mod console;
 mod demo;
@@ -55,6 +57,8 @@ mod oidc;
 mod oidc_attack;
 mod oidc_audit;
 mod oidc_tokens;
+mod packaging;
+mod reload;
 mod serve;
 mod store;
 mod store_idp;

@@ -84,10 +84,14 @@ async fn serve_answers_health_runs_the_schedule_and_stops_cleanly() {
 async fn sighup_does_not_end_the_daemon() {
     let dir = TempDir::new().expect("tempdir");
     let cfg = dir.path().join("orgid.toml");
-    std::fs::write(&cfg, "[sync]\nschedule = \"not cron\"\n").expect("write");
-    let store =
-        orgid_store::connect(&format!("sqlite:{}", dir.path().join("orgid.db").display()), 2).await.expect("store");
-    let handler = tokio::spawn(orgid::cli::serve::hangups(Some(cfg), store.clone()));
+    let url = format!("sqlite:{}", dir.path().join("orgid.db").display());
+    std::fs::write(&cfg, format!("[store]\nurl = \"{url}\"\n")).expect("write");
+    let config = orgid::cli::load_config(Some(&cfg), Vec::new()).expect("config");
+    let shared = orgid::services::Shared::new(orgid::app::App::open(config).await.expect("open"));
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).expect("SIGHUP");
+    std::fs::write(&cfg, format!("[store]\nurl = \"{url}\"\n[sync]\nschedule = \"not cron\"\n")).expect("write");
+    let reload = orgid::cli::serve::Reload { config_path: Some(cfg), hup };
+    let handler = tokio::spawn(orgid::cli::serve::hangups(shared.clone(), reload));
     tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
     // Without the handler, SIGHUP's default action would end this whole test process.
     let status =
@@ -96,8 +100,10 @@ async fn sighup_does_not_end_the_daemon() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!handler.is_finished(), "still listening for the next SIGHUP");
     handler.abort();
+    let store = shared.app().store.clone();
     let reloads = crate::audit::all_records(&store).await;
     let reload = reloads.iter().find(|r| r.fields.kind == "config_reload").expect("the reload is audited");
     assert_eq!(reload.fields.outcome, "failure");
     assert!(reload.fields.reason.as_deref().unwrap_or_default().contains("sync.schedule"), "{reload:?}");
+    assert_eq!(shared.app().config.sync.schedule, "0 30 2 * * *", "the running configuration stays");
 }

@@ -1,0 +1,71 @@
+//! `[alerts]`: rules evaluated over the audit trail as it is written, and where their notices go
+//! (mail through an SMTP relay).
+
+use serde::Deserialize;
+
+/// `[alerts]`. No recipients: no alerts.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Failed logins from one address (IPv6: as recorded) within `window_secs` that raise one
+    /// alert; 0 = off.
+    pub failures_per_ip: u32,
+    /// Failed logins of one typed login within `window_secs`; 0 = off.
+    pub failures_per_login: u32,
+    /// An attempt to log in to a disabled account or a departed person's: one alert per login
+    /// and window.
+    pub disabled_logins: bool,
+    /// A sync or import that failed, or that a safety limit held; a backup that failed.
+    pub sync_problems: bool,
+    pub window_secs: u32,
+    /// Who receives the notices (e-mail addresses); empty: no alerts.
+    pub mail_to: Vec<String>,
+    pub mail_from: String,
+    /// The relay: `smtp://host:port` (plain SMTP to a relay on the host or the local network).
+    pub smtp_url: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_ip: 20,
+            failures_per_login: 0,
+            disabled_logins: true,
+            sync_problems: true,
+            window_secs: 60,
+            mail_to: Vec::new(),
+            mail_from: "orgid@localhost".into(),
+            smtp_url: String::new(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// `host:port` of `smtp_url`.
+    pub fn smtp_addr(&self) -> Option<&str> {
+        self.smtp_url.strip_prefix("smtp://").map(|a| a.trim_end_matches('/')).filter(|a| a.contains(':'))
+    }
+}
+
+fn is_address(a: &str) -> bool {
+    a.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+        && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c.is_control())
+}
+
+pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
+    let a = &cfg.alerts;
+    if a.window_secs == 0 || a.window_secs > 86_400 {
+        err("alerts.window_secs", format!("is {}, but must be between 1 and 86400", a.window_secs));
+    }
+    for (i, to) in a.mail_to.iter().enumerate() {
+        if !is_address(to) {
+            err(&format!("alerts.mail_to.{i}"), format!("`{to}` is not an e-mail address"));
+        }
+    }
+    if !is_address(&a.mail_from) {
+        err("alerts.mail_from", format!("`{}` is not an e-mail address", a.mail_from));
+    }
+    if !a.mail_to.is_empty() && a.smtp_addr().is_none() {
+        err("alerts.smtp_url", format!("`{}` is not `smtp://host:port` (needed with alerts.mail_to)", a.smtp_url));
+    }
+}
