@@ -308,12 +308,9 @@ pub struct LdapConfig {
     pub timeout_secs: u64,
     /// Writes kept in flight on the connection (pipelining).
     pub concurrency: usize,
-    /// Many adds of new entries (a first load) go in LDAP transactions (RFC 5805) on a second
-    /// connection, which OpenLDAP's back-mdb applies for about a third less work. Off by default:
-    /// slapd 2.5.13 (Debian 12) was seen to crash after a refused transaction whose adds had been
-    /// pipelined, and once (segfault) in the middle of a plain 100,000-entry first load with the
-    /// adds queued one by one (`bench/ldap.sh`, 2026-11-23). Leave it off with that slapd; turn it
-    /// on only for a server you have tried.
+    /// Removed (issue 15): LDAP transactions (RFC 5805) made a first load slower in every
+    /// benchmark and crashed slapd 2.5.13. `true` is a configuration error naming the key;
+    /// `false` (what it always meant by default) is accepted so that old files still load.
     pub transactions: bool,
     /// The OU (under `base_dn`) that holds orgid's groups.
     pub groups_ou: String,

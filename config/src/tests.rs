@@ -181,6 +181,16 @@ fn missing_default_file_means_defaults_but_a_named_file_must_exist() {
 }
 
 #[test]
+fn ldap_transactions_were_removed_and_setting_them_on_names_the_key() {
+    let base = "[ldap]\nurl = \"ldap://127.0.0.1:3890\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\n";
+    assert!(parse(&format!("{base}transactions = false\n")).is_ok(), "the old default still loads");
+    let errs = parse(&format!("{base}transactions = true\n")).expect_err("removed").0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].key.as_deref(), Some("ldap.transactions"));
+    assert!(errs[0].message.contains("removed"), "{}", errs[0].message);
+}
+
+#[test]
 fn ldap_section_is_optional_and_validated() {
     assert!(parse("").expect("defaults").ldap.is_none());
     let cfg = parse(

@@ -79,6 +79,14 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
         err("log.level", e);
     }
     if let Some(l) = &cfg.ldap {
+        if l.transactions {
+            err(
+                "ldap.transactions",
+                "LDAP transactions were removed: they made the first load slower, not faster, and \
+                 crashed slapd 2.5.13 (issue 15); remove the key (plain adds are pipelined instead)"
+                    .into(),
+            );
+        }
         if !(l.url.starts_with("ldap://") || l.url.starts_with("ldaps://")) {
             err("ldap.url", format!("`{}` must start with ldap:// or ldaps://", l.url));
         }

@@ -1,7 +1,7 @@
 //! Login names for new accounts: full-name pinyin (张三 → zhangsan) or the employee number, made
 //! unique with a numeric suffix (zhangsan2). Logins never change once given.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use orgid_config::LoginScheme;
 use pinyin::ToPinyin;
@@ -40,11 +40,15 @@ pub fn stem(scheme: LoginScheme, name: &str, employee_number: &str) -> String {
 /// Hands out unique logins against those already taken.
 pub struct LoginAllocator {
     taken: HashSet<String>,
+    /// Per stem, the suffix its last namesake got. Logins are only ever taken, so the first free
+    /// suffix never goes down: the search for the next namesake starts there. (From 2 each time,
+    /// the n-th `wangwei` of a million-person group tried n candidates: quadratic in namesakes.)
+    next: HashMap<String, u64>,
 }
 
 impl LoginAllocator {
     pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
-        Self { taken: taken.into_iter().collect() }
+        Self { taken: taken.into_iter().collect(), next: HashMap::new() }
     }
 
     pub fn allocate(&mut self, stem: &str) -> String {
@@ -53,10 +57,15 @@ impl LoginAllocator {
         }
         // Suffixes start at 2 (zhangsan, zhangsan2, …); a stem ending in a digit gets a dot first.
         let sep = if stem.ends_with(|c: char| c.is_ascii_digit()) { "." } else { "" };
-        (2u64..)
-            .map(|n| format!("{stem}{sep}{n}"))
-            .find(|candidate| self.taken.insert(candidate.clone()))
-            .unwrap_or_else(|| stem.to_string())
+        let from = self.next.get(stem).copied().unwrap_or(2);
+        let Some((n, login)) = (from..)
+            .map(|n| (n, format!("{stem}{sep}{n}")))
+            .find(|(_, candidate)| self.taken.insert(candidate.clone()))
+        else {
+            return stem.to_string();
+        };
+        self.next.insert(stem.to_string(), n);
+        login
     }
 }
 
@@ -82,5 +91,19 @@ mod tests {
         assert_eq!(a.allocate("lisi"), "lisi");
         assert_eq!(a.allocate("sz0012"), "sz0012");
         assert_eq!(a.allocate("sz0012"), "sz0012.2");
+    }
+
+    #[test]
+    fn namesakes_get_the_first_free_suffix_whoever_took_the_others() {
+        // The logins taken already, and those another stem's allocation took meanwhile, are skipped.
+        let mut a = LoginAllocator::new(["wangwei", "wangwei2", "wangwei4"].map(String::from));
+        assert_eq!(a.allocate("wangwei"), "wangwei3");
+        assert_eq!(a.allocate("wangwei3"), "wangwei3.2");
+        assert_eq!(a.allocate("wangwei5"), "wangwei5");
+        assert_eq!(a.allocate("wangwei"), "wangwei6");
+        assert_eq!(a.allocate("wangwei"), "wangwei7");
+        let many: Vec<String> = (0..10_000).map(|_| a.allocate("lina")).collect();
+        assert_eq!(many[0], "lina");
+        assert_eq!(many[9_999], "lina10000");
     }
 }

@@ -146,6 +146,13 @@ pub struct PlanInput<'a> {
 
 impl Plan {
     pub fn compute(input: &PlanInput<'_>) -> Plan {
+        Self::compute_owned(&PlanInput { records: &[], ..*input }, input.records.to_vec())
+    }
+
+    /// [`compute`](Self::compute) of `records` given up (`input.records` is not read): each
+    /// record's profile moves into the plan's person instead of being copied, so that a first
+    /// load of a million people never holds the roster twice.
+    pub fn compute_owned(input: &PlanInput<'_>, records: Vec<PersonRecord>) -> Plan {
         let current: HashMap<&PersonKey, &StoredPerson> = input.current.iter().map(|sp| (&sp.person.key, sp)).collect();
         let mut plan = Plan {
             active_before: input
@@ -155,17 +162,19 @@ impl Plan {
                 .count() as u64,
             ..Plan::default()
         };
-        let records = merge_duplicates(input.records, &mut plan.warnings);
+        let order = merge_duplicates(&records, &mut plan.warnings);
+        let mut records: Vec<Option<PersonRecord>> = records.into_iter().map(Some).collect();
         // Sized up front: a first load's 100,000 people and changes are never copied to grow. Room
         // that stays unused costs no memory.
-        plan.people.reserve(records.len());
-        plan.changes.reserve(records.len());
+        plan.people.reserve(order.len());
+        plan.changes.reserve(order.len());
         let mut logins =
             LoginAllocator::new(input.current.iter().filter_map(|sp| sp.account.as_ref().map(|a| a.login.clone())));
-        let mut seen: HashSet<&PersonKey> = HashSet::with_capacity(records.len());
+        let mut seen: HashSet<PersonKey> = HashSet::with_capacity(order.len());
 
-        for record in records {
-            seen.insert(&record.key);
+        for i in order {
+            let Some(record) = records[i].take() else { continue };
+            seen.insert(record.key.clone());
             let Some(company) = input.companies.get(&record.profile.company) else {
                 plan.warnings.push(format!(
                     "employee {} names company `{}`, which is not in the company list; skipped",
@@ -174,20 +183,12 @@ impl Plan {
                 continue;
             };
             let stored = current.get(&record.key).copied();
-            let person = Person {
-                key: record.key.clone(),
-                profile: record.profile.clone(),
-                employment: record.employment,
-                leave_date: record.leave_date,
-                source: record.source.clone(),
-                updated_at: input.now,
-            };
             let person_changed = stored.is_none_or(|sp| {
-                sp.person.profile != person.profile
-                    || sp.person.employment != person.employment
-                    || sp.person.leave_date != person.leave_date
+                sp.person.profile != record.profile
+                    || sp.person.employment != record.employment
+                    || sp.person.leave_date != record.leave_date
             });
-            let decision = input.rules.decide(record, company, input.today);
+            let decision = input.rules.decide(&record, company, input.today);
             let before = stored.and_then(|sp| sp.account.as_ref());
             let before_profile = stored.map(|sp| &sp.person.profile);
             let moved = before_profile.is_some_and(|p| p.company != record.profile.company);
@@ -207,13 +208,23 @@ impl Plan {
                 (Outcome::NotEligible, Some(AccountStatus::Active | AccountStatus::PendingApproval)) => Some(Op::Close),
                 (Outcome::NotEligible, None | Some(AccountStatus::Disabled)) => None,
             };
-            if person_changed {
-                plan.people.push(person);
-                if op.is_none() {
-                    plan.counts.people_updated += 1;
-                }
+            if person_changed && op.is_none() {
+                plan.counts.people_updated += 1;
             }
-            let Some(op) = op else { continue };
+            let person = |record: PersonRecord| Person {
+                key: record.key,
+                profile: record.profile,
+                employment: record.employment,
+                leave_date: record.leave_date,
+                source: record.source,
+                updated_at: input.now,
+            };
+            let Some(op) = op else {
+                if person_changed {
+                    plan.people.push(person(record));
+                }
+                continue;
+            };
             // An approved unrated account stays approved while it stays in its company.
             let rule = match (op, before) {
                 (Op::Adjust, Some(a)) => a.rule.clone(),
@@ -240,6 +251,9 @@ impl Plan {
                 fields,
                 reason,
             });
+            if person_changed {
+                plan.people.push(person(record));
+            }
         }
 
         if input.scope == Scope::Full && !input.held.is_empty() {
@@ -310,22 +324,23 @@ fn next_account(op: Op, before: Option<&Account>, login: String, rule: String, n
 }
 
 /// Several records of one person (e.g. the old company lists them as 离职, the new one as 在职):
-/// the active one wins; two active ones keep the first and warn.
-fn merge_duplicates<'a>(records: &'a [PersonRecord], warnings: &mut Vec<String>) -> Vec<&'a PersonRecord> {
+/// the active one wins; two active ones keep the first and warn. Returns the indexes of the
+/// records kept, in planning order.
+fn merge_duplicates(records: &[PersonRecord], warnings: &mut Vec<String>) -> Vec<usize> {
     let mut by_key: HashMap<&PersonKey, usize> = HashMap::with_capacity(records.len());
-    let mut out: Vec<&PersonRecord> = Vec::with_capacity(records.len());
-    for r in records {
+    let mut out: Vec<usize> = Vec::with_capacity(records.len());
+    for (n, r) in records.iter().enumerate() {
         match by_key.get(&r.key) {
             None => {
                 by_key.insert(&r.key, out.len());
-                out.push(r);
+                out.push(n);
             }
             Some(&i) => {
-                let kept = out[i];
+                let kept = &records[out[i]];
                 let kept_active = kept.employment == crate::Employment::Active;
                 let new_active = r.employment == crate::Employment::Active;
                 if new_active && !kept_active {
-                    out[i] = r;
+                    out[i] = n;
                 } else if new_active && kept_active {
                     warnings.push(format!(
                         "one person is listed as active twice (employee {} in {} and employee {} in {}); kept the first",
@@ -336,12 +351,11 @@ fn merge_duplicates<'a>(records: &'a [PersonRecord], warnings: &mut Vec<String>)
         }
     }
     // Deterministic order; among namesakes the longest-serving gets the plain login.
-    out.sort_by(|a, b| {
-        let key = |r: &'a PersonRecord| {
-            (r.profile.hire_date.unwrap_or(NaiveDate::MAX), &r.profile.company, &r.profile.employee_number)
-        };
-        key(a).cmp(&key(b))
-    });
+    let key = |i: &usize| {
+        let r = &records[*i];
+        (r.profile.hire_date.unwrap_or(NaiveDate::MAX), &r.profile.company, &r.profile.employee_number)
+    };
+    out.sort_by(|a, b| key(a).cmp(&key(b)));
     out
 }
 

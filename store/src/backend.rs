@@ -33,8 +33,8 @@ use crate::rows::{
     count, date_text, employment_text, gender_text, int, millis, node_kind_text, opt_millis, time,
 };
 use crate::sql::{
-    KeptPlan, KeptPlanRef, LARGE_RUN, MAX_BINDS, account_columns, by_key, changes_json, chunk_rows, last_per_key,
-    person_columns, run_columns, store_impl,
+    KeptPlan, KeptPlanRef, LARGE_RUN, MAX_BINDS, PEOPLE_INDEXES, account_columns, by_key, changes_json, chunk_rows,
+    last_per_key, person_columns, run_columns, store_impl,
 };
 use crate::workflow::workflow_impl;
 

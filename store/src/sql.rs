@@ -67,6 +67,15 @@ pub(crate) fn changes_json(changes: &[AccountChange]) -> Result<Vec<String>, org
     changes.iter().map(|c| serde_json::to_string(c).map_err(|e| crate::error::json("account change", e))).collect()
 }
 
+/// The people table's secondary indexes, as the migrations create them. A large first load into
+/// an empty store drops them and builds them again once the rows are in (in the same
+/// transaction): inserted row by row, in the order of the person keys, they took random pages of
+/// indexes much larger than the page cache, and a million-person load slowed down as it grew.
+pub(crate) const PEOPLE_INDEXES: [(&str, &str); 2] = [
+    ("DROP INDEX people_employee_number", "CREATE INDEX people_employee_number ON people (employee_number)"),
+    ("DROP INDEX people_company", "CREATE INDEX people_company ON people (company, employee_number)"),
+];
+
 macro_rules! person_columns {
     () => {
         "p.person_key, p.employee_number, p.name, p.gender, p.company, p.department, p.title, p.grade, p.mobile, \
@@ -116,6 +125,15 @@ macro_rules! store_impl {
                         None => return Ok(()),
                     }
                 }
+            }
+
+            /// Whether the store holds nobody yet (a first load).
+            async fn no_people(tx: &mut sqlx::Transaction<'_, $db>) -> Result<bool, StoreError> {
+                let any = sqlx::query_scalar::<_, i64>("SELECT 1 FROM people LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                Ok(any.is_none())
             }
 
             /// Locks the revision row (a write, see the module doc) and returns the revision.
@@ -367,19 +385,27 @@ macro_rules! store_impl {
         impl PersonStore for $store {
             #[tracing::instrument(skip_all, err)]
             async fn people(&self) -> Result<Vec<StoredPerson>, StoreError> {
+                use futures_util::TryStreamExt;
                 // Sorted here rather than in SQL: a plain scan is cheaper than walking the key
-                // index, and the order is then the same bytewise order on both backends.
-                let mut people = sqlx::query_as::<_, PersonDb>(concat!(
+                // index, and the order is then the same bytewise order on both backends. Each row
+                // becomes a person as it arrives, into a vector sized once: all the rows as read
+                // (a million of them at 450 bytes each) are never held beside the people.
+                let mut conn = self.pool.acquire().await.map_err(db)?;
+                let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM people")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                let mut people = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+                let mut rows = sqlx::query_as::<_, PersonDb>(concat!(
                     "SELECT ",
                     person_columns!(),
                     " FROM people p LEFT JOIN accounts a ON a.person_key = p.person_key"
                 ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
-                .into_iter()
-                .map(PersonDb::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
+                .fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await.map_err(db)? {
+                    people.push(row.into_domain()?);
+                }
+                drop(rows);
                 people.sort_unstable_by(|a, b| a.person.key.cmp(&b.person.key));
                 Ok(people)
             }
@@ -520,9 +546,20 @@ macro_rules! store_impl {
                     let mut queued = Vec::new();
                     if apply {
                         Self::lock_for_run(&mut tx, run).await?;
+                        let bulk = large && Self::no_people(&mut tx).await?;
+                        if bulk {
+                            for (drop, _) in PEOPLE_INDEXES {
+                                sqlx::query(drop).execute(&mut *tx).await.map_err(db)?;
+                            }
+                        }
                         let plan = (&outcome.plan.people[..], &outcome.plan.changes[..]);
                         let planned =
                             Self::apply_plan(&mut tx, run, outcome.companies, plan, 0, outcome.finished_at).await?;
+                        if bulk {
+                            for (_, create) in PEOPLE_INDEXES {
+                                sqlx::query(create).execute(&mut *tx).await.map_err(db)?;
+                            }
+                        }
                         let tracked = match &delta {
                             Some(rows) => {
                                 queued = Self::apply_delta(&mut tx, Some(run), rows, outcome.finished_at).await?;
@@ -768,3 +805,7 @@ macro_rules! store_impl {
 }
 
 pub(crate) use {account_columns, person_columns, run_columns, store_impl};
+
+#[cfg(test)]
+#[path = "sql_tests.rs"]
+mod tests;

@@ -144,6 +144,36 @@ impl Slapd {
         self.dir.path()
     }
 
+    /// Kills slapd at once (SIGKILL, as a crash would stop it) and waits until it is gone; the
+    /// data stays for [`restart`](Self::restart).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts slapd again on the same port and data (after [`kill`](Self::kill)); panics with
+    /// its log if it does not answer.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("slapd.log"))
+            .unwrap_or_else(|e| panic!("slapd.log: {e}"));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("slapd.log: {e}"));
+        self.child = Command::new(SLAPD)
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .args(["-h", &format!("ldap://127.0.0.1:{}/", self.port), "-d", "0"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {SLAPD}: {e}"));
+        if let Err(log) = self.wait_ready().await {
+            panic!("slapd did not start again; log:\n{log}");
+        }
+    }
+
     async fn ldap_tool(&self, tool: &str, ldif: &str) {
         use tokio::io::AsyncWriteExt;
         let mut child = tokio::process::Command::new(tool)

@@ -12,7 +12,6 @@ use orgid_directory::target::ldap::{Attrs, DirOp, Dn, QueuedOp};
 use super::LdapSink;
 use super::error::{SinkError, from_ldap_error, from_result, rc};
 use super::schedule::schedule_of;
-use super::txn::TXN_MIN_OPS;
 
 /// Permissive Modify (Active Directory's OID, implemented by OpenLDAP 2.4+ without listing it in
 /// the root DSE): adding a present value or deleting an absent one is not an error.
@@ -23,8 +22,7 @@ pub(crate) const NOT_ATTEMPTED: &str = "not attempted: the connection failed ear
 impl LdapSink {
     /// Applies ops; returns one result per op, same order. Phases run one after the other
     /// (ascending); inside a phase ops with the same key run in the given order and different
-    /// keys run side by side, up to `ldap.concurrency` in flight. Many adds of new entries in a
-    /// phase go in transactions where the server has them (see `txn.rs`). After a failure, later
+    /// keys run side by side, up to `ldap.concurrency` in flight. After a failure, later
     /// ops with the same key (in any later phase too) are `Skipped`; after a transport failure
     /// every op not yet attempted is `Unavailable`.
     pub async fn apply(&self, ops: &[QueuedOp]) -> Vec<Result<(), SinkError>> {
@@ -40,38 +38,8 @@ impl LdapSink {
         let down = std::sync::atomic::AtomicBool::new(false);
         let mut failed: HashSet<&str> = HashSet::new();
         for phase in schedule_of(ops) {
-            // Lone adds of new entries, many of them: in transactions.
-            let (adds, chains): (Vec<Vec<usize>>, Vec<Vec<usize>>) = if self.uses_transactions() {
-                phase.chains.into_iter().partition(|c| {
-                    c.len() == 1 && Self::txn_candidate(ops[c[0]]) && !failed.contains(ops[c[0]].key.as_str())
-                })
-            } else {
-                (Vec::new(), phase.chains)
-            };
-            let (adds, chains) = if adds.len() >= TXN_MIN_OPS {
-                (adds, chains)
-            } else {
-                (Vec::new(), adds.into_iter().chain(chains).collect())
-            };
-            if !adds.is_empty() {
-                let batch: Vec<&QueuedOp> = adds.iter().map(|c| ops[c[0]]).collect();
-                let done = if down.load(Ordering::SeqCst) {
-                    batch.iter().map(|_| Err(SinkError::Unavailable(NOT_ATTEMPTED.into()))).collect()
-                } else {
-                    self.apply_adds(&batch).await
-                };
-                for (chain, result) in adds.iter().zip(done) {
-                    if let Err(e) = &result {
-                        failed.insert(ops[chain[0]].key.as_str());
-                        if e.is_unavailable() {
-                            down.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    results[chain[0]] = Some(result);
-                }
-            }
             let (failed_ref, down_ref) = (&failed, &down);
-            let chains = chains.into_iter().map(|chain| async move {
+            let chains = phase.chains.into_iter().map(|chain| async move {
                 let mut out = Vec::with_capacity(chain.len());
                 let mut broken = chain.first().is_some_and(|&i| failed_ref.contains(ops[i].key.as_str()));
                 for i in chain {
@@ -120,10 +88,18 @@ impl LdapSink {
                 Ok(())
             }
             DirOp::AddAccount { dn, entry } => {
-                // The empty managed attributes ride along: an entry that already exists loses them.
-                let mut attrs = self.layout.entry_replace(entry);
-                attrs.extend(self.layout.entry_attrs(entry));
-                self.add_entry(dn, &attrs).await
+                // The add carries the values; only an entry that exists already needs the empty
+                // managed attributes too (a replace with them removes what no longer applies), so
+                // they are made only then: a first load adds 100,000 new entries.
+                let attrs = self.layout.entry_attrs(entry);
+                match self.add_new(dn, &attrs).await? {
+                    true => Ok(()),
+                    false => {
+                        let mut attrs = self.layout.entry_replace(entry);
+                        attrs.extend(self.layout.entry_attrs(entry));
+                        self.add_entry(dn, &attrs).await
+                    }
+                }
             }
             DirOp::UpdateAccount { dn, entry, unlock } => {
                 let mut attrs = self.layout.entry_replace(entry);
@@ -176,6 +152,22 @@ impl LdapSink {
                     .collect();
                 self.modify("add (replace existing)", &dn_s, mods).await
             }
+            _ => Err(from_result("add", &dn_s, &res)),
+        }
+    }
+
+    /// Adds a new entry; `false` if it exists already (nothing changed then).
+    async fn add_new(&self, dn: &Dn, attrs: &Attrs) -> Result<bool, SinkError> {
+        let dn_s = dn.to_string();
+        let values: Vec<(&str, HashSet<&str>)> = attrs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+            .collect();
+        let res = self.handle().add(&dn_s, values).await.map_err(|e| from_ldap_error("add", &dn_s, e))?;
+        match res.rc {
+            rc::SUCCESS => Ok(true),
+            rc::ENTRY_ALREADY_EXISTS => Ok(false),
             _ => Err(from_result("add", &dn_s, &res)),
         }
     }

@@ -8,7 +8,6 @@ mod conn;
 mod error;
 mod lock;
 mod schedule;
-mod txn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,7 +22,6 @@ use orgid_directory::target::{ApplyError, TargetClient};
 
 pub use apply::PERMISSIVE_MODIFY_OID;
 pub use error::SinkError;
-pub use txn::{TXN_MIN_OPS, TXN_OPS};
 
 use conn::ConnSpec;
 use error::{from_ldap_error, from_result, rc};
@@ -40,12 +38,6 @@ pub struct LdapSink {
     concurrency: usize,
     /// Member changes use Permissive Modify until the server shows it does not honour it.
     permissive: AtomicBool,
-    /// Many adds go in LDAP transactions (`ldap.transactions`) until the server shows it has
-    /// none (see `txn.rs`).
-    txn: AtomicBool,
-    /// Who the sink binds as, for the transactions' own connection.
-    bind_dn: String,
-    bind_password: orgid_config::Secret,
 }
 
 impl fmt::Debug for LdapSink {
@@ -88,16 +80,7 @@ impl LdapSink {
         let spec = ConnSpec::from_config(cfg)?;
         let ldap = spec.open_bound(&cfg.bind_dn, cfg.bind_password.expose()).await?;
         let layout = orgid_directory::target::ldap::Layout::new(cfg).map_err(SinkError::Config)?;
-        Ok(LdapSink {
-            ldap,
-            spec,
-            layout,
-            concurrency: cfg.concurrency.max(1),
-            permissive: AtomicBool::new(true),
-            txn: AtomicBool::new(cfg.transactions),
-            bind_dn: cfg.bind_dn.clone(),
-            bind_password: cfg.bind_password.clone(),
-        })
+        Ok(LdapSink { ldap, spec, layout, concurrency: cfg.concurrency.max(1), permissive: AtomicBool::new(true) })
     }
 
     /// Whether member changes still go out with Permissive Modify (false once the server turned

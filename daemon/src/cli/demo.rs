@@ -47,7 +47,7 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     writeln!(out, "orgid demo: a synthetic group of 7 companies and 16 HR rows in {}\n", dir.display())?;
     writeln!(out, "$ orgid sync")?;
     let report = crate::services::sync::sync(&app, false, "demo", &Progress::new(true)).await?;
-    report::write_run_report(&report, Format::Table, out)?;
+    report::write_run_report(&report, Format::Table, None, out)?;
     writeln!(out, "\n$ orgid accounts list")?;
     let rows = app.store.accounts(&AccountFilter::default()).await?;
     report::write_accounts(&rows, Format::Table, app.tz, out)?;

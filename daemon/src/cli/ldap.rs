@@ -1,4 +1,4 @@
-//! `orgid ldap …`: the OpenLDAP target's status, push, retry, reconcile and purge.
+//! `orgid ldap …`: the OpenLDAP target's status, push, retry, reconcile, purge and LDIF export.
 
 use std::io::Write;
 
@@ -29,6 +29,13 @@ pub enum LdapCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write the whole managed tree, as the store has it, as LDIF for `slapadd` (a first load
+    /// of a large new directory); then `orgid ldap reconcile` proves it and tracks it.
+    Export {
+        /// The LDIF file to write.
+        #[arg(long, value_name = "FILE")]
+        ldif: std::path::PathBuf,
+    },
 }
 
 pub async fn run(app: &App, command: LdapCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
@@ -39,6 +46,13 @@ pub async fn run(app: &App, command: LdapCommand, out: &mut (dyn Write + Send)) 
         LdapCommand::Status => status(app, out).await,
         LdapCommand::Reconcile { dry_run } => ldap::reconcile(app, dry_run, out).await,
         LdapCommand::Purge { dry_run } => ldap::purge(app, dry_run, out).await,
+        LdapCommand::Export { ldif } => {
+            let file =
+                std::fs::File::create(&ldif).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", ldif.display()))?;
+            let n = ldap::export_ldif(app, &mut std::io::BufWriter::new(file)).await?;
+            writeln!(out, "{n} entries written to {}", ldif.display())?;
+            Ok(0)
+        }
         LdapCommand::Push | LdapCommand::Retry => {
             if matches!(command, LdapCommand::Retry) {
                 let n = targets::unpark(app, TargetId::Ldap).await?;

@@ -60,6 +60,10 @@ pub enum Command {
         /// Output of the report.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Print the time and peak memory of each phase (read, load, plan, delta, store,
+        /// directory) on stderr; the JSON report has them as `timings` either way.
+        #[arg(long)]
+        timings: bool,
     },
     /// Import a form-1 (opening) or form-2 (adjustment) request file (.xlsx or CSV).
     Import {
@@ -320,15 +324,19 @@ pub async fn run(
         Command::Requests { command } => workflow::requests(&App::open(config).await?, command, out).await,
         Command::Reports { command } => workflow::reports(&App::open(config).await?, command, out).await,
         Command::Demo { dir, no_serve } => demo::demo(&dir, no_serve, out).await,
-        Command::Sync { dry_run, approve, format } => {
+        Command::Sync { dry_run, approve, format, timings } => {
             let app = App::open(config).await?;
             let progress = Progress::new(format == Format::Table);
             let report = match approve {
                 Some(id) => crate::services::sync::approve(&app, id, "cli").await?,
                 None => crate::services::sync::sync(&app, dry_run, "cli", &progress).await?,
             };
+            let phases = progress.timings().map(|t| t.report());
             drop(progress);
-            report::write_run_report(&report, format, out)?;
+            if let (true, Some(t)) = (timings, &phases) {
+                crate::output::timings::write_table(t, &mut std::io::stderr())?;
+            }
+            report::write_run_report(&report, format, phases.as_ref(), out)?;
             app.store.close().await;
             Ok(report.exit_code())
         }
@@ -337,7 +345,7 @@ pub async fn run(
             let progress = Progress::new(format == Format::Table);
             let report = crate::services::import::import(&app, &file, dry_run, "cli", &progress).await?;
             drop(progress);
-            report::write_run_report(&report, format, out)?;
+            report::write_run_report(&report, format, None, out)?;
             app.store.close().await;
             Ok(report.exit_code())
         }

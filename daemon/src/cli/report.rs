@@ -9,6 +9,7 @@ use orgid_directory::{
 };
 use serde_json::json;
 
+use crate::output::timings::TimingReport;
 use crate::output::{Format, Table, local, write_json};
 use crate::services::ledger::RunReport;
 
@@ -29,7 +30,12 @@ fn rejected_table(rejected: &[RowError]) -> Table {
     }
 }
 
-pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+pub fn write_run_report(
+    report: &RunReport,
+    format: Format,
+    timings: Option<&TimingReport>,
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     let (run, plan, rejected, message) = match report {
         RunReport::DryRun { plan, rejected, hold, .. } => (None, Some(plan), rejected, hold.clone()),
         RunReport::Applied { run, plan, rejected, .. } => (Some(*run), Some(plan), rejected, None),
@@ -49,6 +55,8 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write
                 warnings: Option<&'a [String]>,
                 rejected: &'a [RowError],
                 directory: serde_json::Value,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                timings: Option<&'a TimingReport>,
             }
             let body = RunJson {
                 run,
@@ -59,6 +67,7 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write
                 warnings: plan.map(|p| &p.warnings[..]),
                 rejected,
                 directory: directory_json(report),
+                timings,
             };
             write_json(&body, out)
         }
@@ -69,6 +78,9 @@ pub fn write_run_report(report: &RunReport, format: Format, out: &mut (dyn Write
         Format::Table => {
             match report {
                 RunReport::DryRun { .. } => writeln!(out, "dry run: nothing was written")?,
+                RunReport::Applied { run, .. } if report.directory_incomplete() => {
+                    writeln!(out, "run {run}: INCOMPLETE, the store has it, the directory does not yet")?
+                }
                 RunReport::Applied { run, status, .. } => writeln!(out, "run {run}: {status}")?,
                 RunReport::Held { run, .. } => writeln!(out, "run {run}: HELD, nothing was written")?,
                 RunReport::Failed { run: Some(run), .. } => writeln!(out, "run {run}: FAILED, nothing was written")?,

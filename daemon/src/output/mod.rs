@@ -1,6 +1,8 @@
 //! Rendering of lists: aligned tables (CJK-aware widths), JSON and CSV.
 
+pub mod ldif;
 pub mod progress;
+pub mod timings;
 
 use std::io::Write;
 

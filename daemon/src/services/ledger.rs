@@ -40,10 +40,13 @@ pub enum RunReport {
 }
 
 impl RunReport {
-    /// Exit code for scripts: 0 applied cleanly, 1 failed, 3 held, 4 applied with rejected rows.
+    /// Exit code for scripts: 0 applied cleanly, 1 failed, 3 held, 4 applied with rejected rows,
+    /// 5 applied to the store while the directory went away (or could not be reached) before it
+    /// had every change: not done yet, the outbox holds the rest for the next push.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunReport::DryRun { .. } => 0,
+            _ if self.directory_incomplete() => 5,
             RunReport::Applied { status: RunStatus::Partial, .. } => 4,
             RunReport::Applied { .. } => 0,
             RunReport::Held { .. } => 3,
@@ -51,9 +54,16 @@ impl RunReport {
         }
     }
 
+    /// Whether the run was applied to the store but the directory was unavailable (a cron job
+    /// must notice: `ok` would hide that the directory lags).
+    pub fn directory_incomplete(&self) -> bool {
+        matches!(self, RunReport::Applied { directory: Some(d), .. } if d.unavailable.is_some())
+    }
+
     pub fn status(&self) -> &'static str {
         match self {
             RunReport::DryRun { .. } => "dry_run",
+            _ if self.directory_incomplete() => "incomplete",
             RunReport::Applied { status, .. } => status.as_str(),
             RunReport::Held { .. } => "held",
             RunReport::Failed { .. } => "failed",

@@ -162,6 +162,7 @@ pub async fn conclude(
     let mut parts = parts.into_iter();
     let Some(first) = parts.next() else { anyhow::bail!("a run in parts has no parts") };
     progress.stage("writing");
+    let store_span = progress.span("store");
     let connect = async {
         match &app.config.ldap {
             Some(cfg) => Some(LdapSink::connect(cfg).await),
@@ -206,9 +207,14 @@ pub async fn conclude(
             directory: None,
         };
         app.store.finish_run(run, outcome).await.map_err(|e| (committed, e))?;
+        drop(store_span);
         Ok::<_, (usize, StoreError)>(())
     };
-    let (finished, directory) = tokio::join!(rest, push_with(app, connected, fresh));
+    let directory = async {
+        let _directory = progress.span("directory");
+        push_with(app, connected, fresh).await
+    };
+    let (finished, directory) = tokio::join!(rest, directory);
     match finished {
         Ok(()) => Ok(RunReport::Applied { run, status, plan, rejected, directory: Some(directory?) }),
         Err((committed, e)) => {

@@ -45,9 +45,22 @@ pub(crate) fn plan_against(
     current: &[StoredPerson],
     scope: Scope,
 ) -> Plan {
-    let plan = Plan::compute(&PlanInput {
+    plan_owned(app, index, records.to_vec(), held, current, scope)
+}
+
+/// [`plan_against`] of records given up: their profiles move into the plan (see
+/// `Plan::compute_owned`).
+pub(crate) fn plan_owned(
+    app: &App,
+    index: &CompanyIndex,
+    records: Vec<PersonRecord>,
+    held: &HeldBack,
+    current: &[StoredPerson],
+    scope: Scope,
+) -> Plan {
+    let input = PlanInput {
         companies: index,
-        records,
+        records: &[],
         held,
         current,
         rules: &app.rules,
@@ -55,7 +68,8 @@ pub(crate) fn plan_against(
         scope,
         today: app.today(),
         now: app.clock.now(),
-    });
+    };
+    let plan = Plan::compute_owned(&input, records);
     for w in &plan.warnings {
         warn!("{w}");
     }
@@ -102,7 +116,9 @@ pub async fn conclude_with(
         plan.changes.sort_by(|a, b| a.person_key.cmp(&b.person_key));
     }
     progress.stage("planning the directory");
+    let delta_span = progress.span("delta");
     let mut delta = delta_for(app, &plan, &current, &index).await?;
+    drop(delta_span);
     drop(current);
     let Some(run) = run else {
         return Ok(RunReport::DryRun { plan, rejected, hold, directory_ops: delta.map(|d| d.ops.len()) });
@@ -139,7 +155,9 @@ pub async fn conclude_with(
         message: message.clone(),
         directory: delta.as_ref(),
     };
+    let store_span = progress.span("store");
     let (finished, connected) = tokio::join!(app.store.finish_run(run, outcome), connect);
+    drop(store_span);
     let seqs = match finished {
         Ok(seqs) => seqs,
         Err(StoreError::Conflict(why)) => {
@@ -167,6 +185,7 @@ pub async fn conclude_with(
         Some(reason) => RunReport::Held { run, reason, plan, rejected },
         None => {
             progress.stage("writing the directory");
+            let _directory = progress.span("directory");
             let directory =
                 if app.config.ldap.is_some() { Some(push_with(app, connected, fresh).await?) } else { None };
             RunReport::Applied { run, status, plan, rejected, directory }

@@ -16,7 +16,7 @@ use tracing::info;
 use crate::app::App;
 use crate::output::progress::Progress;
 use crate::services::ledger::{RunReport, begin, fail};
-use crate::services::run::{Planned, conclude, plan_against};
+use crate::services::run::{Planned, conclude, plan_owned};
 use crate::services::targets::ldap::push;
 use crate::services::workflow::roster;
 
@@ -98,7 +98,13 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
             done.send(Box::new(read_sources_with(&sources, &limits, &keyer, &Progress::hidden())))
         });
     }
-    let (read, current) = tokio::join!(reading, app.store.people());
+    let read_span = progress.span("read");
+    let load = async {
+        let _load = progress.span("load");
+        app.store.people().await
+    };
+    let (read, current) = tokio::join!(reading, load);
+    drop(read_span);
     let mut data = match read.map_or_else(|_| Err("reading the sources stopped unexpectedly".into()), |r| *r) {
         Ok(d) => d,
         Err(message) => return fail(app, run, message, Vec::new()).await,
@@ -112,9 +118,12 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     }
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
-    let mut plan = plan_against(app, &index, &data.records, &data.held, &current, Scope::Full);
-    drop(data.records); // the plan holds what is needed from here on
+    let plan_span = progress.span("plan");
+    // The records move into the plan: a first load holds each person once.
+    let records = std::mem::take(&mut data.records);
+    let mut plan = plan_owned(app, &index, records, &data.held, &current, Scope::Full);
     let follow_up = roster::route(app, &mut plan, &current, &index);
+    drop(plan_span);
     let kept = index.clone();
     let report =
         conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)

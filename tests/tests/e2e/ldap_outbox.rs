@@ -4,7 +4,7 @@
 
 use orgid_tests::Slapd;
 
-use crate::ldap_sync::{Env, assert_converged, at, dump, kill_once_started, members, month_one, staff};
+use crate::ldap_sync::{Env, STAFF, assert_converged, at, dump, kill_once_started, members, month_one, staff};
 use crate::sync::{Backend, orgid};
 
 #[tokio::test]
@@ -64,4 +64,36 @@ async fn a_sync_killed_while_it_pushes_converges_on_the_next_push() {
     let (code, runs) = orgid(&env.cfg, &["runs", "list"]).await;
     assert_eq!(code, 0, "{runs}");
     assert!(runs.contains("ok"), "{runs}");
+}
+
+/// Issue 15: slapd crashed in the middle of a first load and the sync still said `ok` (exit 0)
+/// after a few thousand of its operations. A sync during which the directory goes away is not
+/// done: it says so (`incomplete`, exit 5) for a cron job to notice, and the next push completes it.
+#[tokio::test]
+async fn a_sync_whose_directory_dies_midway_is_reported_incomplete_and_the_next_push_completes_it() {
+    let mut slapd = Slapd::start().await;
+    let env = Env::new(Backend::Sqlite, &slapd.url()).await;
+    env.hr.write(&staff(), false);
+    let cfg = env.cfg.clone();
+    let task = tokio::spawn(async move { orgid(&cfg, &["sync", "--format", "json"]).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "the sync never reached the directory");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    slapd.kill();
+    let (code, out) = task.await.expect("the sync task");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(code, 5, "{}", &out[..out.len().min(2000)]);
+    assert_eq!(report["status"], "incomplete");
+    assert!(report["directory"]["unavailable"].is_string(), "{}", report["directory"]);
+    let applied = report["directory"]["applied"].as_u64().expect("applied");
+
+    slapd.restart().await;
+    let partial = dump(&slapd).await.keys().filter(|k| k.starts_with("uid=")).count();
+    assert!(partial < STAFF as usize, "slapd died after the whole load ({partial} accounts, {applied} applied)");
+    let (code, out) = orgid(&env.cfg, &["ldap", "push"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(", 0 refused"), "{out}");
+    assert_converged(&env, &slapd, partial).await;
 }

@@ -40,6 +40,13 @@ impl Env {
         env.with_ldap(ldap_url)
     }
 
+    /// The same store and sources with no `[ldap]` section (the configuration file is rewritten).
+    pub(crate) fn store_only(&self) -> PathBuf {
+        let extra =
+            "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[workflow]\nindependent_roster = \"apply\"\n";
+        self.hr.config(&self.url, extra)
+    }
+
     pub(crate) fn with_ldap(mut self, ldap_url: &str) -> Env {
         let extra = format!(
             "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[workflow]\nindependent_roster = \"apply\" # moves into C021 are applied here\n[ldap]\nurl = \"{ldap_url}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\nbind_password = \"secret\"\nbase_dn = \"dc=example,dc=com\"\n"
@@ -53,7 +60,12 @@ impl Env {
     pub(crate) async fn sync(&self) -> Value {
         let (code, out) = orgid(&self.cfg, &["sync", "--format", "json"]).await;
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        assert!(code == 0 || code == 4, "sync failed ({code}): {v}");
+        // A directory that could not take the run's changes leaves the run not done (issue 15).
+        if v["directory"]["unavailable"].is_string() {
+            assert_eq!((code, v["status"].as_str()), (5, Some("incomplete")), "{v}");
+        } else {
+            assert!(code == 0 || code == 4, "sync failed ({code}): {v}");
+        }
         if v["directory"]["unavailable"].is_null() && v["directory"]["refused"] == 0 {
             let (code, out) = orgid(&self.cfg, &["ldap", "reconcile", "--dry-run"]).await;
             assert_eq!(code, 0, "reconcile found drift after a clean sync:\n{out}\nthe sync: {v}");

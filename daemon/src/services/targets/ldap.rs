@@ -125,25 +125,19 @@ pub async fn lock_check(cfg: &orgid_config::LdapConfig, sink: &LdapSink) -> Resu
     sink.lock_check(&layout.base).await
 }
 
-/// `orgid ldap reconcile`: reads orgid's subtrees, reports drift and (unless `dry_run`) repairs
-/// it through the outbox. Active accounts orgid does not track yet (LDAP configured after the
-/// fact, a lost directory) are placed as a sync would place them. Exit 0: no drift or repaired;
-/// 3: drift found in a dry run; 1: the directory could not be read or repaired.
-pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
-    use orgid_directory::target::ldap::reconcile::{self, Observed};
+/// The directory as the store says it should be: everything orgid tracks, and every active
+/// account it does not track yet (LDAP configured after the fact, a lost directory, a directory
+/// loaded from `orgid ldap export`) placed as a sync would place it (`placed`: the tracking of
+/// those, not written yet).
+struct DesiredState {
+    desired: Vec<dit::reconcile::Desired>,
+    nodes: Vec<dit::Node>,
+    placed: DitDelta,
+}
+
+async fn desired_state(app: &App, layout: &Layout) -> anyhow::Result<DesiredState> {
     use orgid_directory::{AccountChange, AccountStatus, CompanyStore, Op, PersonStore};
 
-    let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
-    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
-    let bind_dn: orgid_directory::target::ldap::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
-    let sink = LdapSink::connect(cfg).await?;
-    if !dry_run {
-        // Drift is measured against a directory that has every queued change.
-        let r = drain(app, &sink).await?;
-        if let Some(e) = r.unavailable {
-            anyhow::bail!("the directory went away while catching up: {e}");
-        }
-    }
     let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
     let people = app.store.people().await?;
     let mut nodes = app.store.tracked_nodes().await?;
@@ -174,20 +168,44 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
         .map(|sp| (&sp.person.key, &sp.person.profile))
         .collect();
     let placed = dit::delta(&dit::DeltaInput {
-        layout: &layout,
+        layout,
         companies: &companies,
         changes: &untracked,
         profiles: &profiles,
         nodes: &nodes,
         tracked: &HashMap::new(),
     });
-    for n in &placed.nodes {
-        nodes.retain(|x| x.key != n.key);
-        nodes.push(n.clone());
+    if !placed.nodes.is_empty() {
+        let new: HashSet<&str> = placed.nodes.iter().map(|n| n.key.as_str()).collect();
+        nodes.retain(|x| !new.contains(x.key.as_str()));
+        nodes.extend(placed.nodes.iter().cloned());
     }
     tracked.extend(placed.users.iter().filter_map(|(k, t)| t.clone().map(|t| (k.clone(), t))));
+    let desired = dit::reconcile::desired(layout, &companies, &people, &nodes, &tracked);
+    // Only the operations' tracking is kept: the delta's operations are reconcile's to make.
+    Ok(DesiredState { desired, nodes, placed: DitDelta { ops: Vec::new(), ..placed } })
+}
 
-    let desired = reconcile::desired(&layout, &companies, &people, &nodes, &tracked);
+/// `orgid ldap reconcile`: reads orgid's subtrees, reports drift and (unless `dry_run`) repairs
+/// it through the outbox. Active accounts orgid does not track yet (LDAP configured after the
+/// fact, a lost directory, a directory loaded with `slapadd` from `orgid ldap export`) are placed
+/// as a sync would place them, and tracked from then on. Exit 0: no drift or repaired; 3: drift
+/// found in a dry run; 1: the directory could not be read or repaired.
+pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    use orgid_directory::target::ldap::reconcile::{self, Observed};
+
+    let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let bind_dn: orgid_directory::target::ldap::Dn = cfg.bind_dn.parse().map_err(anyhow::Error::msg)?;
+    let sink = LdapSink::connect(cfg).await?;
+    if !dry_run {
+        // Drift is measured against a directory that has every queued change.
+        let r = drain(app, &sink).await?;
+        if let Some(e) = r.unavailable {
+            anyhow::bail!("the directory went away while catching up: {e}");
+        }
+    }
+    let DesiredState { desired, nodes, placed } = desired_state(app, &layout).await?;
     let roots = reconcile::managed_roots(&layout, &nodes);
     let mut observed = Vec::new();
     for root in &roots {
@@ -195,9 +213,17 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
         observed.extend(entries.into_iter().map(|e| Observed { dn: e.dn, attrs: e.attrs }));
     }
     let repair = reconcile::diff(&layout, &desired, &observed, &roots, &bind_dn);
-    let summary = reconcile::summary(&repair.drift);
     writeln!(out, "read {} entries under {} subtrees; {} desired", observed.len(), roots.len(), desired.len())?;
+    drop((observed, desired));
+    let summary = reconcile::summary(&repair.drift);
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("reconcile".into()));
     if repair.drift.is_empty() {
+        if !dry_run && !placed.is_empty() {
+            // Entries that were there already (a directory loaded with slapadd): tracked now.
+            app.store.enqueue_directory(&placed, now).await?;
+            let (users, nodes) = (placed.users.len(), placed.nodes.len());
+            writeln!(out, "{users} accounts and {nodes} OUs and groups found in place are tracked now")?;
+        }
         writeln!(out, "no drift: the directory matches the store")?;
         sink.unbind().await;
         return Ok(0);
@@ -213,8 +239,7 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
         sink.unbind().await;
         return Ok(3);
     }
-    let fix = DitDelta { ops: repair.ops, users: placed.users, nodes: placed.nodes, renamed: Vec::new() };
-    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("reconcile".into()));
+    let fix = DitDelta { ops: repair.ops, ..placed };
     let events = orgid_directory::audit::lifecycle::reconcile_events(&repair.drift, &actor, now);
     app.store.enqueue_directory_audited(&fix, now, &events).await?;
     let r = drain(app, &sink).await?;
@@ -222,6 +247,25 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
     info!(drift = repair.drift.len(), applied = r.applied, refused = r.refused, "directory reconciled");
     writeln!(out, "repaired: {} operations applied, {} refused", r.applied, r.refused)?;
     Ok(if r.refused == 0 && r.unavailable.is_none() { 0 } else { 1 })
+}
+
+/// `orgid ldap export --ldif FILE`: the whole tree orgid manages, as the store says it should be
+/// (see [`reconcile`]), in LDIF for `slapadd`: parents before children, every account with its
+/// attributes, every group with its members. The way to load a large new directory: export,
+/// `slapadd -q` with slapd stopped, start it, then `orgid ldap reconcile`, which finds no drift
+/// and tracks what it found. Writes nothing to the store or the directory. Returns the number of
+/// entries.
+pub async fn export_ldif(app: &App, out: &mut (dyn Write + Send)) -> anyhow::Result<usize> {
+    let Some(cfg) = &app.config.ldap else { anyhow::bail!("no [ldap] section is configured") };
+    let layout = Layout::new(cfg).map_err(anyhow::Error::msg)?;
+    let DesiredState { mut desired, .. } = desired_state(app, &layout).await?;
+    // Parents first: a DN's depth orders them (stable, so siblings keep the store's order).
+    desired.sort_by_key(|d| d.dn().len());
+    for d in &desired {
+        crate::output::ldif::write_entry(out, &d.dn().to_string(), d.attrs())?;
+    }
+    out.flush()?;
+    Ok(desired.len())
 }
 
 /// `orgid ldap purge`: deletes the entries of accounts disabled longer than

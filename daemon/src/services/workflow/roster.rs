@@ -2,6 +2,8 @@
 //! checks instead of changes (`workflow.independent_roster = "check"`), and unrated companies'
 //! people waiting for approval get an opening request each (strategy office, then group HR).
 
+use std::collections::{HashMap, HashSet};
+
 use orgid_config::{ConfidentialRoster, IndependentRoster};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::plan::Op;
@@ -9,7 +11,7 @@ use orgid_directory::workflow::{
     Origin, Request, RequestFilter, RequestKind, RequestState, RosterCheck, approval_chain, split_independent,
 };
 use orgid_directory::{
-    AccountStatus, CompanyCode, CompanyIndex, OperatingMode, Plan, Profile, StoredPerson, WorkflowStore,
+    AccountStatus, CompanyCode, CompanyIndex, OperatingMode, PersonKey, Plan, Profile, StoredPerson, WorkflowStore,
 };
 use tracing::info;
 
@@ -61,11 +63,19 @@ pub fn route(app: &App, plan: &mut Plan, current: &[StoredPerson], index: &Compa
         hold_confidential_openings(plan, current, index);
         out.held = hold_confidential_changes(plan, current, index);
     }
+    // By key: a search of everyone for each of a large group's thousands of waiting openings
+    // made this quadratic (a million people: three thousand scans of a million).
+    let waiting: HashSet<&PersonKey> =
+        plan.changes.iter().filter(|c| c.op == Op::PendingApproval).map(|c| &c.person_key).collect();
+    let mut profiles: HashMap<&PersonKey, &Profile> = HashMap::with_capacity(waiting.len());
+    if !waiting.is_empty() {
+        let stored = current.iter().map(|sp| &sp.person).filter(|p| waiting.contains(&p.key));
+        profiles.extend(stored.map(|p| (&p.key, &p.profile)));
+        // The plan's update wins over the store's.
+        profiles.extend(plan.people.iter().filter(|p| waiting.contains(&p.key)).map(|p| (&p.key, &p.profile)));
+    }
     for c in plan.changes.iter().filter(|c| c.op == Op::PendingApproval) {
-        let profile =
-            plan.people.iter().find(|p| p.key == c.person_key).map(|p| p.profile.clone()).or_else(|| {
-                current.iter().find(|sp| sp.person.key == c.person_key).map(|sp| sp.person.profile.clone())
-            });
+        let profile = profiles.get(&c.person_key).map(|p| (*p).clone());
         if let Some(p) = profile {
             out.pending.push(HeldChange {
                 kind: RequestKind::Open,
@@ -89,10 +99,11 @@ fn hold_confidential_openings(plan: &mut Plan, current: &[StoredPerson], index: 
     // does not change is not among the plan's people).
     let updated: std::collections::HashMap<&orgid_directory::PersonKey, bool> =
         plan.people.iter().map(|p| (&p.key, p.profile.confidential)).collect();
-    let stored: std::collections::HashMap<&orgid_directory::PersonKey, bool> =
-        current.iter().map(|sp| (&sp.person.key, sp.person.profile.confidential)).collect();
-    let is_confidential =
-        |k: &orgid_directory::PersonKey| updated.get(k).or_else(|| stored.get(k)).copied().unwrap_or(false);
+    let stored: std::collections::HashMap<&orgid_directory::PersonKey, &StoredPerson> =
+        current.iter().map(|sp| (&sp.person.key, sp)).collect();
+    let is_confidential = |k: &orgid_directory::PersonKey| {
+        updated.get(k).copied().or_else(|| stored.get(k).map(|sp| sp.person.profile.confidential)).unwrap_or(false)
+    };
     let group_operated = |code: &CompanyCode| index.get(code).is_some_and(|c| c.mode == OperatingMode::GroupOperated);
     let mut counts = plan.counts;
     plan.changes.retain_mut(|c| {
@@ -110,7 +121,7 @@ fn hold_confidential_openings(plan: &mut Plan, current: &[StoredPerson], index: 
         c.op = Op::PendingApproval;
         c.account.status = AccountStatus::PendingApproval;
         // As a waiting account keeps its history (`next_account`).
-        let before = current.iter().find(|sp| sp.person.key == c.person_key).and_then(|sp| sp.account.as_ref());
+        let before = stored.get(&c.person_key).and_then(|sp| sp.account.as_ref());
         (c.account.opened_at, c.account.closed_at) =
             (before.and_then(|a| a.opened_at), before.and_then(|a| a.closed_at));
         c.reason =
@@ -131,7 +142,7 @@ fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &
     let group_operated = |code: &CompanyCode| index.get(code).is_some_and(|c| c.mode == OperatingMode::GroupOperated);
     let mut held = Vec::new();
     let mut counts = plan.counts;
-    let people = &plan.people;
+    let people: HashMap<&PersonKey, &orgid_directory::Person> = plan.people.iter().map(|p| (&p.key, p)).collect();
     plan.changes.retain(|c| {
         let kind = match c.op {
             Op::Adjust | Op::Move => RequestKind::Adjust,
@@ -139,7 +150,7 @@ fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &
             _ => return true,
         };
         let Some(sp) = stored.get(&c.person_key) else { return true };
-        let after = people.iter().find(|p| p.key == c.person_key);
+        let after = people.get(&c.person_key).copied();
         let confidential = sp.person.profile.confidential || after.is_some_and(|p| p.profile.confidential);
         if !confidential || !(group_operated(&sp.person.profile.company) || group_operated(&c.company)) {
             return true;

@@ -37,6 +37,16 @@ pub struct Desired {
     attrs: Attrs,
 }
 
+impl Desired {
+    pub fn dn(&self) -> &Dn {
+        &self.dn
+    }
+
+    pub fn attrs(&self) -> &Attrs {
+        &self.attrs
+    }
+}
+
 /// One difference, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "drift", rename_all = "snake_case")]
