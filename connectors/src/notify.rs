@@ -1,26 +1,28 @@
-//! Notifiers: how a notice (an alert) reaches people. `Mailer` speaks SMTP (RFC 5321) to a relay:
-//! EHLO, MAIL FROM, RCPT TO, DATA, QUIT, in UTF-8 (8BITMIME when offered), without TLS or
-//! authentication (a relay on the host or the local network does those). Written here rather than
-//! with a mail crate: these five commands are all orgid sends, and a crate such as lettre brings
-//! some forty more to build for them.
+//! Notifiers: how a notice (an alert) reaches people. `Mailer` hands mail to an SMTP relay with
+//! lettre (RFC 5321 submission, RFC 5322 message, the subject RFC 2047-encoded when it is not
+//! ASCII, as Chinese subjects are), without TLS or authentication: a relay on the host or the
+//! local network does those.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// Why a notice was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("cannot reach the mail relay {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    #[error("cannot reach the mail relay {addr}: {why}")]
+    Connect { addr: String, why: String },
     #[error("the mail relay answered `{0}`")]
     Refused(String),
-    #[error("mail relay: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("the mail address `{addr}` is not valid: {why}")]
+    Address { addr: String, why: String },
     #[error("the mail relay did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("the notice cannot be made into a message: {0}")]
+    Message(String),
 }
 
 /// Something that delivers a notice.
@@ -32,6 +34,7 @@ pub trait Notifier: Send + Sync {
 /// Mail through an SMTP relay.
 #[derive(Debug, Clone)]
 pub struct Mailer {
+    /// `host:port` of the relay.
     pub addr: String,
     pub from: String,
     pub to: Vec<String>,
@@ -41,74 +44,80 @@ pub struct Mailer {
 #[async_trait]
 impl Notifier for Mailer {
     async fn send(&self, subject: &str, body: &str) -> Result<(), NotifyError> {
-        tokio::time::timeout(self.timeout, self.session(subject, body))
+        let message = self.message(subject, body)?;
+        let (host, port) = match self.addr.rsplit_once(':') {
+            Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(25)),
+            None => (self.addr.as_str(), 25),
+        };
+        // Plain SMTP to the relay (no TLS: see the module doc).
+        let relay = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(self.timeout))
+            .build();
+        let sent = tokio::time::timeout(self.timeout, relay.send(message))
             .await
-            .map_err(|_| NotifyError::Timeout(self.timeout))?
+            .map_err(|_| NotifyError::Timeout(self.timeout))?;
+        sent.map(drop).map_err(|e| {
+            if e.is_permanent() || e.is_transient() {
+                NotifyError::Refused(e.to_string().chars().take(200).collect())
+            } else {
+                NotifyError::Connect { addr: self.addr.clone(), why: e.to_string() }
+            }
+        })
     }
-}
-
-/// One line of headers or text: no bare CR or LF can end it early and inject another.
-fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 impl Mailer {
-    async fn session(&self, subject: &str, body: &str) -> Result<(), NotifyError> {
-        let stream = TcpStream::connect(&self.addr)
-            .await
-            .map_err(|source| NotifyError::Connect { addr: self.addr.clone(), source })?;
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        expect(&mut read, 220).await?;
-        write.write_all(b"EHLO orgid\r\n").await?;
-        expect(&mut read, 250).await?;
-        write.write_all(format!("MAIL FROM:<{}>\r\n", one_line(&self.from)).as_bytes()).await?;
-        expect(&mut read, 250).await?;
+    /// The message: UTF-8 plain text to every recipient.
+    fn message(&self, subject: &str, body: &str) -> Result<Message, NotifyError> {
+        let mailbox = |a: &str| {
+            a.parse::<Mailbox>()
+                .map_err(|e| NotifyError::Address { addr: a.chars().take(200).collect(), why: e.to_string() })
+        };
+        let mut builder =
+            Message::builder().from(mailbox(&self.from)?).subject(subject).header(ContentType::TEXT_PLAIN);
         for to in &self.to {
-            write.write_all(format!("RCPT TO:<{}>\r\n", one_line(to)).as_bytes()).await?;
-            expect(&mut read, 250).await?;
+            builder = builder.to(mailbox(to)?);
         }
-        write.write_all(b"DATA\r\n").await?;
-        expect(&mut read, 354).await?;
-        let mut msg = format!(
-            "From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMIME-Version: 1.0\r\n\
-             Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
-            one_line(&self.from),
-            self.to.iter().map(|t| format!("<{}>", one_line(t))).collect::<Vec<_>>().join(", "),
-            one_line(subject),
-            chrono::Utc::now().to_rfc2822(),
-        );
-        for line in body.lines() {
-            // Dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets another.
-            if line.starts_with('.') {
-                msg.push('.');
-            }
-            msg.push_str(&line.replace('\r', ""));
-            msg.push_str("\r\n");
-        }
-        msg.push_str(".\r\n");
-        write.write_all(msg.as_bytes()).await?;
-        expect(&mut read, 250).await?;
-        write.write_all(b"QUIT\r\n").await?;
-        let _ = expect(&mut read, 221).await;
-        Ok(())
+        builder.body(body.to_string()).map_err(|e| NotifyError::Message(e.to_string()))
     }
 }
 
-/// Reads one reply (its continuation lines too) and checks its code.
-async fn expect<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R, code: u16) -> Result<(), NotifyError> {
-    loop {
-        let mut line = String::new();
-        if read.read_line(&mut line).await? == 0 {
-            return Err(NotifyError::Refused("(connection closed)".into()));
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn mailer(from: &str) -> Mailer {
+        Mailer {
+            addr: "127.0.0.1:25".into(),
+            from: from.into(),
+            to: vec!["sec@example.com".into(), "运维 <ops@example.com>".into()],
+            timeout: Duration::from_secs(1),
         }
-        let got: Option<u16> = line.get(..3).and_then(|c| c.parse().ok());
-        if got != Some(code) {
-            return Err(NotifyError::Refused(line.trim_end().chars().take(200).collect()));
-        }
-        // "250-…" continues, "250 …" ends.
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(());
-        }
+    }
+
+    #[test]
+    fn a_chinese_subject_is_encoded_and_no_header_can_be_injected() {
+        let m = mailer("orgid@example.com")
+            .message("告警：登录失败过多\r\nBcc: x@evil.example", "第一行\n.第二行")
+            .unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        let subject = text.lines().find(|l| l.starts_with("Subject:")).unwrap();
+        assert!(subject.starts_with("Subject: =?utf-8?"), "RFC 2047: {subject}");
+        assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
+        assert!(text.contains("To: sec@example.com, =?utf-8?"), "{text}");
+    }
+
+    #[test]
+    fn the_default_sender_is_an_address() {
+        assert!(mailer("orgid@localhost").message("s", "b").is_ok(), "alerts.mail_from's default");
+    }
+
+    #[test]
+    fn a_bad_address_is_named() {
+        let err = mailer("not an address").message("s", "b").unwrap_err();
+        assert!(err.to_string().contains("`not an address`"), "{err}");
     }
 }
