@@ -262,7 +262,25 @@ impl Provider {
     /// Checks a login and password, past the guards (a hashing place, the failure budgets of the
     /// address and the login, charged up front and given back on success); on failure counts it
     /// (and locks) without telling the caller more than "wrong login or password".
+    ///
+    /// It runs to its end in a task of its own even when the browser goes away: dropped halfway
+    /// (a closed tab, a lost phone signal), an attempt kept the budget it was charged, and twenty
+    /// such attempts from one office's address throttled everyone behind it.
     async fn check_password(
+        &self,
+        login: &str,
+        pw: &str,
+        client_id: Option<&str>,
+        peer: &Peer,
+    ) -> Result<Checked, IdpError> {
+        let (p, login, pw, client_id, peer) =
+            (self.clone(), login.to_string(), pw.to_string(), client_id.map(str::to_string), peer.clone());
+        tokio::spawn(async move { p.check_password_to_the_end(&login, &pw, client_id.as_deref(), &peer).await })
+            .await
+            .map_err(|e| IdpError::Internal(format!("password check task: {e}")))?
+    }
+
+    async fn check_password_to_the_end(
         &self,
         login: &str,
         pw: &str,

@@ -275,6 +275,51 @@ async fn failed_logins_are_throttled_per_login_and_per_address_alike_and_audited
 }
 
 #[tokio::test]
+async fn logins_abandoned_by_their_browsers_give_their_budget_back() {
+    // One hash at a time: the abandoned attempts wait in the queue, each charged to the address.
+    let op = Op::start(Backend::Sqlite, "[login]\nhash_workers = 1\n").await;
+    let initial = op.reset("zhangwei").await;
+    let mut b = op.browser();
+    let (_, challenge) = pkce();
+    let page = b.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let page = b.login(&page, "zhangwei", &initial).await;
+    assert_eq!(b.change(&page, "Spring-2026a").await.status, 303);
+
+    // 10 logins (the login's budget of failures), each given up by its browser 30 ms in, while it
+    // waits for the hashing pool.
+    let mut office = Browser::at_from(&op.base, from(5));
+    let mut forms = Vec::new();
+    for _ in 0..10 {
+        // Each its own login page: a login that gets through spends its form.
+        let page = office.authorize(&code_params("portal", CB, &challenge, &[])).await;
+        forms.push((page.field("csrf"), page.field("req")));
+    }
+    let tries: Vec<_> = forms
+        .into_iter()
+        .map(|(csrf, req)| {
+            let (http, base) = (office.http().clone(), op.base.clone());
+            tokio::spawn(async move {
+                let form =
+                    [("csrf", csrf.as_str()), ("req", &req), ("login", "zhangwei"), ("password", "Spring-2026a")];
+                let post = http.post(format!("{base}/login")).form(&form).send();
+                tokio::time::timeout(StdDuration::from_millis(30), post).await.is_err()
+            })
+        })
+        .collect();
+    let mut abandoned = 0;
+    for t in tries {
+        abandoned += usize::from(t.await.unwrap());
+    }
+    assert_eq!(abandoned, 10, "each was given up in flight");
+    // Once the checks they started are done, the login has its whole budget back.
+    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    let page = office.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    let done = office.login(&page, "zhangwei", "Spring-2026a").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    op.stop().await;
+}
+
+#[tokio::test]
 async fn a_full_hashing_pool_answers_503_with_retry_after_at_once() {
     let op = Op::start(Backend::Sqlite, "[login]\nhash_workers = 1\nhash_queue = 1\n").await;
     let mut b = op.browser();
