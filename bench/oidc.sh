@@ -12,12 +12,16 @@
 #     its peak RSS, and how long a correct login started during the flood takes.
 #   bench/oidc.sh                      # RUNS=3, SECONDS_PER_RUN=10
 #   RUNS=1 SECONDS_PER_RUN=3 bench/oidc.sh
+#   PARTS=1 bench/oidc.sh              # only the sections listed (default 1234)
+#   HOLD=1 PARTS=1 bench/oidc.sh       # then keep orgid serving (for a profiler) until Enter
 # Needs wrk, node/npm (the peer is installed into bench/oidc/peer/node_modules on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SECS=${SECONDS_PER_RUN:-10}
 CONNS=${CONNS:-16}
+PARTS=${PARTS:-1234}
+part() { [[ $PARTS == *$1* ]]; }
 ROOT=$PWD
 for tool in wrk node npm python3 curl; do
   command -v "$tool" >/dev/null || { echo "bench/oidc.sh needs $tool (apt-get install wrk nodejs npm)"; exit 1; }
@@ -122,6 +126,8 @@ cc_run() { # name port pid
   LAST_RATE=$rate; LAST_P99=$p99
 }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+if part 1; then
 echo
 echo "== 1. client-credentials tokens, $CONNS connections, ${SECS} s per run, alternating =="
 # A warm-up of each (JIT, caches, keys), not counted.
@@ -137,12 +143,13 @@ for i in $(seq 1 "$RUNS"); do
   RATIOS+=("$(awk -v a="$ours" -v b="$peer" 'BEGIN {printf "%.2f", a/b}')"); P99S+=("$LAST_P99")
   echo "   ratio orgid/oidc-provider: ${RATIOS[-1]}"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo " median ratio $(median "${RATIOS[@]}") (target >= 5); orgid p99 median $(median "${P99S[@]}") ms (target < 50)"
+fi
 kill "$PEER_PID" 2>/dev/null || true
+if [ -n "${HOLD:-}" ]; then
+  echo "orgid serving at http://127.0.0.1:$ORGID_PORT (pid $ORGID_PID, basic $BASIC); Enter ends"; read -r _
+fi
 
-echo
-echo "== 2. the code flow of a signed-in browser (authorize + token), $CONNS connections =="
 i=0
 ACCOUNTS=()
 while read -r login; do
@@ -153,6 +160,9 @@ done < <("$BIN" --config "$WORK/orgid/orgid.toml" accounts list --format json |
   python3 -c 'import json,sys; [print(a["login"]) for a in json.load(sys.stdin) if a.get("status") == "active"]')
 AUTHZ="/authorize?response_type=code&client_id=bench&redirect_uri=$(python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$CB")&scope=openid%20profile&state=s&code_challenge=$CHALLENGE&code_challenge_method=S256"
 eval "$(python3 bench/oidc/prime.py "http://127.0.0.1:$ORGID_PORT" "$AUTHZ" "$PASSWORD" "${ACCOUNTS[@]}")"
+if part 2; then
+echo
+echo "== 2. the code flow of a signed-in browser (authorize + token), $CONNS connections =="
 for i in $(seq 1 "$RUNS"); do
   before=$(cpu_ticks "$ORGID_PID")
   out=$(BENCH_AUTHZ=$AUTHZ BENCH_SESSION_COOKIE=$BENCH_SESSION_COOKIE BENCH_BASIC=$BASIC BENCH_REDIRECT=$CB \
@@ -165,7 +175,9 @@ for i in $(seq 1 "$RUNS"); do
     "$(awk -v n="$n" -v s="$secs" 'BEGIN {print n/s}')" "$(field p99_ms <<<"$line")" \
     "$(awk -v a="$after" -v b="$before" -v n="$n" -v t="$TICK" 'BEGIN {print (a-b)/t*1000/n}')" "$(load)"
 done
+fi
 
+if part 3; then
 echo
 echo "== 3. password logins (login page + password form), 8 connections, against the argon2id floor =="
 USER_LIST=$(IFS=,; echo "${USERS[*]}")
@@ -182,8 +194,10 @@ for i in $(seq 1 "$RUNS"); do
     "$i" "$rate" "$floor" "$(field hash_ms <<<"$floor_line")" "$(field cores <<<"$floor_line")" \
     "$(awk -v a="$rate" -v b="$floor" 'BEGIN {print a/b}')" "$(load)"
 done
+fi
 kill "$ORGID_PID" 2>/dev/null || true
 
+part 4 || exit 0
 echo
 echo "== 4. floods of failed logins (unknown users) against a fresh orgid serve =="
 for flood in 48 200; do

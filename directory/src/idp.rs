@@ -414,6 +414,30 @@ pub trait GrantStore: Send + Sync {
     ) -> Result<Rotation, StoreError>;
     async fn revoke_grant(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records the issue of a self-contained access token (client credentials: no grant, no
+    /// token record): `audit` names its `jti`. Returns once that record has committed; records
+    /// committed together are merged (see [`crate::audit::merge_issued`]).
+    async fn record_issued(&self, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Revokes a self-contained access token by its `jti` until it expires anyway.
+    async fn revoke_access(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Whether a self-contained access token was revoked (`Revoked`), or its client removed
+    /// since it was issued (the time of the removal).
+    async fn access_standing(&self, jti: &str, client_id: &str) -> Result<AccessStanding, StoreError>;
+}
+
+/// What the store knows of a self-contained access token (see `GrantStore::access_standing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessStanding {
+    /// Revoked by its `jti`.
+    pub revoked: bool,
+    /// When its client was last removed: tokens issued until then are dead.
+    pub client_removed_at: Option<DateTime<Utc>>,
 }
 
 /// The login flow's forms, spent: each form token (a pending login, a logout confirmation) acts

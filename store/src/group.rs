@@ -67,6 +67,12 @@ pub(crate) enum LoginWrite {
         code_hash: Option<String>,
         audit: Vec<AuditEvent>,
     },
+    /// A self-contained access token's issue (`GrantStore::record_issued`): only its audit
+    /// record, merged with the group's others (`audit::merge_issued`) and committed before the
+    /// client gets the token.
+    Issued {
+        audit: AuditEvent,
+    },
 }
 
 impl LoginWrite {
@@ -80,7 +86,7 @@ impl LoginWrite {
     fn login(&self) -> &str {
         match self {
             LoginWrite::Failure { login, .. } | LoginWrite::Success { login, .. } => login,
-            LoginWrite::Refusal { .. } | LoginWrite::Grant { .. } => "",
+            LoginWrite::Refusal { .. } | LoginWrite::Grant { .. } | LoginWrite::Issued { .. } => "",
         }
     }
 }
@@ -113,6 +119,7 @@ pub(crate) fn plan<'a>(writes: &[&'a LoginWrite]) -> GroupPlan<'a> {
     for w in writes {
         match w {
             LoginWrite::Grant { .. } if w.foldable() => alone.push(false),
+            LoginWrite::Issued { .. } => alone.push(false),
             LoginWrite::Success { login, at, .. } if !failing.contains(login.as_str()) => {
                 let at = at.timestamp_millis();
                 let e = batched.entry(login.as_str()).or_insert((at, at));
@@ -308,7 +315,8 @@ async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) 
             queue.jobs.drain(..n).collect()
         };
         committer.shared.groups.fetch_add(1, Ordering::Relaxed);
-        let grants = group.iter().filter(|j| matches!(j.write, LoginWrite::Grant { .. })).count();
+        let grants =
+            group.iter().filter(|j| matches!(j.write, LoginWrite::Grant { .. } | LoginWrite::Issued { .. })).count();
         committer.shared.grants.fetch_add(grants as u64, Ordering::Relaxed);
         committer.shared.writes.fetch_add((group.len() - grants) as u64, Ordering::Relaxed);
         commit(&store, group).await;

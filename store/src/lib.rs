@@ -415,6 +415,21 @@ impl GrantStore for AnyStore {
     async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.revoke_token(id, at).await)
     }
+    async fn record_issued(&self, audit: &AuditEvent) -> Result<(), StoreError> {
+        each!(self, s => s.record_issued(audit).await)
+    }
+    async fn revoke_access(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_access(jti, client_id, expires_at, at).await)
+    }
+    async fn access_standing(&self, jti: &str, client_id: &str) -> Result<orgid_directory::idp::AccessStanding, StoreError> {
+        each!(self, s => s.access_standing(jti, client_id).await)
+    }
 }
 
 #[async_trait]

@@ -8,6 +8,7 @@ pub mod alert;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
+pub mod issued;
 pub mod lifecycle;
 pub mod query;
 pub mod report;
@@ -18,4 +19,5 @@ pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, PublicKey, t
 pub use event::{
     Actor, ActorKind, AuditEvent, AuditFields, AuditOutcome, Details, EventKind, LoginFailure, RequestContext,
 };
+pub use issued::merge_issued;
 pub use query::{AuditFilter, AuditPage, AuditScope, Cursor, Order, PageRequest};

@@ -88,7 +88,12 @@ async fn revoke(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<Has
         } else if let Ok(Ok(c)) = jwt::verify(token, &p.inner.keys, p.issuer(), now).await
             && c.client_id == client.id
         {
-            p.inner.store.revoke_token(&c.jti, now).await?;
+            if p.inner.store.token(&c.jti).await?.is_some() {
+                p.inner.store.revoke_token(&c.jti, now).await?;
+            } else if super::verify::is_self_contained(&c) {
+                let expires = chrono::DateTime::from_timestamp(c.exp, 0).unwrap_or(now);
+                p.inner.store.revoke_access(&c.jti, &c.client_id, expires, now).await?;
+            }
         }
         Ok::<_, IdpError>(())
     }

@@ -52,7 +52,10 @@ impl Provider {
     pub(crate) async fn live_access(&self, token: &str) -> Result<Option<(AccessClaims, Option<Subject>)>, IdpError> {
         let now = self.now();
         let Ok(claims) = jwt::verify(token, &self.inner.keys, self.issuer(), now).await? else { return Ok(None) };
-        let Some(rec) = self.inner.store.token(&claims.jti).await? else { return Ok(None) };
+        let Some(rec) = self.inner.store.token(&claims.jti).await? else {
+            let live = is_self_contained(&claims) && self.self_contained_live(&claims).await?;
+            return Ok(live.then_some((claims, None)));
+        };
         if rec.kind != TokenKind::Access || rec.revoked_at.is_some() || rec.expires_at <= now {
             return Ok(None);
         }
@@ -66,6 +69,20 @@ impl Provider {
                 _ => Ok(None),
             },
         }
+    }
+
+    /// A self-contained access token (client credentials, see `token.rs`) whose signature,
+    /// issuer and expiry hold: live while its client exists and may still use the grant, and
+    /// neither the token was revoked nor its client removed since it was issued.
+    pub(super) async fn self_contained_live(&self, claims: &AccessClaims) -> Result<bool, IdpError> {
+        let Some(client) = self.client(&claims.client_id).await? else { return Ok(false) };
+        if client.is_public() || !client.allows(orgid_config::GrantType::ClientCredentials) {
+            return Ok(false);
+        }
+        let standing = self.inner.store.access_standing(&claims.jti, &claims.client_id).await?;
+        // A removal in the second a token was issued (`iat` has whole seconds) kills it too.
+        let removed = standing.client_removed_at.is_some_and(|t| t.timestamp_millis() >= claims.iat * 1000);
+        Ok(!standing.revoked && !removed)
     }
 
     /// A live refresh token record (by the token itself).
@@ -86,4 +103,10 @@ impl Provider {
         }
         Ok(Some(rec))
     }
+}
+
+/// Whether an access token has the shape of a self-contained one: issued to a client for
+/// itself (`sub` is the client, no sign-in time).
+pub(super) fn is_self_contained(claims: &AccessClaims) -> bool {
+    claims.sub == claims.client_id && claims.auth_time.is_none()
 }

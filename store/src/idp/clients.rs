@@ -123,6 +123,16 @@ macro_rules! clients_impl {
                     millis(at),
                 )
                 .await?;
+                // Its self-contained tokens (client credentials) have no record to revoke.
+                ::sqlx::query(
+                    "INSERT INTO idp_client_removals (client_id, removed_at) VALUES ($1, $2) \
+                     ON CONFLICT (client_id) DO UPDATE SET removed_at = excluded.removed_at",
+                )
+                .bind(id)
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 Self::commit_audited(tx, audit).await
             }
         }

@@ -165,7 +165,7 @@ macro_rules! credentials_impl {
                         }
                         Ok(Some(count))
                     }
-                    LoginWrite::Refusal { attempt } => {
+                    LoginWrite::Refusal { attempt } | LoginWrite::Issued { audit: attempt } => {
                         events.push(attempt.clone());
                         Ok(None)
                     }
@@ -279,6 +279,7 @@ macro_rules! credentials_impl {
                 let mut events = Vec::with_capacity(writes.len() + 1);
                 let mut answers = Vec::with_capacity(writes.len());
                 let mut grants = Vec::new();
+                let mut issued = Vec::new();
                 for (i, (write, alone)) in writes.iter().zip(&plan.alone).enumerate() {
                     if *alone {
                         answers.push(Self::login_write(&mut tx, write, &mut events).await.map_err(|e| Write(i, e))?);
@@ -289,6 +290,7 @@ macro_rules! credentials_impl {
                                 grants.push((grant, tokens.as_slice()));
                                 events.extend_from_slice(audit);
                             }
+                            $crate::group::LoginWrite::Issued { audit } => issued.push(audit.clone()),
                             _ => {}
                         }
                         answers.push(None);
@@ -300,6 +302,7 @@ macro_rules! credentials_impl {
                 if !grants.is_empty() {
                     Self::insert_grants(&mut tx, &grants).await.map_err(Folded)?;
                 }
+                events.extend(orgid_directory::audit::merge_issued(issued));
                 $crate::audit::append_tx(&mut tx, &events).await.map_err(Group)?;
                 tx.commit().await.map_err(db).map_err(Commit)?;
                 Ok(answers)

@@ -481,6 +481,55 @@ macro_rules! grants_impl {
                     .map_err(db)?;
                 Ok(())
             }
+
+            async fn record_issued(&self, audit: &orgid_directory::audit::AuditEvent) -> Result<(), StoreError> {
+                // Through the group commit of `group.rs`, merged with the group's other ones.
+                let write = $crate::group::LoginWrite::Issued { audit: audit.clone() };
+                self.logins.write(self, write).await.map(drop)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn revoke_access(
+                &self,
+                jti: &str,
+                client_id: &str,
+                expires_at: DateTime<Utc>,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                ::sqlx::query(
+                    "INSERT INTO idp_revoked_access (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(millis(expires_at))
+                .bind(millis(at))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn access_standing(
+                &self,
+                jti: &str,
+                client_id: &str,
+            ) -> Result<orgid_directory::idp::AccessStanding, StoreError> {
+                let (revoked, removed) = ::sqlx::query_as::<_, (bool, Option<i64>)>(
+                    "SELECT EXISTS (SELECT 1 FROM idp_revoked_access WHERE jti = $1), \
+                     (SELECT removed_at FROM idp_client_removals WHERE client_id = $2)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(orgid_directory::idp::AccessStanding {
+                    revoked,
+                    client_removed_at: removed.and_then(DateTime::from_timestamp_millis),
+                })
+            }
         }
     };
 }

@@ -101,6 +101,7 @@ macro_rules! idp_impl {
                 for sql in [
                     "DELETE FROM idp_codes WHERE expires_at <= $1",
                     "DELETE FROM idp_tokens WHERE expires_at <= $1",
+                    "DELETE FROM idp_revoked_access WHERE expires_at <= $1",
                     "DELETE FROM idp_sessions WHERE expires_at <= $1 OR ended_at IS NOT NULL",
                     // A grant without tokens can issue nothing more (tokens go in the statement
                     // above, or never existed; `create_grant` stores a grant and its tokens at once).
