@@ -8,6 +8,7 @@ use super::on_schedule;
 use crate::services::Shared;
 use crate::services::targets::ldap;
 use orgid_connectors::ldap::LockCheck;
+use orgid_directory::target::TargetId;
 
 /// Keeps LDAP caught up with the store: checks at start that locked entries cannot bind, then
 /// pushes the outbox every few seconds (a sync also pushes as soon as it is applied).
@@ -48,21 +49,34 @@ pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         return;
     }
     let spec = |c: &orgid_config::Config| c.ldap.as_ref().map(|l| l.reconcile_schedule.clone()).unwrap_or_default();
-    on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| async move {
-        let mut report = Vec::new();
-        match ldap::purge(&app, false, &mut report).await {
-            Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
-            Err(e) => error!("directory purge failed: {e:#}"),
-        }
-        let mut report = Vec::new();
-        match ldap::reconcile(&app, false, &mut report).await {
-            Ok(code) => {
-                let text = String::from_utf8_lossy(&report);
-                let first =
-                    text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
-                if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
+    let metrics = s.metrics.clone();
+    on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| {
+        let metrics = metrics.clone();
+        async move {
+            let mut report = Vec::new();
+            match ldap::purge(&app, false, &mut report).await {
+                Ok(_) => {
+                    info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default())
+                }
+                Err(e) => error!("directory purge failed: {e:#}"),
             }
-            Err(e) => error!("directory reconcile failed: {e:#}"),
+            let mut report = Vec::new();
+            match ldap::reconcile(&app, false, &mut report).await {
+                Ok(code) => {
+                    if code == 0 {
+                        metrics.record_reconcile(TargetId::Ldap);
+                    }
+                    let text = String::from_utf8_lossy(&report);
+                    let first =
+                        text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
+                    if code == 0 {
+                        info!("directory reconcile: {first}")
+                    } else {
+                        error!("directory reconcile: {first}")
+                    }
+                }
+                Err(e) => error!("directory reconcile failed: {e:#}"),
+            }
         }
     })
     .await;
