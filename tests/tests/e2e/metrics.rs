@@ -152,6 +152,11 @@ async fn every_metric_moves_as_serve_is_used_and_the_dashboard_and_rules_name_on
     assert_eq!(token(vec![("grant_type", "client_credentials".to_string())]).await, 200);
     assert_eq!(http.get(format!("{base}/no/such/page")).send().await.expect("get").status(), 404);
 
+    // The scheduled reconcile (every second) leaves the directory matching the store.
+    scrape_until(&http, &base, "a clean reconcile", |s| {
+        s.get("orgid_target_last_reconcile_timestamp_seconds{target=\"ldap\"}") >= started
+    })
+    .await;
     // The directory goes down; the roster gains one person and one row that is rejected.
     slapd.kill();
     let mut bad = Row::new(4, "C010", "A3", "赵敏", "M12");
@@ -159,12 +164,11 @@ async fn every_metric_moves_as_serve_is_used_and_the_dashboard_and_rules_name_on
     let mut rows = people.to_vec();
     rows.extend([Row::new(3, "C010", "A2", "李娜", "M12"), bad]);
     hr.write(&rows, false);
-    let after = scrape_until(&http, &base, "a rejected row, a backlog, the directory down, a reconcile", |s| {
+    let after = scrape_until(&http, &base, "a rejected row, a backlog, the directory down", |s| {
         s.get("orgid_sync_rows_rejected_total") >= 1.0
             && s.get("orgid_outbox_pending{target=\"ldap\"}") >= 1.0
             && s.has("orgid_directory_up")
             && s.get("orgid_directory_up") == 0.0
-            && s.has("orgid_target_last_reconcile_timestamp_seconds{target=\"ldap\"}")
             && s.get("orgid_login_writes_total") >= before.get("orgid_login_writes_total") + 3.0
     })
     .await;

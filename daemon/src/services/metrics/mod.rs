@@ -98,7 +98,7 @@ impl Collector for SinceCollector {
             let g = ConstGauge::new(i64::from(up));
             g.encode(encoder.encode_descriptor(
                 "orgid_directory_up",
-                "Whether the last push reached the directory.",
+                "Whether the last push reached the directory",
                 None,
                 g.metric_type(),
             )?)?;
@@ -106,11 +106,11 @@ impl Collector for SinceCollector {
         for (name, help, v) in [
             (
                 "orgid_backup_last_success_timestamp_seconds",
-                "When the last scheduled backup was written.",
+                "When the last scheduled backup was written",
                 m.last_backup,
             ),
-            ("orgid_sync_last_run_timestamp_seconds", "When the last scheduled sync ended.", m.last_run),
-            ("orgid_sync_last_success_timestamp_seconds", "When the last scheduled sync was applied.", m.last_success),
+            ("orgid_sync_last_run_timestamp_seconds", "When the last scheduled sync ended", m.last_run),
+            ("orgid_sync_last_success_timestamp_seconds", "When the last scheduled sync was applied", m.last_success),
         ] {
             if let Some(v) = v {
                 let g = ConstGauge::new(v);
@@ -119,7 +119,7 @@ impl Collector for SinceCollector {
         }
         if let Some(v) = m.last_duration {
             let g = ConstGauge::new(v);
-            let help = "How long the last scheduled sync took.";
+            let help = "How long the last scheduled sync took";
             g.encode(encoder.encode_descriptor("orgid_sync_last_duration_seconds", help, None, g.metric_type())?)?;
         }
         Ok(())
@@ -187,71 +187,71 @@ impl Metrics {
             outbox_oldest: Family::default(),
             last_reconcile: Family::default(),
         };
-        r.register("orgid_build", "Version of the running orgid.", Info::new([("version", env!("CARGO_PKG_VERSION"))]));
+        r.register("orgid_build", "Version of the running orgid", Info::new([("version", env!("CARGO_PKG_VERSION"))]));
         r.register(
             "orgid_leader",
-            "Whether this replica holds the leader lease (runs the scheduled jobs).",
+            "Whether this replica holds the leader lease (runs the scheduled jobs)",
             m.leader.clone(),
         );
-        r.register("orgid_sync_runs", "Scheduled sync runs by outcome.", m.runs.clone());
-        r.register("orgid_sync_account_changes", "Account changes applied by scheduled syncs.", m.changes.clone());
+        r.register("orgid_sync_runs", "Scheduled sync runs by outcome", m.runs.clone());
+        r.register("orgid_sync_account_changes", "Account changes applied by scheduled syncs", m.changes.clone());
         r.register(
             "orgid_sync_rows_rejected",
-            "Source rows scheduled syncs rejected (each run's rejected rows).",
+            "Source rows scheduled syncs rejected (each run's rejected rows)",
             m.rows_rejected.clone(),
         );
-        r.register("orgid_directory_operations", "LDAP operations by outcome.", m.directory.clone());
-        r.register("orgid_backups", "Scheduled backups by outcome.", m.backups.clone());
+        r.register("orgid_directory_operations", "LDAP operations by outcome", m.directory.clone());
+        r.register("orgid_backups", "Scheduled backups by outcome", m.backups.clone());
         r.register(
             "orgid_http_requests",
-            "HTTP requests by route template, method and status.",
+            "HTTP requests by route template, method and status",
             m.http_requests.clone(),
         );
         r.register(
             "orgid_http_request_duration_seconds",
-            "HTTP request latency by route template, method and status.",
+            "HTTP request latency by route template, method and status",
             m.http_duration.clone(),
         );
-        r.register("orgid_logins", "Logins by outcome and, for a refusal, the reason audited.", m.logins.clone());
-        r.register("orgid_tokens_issued", "Token responses by client and grant type.", m.tokens.clone());
+        r.register("orgid_logins", "Logins by outcome and, for a refusal, the reason audited", m.logins.clone());
+        r.register("orgid_tokens_issued", "Token responses by client and grant type", m.tokens.clone());
         r.register(
             "orgid_login_writes",
-            "Login writes (with their audit records) committed or failed.",
+            "Login writes (with their audit records) committed or failed",
             m.login_writes.clone(),
         );
         r.register(
             "orgid_token_writes",
-            "Token responses' writes (grant, tokens, audit record) committed or failed.",
+            "Token responses' writes (grant, tokens, audit record) committed or failed",
             m.token_writes.clone(),
         );
         r.register(
             "orgid_login_write_groups",
-            "Transactions the login and token writes were grouped in.",
+            "Transactions the login and token writes were grouped in",
             m.write_groups.clone(),
         );
         r.register(
             "orgid_outbox_pending",
-            "Operations waiting in a target's outbox (not parked).",
+            "Operations waiting in a target's outbox (not parked)",
             m.outbox_pending.clone(),
         );
         r.register(
             "orgid_outbox_retrying",
-            "Pending operations a target refused at least once.",
+            "Pending operations a target refused at least once",
             m.outbox_retrying.clone(),
         );
         r.register(
             "orgid_outbox_parked",
-            "Operations given up on until an operator unparks them.",
+            "Operations given up on until an operator unparks them",
             m.outbox_parked.clone(),
         );
         r.register(
             "orgid_outbox_oldest_pending_timestamp_seconds",
-            "When a target's oldest pending operation was queued (0: none pending).",
+            "When a target's oldest pending operation was queued (0: none pending)",
             m.outbox_oldest.clone(),
         );
         r.register(
             "orgid_target_last_reconcile_timestamp_seconds",
-            "When a target's last scheduled reconcile left it matching the store.",
+            "When a target's last scheduled reconcile left it matching the store",
             m.last_reconcile.clone(),
         );
         r.register_collector(Box::new(SinceCollector(m.since.clone())));
@@ -437,6 +437,10 @@ mod tests {
             assert!(text.contains(line), "{line}: {text}");
         }
         assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("# HELP") && l.ends_with("..")),
+            "the crate ends helps with a dot: {text}"
+        );
         assert!(!text.contains("orgid_sync_last_success_timestamp_seconds"), "not before a run: {text}");
         let om = m.render(true);
         assert!(om.ends_with("# EOF\n"), "{om}");

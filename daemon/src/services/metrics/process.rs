@@ -75,24 +75,24 @@ impl Collector for Process {
         let cpu = ConstCounter::new(s.cpu_seconds);
         cpu.encode(encoder.encode_descriptor(
             "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds.",
+            "Total user and system CPU time spent in seconds",
             None,
             cpu.metric_type(),
         )?)?;
         let start = ConstGauge::new(s.start_time_seconds);
         start.encode(encoder.encode_descriptor(
             "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds.",
+            "Start time of the process since unix epoch in seconds",
             None,
             start.metric_type(),
         )?)?;
         let mut gauges = vec![
-            ("process_resident_memory_bytes", "Resident memory size in bytes.", s.resident_bytes),
-            ("process_virtual_memory_bytes", "Virtual memory size in bytes.", s.virtual_bytes),
-            ("process_open_fds", "Number of open file descriptors.", s.open_fds),
+            ("process_resident_memory_bytes", "Resident memory size in bytes", s.resident_bytes),
+            ("process_virtual_memory_bytes", "Virtual memory size in bytes", s.virtual_bytes),
+            ("process_open_fds", "Number of open file descriptors", s.open_fds),
         ];
         if let Some(max) = s.max_fds {
-            gauges.push(("process_max_fds", "Maximum number of open file descriptors.", max));
+            gauges.push(("process_max_fds", "Maximum number of open file descriptors", max));
         }
         for (name, help, v) in gauges {
             let g = ConstGauge::new(v);
