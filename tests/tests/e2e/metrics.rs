@@ -1,12 +1,16 @@
 //! `/metrics` end to end (issue 19): `serve` with the provider and a real slapd is scraped, the
 //! test acts (logins that fail and one that succeeds, a code and a client-credentials token, an
-//! unknown route, a roster with a rejected row while the directory is down), and each family
+//! unknown route, a roster with a rejected row while the directory is down, operations the
+//! target refused), and each family
 //! moved by what was done. The dashboard and the alert rules in `packaging/` name only metrics
 //! that a scrape has, so they cannot drift from the code.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use orgid_directory::store::OutboxStore;
+use orgid_directory::target::TargetId;
+use orgid_directory::target::ldap::DirOp;
 use orgid_tests::Slapd;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -166,7 +170,7 @@ async fn every_metric_moves_as_serve_is_used_and_the_dashboard_and_rules_name_on
     hr.write(&rows, false);
     let after = scrape_until(&http, &base, "a rejected row, a backlog, the directory down", |s| {
         s.get("orgid_sync_rows_rejected_total") >= 1.0
-            && s.get("orgid_outbox_pending{target=\"ldap\"}") >= 1.0
+            && s.get("orgid_outbox_pending{target=\"ldap\"}") >= 2.0
             && s.has("orgid_directory_up")
             && s.get("orgid_directory_up") == 0.0
             && s.get("orgid_login_writes_total") >= before.get("orgid_login_writes_total") + 3.0
@@ -209,6 +213,24 @@ async fn every_metric_moves_as_serve_is_used_and_the_dashboard_and_rules_name_on
     assert!(after.get("process_cpu_seconds_total") > 0.0);
     let start = after.get("process_start_time_seconds");
     assert!(start <= started + 1.0 && start > started - 3600.0, "{start}");
+
+    // The target refuses two of the waiting operations, as the drain records it: one to be
+    // retried, one parked (PARK_AFTER reached).
+    let store = orgid::app::App::open(orgid::cli::load_config(Some(&cfg), Vec::new()).expect("config"))
+        .await
+        .expect("open")
+        .store
+        .clone();
+    let waiting = store.outbox_batch::<DirOp>(10).await.expect("outbox");
+    assert!(waiting.len() >= 2, "{waiting:?}");
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    store.outbox_retry(TargetId::Ldap, waiting[0].seq, "refused: retry", later, 8).await.expect("retry");
+    store.outbox_retry(TargetId::Ldap, waiting[1].seq, "refused: park", later, 1).await.expect("park");
+    let refused = scrape(&http, &base).await;
+    let target = |name: &str| format!("{name}{{target=\"ldap\"}}");
+    assert_eq!(refused.get(&target("orgid_outbox_retrying")) - after.get(&target("orgid_outbox_retrying")), 1.0);
+    assert_eq!(refused.get(&target("orgid_outbox_parked")), 1.0);
+    assert_eq!(refused.get(&target("orgid_outbox_pending")), after.get(&target("orgid_outbox_pending")) - 1.0);
 
     // OpenMetrics for a scraper that asks for it (Prometheus does).
     let res = http
