@@ -49,34 +49,25 @@ pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         return;
     }
     let spec = |c: &orgid_config::Config| c.ldap.as_ref().map(|l| l.reconcile_schedule.clone()).unwrap_or_default();
-    let metrics = s.metrics.clone();
-    on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| {
-        let metrics = metrics.clone();
-        async move {
-            let mut report = Vec::new();
-            match ldap::purge(&app, false, &mut report).await {
-                Ok(_) => {
-                    info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default())
+    let metrics = &s.metrics;
+    on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| async move {
+        let mut report = Vec::new();
+        match ldap::purge(&app, false, &mut report).await {
+            Ok(_) => info!("directory purge: {}", String::from_utf8_lossy(&report).lines().last().unwrap_or_default()),
+            Err(e) => error!("directory purge failed: {e:#}"),
+        }
+        let mut report = Vec::new();
+        match ldap::reconcile(&app, false, &mut report).await {
+            Ok(code) => {
+                if code == 0 {
+                    metrics.record_reconcile(TargetId::Ldap);
                 }
-                Err(e) => error!("directory purge failed: {e:#}"),
+                let text = String::from_utf8_lossy(&report);
+                let first =
+                    text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
+                if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
             }
-            let mut report = Vec::new();
-            match ldap::reconcile(&app, false, &mut report).await {
-                Ok(code) => {
-                    if code == 0 {
-                        metrics.record_reconcile(TargetId::Ldap);
-                    }
-                    let text = String::from_utf8_lossy(&report);
-                    let first =
-                        text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
-                    if code == 0 {
-                        info!("directory reconcile: {first}")
-                    } else {
-                        error!("directory reconcile: {first}")
-                    }
-                }
-                Err(e) => error!("directory reconcile failed: {e:#}"),
-            }
+            Err(e) => error!("directory reconcile failed: {e:#}"),
         }
     })
     .await;
