@@ -61,6 +61,15 @@ pub trait PasswordSink: Send + Sync {
     async fn set_password(&self, login: &str, password: &str) -> Result<(), String>;
 }
 
+/// Whoever counts what the provider does (the daemon's metrics): told of each login once its
+/// record is written, and of each token response sent. The provider works the same without one.
+pub trait Observer: Send + Sync {
+    /// A login ended: `None` signed in, else why it was refused (the reason its audit record has).
+    fn login(&self, failure: Option<orgid_directory::audit::LoginFailure>);
+    /// A token response was sent to `client_id` for `grant` (`authorization_code`, …).
+    fn token(&self, client_id: &str, grant: &str);
+}
+
 /// The provider's settings, from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -117,6 +126,8 @@ struct Inner {
     passwords: Option<Arc<dyn PasswordSink>>,
     /// Every password hash and check goes through it.
     hashes: hashing::HashPool,
+    /// Set once by `observe`.
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
 }
 
 impl Provider {
@@ -141,7 +152,23 @@ impl Provider {
                 clock,
                 secret: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
                 passwords,
+                observer: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Reports logins and token responses to `observer` from now on (once; a second is ignored).
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = self.inner.observer.set(observer);
+    }
+
+    fn observed(&self) -> Option<&dyn Observer> {
+        self.inner.observer.get().map(|o| o.as_ref())
+    }
+
+    fn seen_login(&self, failure: Option<orgid_directory::audit::LoginFailure>) {
+        if let Some(o) = self.observed() {
+            o.login(failure);
         }
     }
 

@@ -94,9 +94,12 @@ async fn run(
     provider.ensure_keys().await.context("while preparing the OIDC signing keys")?;
     info!(%addr, store = app.store.backend(), issuer = provider.issuer(), "orgid serving");
 
+    provider.observe(shared.metrics.clone());
+    // Every surface under one layer that counts and times each request by its route.
     let router = crate::http::health::routes(shared.clone())
         .merge(provider.router())
-        .merge(crate::http::router(app.clone(), provider.clone()).await?);
+        .merge(crate::http::router(app.clone(), provider.clone()).await?)
+        .layer(axum::middleware::from_fn_with_state(shared.metrics.clone(), crate::http::health::track));
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())

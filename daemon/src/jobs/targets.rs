@@ -8,6 +8,7 @@ use super::on_schedule;
 use crate::services::Shared;
 use crate::services::targets::ldap;
 use orgid_connectors::ldap::LockCheck;
+use orgid_directory::target::TargetId;
 
 /// Keeps LDAP caught up with the store: checks at start that locked entries cannot bind, then
 /// pushes the outbox every few seconds (a sync also pushes as soon as it is applied).
@@ -48,6 +49,7 @@ pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         return;
     }
     let spec = |c: &orgid_config::Config| c.ldap.as_ref().map(|l| l.reconcile_schedule.clone()).unwrap_or_default();
+    let metrics = &s.metrics;
     on_schedule(&s, "ldap.reconcile_schedule", spec, &cancel, |app| async move {
         let mut report = Vec::new();
         match ldap::purge(&app, false, &mut report).await {
@@ -57,6 +59,9 @@ pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
         let mut report = Vec::new();
         match ldap::reconcile(&app, false, &mut report).await {
             Ok(code) => {
+                if code == 0 {
+                    metrics.record_reconcile(TargetId::Ldap);
+                }
                 let text = String::from_utf8_lossy(&report);
                 let first =
                     text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();

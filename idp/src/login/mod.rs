@@ -190,6 +190,7 @@ impl Provider {
         let login = AuditEvent::login_succeeded(now, &pending.login, pending.company.as_ref(), &ctx)
             .attr("amr", pending.amr.join(" "));
         self.inner.store.record_success(&pending.login, now, &[login]).await?;
+        self.seen_login(None);
         // A session this browser had before is ended: one login, one session.
         if let Some(old) = self.session_hash_of(headers)
             && let Some(before) = self.inner.store.session(&old).await?
@@ -299,6 +300,7 @@ impl Provider {
             let guard = Guard::Throttled(wait);
             let refused = failed(LoginFailure::Throttled).attr("retry_after_secs", guard.retry_after().to_string());
             self.inner.store.record_refusal(&refused).await?;
+            self.seen_login(Some(LoginFailure::Throttled));
             return Ok(Checked::Guarded(guard));
         }
         let Ok(place) = self.inner.hashes.try_enter() else {
@@ -323,6 +325,7 @@ impl Provider {
         };
         if cred.locked_until.is_some_and(|t| t > now) {
             self.inner.store.record_refusal(&failed(LoginFailure::Locked)).await?;
+            self.seen_login(Some(LoginFailure::Locked));
             return Ok(Checked::Failed);
         }
         if !matches {
@@ -332,6 +335,7 @@ impl Provider {
         if subject.status != AccountStatus::Active || subject.departed {
             let why = if subject.departed { LoginFailure::Departed } else { LoginFailure::Disabled };
             self.inner.store.record_refusal(&failed(why)).await?;
+            self.seen_login(Some(why));
             return Ok(Checked::Failed);
         }
         // Not a failure: what was charged goes back.
@@ -358,6 +362,8 @@ impl Provider {
         let pol = &self.inner.settings.password;
         let lock_until = attempt.at + Duration::minutes(i64::from(pol.lockout_minutes));
         let count = self.inner.store.record_failure(login, pol.lockout_threshold, lock_until, attempt).await?;
+        let why = attempt.reason.as_deref().and_then(|r| r.parse().ok()).unwrap_or(LoginFailure::BadPassword);
+        self.seen_login(Some(why));
         Ok(count.locked_until.is_some())
     }
 }

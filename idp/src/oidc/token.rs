@@ -157,7 +157,13 @@ async fn token(
         }
         Some(_) => Ok(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unsupported grant_type")),
     };
-    result.unwrap_or_else(|e| server_error(&e))
+    let res = result.unwrap_or_else(|e| server_error(&e));
+    if res.status() == StatusCode::OK
+        && let (Some(o), Some(grant)) = (p.observed(), get("grant_type"))
+    {
+        o.token(&client.id, grant);
+    }
+    res
 }
 
 async fn code_grant(

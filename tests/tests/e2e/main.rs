@@ -53,6 +53,7 @@ mod ldap_outbox;
 mod ldap_sink;
 mod ldap_sync;
 mod lease;
+mod metrics;
 mod oidc;
 mod oidc_attack;
 mod oidc_audit;
