@@ -198,9 +198,7 @@ fn body(a: &Alert, c: &AlertsConfig) -> String {
             1,
             "--type password_reset --type role.grant --type client_add".into(),
         ),
-        AlertRule::AuditChain => {
-            (format!("审计记录链断裂：{}；请运行 orgid audit verify", a.key), 1, "--all".into())
-        }
+        AlertRule::AuditChain => (format!("审计记录链断裂：{}；请运行 orgid audit verify", a.key), 1, "--all".into()),
         AlertRule::ParkedOperation => (
             format!("目标系统多次拒绝一项操作，已搁置：{}；排除原因后运行 orgid ldap retry", a.key),
             1,

@@ -173,7 +173,11 @@ impl AlertState {
             // Every parked operation is its own key: one alert each.
             let attrs = r.details().map(|d| d.attrs).unwrap_or_default();
             let attr = |k: &str| attrs.get(k).cloned().unwrap_or_default();
-            rules.push((AlertRule::ParkedOperation, 1, Some(format!("{} {} #{}", attr("target"), attr("entry"), attr("seq")))));
+            rules.push((
+                AlertRule::ParkedOperation,
+                1,
+                Some(format!("{} {} #{}", attr("target"), attr("entry"), attr("seq"))),
+            ));
             detail = r.reason.clone();
         }
         for (rule, threshold, key) in rules {
@@ -238,7 +242,13 @@ impl ChainWatch {
         let (pos, prev) = self.last.get(&r.chain).copied().unwrap_or((0, Hash::GENESIS));
         self.last.insert(r.chain, (r.pos, r.hash));
         let problem = if r.pos != pos + 1 {
-            format!("第 {} 条之后读到的是第 {} 条（records {} to {} are missing or out of order）", pos, r.pos, pos + 1, r.pos)
+            format!(
+                "第 {} 条之后读到的是第 {} 条（records {} to {} are missing or out of order）",
+                pos,
+                r.pos,
+                pos + 1,
+                r.pos
+            )
         } else if r.prev_hash != prev {
             format!("第 {} 条不连接第 {} 条（record {} does not chain to record {pos}）", r.pos, pos, r.pos)
         } else if record_hash(r.chain, r.pos, &r.prev_hash, &r.fields) != r.hash {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::hr::{Hr, Row};
 use crate::oidc::{CB, Op, code_params, pkce};
-use crate::sync::{Backend, orgid};
+use crate::sync::{Backend, orgid, orgid_err};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_login_bursts_failed_syncs_and_closed_accounts_are_mailed_and_audited_once() {
@@ -151,7 +151,10 @@ fn calendar_with_today(dir: &std::path::Path, holiday: bool) -> std::path::PathB
     let path = dir.join(format!("calendar-{holiday}.toml"));
     std::fs::write(
         &path,
-        format!("[[year]]\nyear = {}\nsource = 'test'\nholidays = [{holidays}]\nworkdays = [{workdays}]\n", today.year()),
+        format!(
+            "[[year]]\nyear = {}\nsource = 'test'\nholidays = [{holidays}]\nworkdays = [{workdays}]\n",
+            today.year()
+        ),
     )
     .unwrap();
     path
@@ -186,7 +189,10 @@ async fn an_admin_action_on_a_holiday_is_mailed_once_and_within_working_hours_ne
         assert_eq!(subject(&mail[0]), "orgid 告警：管理员 cli 在非工作时间操作", "{}", mail[0]);
         let records = alert_records(&op.cfg).await;
         assert_eq!(records.len(), 1, "{records:?}");
-        assert_eq!((records[0]["reason"].as_str(), records[0]["outcome"].as_str()), (Some("off_hours_admin"), Some("success")));
+        assert_eq!(
+            (records[0]["reason"].as_str(), records[0]["outcome"].as_str()),
+            (Some("off_hours_admin"), Some("success"))
+        );
         let detail = records[0]["details"]["attrs"]["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("休息日") && detail.contains("password_reset") && detail.contains("lina"), "{detail}");
         op.stop().await;
@@ -209,8 +215,8 @@ async fn without_recipients_alerts_are_off() {
     op.stop().await;
 }
 
-/// A target operation parked after its retries, and an audit record that does not chain, are
-/// each mailed once and recorded once: the alert service is driven here round by round (the job
+/// A target operation parked after its retries, an audit record that does not chain and a
+/// failed backup are each mailed once and recorded once: the alert service is driven here round by round (the job
 /// of `serve` is this loop), and a restart, even one cut short between the mail and the saved
 /// position, sends nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,22 +317,43 @@ async fn a_parked_operation_and_a_broken_chain_are_mailed_once_even_across_resta
         .unwrap();
     pool.close().await;
     let later = orgid::app::App::open(config).await.unwrap();
-    later.store.append_audit(&[orgid_directory::audit::AuditEvent::new(
-        chrono::Utc::now(),
-        orgid_directory::audit::EventKind::ConfigReload,
-        orgid_directory::audit::AuditOutcome::Success,
-        orgid_directory::audit::Actor::System("test".into()),
-    )])
-    .await
-    .unwrap();
+    later
+        .store
+        .append_audit(&[orgid_directory::audit::AuditEvent::new(
+            chrono::Utc::now(),
+            orgid_directory::audit::EventKind::ConfigReload,
+            orgid_directory::audit::AuditOutcome::Success,
+            orgid_directory::audit::Actor::System("test".into()),
+        )])
+        .await
+        .unwrap();
     assert_eq!(round_of(&app, &mut replayed).await, 1);
     assert_eq!(round_of(&app, &mut replayed).await, 0);
     let mail = smtp.messages();
     assert_eq!(mail.len(), 2, "{mail:?}");
-    assert!(mail.iter().any(|m| subject(m) == format!("orgid 告警：审计记录链断裂（chain 1 record {}）", head.pos + 1)), "{mail:?}");
+    assert!(
+        mail.iter().any(|m| subject(m) == format!("orgid 告警：审计记录链断裂（chain 1 record {}）", head.pos + 1)),
+        "{mail:?}"
+    );
     let mut restarted = AlertTail::start(&app).await.unwrap();
     assert_eq!(round_of(&app, &mut restarted).await, 0, "a restart does not report the break again");
     assert_eq!(alert_records(&env.cfg).await.iter().filter(|r| r["reason"] == "audit_chain").count(), 1);
+
+    // A backup that fails (its folder cannot be made under a file): one alert, with the reason.
+    let blocker = env.cfg.with_file_name("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let to = blocker.join("snapshots");
+    orgid_err(&env.cfg, &["backup", "--to", to.to_str().unwrap()]).await;
+    assert_eq!(round_of(&app, &mut restarted).await, 1);
+    assert_eq!(round_of(&app, &mut restarted).await, 0);
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 3, "{mail:?}");
+    assert!(mail.iter().any(|m| subject(m) == "orgid alert: a backup failed"), "{mail:?}");
+    let backup_alert: Vec<_> =
+        alert_records(&env.cfg).await.into_iter().filter(|r| r["details"]["attrs"]["key"] == "backup failed").collect();
+    assert_eq!(backup_alert.len(), 1, "{backup_alert:?}");
+    let reason = backup_alert[0]["details"]["attrs"]["detail"].as_str().unwrap_or_default();
+    assert!(reason.contains("backup folder"), "{reason}");
     let (code, out) = orgid(&env.cfg, &["audit", "verify"]).await;
     assert_ne!(code, 0, "{out}");
 }

@@ -408,7 +408,14 @@ async fn exported_secrets_come_back_with_a_restore_and_are_never_in_a_snapshot()
     let wrong = keep.path().join("wrong");
     std::fs::write(&wrong, "correct horse battery stable\n").unwrap();
     let restore = |secrets: &Path, pass: &Path| -> Vec<String> {
-        let args = [Path::new("restore"), snap.as_path(), Path::new("--secrets"), secrets, Path::new("--passphrase-file"), pass];
+        let args = [
+            Path::new("restore"),
+            snap.as_path(),
+            Path::new("--secrets"),
+            secrets,
+            Path::new("--passphrase-file"),
+            pass,
+        ];
         args.iter().map(|a| a.to_str().unwrap().to_string()).collect()
     };
     let args = restore(&file, &wrong);

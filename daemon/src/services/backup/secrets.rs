@@ -53,7 +53,9 @@ pub fn passphrase(file: Option<&Path>) -> anyhow::Result<String> {
             .unwrap_or_default()
             .to_string(),
         None => std::env::var(PASSPHRASE_ENV).map_err(|_| {
-            anyhow::anyhow!("no passphrase: set {PASSPHRASE_ENV} or pass --passphrase-file FILE (never on the command line)")
+            anyhow::anyhow!(
+                "no passphrase: set {PASSPHRASE_ENV} or pass --passphrase-file FILE (never on the command line)"
+            )
         })?,
     };
     if p.is_empty() {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
-use orgid_directory::{AuditStore, RunId};
 use orgid_directory::store::OutboxStore;
 use orgid_directory::target::{ApplyError, OutboxItem, Queued, TargetClient, TargetId, TargetOp};
+use orgid_directory::{AuditStore, RunId};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{error, info, warn};
 
@@ -221,13 +221,21 @@ async fn apply_batch<C: TargetClient>(
 
 /// The parking in the audit trail (the alert job tells the operators): the target, the entry,
 /// the target's refusal. The operation itself is not recorded: it may carry a password.
-async fn park_audited(app: &App, target: TargetId, seq: i64, entry: &str, attempts: u32, e: &str) -> anyhow::Result<()> {
-    let event = AuditEvent::new(app.clock.now(), EventKind::OutboxPark, AuditOutcome::Failure, Actor::System("outbox".into()))
-        .reason(e)
-        .attr("target", target.as_str())
-        .attr("entry", entry)
-        .attr("seq", seq.to_string())
-        .attr("attempts", attempts.to_string());
+async fn park_audited(
+    app: &App,
+    target: TargetId,
+    seq: i64,
+    entry: &str,
+    attempts: u32,
+    e: &str,
+) -> anyhow::Result<()> {
+    let event =
+        AuditEvent::new(app.clock.now(), EventKind::OutboxPark, AuditOutcome::Failure, Actor::System("outbox".into()))
+            .reason(e)
+            .attr("target", target.as_str())
+            .attr("entry", entry)
+            .attr("seq", seq.to_string())
+            .attr("attempts", attempts.to_string());
     app.store.append_audit(&[event]).await?;
     Ok(())
 }
