@@ -27,6 +27,9 @@ pub struct AlertsConfig {
     pub audit_chain: bool,
     /// A target operation parked after its retries: one alert per operation.
     pub parked_operations: bool,
+    /// Cron (with seconds, in `sync.timezone`) of a whole verification of the audit trail in
+    /// `serve` (with `audit_chain`): a record altered after it was read is found there; "" = none.
+    pub verify_schedule: String,
     pub window_secs: u32,
     /// Who receives the notices (e-mail addresses); empty: no alerts.
     pub mail_to: Vec<String>,
@@ -46,6 +49,7 @@ impl Default for AlertsConfig {
             working_hours: "09:00-18:00".into(),
             audit_chain: true,
             parked_operations: true,
+            verify_schedule: "0 45 3 * * *".into(),
             window_secs: 60,
             mail_to: Vec::new(),
             mail_from: "orgid@localhost".into(),
@@ -98,6 +102,11 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             "alerts.working_hours",
             format!("`{}` is not `HH:MM-HH:MM` with the start before the end (e.g. `09:00-18:00`)", a.working_hours),
         );
+    }
+    if !a.verify_schedule.trim().is_empty()
+        && let Err(e) = <cron::Schedule as std::str::FromStr>::from_str(&a.verify_schedule)
+    {
+        err("alerts.verify_schedule", format!("`{}` is not a cron expression with seconds: {e}", a.verify_schedule));
     }
     if !is_address(&a.mail_from) {
         err("alerts.mail_from", format!("`{}` is not an e-mail address", a.mail_from));

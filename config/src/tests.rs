@@ -67,6 +67,8 @@ fn alerts_working_hours_are_checked_by_key_and_line() {
         assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"), "{bad}: {e}");
         assert!(e.message.contains("HH:MM-HH:MM"), "{e}");
     }
+    let e = only_error(parse("[alerts]\nverify_schedule = \"0 45 3 * *\"\n"));
+    assert_eq!((e.key.as_deref(), e.location.as_deref()), (Some("alerts.verify_schedule"), Some("orgid.toml:2:1")));
     let e = only_error(parse("[alerts]\nparked_operations = \"yes\"\n"));
     assert_eq!(e.location.as_deref(), Some("orgid.toml:2:21"), "{e}");
     assert!(e.message.contains("expected a boolean"), "{e}");

@@ -59,9 +59,51 @@ fn rules_source(app: &App) -> (AlertsConfig, Vec<PathBuf>, chrono_tz::Tz) {
     (app.config.alerts.clone(), app.config.workflow.calendar.clone(), app.tz)
 }
 
-/// The identity of an alert: the same records give the same id.
+/// The identity of an alert: the same records give the same id. A break of the chain is one
+/// alert whoever finds it (the tail or the periodic verification) and however often.
 fn alert_id(a: &Alert) -> String {
-    format!("{}|{}|{}", a.rule.as_str(), a.key, a.last.timestamp_millis())
+    match a.rule {
+        AlertRule::AuditChain => format!("{}|{}", a.rule.as_str(), a.key),
+        _ => format!("{}|{}|{}", a.rule.as_str(), a.key, a.last.timestamp_millis()),
+    }
+}
+
+/// The ids of the latest alert records.
+async fn recorded_ids(app: &App) -> anyhow::Result<HashSet<String>> {
+    let filter = AuditFilter { kinds: vec![EventKind::Alert], ..AuditFilter::default() };
+    let page = PageRequest { order: Order::NewestFirst, after: None, limit: RECENT_ALERTS };
+    let recent = app.store.audit_query(&AuditScope::All, &filter, page).await?;
+    Ok(recent
+        .records
+        .iter()
+        .filter_map(|r| r.fields.details().and_then(|d| d.attrs.get("alert_id").cloned()))
+        .collect())
+}
+
+/// The periodic verification (`alerts.verify_schedule`): the whole trail walked as `orgid audit
+/// verify` does; each chain's first problem is alerted once (not again at the next run, nor
+/// after a restart). Returns how many alerts were sent.
+pub async fn verify_round(app: &App) -> anyhow::Result<usize> {
+    if !app.config.alerts.enabled() || !app.config.alerts.audit_chain {
+        return Ok(0);
+    }
+    let sent = recorded_ids(app).await?;
+    let now = app.clock.now();
+    let alerts: Vec<Alert> = crate::services::audit::chain_problems(app)
+        .await?
+        .into_iter()
+        .map(|(chain, pos, what)| Alert {
+            rule: AlertRule::AuditChain,
+            key: format!("chain {chain} record {pos}"),
+            count: 1,
+            first: now,
+            last: now,
+            detail: Some(format!("定期校验发现（audit verify）：{what}")),
+        })
+        .filter(|a| !sent.contains(&alert_id(a)))
+        .collect();
+    deliver(app, &alerts).await?;
+    Ok(alerts.len())
 }
 
 /// Where the reading of each chain stands, and the rules' windows.
@@ -98,14 +140,7 @@ impl AlertTail {
                     .collect()
             }
         };
-        let filter = AuditFilter { kinds: vec![EventKind::Alert], ..AuditFilter::default() };
-        let page = PageRequest { order: Order::NewestFirst, after: None, limit: RECENT_ALERTS };
-        let recent = app.store.audit_query(&AuditScope::All, &filter, page).await?;
-        let sent = recent
-            .records
-            .iter()
-            .filter_map(|r| r.fields.details().and_then(|d| d.attrs.get("alert_id").cloned()))
-            .collect();
+        let sent = recorded_ids(app).await?;
         Ok(AlertTail {
             state: AlertState::new(rules(app)),
             source: rules_source(app),

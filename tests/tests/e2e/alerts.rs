@@ -215,8 +215,9 @@ async fn without_recipients_alerts_are_off() {
     op.stop().await;
 }
 
-/// A target operation parked after its retries, an audit record that does not chain and a
-/// failed backup are each mailed once and recorded once: the alert service is driven here round by round (the job
+/// A target operation parked after its retries, an audit record that does not chain (read by the
+/// tail, or found by the periodic verification) and a failed backup are each mailed once and
+/// recorded once: the alert service is driven here round by round (the job
 /// of `serve` is this loop), and a restart, even one cut short between the mail and the saved
 /// position, sends nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,7 +317,7 @@ async fn a_parked_operation_and_a_broken_chain_are_mailed_once_even_across_resta
         .await
         .unwrap();
     pool.close().await;
-    let later = orgid::app::App::open(config).await.unwrap();
+    let later = orgid::app::App::open(config.clone()).await.unwrap();
     later
         .store
         .append_audit(&[orgid_directory::audit::AuditEvent::new(
@@ -354,6 +355,27 @@ async fn a_parked_operation_and_a_broken_chain_are_mailed_once_even_across_resta
     assert_eq!(backup_alert.len(), 1, "{backup_alert:?}");
     let reason = backup_alert[0]["details"]["attrs"]["detail"].as_str().unwrap_or_default();
     assert!(reason.contains("backup folder"), "{reason}");
+
+    // The periodic verification: the break the tail reported is not reported again; a record
+    // altered after the tail read it is found, once, however often the verification runs.
+    use orgid::services::alerts::verify_round;
+    assert_eq!(verify_round(&app).await.unwrap(), 0, "the forged record was alerted already");
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(config.store.url.expose()).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_log_no_update").execute(&mut conn).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE chain = 1 AND pos = 2")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    assert_eq!(verify_round(&app).await.unwrap(), 1);
+    assert_eq!(verify_round(&app).await.unwrap(), 0, "the next run sends nothing more");
+    assert_eq!(round_of(&app, &mut restarted).await, 0, "nor does the tail");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 4, "{mail:?}");
+    assert!(mail.iter().any(|m| subject(m) == "orgid 告警：审计记录链断裂（chain 1 record 2）"), "{mail:?}");
     let (code, out) = orgid(&env.cfg, &["audit", "verify"]).await;
     assert_ne!(code, 0, "{out}");
 }
