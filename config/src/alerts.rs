@@ -17,6 +17,19 @@ pub struct AlertsConfig {
     pub disabled_logins: bool,
     /// A sync or import that failed, or that a safety limit held; a backup that failed.
     pub sync_problems: bool,
+    /// An administrator's action outside `working_hours` on a working day of the workflow's
+    /// calendar (`workflow.calendar`, holidays off), in `sync.timezone`: one alert per
+    /// administrator and window.
+    pub off_hours_admin: bool,
+    /// `HH:MM-HH:MM`, local time in `sync.timezone`; the end is not included.
+    pub working_hours: String,
+    /// A record of the audit trail that does not chain to the one before it: one alert per chain.
+    pub audit_chain: bool,
+    /// A target operation parked after its retries: one alert per operation.
+    pub parked_operations: bool,
+    /// Cron (with seconds, in `sync.timezone`) of a whole verification of the audit trail in
+    /// `serve` (with `audit_chain`): a record altered after it was read is found there; "" = none.
+    pub verify_schedule: String,
     pub window_secs: u32,
     /// Who receives the notices (e-mail addresses); empty: no alerts.
     pub mail_to: Vec<String>,
@@ -32,6 +45,11 @@ impl Default for AlertsConfig {
             failures_per_login: 0,
             disabled_logins: true,
             sync_problems: true,
+            off_hours_admin: true,
+            working_hours: "09:00-18:00".into(),
+            audit_chain: true,
+            parked_operations: true,
+            verify_schedule: "0 45 3 * * *".into(),
             window_secs: 60,
             mail_to: Vec::new(),
             mail_from: "orgid@localhost".into(),
@@ -41,6 +59,23 @@ impl Default for AlertsConfig {
 }
 
 impl AlertsConfig {
+    /// Whether notices have somewhere to go: without recipients, alerts are off.
+    pub fn enabled(&self) -> bool {
+        !self.mail_to.is_empty()
+    }
+
+    /// `working_hours` as (start, end), minutes after midnight; `None` if it does not parse.
+    pub fn working_minutes(&self) -> Option<(u32, u32)> {
+        let (a, b) = self.working_hours.split_once('-')?;
+        let minutes = |t: &str| {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+        };
+        let (start, end) = (minutes(a)?, minutes(b)?);
+        (start < end).then_some((start, end))
+    }
+
     /// `host:port` of `smtp_url`.
     pub fn smtp_addr(&self) -> Option<&str> {
         self.smtp_url.strip_prefix("smtp://").map(|a| a.trim_end_matches('/')).filter(|a| a.contains(':'))
@@ -61,6 +96,17 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
         if !is_address(to) {
             err(&format!("alerts.mail_to.{i}"), format!("`{to}` is not an e-mail address"));
         }
+    }
+    if a.working_minutes().is_none() {
+        err(
+            "alerts.working_hours",
+            format!("`{}` is not `HH:MM-HH:MM` with the start before the end (e.g. `09:00-18:00`)", a.working_hours),
+        );
+    }
+    if !a.verify_schedule.trim().is_empty()
+        && let Err(e) = <cron::Schedule as std::str::FromStr>::from_str(&a.verify_schedule)
+    {
+        err("alerts.verify_schedule", format!("`{}` is not a cron expression with seconds: {e}", a.verify_schedule));
     }
     if !is_address(&a.mail_from) {
         err("alerts.mail_from", format!("`{}` is not an e-mail address", a.mail_from));

@@ -55,6 +55,26 @@ fn alerts_need_a_relay_for_their_recipients() {
 }
 
 #[test]
+fn alerts_working_hours_are_checked_by_key_and_line() {
+    let cfg = parse("[alerts]\nworking_hours = \"08:30-17:45\"\n").expect("valid");
+    assert_eq!(cfg.alerts.working_minutes(), Some((510, 1065)));
+    assert!(cfg.alerts.off_hours_admin && cfg.alerts.audit_chain && cfg.alerts.parked_operations);
+    assert!(!cfg.alerts.enabled(), "no recipients: alerts off");
+    assert_eq!(parse("[alerts]\nworking_hours = \"00:00-24:00\"\n").unwrap().alerts.working_minutes(), Some((0, 1440)));
+    for bad in ["18:00-09:00", "9-18", "09:00-25:00", "09:60-18:00", "09:00"] {
+        let e = only_error(parse(&format!("[alerts]\naudit_chain = true\nworking_hours = \"{bad}\"\n")));
+        assert_eq!(e.key.as_deref(), Some("alerts.working_hours"), "{bad}");
+        assert_eq!(e.location.as_deref(), Some("orgid.toml:3:1"), "{bad}: {e}");
+        assert!(e.message.contains("HH:MM-HH:MM"), "{e}");
+    }
+    let e = only_error(parse("[alerts]\nverify_schedule = \"0 45 3 * *\"\n"));
+    assert_eq!((e.key.as_deref(), e.location.as_deref()), (Some("alerts.verify_schedule"), Some("orgid.toml:2:1")));
+    let e = only_error(parse("[alerts]\nparked_operations = \"yes\"\n"));
+    assert_eq!(e.location.as_deref(), Some("orgid.toml:2:21"), "{e}");
+    assert!(e.message.contains("expected a boolean"), "{e}");
+}
+
+#[test]
 fn backup_section_is_checked_by_key_and_line() {
     let cfg = parse("[backup]\ndir = \"snapshots\"\nschedule = \"0 15 1 * * *\"\nkeep = 3\n").expect("valid");
     assert_eq!(cfg.backup.dir, Path::new("/etc/orgid/snapshots"), "relative to the file");

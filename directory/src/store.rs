@@ -89,6 +89,9 @@ pub trait SettingStore: Send + Sync {
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Stores `value` unless the key already has one; returns the value in force.
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// Stores `value`, replacing the key's value (a job's progress, such as where the alert job
+    /// has read the audit trail to).
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]

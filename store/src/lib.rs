@@ -115,6 +115,9 @@ impl SettingStore for AnyStore {
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
         each!(self, s => s.init_setting(key, value).await)
     }
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        each!(self, s => s.set_setting(key, value).await)
+    }
 }
 
 #[async_trait]
@@ -548,6 +551,10 @@ mod tests {
         store.init_setting("a", "1").await.expect("init");
         store.ping().await.expect("ping");
         assert_eq!(store.setting("a").await.expect("read").as_deref(), Some("1"));
+        store.set_setting("a", "2").await.expect("set");
+        store.set_setting("b", "3").await.expect("set a new key");
+        assert_eq!(store.setting("a").await.expect("read").as_deref(), Some("2"));
+        assert_eq!(store.init_setting("b", "4").await.expect("init").as_str(), "3");
         store.migrate().await.expect("migrations are idempotent");
     }
 

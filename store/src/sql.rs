@@ -365,6 +365,20 @@ macro_rules! store_impl {
                     .await
                     .map_err(db)
             }
+
+            #[tracing::instrument(skip_all, fields(key), err)]
+            async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(())
+            }
         }
 
         #[async_trait]

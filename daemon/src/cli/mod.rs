@@ -129,8 +129,21 @@ pub enum Command {
         /// Move an existing SQLite store aside instead of refusing (stop orgid first).
         #[arg(long)]
         replace: bool,
+        /// A file of `orgid secrets export`: its person-key secret and audit signing key are put
+        /// back with the store (passphrase: ORGID_SECRETS_PASSPHRASE or --passphrase-file).
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
+        /// The passphrase of --secrets, on the first line of FILE.
+        #[arg(long, value_name = "FILE", requires = "secrets")]
+        passphrase_file: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// The two secrets a snapshot never holds (the person-key secret, the audit signing key),
+    /// exported encrypted with a passphrase for `orgid restore --secrets`.
+    Secrets {
+        #[command(subcommand)]
+        command: backup::SecretsCommand,
     },
     /// The long-running daemon: scheduled syncs, the directory worker, /healthz, /readyz, /metrics.
     Serve,
@@ -308,7 +321,16 @@ pub async fn run(
             app.store.close().await;
             Ok(code)
         }
-        Command::Restore { path, replace, format } => backup::restore(&config, &path, replace, format, out).await,
+        Command::Restore { path, replace, secrets, passphrase_file, format } => {
+            let secrets = backup::Secrets { file: secrets, passphrase_file };
+            backup::restore(&config, &path, replace, &secrets, format, out).await
+        }
+        Command::Secrets { command } => {
+            let app = App::open(config).await?;
+            let code = backup::secrets(&app, command, out).await;
+            app.store.close().await;
+            code
+        }
         Command::Serve => serve::serve(App::open(config).await?, config_path).await.map(|()| 0),
         Command::Ldap { command } => ldap::run(&App::open(config).await?, command, out).await,
         Command::Accounts { command } => accounts::run(&App::open(config).await?, command, out).await,

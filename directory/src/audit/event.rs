@@ -121,6 +121,8 @@ text_enum!(
         Backup = "backup",
         /// An alert rule fired and its notice was sent (success) or could not be (failure).
         Alert = "alert",
+        /// A target refused an operation too many times: it waits, parked, for an operator.
+        OutboxPark = "outbox.park",
     }
 );
 

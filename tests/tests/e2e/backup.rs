@@ -1,7 +1,8 @@
 //! `orgid backup` and `orgid restore` end to end: a snapshot taken while `serve` takes real HTTP
 //! logins, restored into a fresh store (SQLite file or PostgreSQL database) whose audit trail
 //! verifies, with the same accounts and tokens, and no drift against the real slapd; tampered or
-//! too-new snapshots refused.
+//! too-new snapshots refused. The secrets a snapshot never holds, exported encrypted with a
+//! passphrase, come back with a restore; a wrong passphrase or an altered file is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -350,6 +351,97 @@ async fn scheduled_backups_keep_the_newest_and_an_old_pg_dump_is_refused() {
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["outcome"], "failure");
     assert!(records[0]["reason"].as_str().unwrap().contains("version 9"), "{records:?}");
+}
+
+/// Whether any file of the folder `dir` holds `needle`.
+fn folder_holds(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|f| {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+#[tokio::test]
+async fn exported_secrets_come_back_with_a_restore_and_are_never_in_a_snapshot() {
+    // An install that generated its person-key secret and its audit signing key.
+    let dir = TempDir::new().unwrap();
+    let hr = Hr::new(dir.path());
+    hr.write(&[Row::new(1, "G000", "G1", "张伟", ""), Row::new(2, "C010", "A1", "王芳", "M12")], false);
+    let url = store_url(Backend::Sqlite, dir.path()).await;
+    let cfg = hr.config(&url, "");
+    assert_eq!(orgid(&cfg, &["sync"]).await.0, 0);
+    assert_eq!(orgid(&cfg, &["audit", "checkpoint"]).await.0, 0);
+    let key = std::fs::read(dir.path().join("audit-signing.key")).unwrap();
+    let config = orgid::cli::load_config(Some(&cfg), Vec::new()).unwrap();
+    let app = orgid::app::App::open(config).await.unwrap();
+    let secret = orgid_directory::SettingStore::setting(&app.store, "person_key_secret").await.unwrap().unwrap();
+    app.store.close().await;
+
+    let backups = TempDir::new().unwrap();
+    assert_eq!(orgid(&cfg, &["backup", "--to", backups.path().to_str().unwrap()]).await.0, 0);
+    let snap = the_snapshot(backups.path());
+    assert!(!folder_holds(&snap, secret.as_bytes()), "the person-key secret is not in the snapshot");
+    assert!(!folder_holds(&snap, &key), "the audit signing key is not in the snapshot");
+    // ring's Ed25519 PKCS#8: a 16-byte prefix, the 32-byte private seed, then the public half.
+    assert!(!folder_holds(&snap, &key[16..48]), "nor its private half");
+
+    // The export: a passphrase from a file, never from the command line.
+    let keep = TempDir::new().unwrap();
+    let pass = keep.path().join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let file = keep.path().join("orgid.secrets");
+    let err = orgid_err(&cfg, &["secrets", "export", file.to_str().unwrap()]).await;
+    assert!(err.contains("ORGID_SECRETS_PASSPHRASE") && err.contains("--passphrase-file"), "{err}");
+    let (code, out) =
+        orgid(&cfg, &["secrets", "export", file.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains(&secret), "{out}");
+    let sealed = std::fs::read(&file).unwrap();
+    assert!(!folder_holds(keep.path(), secret.as_bytes()) && !folder_holds(keep.path(), &key[16..48]));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A fresh machine: no person-key secret configured, no signing key file.
+    let dir2 = TempDir::new().unwrap();
+    let target = dir2.path().join("restored.db");
+    let cfg2 = Hr::new(dir2.path()).config(&format!("sqlite://{}", target.display()), "");
+    let wrong = keep.path().join("wrong");
+    std::fs::write(&wrong, "correct horse battery stable\n").unwrap();
+    let restore = |secrets: &Path, pass: &Path| -> Vec<String> {
+        let args = [
+            Path::new("restore"),
+            snap.as_path(),
+            Path::new("--secrets"),
+            secrets,
+            Path::new("--passphrase-file"),
+            pass,
+        ];
+        args.iter().map(|a| a.to_str().unwrap().to_string()).collect()
+    };
+    let args = restore(&file, &wrong);
+    let err = orgid_err(&cfg2, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let tampered = keep.path().join("tampered");
+    let mut t = sealed.clone();
+    let i = t.len() - 40;
+    t[i] ^= 0x01;
+    std::fs::write(&tampered, t).unwrap();
+    let args = restore(&tampered, &pass);
+    let err = orgid_err(&cfg2, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(err.contains("altered or damaged"), "{err}");
+    let err = orgid_err(&cfg2, &["restore", snap.to_str().unwrap()]).await;
+    assert!(err.contains("identity.person_key_secret is not set"), "{err}");
+    assert!(!target.exists() && !dir2.path().join("audit-signing.key").exists(), "nothing was written");
+
+    let args = restore(&file, &pass);
+    let (code, out) = orgid(&cfg2, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read(dir2.path().join("audit-signing.key")).unwrap(), key, "the same signing key");
+    // The restored install opens with the same person key (a different one is refused at open).
+    assert_eq!(accounts(&cfg2).await, accounts(&cfg).await);
+    let (code, out) = orgid(&cfg2, &["audit", "verify"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(orgid(&cfg2, &["audit", "checkpoint"]).await.0, 0, "checkpoints signed with the restored key");
 }
 
 fn hex(b: &[u8]) -> String {

@@ -130,7 +130,7 @@ async fn a_move_that_closes_the_account_leaves_no_drift() {
 }
 
 /// Deletes entries behind orgid's back, as an administrator with ldapdelete would.
-async fn delete_by_hand(slapd: &Slapd, dns: &[String]) {
+pub(crate) async fn delete_by_hand(slapd: &Slapd, dns: &[String]) {
     let s = crate::ldap_sync::sink(slapd).await;
     let ops: Vec<_> = dns
         .iter()

@@ -165,6 +165,23 @@ async fn verify_chain(app: &App, head: ChainHead, checkpoints: Vec<(i64, Hash)>)
     Ok(v.finish(head))
 }
 
+/// The first problem of each chain, as (chain, position, what): `verify`'s walk for the alert
+/// job's periodic verification.
+pub async fn chain_problems(app: &App) -> anyhow::Result<Vec<(i32, i64, String)>> {
+    let trusted = trusted_keys(app, &[])?;
+    let checkpoints = app.store.audit_checkpoints().await?;
+    let heads = app.store.audit_heads().await?;
+    let (mut good, _) = trusted_checkpoints(&checkpoints, &trusted);
+    let mut problems = Vec::new();
+    for head in &heads {
+        let report = verify_chain(app, *head, good.remove(&head.chain).unwrap_or_default()).await?;
+        if let Some(p) = report.problem {
+            problems.push((head.chain, p.first_pos(), p.to_string()));
+        }
+    }
+    Ok(problems)
+}
+
 /// `orgid audit verify`: exit 0 intact, 1 broken.
 pub async fn verify(
     app: &App,

@@ -1,9 +1,11 @@
 //! Backups: `orgid backup` and `serve`'s schedule write a consistent snapshot of the store into a
 //! folder of its own with a manifest (versions, the audit chain heads and last signed checkpoint,
 //! every file's size and SHA-256), then keep the newest `backup.keep`. `restore` puts one back.
-//! The person-key secret and the audit signing key are never in a snapshot.
+//! The person-key secret and the audit signing key are never in a snapshot; `secrets.rs` exports
+//! them apart, encrypted with a passphrase.
 
 pub mod restore;
+pub mod secrets;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

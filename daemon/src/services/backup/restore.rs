@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use orgid_config::Config;
 use orgid_directory::audit::PublicKey;
-use orgid_directory::{AuditStore, PersonKeyer};
+use orgid_directory::{AuditStore, PersonKeyer, SettingStore};
 use orgid_store::backup::{self as snap, latest_schema};
 use serde::Serialize;
 
+use super::secrets::{Secrets, install_signing_key};
 use super::{MANIFEST, Manifest, SETTINGS_FILE, file_digest};
-use crate::app::App;
+use crate::app::{App, PERSON_KEY_SECRET};
 use crate::output::Format;
 
 /// What a restore did, for the command's report.
@@ -128,9 +129,36 @@ fn preflight(config: &Config, manifest: &Manifest) -> anyhow::Result<()> {
 
 /// Restores the snapshot at `path` as `config`'s store. A SQLite store must not exist yet (or,
 /// with `replace`, is moved aside); a PostgreSQL database must be empty.
-pub async fn restore(config: &Config, path: &Path, replace: bool) -> anyhow::Result<RestoreReport> {
+///
+/// With `secrets` (an opened `orgid secrets export` file): its audit signing key is put at
+/// `audit.signing_key` when no key is there, and its person-key secret is used when
+/// `identity.person_key_secret` is not set, and then kept in the restored store as a generated
+/// one would be.
+pub async fn restore(
+    config: &Config,
+    path: &Path,
+    replace: bool,
+    secrets: Option<&Secrets>,
+) -> anyhow::Result<RestoreReport> {
     let dir = snapshot_dir(path);
     let manifest = checked_manifest(&dir)?;
+    let mut with_secret = config.clone();
+    let mut imported = None;
+    if let Some(s) = secrets {
+        if s.person_key_fingerprint != manifest.person_key_fingerprint {
+            bail!(
+                "refused: the secrets file is of another install (person-key fingerprint {}, the snapshot's is {})",
+                s.person_key_fingerprint,
+                manifest.person_key_fingerprint
+            );
+        }
+        install_signing_key(config, s)?;
+        if config.identity.person_key_secret.is_none() {
+            with_secret.identity.person_key_secret = Some(orgid_config::Secret::new(s.person_key_secret.clone()));
+            imported = Some(s.person_key_secret.clone());
+        }
+    }
+    let config = &with_secret;
     preflight(config, &manifest)?;
     let url = config.store.url.expose().to_string();
     let (staged_url, target) = if manifest.backend == "sqlite" {
@@ -181,6 +209,12 @@ pub async fn restore(config: &Config, path: &Path, replace: bool) -> anyhow::Res
         Some(target) => put_in_place(&snap::sqlite_path(&staged_url).unwrap_or_default(), target)?,
         None => None,
     };
+    if let Some(secret) = imported {
+        // Where a generated secret lives: a configuration without one finds it there.
+        let store = orgid_store::connect(&url, 1).await.context("while opening the restored store")?;
+        store.init_setting(PERSON_KEY_SECRET, &secret).await?;
+        store.close().await;
+    }
     let mut next = Vec::new();
     if config.ldap.is_some() {
         next.push(

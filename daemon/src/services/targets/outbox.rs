@@ -8,9 +8,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use orgid_directory::RunId;
+use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
 use orgid_directory::store::OutboxStore;
 use orgid_directory::target::{ApplyError, OutboxItem, Queued, TargetClient, TargetId, TargetOp};
+use orgid_directory::{AuditStore, RunId};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{error, info, warn};
 
@@ -204,6 +205,9 @@ async fn apply_batch<C: TargetClient>(
                         warn!(%target, seq = item.seq, key = %item.op.key, retry_in_s = wait.as_secs(), "target refused an operation: {e}");
                     }
                     app.store.outbox_retry(target, item.seq, &e, next, PARK_AFTER).await?;
+                    if item.attempts + 1 >= PARK_AFTER {
+                        park_audited(app, target, item.seq, &item.op.key, item.attempts + 1, &e).await?;
+                    }
                     report.refused += 1;
                 }
             }
@@ -213,6 +217,27 @@ async fn apply_batch<C: TargetClient>(
         }
     }
     Ok(done)
+}
+
+/// The parking in the audit trail (the alert job tells the operators): the target, the entry,
+/// the target's refusal. The operation itself is not recorded: it may carry a password.
+async fn park_audited(
+    app: &App,
+    target: TargetId,
+    seq: i64,
+    entry: &str,
+    attempts: u32,
+    e: &str,
+) -> anyhow::Result<()> {
+    let event =
+        AuditEvent::new(app.clock.now(), EventKind::OutboxPark, AuditOutcome::Failure, Actor::System("outbox".into()))
+            .reason(e)
+            .attr("target", target.as_str())
+            .attr("entry", entry)
+            .attr("seq", seq.to_string())
+            .attr("attempts", attempts.to_string());
+    app.store.append_audit(&[event]).await?;
+    Ok(())
 }
 
 async fn ack(app: &App, target: TargetId, seqs: Vec<i64>) -> anyhow::Result<()> {
