@@ -79,8 +79,10 @@ pub enum Outcome {
     NotEligible,
 }
 
-/// The rule that decided, with the code used in `domain.md` where there is one.
+/// The rule that decided, with the code used in `domain.md` where there is one. Tables and
+/// JSON both show its code (`BELOW-GRADE`), never the variant's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Rule {
     /// ELIG-1: tier 1, grade at or above its threshold.
     Tier1,
@@ -115,6 +117,36 @@ impl Rule {
             Rule::Absent => "ABSENT",
             Rule::Approved => "APPROVED",
         }
+    }
+
+    const ALL: [Rule; 9] = [
+        Rule::Tier1,
+        Rule::Tier2To4,
+        Rule::Confidential,
+        Rule::Unrated,
+        Rule::Hq,
+        Rule::BelowGrade,
+        Rule::Leaver,
+        Rule::Absent,
+        Rule::Approved,
+    ];
+}
+
+impl From<Rule> for &'static str {
+    fn from(r: Rule) -> Self {
+        r.code()
+    }
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+
+    /// The code; the variant's name too, as JSON written before the codes had it.
+    fn try_from(s: String) -> Result<Self, String> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.code() == s || format!("{r:?}") == s)
+            .ok_or_else(|| format!("`{s}` is not a rule code"))
     }
 }
 

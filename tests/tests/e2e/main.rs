@@ -57,6 +57,7 @@ mod oidc;
 mod oidc_attack;
 mod oidc_audit;
 mod oidc_tokens;
+mod output;
 mod packaging;
 mod reload;
 mod serve;

@@ -150,7 +150,7 @@ fn code(e: WorkflowError) -> &'static str {
 }
 
 /// Independent companies applied by the sync, so every role holder has an account.
-const APPLY: &str = "[workflow]\nindependent_roster = \"apply\"";
+pub const APPLY: &str = "[workflow]\nindependent_roster = \"apply\"";
 
 both_workflow!(
     group_operated_open_needs_group_hr_and_only_group_hr,
@@ -706,7 +706,7 @@ async fn a_failed_request_is_retried_and_reported_overdue() {
         (Some("group_it_admin"), Some("overdue"), Some(10))
     );
     let (_, out) = orgid(&env.cfg, &["reports", "sla", "--totals", "--format", "csv"]).await;
-    assert_eq!(out.trim(), "role,company,cases,points\ngroup_it_admin,C010,1,10");
+    assert_eq!(out.trim(), "\u{feff}role,company,cases,points\ngroup_it_admin,C010,1,10");
 }
 
 #[tokio::test]
