@@ -21,6 +21,7 @@ use crate::services::workflow as wf;
 
 /// The report's month.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MonthQuery {
     /// `YYYY-MM`; every late case when absent.
