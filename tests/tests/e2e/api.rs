@@ -376,8 +376,11 @@ async fn api_rules(backend: Backend) {
     assert_eq!(s, 400);
     let (s, list) = api(&site, &delegate, "GET", "/api/v1/companies", None).await;
     assert_eq!(s, 200);
-    let c021 = list.as_array().unwrap().iter().find(|c| c["code"] == "C021").cloned().unwrap();
-    assert_eq!(c021["mode"], "independent");
+    let codes = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes(&list), ["C021"], "a delegate of C021 sees its own company only: {list}");
+    assert_eq!(list[0]["mode"], "independent");
     let mode = Some(("application/json", r#"{"mode":"group_operated"}"#));
     let (s, e) = api(&site, &delegate, "PUT", "/api/v1/companies/C021/mode", mode).await;
     assert_eq!(s, 403, "only group IT changes a company's mode: {e}");
@@ -389,6 +392,7 @@ async fn api_rules(backend: Backend) {
     assert_eq!(s, 204, "{e}");
     let (_, list) = api(&site, &admin, "GET", "/api/v1/companies", None).await;
     assert!(list.as_array().unwrap().iter().any(|c| c["code"] == "C022" && c["mode"] == "group_operated"), "{list}");
+    assert_eq!(codes(&list).len(), 6, "group IT (G000 and its subsidiaries) sees the whole tree: {list}");
     // Group IT grants a role and revokes it.
     let grant = r#"{"login":"liuqiang","role":"company_hr","company":"C021"}"#;
     let (s, g) = api(&site, &admin, "POST", "/api/v1/roles", Some(("application/json", grant))).await;
