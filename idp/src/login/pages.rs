@@ -62,12 +62,14 @@ pub(crate) struct LoginPage<'a> {
 pub(crate) fn login(p: &LoginPage<'_>) -> Html<String> {
     let l = p.lang;
     let body = format!(
-        "<h1>{title}</h1><p class=\"sub\">{to} {client}</p>{err}<form method=\"post\" action=\"/login\">{csrf}{req}{lang}\
+        "<h1>{title}</h1><p class=\"sub\">{to}{sep}{client}</p>{err}<form method=\"post\" action=\"/login\">{csrf}{req}{lang}\
 <label for=\"login\">{login_l}</label><input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
 <label for=\"password\">{pw_l}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">{submit}</button></form>",
         title = esc(Msg::LoginTitle.text(l)),
         to = esc(Msg::LoginTo.text(l)),
+        // No space between Chinese words: 登录到账号管理控制台.
+        sep = if l == Lang::Zh { "" } else { " " },
         client = esc(p.client_name),
         err = alert("err", p.error),
         csrf = hidden("csrf", p.csrf),

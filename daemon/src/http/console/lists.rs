@@ -9,7 +9,7 @@ use axum::response::Response;
 use orgid_directory::workflow::Role;
 use orgid_directory::{AccountStatus, CompanyCode};
 
-use super::i18n::{T, word};
+use super::i18n::{T, employment, word};
 use super::pages::{self, esc, with_lang};
 use super::{Console, Session, bad_request, fmt_time, service_error, table};
 use crate::services::workflow::{self as wf, AccountQuery};
@@ -37,14 +37,7 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 esc(&p.department),
                 esc(&p.title),
                 esc(p.grade.as_deref().unwrap_or("")),
-                esc(&word(
-                    serde_json::to_value(p.employment)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .as_deref()
-                        .unwrap_or(""),
-                    lang,
-                )),
+                esc(employment(p.employment, lang)),
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
                 match &p.login {
