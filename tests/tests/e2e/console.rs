@@ -374,3 +374,35 @@ async fn the_chinese_console_speaks_chinese() {
     assert!(en.body.contains("Decided at"), "{}", en.body);
     site.stop().await;
 }
+
+/// The people page offers only what the user may do: a company's HR gets form 2 and closing for
+/// its people but no password reset (the IT delegate's), the confidential office nothing for
+/// people in no confidential post, and the IT delegate of an independent company all of it.
+#[tokio::test]
+async fn the_people_page_offers_only_permitted_actions() {
+    let site = Site::start().await;
+    let reset = |login: &str| format!("action=\"/console/accounts/{login}/reset-password");
+    let adjust = |number: &str| format!("kind=adjust&amp;employee_number={number}");
+
+    let (mut hr, _) = sign_in(&site, "wangfang").await; // HR of C010 (group-operated) and N001
+    let page = hr.get("/console/people").await;
+    assert!(page.body.contains(&adjust("A1")), "form 2 for C010's people: {}", page.body);
+    assert!(!page.body.contains("reset-password"), "resets are the IT delegate's: {}", page.body);
+
+    let (mut office, _) = sign_in(&site, "zhaomin").await; // confidential office, the whole group
+    let page = office.get("/console/people").await;
+    assert!(page.body.contains("<td>刘强</td>"), "it sees everyone: {}", page.body);
+    assert!(
+        !page.body.contains("reset-password")
+            && !page.body.contains("kind=adjust")
+            && !page.body.contains("kind=close"),
+        "but acts on confidential posts only: {}",
+        page.body
+    );
+
+    let (mut delegate, _) = sign_in(&site, "yangyang").await; // IT delegate of independent C021
+    let page = delegate.get("/console/people").await;
+    assert!(page.body.contains(&reset("liuqiang")) && page.body.contains(&adjust("B2")), "{}", page.body);
+    assert!(!page.body.contains(&reset("yangyang")), "not one's own password: {}", page.body);
+    site.stop().await;
+}

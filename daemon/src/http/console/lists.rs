@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
-use orgid_directory::{AccountStatus, CompanyCode};
 
 use super::i18n::{T, employment, word};
 use super::pages::{self, esc, with_lang};
@@ -27,9 +27,14 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
+    let allowed = match wf::allowed(&c.app, &who, &list).await {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|p| {
+        .zip(&allowed)
+        .map(|(p, may)| {
             vec![
                 esc(&p.company.0),
                 esc(&p.employee_number),
@@ -41,16 +46,18 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
                 match &p.login {
-                    Some(login) => {
+                    // Only what would not be refused: form 2 and closing where the user may
+                    // submit, a reset where they are the IT delegate or group IT.
+                    Some(login) if may.requests || may.reset => {
                         let link = |kind: &str, t: T| {
                             let href =
                                 format!("/console/requests/new?kind={kind}&employee_number={}", p.employee_number);
                             format!("<a href=\"{}\">{}</a>", esc(&with_lang(&href, lang)), esc(t.text(lang)))
                         };
-                        let reset = if p.status == Some(AccountStatus::Active) {
+                        let reset = if may.reset {
                             let action = format!("/console/accounts/{}/reset-password", pages::path_segment(login));
                             format!(
-                                " · <form method=\"post\" action=\"{}\" class=\"inline\"><input type=\"hidden\" \
+                                "<form method=\"post\" action=\"{}\" class=\"inline\"><input type=\"hidden\" \
                                  name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
                                 esc(&with_lang(&action, lang)),
                                 esc(&s.csrf),
@@ -59,9 +66,15 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                         } else {
                             String::new()
                         };
-                        format!("{} · {}{reset}", link("adjust", T::Form2), link("close", T::FormClose))
+                        let requests = if may.requests {
+                            format!("{} · {}", link("adjust", T::Form2), link("close", T::FormClose))
+                        } else {
+                            String::new()
+                        };
+                        let sep = if may.requests && may.reset { " · " } else { "" };
+                        format!("{requests}{sep}{reset}")
                     }
-                    None => String::new(),
+                    _ => String::new(),
                 },
             ]
         })

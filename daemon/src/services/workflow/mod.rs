@@ -30,7 +30,7 @@ use tracing::warn;
 use crate::app::App;
 
 pub use apply::{apply_approved, apply_request};
-pub use people::{AccountQuery, PersonRow, account, accounts, people, reset_password};
+pub use people::{AccountQuery, Allowed, PersonRow, account, accounts, allowed, people, reset_password};
 pub use reports::{roster_checks, sla_report};
 
 /// Why a workflow call did not do what was asked.
