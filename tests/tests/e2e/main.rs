@@ -67,5 +67,6 @@ mod store_idp_guards;
 mod store_ldap;
 mod store_parts;
 mod sync;
+mod totp_qr;
 mod trust;
 mod workflow;
