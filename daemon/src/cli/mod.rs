@@ -160,6 +160,10 @@ pub enum Command {
         /// Sync and print, then exit instead of serving.
         #[arg(long)]
         no_serve: bool,
+        /// Address to serve on; the issuer, the demo client's callback and every printed
+        /// address follow it.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -342,7 +346,7 @@ pub async fn run(
         Command::Roles { command } => workflow::roles(&App::open(config).await?, command, out).await,
         Command::Requests { command } => workflow::requests(&App::open(config).await?, command, out).await,
         Command::Reports { command } => workflow::reports(&App::open(config).await?, command, out).await,
-        Command::Demo { dir, no_serve } => demo::demo(&dir, no_serve, out).await,
+        Command::Demo { dir, no_serve, listen } => demo::demo(&dir, no_serve, listen, out).await,
         Command::Sync { dry_run, approve, format, timings } => {
             let app = App::open(config).await?;
             let progress = Progress::new(format == Format::Table);
