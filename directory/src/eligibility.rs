@@ -119,7 +119,22 @@ impl Rule {
         }
     }
 
-    const ALL: [Rule; 9] = [
+    /// What the rule says, in Chinese (the thresholds are configuration: see `explain`).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Rule::Tier1 => "一级企业，职级达到开通标准",
+            Rule::Tier2To4 => "二至四级企业，职级达到开通标准",
+            Rule::Confidential => "机要岗，不论职级均开通",
+            Rule::Unrated => "未定级企业，须战略服务管理本部和集团人力确认",
+            Rule::Hq => "集团总部人员",
+            Rule::BelowGrade => "职级未达开通标准",
+            Rule::Leaver => "已离职",
+            Rule::Absent => "已不在花名册中",
+            Rule::Approved => "已批准开通",
+        }
+    }
+
+    pub const ALL: [Rule; 9] = [
         Rule::Tier1,
         Rule::Tier2To4,
         Rule::Confidential,

@@ -171,6 +171,7 @@ async fn the_roster_check_page_shows_the_scope_only() {
         name: name.into(),
         kind: CheckKind::Missing,
         detail: "<b>not in the directory</b>".into(),
+        detail_zh: "<b>目录中没有</b>".into(),
         first_seen: chrono::Utc::now(),
         last_seen: chrono::Utc::now(),
         resolved_at: None,
@@ -184,9 +185,10 @@ async fn the_roster_check_page_shows_the_scope_only() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("韩梅") && page.body.contains("缺少账号"), "{}", page.body);
     assert!(!page.body.contains("李雷"), "another company's check: {}", page.body);
-    assert!(page.body.contains("&lt;b&gt;not in the directory&lt;/b&gt;") && !page.body.contains("<b>not"));
+    assert!(page.body.contains("&lt;b&gt;目录中没有&lt;/b&gt;") && !page.body.contains("<b>目录"), "{}", page.body);
     let en = b.get("/console/roster-checks?lang=en").await;
     assert!(en.body.contains("Roster checks") && en.body.contains("missing"), "{}", en.body);
+    assert!(en.body.contains("&lt;b&gt;not in the directory&lt;/b&gt;") && !en.body.contains("目录中没有"));
     // Once the roster no longer differs, the check is resolved: gone from the open list.
     site.env.app.store.record_roster_checks(&companies, &[], chrono::Utc::now()).await.unwrap();
     assert!(!b.get("/console/roster-checks").await.body.contains("韩梅"));

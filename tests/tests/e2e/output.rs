@@ -49,6 +49,7 @@ async fn workflow_tables_show_local_times_and_csv_is_for_excel() {
         name: "韩梅".into(),
         kind: CheckKind::Missing,
         detail: "not in the directory".into(),
+        detail_zh: String::new(),
         first_seen: seen,
         last_seen: seen,
         resolved_at: None,

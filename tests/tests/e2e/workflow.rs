@@ -560,6 +560,10 @@ async fn independent_rosters_are_checked_not_applied(mut env: Env) {
     let c22 = wf::roster_checks(&env.app, &env.who("zhoujie").await, true).await.unwrap();
     assert_eq!(kinds(&c22), vec![("C022".into(), "differs", "D2".into())]);
     assert!(c22[0].detail.contains("title: 经理 → 总监"), "{}", c22[0].detail);
+    // The same in Chinese, for the console: the rule by its code, the fields by their names.
+    assert_eq!(c22[0].detail_zh, "二至四级企业，职级达到开通标准（ELIG-2）；职务：经理 → 总监");
+    assert_eq!(c21[0].detail_zh, "已离职（LEAVER）", "{:?}", c21[0]);
+    assert_eq!(c21[1].detail_zh, "二至四级企业，职级达到开通标准（ELIG-2）", "{:?}", c21[1]);
     // The same roster the next day: the same checks, not new ones.
     env.clock.set(t("2026-09-29T02:00:00Z"));
     sync(&env).await;

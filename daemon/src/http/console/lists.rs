@@ -9,7 +9,7 @@ use axum::response::Response;
 use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
 
-use super::i18n::{T, employment, word};
+use super::i18n::{Lang, T, employment, word};
 use super::pages::{self, esc, with_lang};
 use super::{Console, Session, bad_request, fmt_time, service_error, table};
 use crate::services::workflow::{self as wf, AccountQuery};
@@ -170,7 +170,8 @@ pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query
                 esc(&r.employee_number),
                 esc(&r.name),
                 esc(&word(r.kind.as_str(), lang)),
-                esc(&r.detail),
+                // In Chinese when it was recorded in Chinese too (checks older than that have not).
+                esc(if lang == Lang::Zh && !r.detail_zh.is_empty() { &r.detail_zh } else { &r.detail }),
                 esc(&fmt_time(&c, Some(r.first_seen))),
                 esc(&fmt_time(&c, Some(r.last_seen))),
                 esc(match r.resolved_at {
