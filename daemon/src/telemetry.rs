@@ -1,5 +1,6 @@
 //! Logging: tracing to stderr, text or JSON; `RUST_LOG` wins over `[log] level`. The level can be
-//! changed while running (a reload sets `[log] level` again, unless `RUST_LOG` is set).
+//! changed while running (a reload sets `[log] level` again, unless `RUST_LOG` is set). Colours
+//! only on a terminal, and never with `NO_COLOR` set (no escape codes in a file or a pipe).
 
 use std::sync::OnceLock;
 
@@ -12,10 +13,10 @@ use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 /// installed their own first).
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
-pub fn init(format: LogFormat, level: &str) {
+pub fn init(format: LogFormat, level: &str, colour: bool) {
     let from_env = EnvFilter::try_from_default_env().ok();
     let (filter, handle) = reload::Layer::new(from_env.unwrap_or_else(|| EnvFilter::new(level)));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
     let fmt = match format {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Text => fmt.boxed(),
@@ -24,6 +25,13 @@ pub fn init(format: LogFormat, level: &str) {
     if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
         let _ = FILTER.set(handle);
     }
+}
+
+/// Whether log lines on stderr may be coloured: on a terminal, unless `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colour(no_color: Option<std::ffi::OsString>) -> bool {
+    use std::io::IsTerminal;
+    no_color.is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 /// Sets `[log] level` anew; `RUST_LOG`, when set, stays in force.

@@ -79,8 +79,10 @@ pub enum Outcome {
     NotEligible,
 }
 
-/// The rule that decided, with the code used in `domain.md` where there is one.
+/// The rule that decided, with the code used in `domain.md` where there is one. Tables and
+/// JSON both show its code (`BELOW-GRADE`), never the variant's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Rule {
     /// ELIG-1: tier 1, grade at or above its threshold.
     Tier1,
@@ -115,6 +117,51 @@ impl Rule {
             Rule::Absent => "ABSENT",
             Rule::Approved => "APPROVED",
         }
+    }
+
+    /// What the rule says, in Chinese (the thresholds are configuration: see `explain`).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Rule::Tier1 => "一级企业，职级达到开通标准",
+            Rule::Tier2To4 => "二至四级企业，职级达到开通标准",
+            Rule::Confidential => "机要岗，不论职级均开通",
+            Rule::Unrated => "未定级企业，须战略服务管理本部和集团人力确认",
+            Rule::Hq => "集团总部人员",
+            Rule::BelowGrade => "职级未达开通标准",
+            Rule::Leaver => "已离职",
+            Rule::Absent => "已不在花名册中",
+            Rule::Approved => "已批准开通",
+        }
+    }
+
+    pub const ALL: [Rule; 9] = [
+        Rule::Tier1,
+        Rule::Tier2To4,
+        Rule::Confidential,
+        Rule::Unrated,
+        Rule::Hq,
+        Rule::BelowGrade,
+        Rule::Leaver,
+        Rule::Absent,
+        Rule::Approved,
+    ];
+}
+
+impl From<Rule> for &'static str {
+    fn from(r: Rule) -> Self {
+        r.code()
+    }
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+
+    /// The code; the variant's name too, as JSON written before the codes had it.
+    fn try_from(s: String) -> Result<Self, String> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.code() == s || format!("{r:?}") == s)
+            .ok_or_else(|| format!("`{s}` is not a rule code"))
     }
 }
 

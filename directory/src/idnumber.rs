@@ -22,29 +22,57 @@ impl fmt::Debug for IdNumber {
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK: &[u8; 11] = b"10X98765432";
 
+/// Why an ID number is not valid. Neither language repeats the number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdNumberError {
+    #[error("must be 18 characters, found {0}")]
+    Length(usize),
+    #[error("the first 17 characters must be digits")]
+    Digits,
+    #[error("the last character must be a digit or X")]
+    Last,
+    #[error("check character does not match (GB 11643)")]
+    Check,
+    #[error("birth date part (characters 7–14) is not a valid date")]
+    Birth,
+}
+
+impl IdNumberError {
+    /// The reason in Chinese.
+    pub fn zh(&self) -> String {
+        match self {
+            IdNumberError::Length(n) => format!("应为 18 位，实际为 {n} 位"),
+            IdNumberError::Digits => "前 17 位应为数字".into(),
+            IdNumberError::Last => "最后一位应为数字或 X".into(),
+            IdNumberError::Check => "校验码不符（GB 11643）".into(),
+            IdNumberError::Birth => "出生日期部分（第 7–14 位）不是有效日期".into(),
+        }
+    }
+}
+
 impl IdNumber {
     /// Validates an 18-character ID number. Error messages never repeat the number.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, IdNumberError> {
         let s: String = raw.trim().chars().map(|c| c.to_ascii_uppercase()).collect();
         if s.chars().count() != 18 {
-            return Err(format!("must be 18 characters, found {}", s.chars().count()));
+            return Err(IdNumberError::Length(s.chars().count()));
         }
         let bytes = s.as_bytes();
         if !bytes[..17].iter().all(u8::is_ascii_digit) {
-            return Err("the first 17 characters must be digits".into());
+            return Err(IdNumberError::Digits);
         }
         let last = bytes[17];
         if !(last.is_ascii_digit() || last == b'X') {
-            return Err("the last character must be a digit or X".into());
+            return Err(IdNumberError::Last);
         }
         let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
         let expected = CHECK[(sum % 11) as usize];
         if expected != last {
-            return Err("check character does not match (GB 11643)".into());
+            return Err(IdNumberError::Check);
         }
         let birth = &s[6..14];
         if NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() {
-            return Err("birth date part (characters 7–14) is not a valid date".into());
+            return Err(IdNumberError::Birth);
         }
         Ok(IdNumber(s))
     }
@@ -137,9 +165,10 @@ mod tests {
             (&with_check("11010519491332002")[..], "birth date"),
         ];
         for (raw, why) in cases {
-            let e = IdNumber::parse(raw).expect_err(raw);
+            let err = IdNumber::parse(raw).expect_err(raw);
+            let e = err.to_string();
             assert!(e.contains(why), "{raw}: {e}");
-            assert!(!e.contains(&raw[..10]), "error must not echo the number: {e}");
+            assert!(!e.contains(&raw[..10]) && !err.zh().contains(&raw[..10]), "error must not echo the number: {e}");
         }
     }
 

@@ -24,7 +24,7 @@ pub use company::{Company, CompanyCode, CompanyIndex, OperatingMode, Tier};
 pub use eligibility::{Decision, Outcome, Rule, Rules};
 pub use error::DirectoryError;
 pub use grade::{Grade, Track};
-pub use idnumber::{IdNumber, PersonKey, PersonKeyer};
+pub use idnumber::{IdNumber, IdNumberError, PersonKey, PersonKeyer};
 pub use ledger::{NewRun, OpCounts, RowError, RunDetail, RunId, RunKind, RunStatus, RunSummary};
 pub use person::{Account, AccountStatus, Employment, Gender, Person, PersonRecord, Profile, StoredPerson};
 pub use plan::{AccountChange, HeldBack, Op, Plan, PlanInput, Scope};

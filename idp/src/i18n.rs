@@ -68,6 +68,7 @@ pub enum Msg {
     OtpWrong,
     OtpEnrol,
     OtpKey,
+    OtpQr,
     Verify,
     ErrorTitle,
     UnknownClient,
@@ -143,13 +144,15 @@ impl Msg {
             (OtpWrong, Lang::Zh) => "动态码不正确。",
             (OtpWrong, Lang::En) => "Wrong code.",
             (OtpEnrol, Lang::Zh) => {
-                "此登录需要二次验证。请在验证器应用（如 FreeOTP、Google Authenticator）中添加以下密钥，然后输入动态码。"
+                "此登录需要二次验证。请用验证器应用（如 FreeOTP、Google Authenticator）扫描二维码或添加以下密钥，然后输入动态码。"
             }
             (OtpEnrol, Lang::En) => {
-                "This sign-in needs a second factor. Add this key to an authenticator app (FreeOTP, Google Authenticator…), then enter its code."
+                "This sign-in needs a second factor. Scan the QR code with an authenticator app (FreeOTP, Google Authenticator…) or add this key, then enter its code."
             }
             (OtpKey, Lang::Zh) => "密钥",
             (OtpKey, Lang::En) => "Key",
+            (OtpQr, Lang::Zh) => "用身份验证器扫描此二维码",
+            (OtpQr, Lang::En) => "Scan this QR code with the authenticator",
             (Verify, Lang::Zh) => "验证",
             (Verify, Lang::En) => "Verify",
             (ErrorTitle, Lang::Zh) => "无法登录",

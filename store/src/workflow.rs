@@ -128,6 +128,7 @@ pub(crate) struct CheckDb {
     name: String,
     kind: String,
     detail: String,
+    detail_zh: String,
     first_seen: i64,
     last_seen: i64,
     resolved_at: Option<i64>,
@@ -143,6 +144,7 @@ impl CheckDb {
             name: self.name,
             kind: parse::<CheckKind>("roster check kind", &self.kind)?,
             detail: self.detail,
+            detail_zh: self.detail_zh,
             first_seen: time(self.first_seen)?,
             last_seen: time(self.last_seen)?,
             resolved_at: opt_time(self.resolved_at)?,
@@ -169,7 +171,7 @@ macro_rules! request_columns {
 
 macro_rules! check_columns {
     () => {
-        "id, company, person_key, employee_number, name, kind, detail, first_seen, last_seen, resolved_at"
+        "id, company, person_key, employee_number, name, kind, detail, detail_zh, first_seen, last_seen, resolved_at"
     };
 }
 
@@ -458,15 +460,19 @@ macro_rules! workflow_impl {
                 let now = millis(at);
                 let covered: std::collections::HashSet<&str> = companies.iter().map(|c| c.0.as_str()).collect();
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                let open: Vec<(i64, String, String, String, String, String, String)> = ::sqlx::query_as(
-                    "SELECT id, company, person_key, kind, detail, employee_number, name FROM roster_checks \
+                type Open = (i64, String, String, String, String, String, String, String);
+                let open: Vec<Open> = ::sqlx::query_as(
+                    "SELECT id, company, person_key, kind, detail, detail_zh, employee_number, name FROM roster_checks \
                      WHERE resolved_at IS NULL",
                 )
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
-                let mut by_key: std::collections::HashMap<(String, String, String), (i64, String, String, String)> =
-                    open.into_iter().map(|(id, c, k, kind, d, e, n)| ((c, k, kind), (id, d, e, n))).collect();
+                type Seen = (i64, String, String, String, String);
+                let mut by_key: std::collections::HashMap<(String, String, String), Seen> = open
+                    .into_iter()
+                    .map(|(id, c, k, kind, d, dz, e, n)| ((c, k, kind), (id, d, dz, e, n)))
+                    .collect();
                 let mut kept: Vec<i64> = Vec::new();
                 let mut fresh: Vec<&orgid_directory::workflow::RosterCheck> = Vec::new();
                 let mut named = std::collections::HashSet::new();
@@ -475,18 +481,24 @@ macro_rules! workflow_impl {
                     if !named.insert(key.clone()) {
                         continue;
                     }
-                    let Some((id, detail, employee_number, name)) = by_key.remove(&key) else {
+                    let Some((id, detail, detail_zh, employee_number, name)) = by_key.remove(&key) else {
                         fresh.push(c);
                         continue;
                     };
-                    if detail != c.detail || employee_number != c.employee_number || name != c.name {
+                    if detail != c.detail
+                        || detail_zh != c.detail_zh
+                        || employee_number != c.employee_number
+                        || name != c.name
+                    {
                         ::sqlx::query(
-                            "UPDATE roster_checks SET detail = $1, employee_number = $2, name = $3 WHERE id = $4",
+                            "UPDATE roster_checks SET detail = $1, employee_number = $2, name = $3, detail_zh = $5 \
+                             WHERE id = $4",
                         )
                         .bind(c.detail.as_str())
                         .bind(c.employee_number.as_str())
                         .bind(c.name.as_str())
                         .bind(id)
+                        .bind(c.detail_zh.as_str())
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;
@@ -511,10 +523,10 @@ macro_rules! workflow_impl {
                         q.build().execute(&mut *tx).await.map_err(db)?;
                     }
                 }
-                for chunk in fresh.chunks($crate::sql::chunk_rows(8)) {
+                for chunk in fresh.chunks($crate::sql::chunk_rows(9)) {
                     let mut q = ::sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO roster_checks (company, person_key, employee_number, name, kind, detail, \
-                         first_seen, last_seen) ",
+                         detail_zh, first_seen, last_seen) ",
                     );
                     q.push_values(chunk, |mut b, c| {
                         b.push_bind(c.company.0.as_str())
@@ -523,6 +535,7 @@ macro_rules! workflow_impl {
                             .push_bind(c.name.as_str())
                             .push_bind(c.kind.as_str())
                             .push_bind(c.detail.as_str())
+                            .push_bind(c.detail_zh.as_str())
                             .push_bind(now)
                             .push_bind(now);
                     });

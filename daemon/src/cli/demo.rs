@@ -2,6 +2,7 @@
 //! syncs it into a SQLite store there, prints what happened, then serves.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
@@ -21,17 +22,25 @@ const FILES: [(&str, &[u8]); 4] = [
     ("form2-adjustment.csv", include_bytes!("../../../examples/form2-adjustment.csv")),
 ];
 
-pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+pub async fn demo(dir: &Path, no_serve: bool, listen: SocketAddr, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    // Where a browser on this machine reaches it: an unspecified address (0.0.0.0) is reached
+    // on loopback, which the provider also accepts as a plain-HTTP issuer.
+    let reach = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port())),
+        _ => listen,
+    };
+    let base = format!("http://{reach}");
     std::fs::create_dir_all(dir).with_context(|| format!("while creating {}", dir.display()))?;
     for (name, bytes) in FILES {
         std::fs::write(dir.join(name), bytes).with_context(|| format!("while writing {name}"))?;
     }
     let db = dir.join("orgid.db");
     let config_text = format!(
-        "# Written by `orgid demo`.\n[store]\nurl = \"sqlite://{}\"\n\n[[sources]]\nname = \"group-hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n\n\
+        "# Written by `orgid demo`.\n[store]\nurl = \"sqlite://{}\"\n\n[server]\nlisten = \"{listen}\"\n\n[oidc]\nissuer = \"{base}\"\n\n[[sources]]\nname = \"group-hr\"\nkind = \"roster\"\ncompanies = \"companies.csv\"\nroster = \"roster.csv\"\n\n\
          # The demo relying party: log in through the provider, the code shows in the address bar.\n\
          [[clients]]\nid = \"demo\"\nname = \"演示应用 (demo)\"\nsecret = \"demo-secret-not-for-production\"\n\
-         redirect_uris = [\"http://127.0.0.1:8080/demo/callback\"]\n\n\
+         redirect_uris = [\"{base}/demo/callback\"]\n\n\
          # The demo's cast includes a confidential post (陈静, 机要员) who holds two roles: this group\n\
          # opens confidential posts from the roster directly. By default (`request`) such an opening\n\
          # waits for the confidential office (seed 000 art. 11).\n\
@@ -100,16 +109,18 @@ pub async fn demo(dir: &Path, no_serve: bool, out: &mut (dyn Write + Send)) -> a
     }
     writeln!(
         out,
-        "  console: http://127.0.0.1:8080/console (sign in as either; N0001's opening waits for the strategy \
+        "  console: {base}/console (sign in as either; N0001's opening waits for the strategy \
          office and group HR: one approval each)"
     )?;
     writeln!(
         out,
-        "  1. open http://127.0.0.1:8080/authorize?client_id=demo&response_type=code&scope=openid%20profile%20org\
-         &redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fdemo%2Fcallback&state=demo\n  \
-         2. log in, set your own password; the browser lands on /demo/callback?code=… (no page there: copy the code)\n  \
-         3. curl -s -u demo:demo-secret-not-for-production -d grant_type=authorization_code -d code=CODE \\\n       \
-         -d redirect_uri=http://127.0.0.1:8080/demo/callback http://127.0.0.1:8080/token"
+        "  1. open {base}/authorize?client_id=demo&response_type=code&scope=openid%20profile%20org\
+         &redirect_uri={}&state=demo\n  \
+         2. log in, set your own password; the browser lands on {base}/demo/callback, which redeems the code \
+         and shows the tokens decoded\n  \
+         3. or by hand: curl -s -u demo:demo-secret-not-for-production -d grant_type=authorization_code -d code=CODE \\\n       \
+         -d redirect_uri={base}/demo/callback {base}/token",
+        url::form_urlencoded::byte_serialize(format!("{base}/demo/callback").as_bytes()).collect::<String>()
     )?;
     if no_serve {
         out.flush()?;

@@ -22,6 +22,7 @@ use orgid_directory::RunId;
 
 use crate::app::App;
 use crate::output::Format;
+use crate::output::encoding::{Encoded, Encoding};
 use crate::output::progress::Progress;
 
 #[derive(Debug, Parser)]
@@ -37,6 +38,10 @@ pub struct Cli {
     /// Log format on stderr (overrides [log] format).
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Encoding of `--format csv` output: UTF-8 with a byte-order mark (what Excel needs to read
+    /// Chinese), plain UTF-8, or GBK.
+    #[arg(long, global = true, value_enum, default_value = "utf-8-bom")]
+    pub encoding: Encoding,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -168,6 +173,10 @@ pub enum Command {
         /// Sync and print, then exit instead of serving.
         #[arg(long)]
         no_serve: bool,
+        /// Address to serve on; the issuer, the demo client's callback and every printed
+        /// address follow it.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -187,7 +196,7 @@ pub fn main_with(
     stderr: &mut dyn Write,
 ) -> u8 {
     let mut stderr = crate::output::PipeOut::new(stderr);
-    let cli = match Cli::try_parse_from(args) {
+    let (cli, csv) = match parse(args) {
         Ok(c) => c,
         Err(e) => {
             let _ = write!(stderr, "{}", e.render());
@@ -206,7 +215,7 @@ pub fn main_with(
         Some(LogFormatArg::Text) => LogFormat::Text,
         None => config.log.format,
     };
-    crate::telemetry::init(format, &config.log.level);
+    crate::telemetry::init(format, &config.log.level, crate::telemetry::colour(std::env::var_os("NO_COLOR")));
     // One-shot commands run on one thread: a push is thousands of small LDAP requests, and
     // handing each response from the connection's task to another thread costs more than it gains.
     let mut builder = if matches!(cli.command, Command::Serve | Command::Demo { .. }) {
@@ -222,6 +231,7 @@ pub fn main_with(
         }
     };
     let mut stdout = crate::output::PipeOut::new(stdout);
+    let mut stdout = Encoded::new(&mut stdout, if csv { cli.encoding } else { Encoding::Utf8 });
     match runtime.block_on(run(cli.command, config, cli.config, &mut stdout)) {
         Ok(code) => code,
         Err(e) => {
@@ -246,7 +256,7 @@ pub fn load_config(
 /// Parses `args` (with `args[0]` the program name) and runs the command with `env` as the
 /// environment, writing to `out`: the whole CLI in-process, for tests. Returns the exit code.
 pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
-    let cli = match Cli::try_parse_from(args) {
+    let (cli, csv) = match parse(args.iter().map(std::ffi::OsString::from).collect()) {
         Ok(c) => c,
         Err(e) => {
             write!(out, "{e}")?;
@@ -260,9 +270,22 @@ pub async fn run_args(args: &[&str], env: Vec<(String, String)>, out: &mut (dyn 
             return Ok(2);
         }
     };
+    let mut out = Encoded::new(out, if csv { cli.encoding } else { Encoding::Utf8 });
     // On the heap: the future of every command is large (in a debug build, too large for the
     // 2 MB stack of a test thread that awaits it).
-    Box::pin(run(cli.command, config, cli.config, out)).await
+    Box::pin(run(cli.command, config, cli.config, &mut out)).await
+}
+
+/// The command line parsed, and whether its command writes CSV (`--format csv` at any depth),
+/// which `--encoding` then applies to.
+fn parse(args: Vec<std::ffi::OsString>) -> Result<(Cli, bool), clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    fn csv(m: &clap::ArgMatches) -> bool {
+        let here = matches!(m.try_get_one::<Format>("format"), Ok(Some(Format::Csv)));
+        here || m.subcommand().is_some_and(|(_, sub)| csv(sub))
+    }
+    let matches = Cli::command().try_get_matches_from(args)?;
+    Ok((Cli::from_arg_matches(&matches)?, csv(&matches)))
 }
 
 /// Runs one command; returns the process exit code.
@@ -345,7 +368,7 @@ pub async fn run(
         Command::Roles { command } => workflow::roles(&App::open(config).await?, command, out).await,
         Command::Requests { command } => workflow::requests(&App::open(config).await?, command, out).await,
         Command::Reports { command } => workflow::reports(&App::open(config).await?, command, out).await,
-        Command::Demo { dir, no_serve } => demo::demo(&dir, no_serve, out).await,
+        Command::Demo { dir, no_serve, listen } => demo::demo(&dir, no_serve, listen, out).await,
         Command::Sync { dry_run, approve, format, timings } => {
             let app = App::open(config).await?;
             let progress = Progress::new(format == Format::Table);

@@ -11,7 +11,7 @@ use orgid_directory::CompanyCode;
 use orgid_directory::workflow::{Principal, Request, RequestState, Role, RoleGrant};
 
 use crate::app::App;
-use crate::output::{Format, Table};
+use crate::output::{Format, Table, local};
 use crate::services::workflow::{self as wf, RequestQuery, WorkflowError};
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +169,7 @@ fn err(e: WorkflowError) -> anyhow::Error {
     }
 }
 
-fn grants_table(grants: &[RoleGrant]) -> Table {
+fn grants_table(grants: &[RoleGrant], tz: chrono_tz::Tz) -> Table {
     Table {
         header: vec!["id", "login", "role", "company", "subtree", "granted_by", "granted_at", "revoked_at"],
         rows: grants
@@ -182,15 +182,15 @@ fn grants_table(grants: &[RoleGrant]) -> Table {
                     g.company.0.clone(),
                     g.subtree.to_string(),
                     g.granted_by.clone(),
-                    g.granted_at.to_rfc3339(),
-                    g.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    local(Some(g.granted_at), tz),
+                    local(g.revoked_at, tz),
                 ]
             })
             .collect(),
     }
 }
 
-fn requests_table(requests: &[Request]) -> Table {
+fn requests_table(requests: &[Request], tz: chrono_tz::Tz) -> Table {
     Table {
         header: vec!["id", "kind", "company", "employee_number", "name", "state", "waiting_for", "requested_by", "due"],
         rows: requests
@@ -210,7 +210,7 @@ fn requests_table(requests: &[Request]) -> Table {
                     r.state.as_str().into(),
                     waiting,
                     r.requested_by.clone(),
-                    r.due.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    local(r.due, tz),
                 ]
             })
             .collect(),
@@ -249,7 +249,7 @@ pub async fn roles(app: &App, command: RolesCommand, out: &mut (dyn Write + Send
         RolesCommand::List { acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let grants = wf::list_roles(app, &who).await.map_err(err)?;
-            grants_table(&grants).emit(format, &grants, out)?;
+            grants_table(&grants, app.tz).emit(format, &grants, out)?;
         }
     }
     Ok(0)
@@ -261,13 +261,13 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
             let who = acting(app, a.as_deref()).await?;
             let q = RequestQuery { state, company: company.map(CompanyCode), inbox, mine: false };
             let list = wf::requests(app, &who, &q).await.map_err(err)?;
-            requests_table(&list).emit(format, &list, out)?;
+            requests_table(&list, app.tz).emit(format, &list, out)?;
             Ok(0)
         }
         RequestsCommand::Show { id, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let r = wf::request(app, &who, id).await.map_err(err)?;
-            requests_table(std::slice::from_ref(&r)).emit(format, &r, out)?;
+            requests_table(std::slice::from_ref(&r), app.tz).emit(format, &r, out)?;
             Ok(0)
         }
         RequestsCommand::Approve { id, comment, acting: a } => {
@@ -288,7 +288,7 @@ pub async fn requests(app: &App, command: RequestsCommand, out: &mut (dyn Write 
         RequestsCommand::Submit { file, acting: a, format } => {
             let who = acting(app, a.as_deref()).await?;
             let (done, rejected) = wf::submit_file(app, &who, &file).await.map_err(err)?;
-            requests_table(&done).emit(format, &done, out)?;
+            requests_table(&done, app.tz).emit(format, &done, out)?;
             for e in &rejected {
                 writeln!(
                     out,
@@ -376,8 +376,8 @@ pub async fn reports(app: &App, command: ReportsCommand, out: &mut (dyn Write + 
                             c.employee_number.clone(),
                             c.name.clone(),
                             c.detail.clone(),
-                            c.first_seen.to_rfc3339(),
-                            c.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                            local(Some(c.first_seen), app.tz),
+                            local(c.resolved_at, app.tz),
                         ]
                     })
                     .collect(),

@@ -1,5 +1,6 @@
 //! Rendering of lists: aligned tables (CJK-aware widths), JSON and CSV.
 
+pub mod encoding;
 pub mod ldif;
 pub mod progress;
 pub mod timings;

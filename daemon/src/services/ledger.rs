@@ -42,9 +42,14 @@ pub enum RunReport {
 impl RunReport {
     /// Exit code for scripts: 0 applied cleanly, 1 failed, 3 held, 4 applied with rejected rows,
     /// 5 applied to the store while the directory went away (or could not be reached) before it
-    /// had every change: not done yet, the outbox holds the rest for the next push.
+    /// had every change: not done yet, the outbox holds the rest for the next push. A dry run
+    /// exits as its run would have: 3 when it would be held, 4 with rejected rows, else 0.
     pub fn exit_code(&self) -> u8 {
         match self {
+            // A preview answers as the run it previews would: a script checks a file with
+            // `--dry-run` before it runs it.
+            RunReport::DryRun { hold: Some(_), .. } => 3,
+            RunReport::DryRun { rejected, .. } if !rejected.is_empty() => 4,
             RunReport::DryRun { .. } => 0,
             _ if self.directory_incomplete() => 5,
             RunReport::Applied { status: RunStatus::Partial, .. } => 4,

@@ -22,6 +22,9 @@ pub struct RosterCheck {
     pub name: String,
     pub kind: CheckKind,
     pub detail: String,
+    /// The same in Chinese ('' for checks recorded before it was kept).
+    #[serde(default)]
+    pub detail_zh: String,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -40,6 +43,43 @@ text_enum!(
         ShouldClose = "should_close",
     }
 );
+
+/// A difference's reason in Chinese: the rule that decided (by its code) and what changed.
+fn detail_zh(c: &AccountChange) -> String {
+    let rule = Rule::ALL.into_iter().find(|r| r.code() == c.account.rule);
+    let mut out = match rule {
+        Some(r) => format!("{}（{}）", r.label_zh(), r.code()),
+        None => c.account.rule.clone(),
+    };
+    let yes_no = |v: &str| match v {
+        "true" => "是".to_string(),
+        "false" => "否".to_string(),
+        v => v.to_string(),
+    };
+    let fields: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| {
+            let label = match f.field.as_str() {
+                "employee_number" => "工号",
+                "name" => "姓名",
+                "company" => "所属企业",
+                "department" => "部门",
+                "title" => "职务",
+                "grade" => "职级",
+                "mobile" => "手机号",
+                "email" => "公司邮箱",
+                "confidential" => "机要岗",
+                other => other,
+            };
+            format!("{label}：{} → {}", yes_no(&f.before), yes_no(&f.after))
+        })
+        .collect();
+    if !fields.is_empty() {
+        out = format!("{out}；{}", fields.join("，"));
+    }
+    out
+}
 
 /// Takes out of `plan` every change that concerns an independent company (the person's new
 /// company or the one the store has), with the people updates of those companies, and returns
@@ -77,6 +117,7 @@ pub fn split_independent(
             let f: Vec<String> = c.fields.iter().map(|f| format!("{}: {} → {}", f.field, f.before, f.after)).collect();
             detail = format!("{detail}; {}", f.join(", "));
         }
+        let detail_zh = detail_zh(&c);
         // The company whose delegate acts: the one the account is in, for a close; else the new one.
         let company = match c.op {
             Op::Close => stored_company(&c.person_key).cloned().unwrap_or_else(|| c.company.clone()),
@@ -91,6 +132,7 @@ pub fn split_independent(
             name: c.name,
             kind,
             detail,
+            detail_zh,
             first_seen: now,
             last_seen: now,
             resolved_at: None,

@@ -350,6 +350,7 @@ fn late_cases_name_the_responsible_role_and_points() {
         name: "李四".into(),
         kind: CheckKind::Missing,
         detail: String::new(),
+        detail_zh: String::new(),
         first_seen: t("2026-09-28T02:00:00Z"),
         last_seen: t("2026-09-28T02:00:00Z"),
         resolved_at: None,

@@ -15,7 +15,7 @@ h1{font-size:1.35rem;margin:0 0 6px}p.sub{color:#6b7280;margin:0 0 18px}label{di
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:11px 12px;font-size:1rem;border:1px solid #cbd5e1;border-radius:6px}\
 button{margin-top:20px;width:100%;padding:12px;font-size:1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff}\
 button.alt{background:#e5e7eb;color:#111827}.err{background:#fef2f2;color:#991b1b;padding:10px 12px;border-radius:6px;margin:12px 0}\
-.note{background:#eff6ff;color:#1e3a8a;padding:10px 12px;border-radius:6px;margin:12px 0}code{word-break:break-all;font-size:1.05rem}\
+.note{background:#eff6ff;color:#1e3a8a;padding:10px 12px;border-radius:6px;margin:12px 0}code{word-break:break-all;font-size:1.05rem}.qr{text-align:center;margin:12px 0}.qr svg{width:200px;height:200px;max-width:100%}\
 ul{padding-left:20px;color:#4b5563;font-size:.9rem}footer{text-align:center;margin-top:18px;font-size:.85rem}a{color:#1d4ed8}\
 @media (max-width:480px){main{margin:0;border-radius:0;min-height:100vh;box-shadow:none}}";
 
@@ -62,12 +62,14 @@ pub(crate) struct LoginPage<'a> {
 pub(crate) fn login(p: &LoginPage<'_>) -> Html<String> {
     let l = p.lang;
     let body = format!(
-        "<h1>{title}</h1><p class=\"sub\">{to} {client}</p>{err}<form method=\"post\" action=\"/login\">{csrf}{req}{lang}\
+        "<h1>{title}</h1><p class=\"sub\">{to}{sep}{client}</p>{err}<form method=\"post\" action=\"/login\">{csrf}{req}{lang}\
 <label for=\"login\">{login_l}</label><input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
 <label for=\"password\">{pw_l}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">{submit}</button></form>",
         title = esc(Msg::LoginTitle.text(l)),
         to = esc(Msg::LoginTo.text(l)),
+        // No space between Chinese words: 登录到账号管理控制台.
+        sep = if l == Lang::Zh { "" } else { " " },
         client = esc(p.client_name),
         err = alert("err", p.error),
         csrf = hidden("csrf", p.csrf),
@@ -135,9 +137,13 @@ pub(crate) fn otp(
     let l = lang;
     let enrol = enrol_key
         .map(|(key, uri)| {
+            // The QR code beside the key: scanned, or the key typed in.
+            let qr = crate::totp::qr_svg(uri).unwrap_or_default();
             format!(
-                "<div class=\"note\">{}</div><p>{}: <code>{}</code></p><p class=\"sub\"><code>{}</code></p>",
+                "<div class=\"note\">{}</div><div class=\"qr\" id=\"totp-qr\" role=\"img\" aria-label=\"{}\">{qr}</div>\
+<p>{}: <code>{}</code></p><p class=\"sub\"><code>{}</code></p>",
                 esc(Msg::OtpEnrol.text(l)),
+                esc(Msg::OtpQr.text(l)),
                 esc(Msg::OtpKey.text(l)),
                 esc(key),
                 esc(uri)

@@ -123,6 +123,7 @@ async fn the_openapi_document_lists_every_route_and_each_is_protected() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    validate_openapi(&doc);
     let routes = orgid::http::api::routes();
     assert!(routes.len() >= 2);
     for (method, path) in &routes {
@@ -161,6 +162,23 @@ async fn the_openapi_document_lists_every_route_and_each_is_protected() {
     let (s, _, body) = call(&op, "/api/v1/no-such-thing", None).await;
     assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
     op.stop().await;
+}
+
+/// The document passes `openapi-spec-validator` (PyPI; `.ci/run` installs it), every error
+/// listed: path parameters declared and in the template, unique operation ids, resolving
+/// references, the OpenAPI 3.1 schema.
+fn validate_openapi(doc: &serde_json::Value) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator", "--validation-errors", "all"])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("No module named"), "install openapi-spec-validator (pip): {text}");
+    assert!(out.status.success() && text.contains(": OK"), "the OpenAPI document is not valid:\n{text}");
 }
 
 /// An access token of `login` for the `api-test` client of a [`Site`], by the code flow over
@@ -358,8 +376,11 @@ async fn api_rules(backend: Backend) {
     assert_eq!(s, 400);
     let (s, list) = api(&site, &delegate, "GET", "/api/v1/companies", None).await;
     assert_eq!(s, 200);
-    let c021 = list.as_array().unwrap().iter().find(|c| c["code"] == "C021").cloned().unwrap();
-    assert_eq!(c021["mode"], "independent");
+    let codes = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes(&list), ["C021"], "a delegate of C021 sees its own company only: {list}");
+    assert_eq!(list[0]["mode"], "independent");
     let mode = Some(("application/json", r#"{"mode":"group_operated"}"#));
     let (s, e) = api(&site, &delegate, "PUT", "/api/v1/companies/C021/mode", mode).await;
     assert_eq!(s, 403, "only group IT changes a company's mode: {e}");
@@ -371,6 +392,7 @@ async fn api_rules(backend: Backend) {
     assert_eq!(s, 204, "{e}");
     let (_, list) = api(&site, &admin, "GET", "/api/v1/companies", None).await;
     assert!(list.as_array().unwrap().iter().any(|c| c["code"] == "C022" && c["mode"] == "group_operated"), "{list}");
+    assert_eq!(codes(&list).len(), 6, "group IT (G000 and its subsidiaries) sees the whole tree: {list}");
     // Group IT grants a role and revokes it.
     let grant = r#"{"login":"liuqiang","role":"company_hr","company":"C021"}"#;
     let (s, g) = api(&site, &admin, "POST", "/api/v1/roles", Some(("application/json", grant))).await;

@@ -239,7 +239,7 @@ async fn exports_are_csv_and_json_and_cannot_be_injected(e: Env) {
     assert_eq!(code, 0);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 6, "a header and one line per record, nothing injected: {csv}");
-    assert!(lines[0].starts_with("seq,time,type,outcome,actor_kind,actor,login,company,client_id,source_ip"));
+    assert!(lines[0].starts_with("\u{feff}seq,time,type,outcome,actor_kind,actor,login,company,client_id,source_ip"));
     let last = lines[5];
     assert!(last.contains("\"ali,ce\""), "{last}");
     assert!(last.contains("\"'=HYPERLINK(\"\"http://evil\"\") X-Forged: 1\""), "the formula is defused: {last}");

@@ -2,6 +2,7 @@
 //! shown and audited, escaping, and the security headers.
 
 use orgid::services::workflow as wf;
+use orgid_directory::workflow::Principal;
 
 use crate::browser::Site;
 use crate::oidc::{Browser, Page};
@@ -170,6 +171,7 @@ async fn the_roster_check_page_shows_the_scope_only() {
         name: name.into(),
         kind: CheckKind::Missing,
         detail: "<b>not in the directory</b>".into(),
+        detail_zh: "<b>目录中没有</b>".into(),
         first_seen: chrono::Utc::now(),
         last_seen: chrono::Utc::now(),
         resolved_at: None,
@@ -183,9 +185,10 @@ async fn the_roster_check_page_shows_the_scope_only() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("韩梅") && page.body.contains("缺少账号"), "{}", page.body);
     assert!(!page.body.contains("李雷"), "another company's check: {}", page.body);
-    assert!(page.body.contains("&lt;b&gt;not in the directory&lt;/b&gt;") && !page.body.contains("<b>not"));
+    assert!(page.body.contains("&lt;b&gt;目录中没有&lt;/b&gt;") && !page.body.contains("<b>目录"), "{}", page.body);
     let en = b.get("/console/roster-checks?lang=en").await;
     assert!(en.body.contains("Roster checks") && en.body.contains("missing"), "{}", en.body);
+    assert!(en.body.contains("&lt;b&gt;not in the directory&lt;/b&gt;") && !en.body.contains("目录中没有"));
     // Once the roster no longer differs, the check is resolved: gone from the open list.
     site.env.app.store.record_roster_checks(&companies, &[], chrono::Utc::now()).await.unwrap();
     assert!(!b.get("/console/roster-checks").await.body.contains("韩梅"));
@@ -255,5 +258,153 @@ async fn console_roles_overdue_and_people_pages() {
     let page = delegate.get("/console/overdue?lang=en").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("lang=\"en\"") && page.body.contains("Overdue"), "{}", page.body);
+    site.stop().await;
+}
+
+/// The ASCII words of a page's visible text (tags, the stylesheet and entities left out) that
+/// are not among `allowed`: what the zh-CN catalogue should have said in Chinese.
+fn english_words(html: &str, allowed: &[&str]) -> Vec<String> {
+    let html = match (html.find("<style>"), html.find("</style>")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &html[..a], &html[b..]),
+        _ => html.to_string(),
+    };
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.replace("&amp;", " ").replace("&lt;", " ").replace("&gt;", " ").replace("&quot;", " ");
+    let mut words: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3 && !allowed.contains(w))
+        .map(str::to_string)
+        .collect();
+    words.dedup();
+    words
+}
+
+/// The Chinese console says it in Chinese: HR's words (在职, 审批时间, 待确认), field errors of
+/// form 1, refusals, and the login page's heading without a stray space.
+#[tokio::test]
+async fn the_chinese_console_speaks_chinese() {
+    let site = Site::start().await;
+    // Allowed: the language switch, the date format's letters, and every login (pinyin).
+    let hr = site.env.who("wangfang").await;
+    let r = wf::submit(&site.env.app, &hr, open(96, profile("A6", "秦岚", "C010", "M12", false))).await.unwrap();
+    wf::approve(&site.env.app, &site.env.who("lina").await, r.id, true, "同意").await.unwrap();
+    let everyone = wf::accounts(&site.env.app, &Principal::operator(), &wf::AccountQuery::default()).await.unwrap();
+    let mut allowed = vec!["English", "YYYY", "GB"];
+    allowed.extend(everyone.iter().map(|a| a.login.as_str()));
+
+    // The login page: 登录到账号管理控制台.
+    let mut b = Browser::at(&site.base);
+    let page = b.get("/console/login").await;
+    let page = b.get(&path_of(&site, &page)).await;
+    assert!(page.body.contains("登录到账号管理控制台"), "{}", page.body);
+
+    // HR of C010 and N001: a request approved by group HR shows when it was decided.
+    let (mut b, _) = sign_in(&site, "wangfang").await;
+    let page = b.get(&format!("/console/requests/{}", r.id)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let approvals = &page.body[page.body.find("id=\"approvals\"").expect("approvals table")..];
+    assert!(approvals.contains("<th>审批时间</th>") && !approvals.contains("申请时间"), "{approvals}");
+    assert_eq!(english_words(&page.body, &allowed), Vec::<String>::new(), "{}", page.body);
+    // People: 在职 for people at work; 孙浩 (unrated N001) awaits confirmation: 待确认.
+    let page = b.get("/console/people").await;
+    assert!(page.body.contains("<td>在职</td>") && page.body.contains("待确认"), "{}", page.body);
+    assert_eq!(english_words(&page.body, &allowed), Vec::<String>::new(), "{}", page.body);
+    // Resetting a password of C010 is its IT delegate's: refused, in Chinese.
+    let refused = b.post("/console/accounts/wangfang/reset-password", &[("csrf", &page.field("csrf"))]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("无权操作："), "{}", refused.body);
+    assert_eq!(english_words(&refused.body, &allowed), Vec::<String>::new(), "{}", refused.body);
+    // Form 1 with bad fields: every error in Chinese next to its field.
+    let form = b.get("/console/requests/new?kind=open").await;
+    let bad_id = format!("{}0", &crate::hr::id_number(97)[..17]);
+    let bad_id = if bad_id == crate::hr::id_number(97) { format!("{}1", &bad_id[..17]) } else { bad_id };
+    let page = b
+        .post(
+            "/console/requests/new",
+            &[
+                ("csrf", &form.field("csrf")),
+                ("kind", "open"),
+                ("id_number", &bad_id),
+                ("employee_number", "A5"),
+                ("name", "邓超"),
+                ("company", "C010"),
+                ("department", "综合部"),
+                ("grade", "Q99"),
+                ("email", "123"),
+                ("mobile", "12345"),
+                ("effective_date", "2026-13-01"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    for field in ["id_number", "grade", "email", "mobile", "effective_date"] {
+        assert!(page.body.contains(&format!("id=\"err-{field}\"")), "{field}: {}", page.body);
+    }
+    assert!(page.body.contains("校验码不符") && page.body.contains("不是有效的职级"), "{}", page.body);
+    assert_eq!(english_words(&page.body, &allowed), Vec::<String>::new(), "{}", page.body);
+    // A refusal outside the scope, on the form.
+    let page = b
+        .post(
+            "/console/requests/new",
+            &[
+                ("csrf", &form.field("csrf")),
+                ("kind", "open"),
+                ("id_number", &crate::hr::id_number(98)),
+                ("employee_number", "D7"),
+                ("name", "卫东"),
+                ("company", "C022"),
+                ("department", "综合部"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("无权操作："), "{}", page.body);
+    assert_eq!(english_words(&page.body, &allowed), Vec::<String>::new(), "{}", page.body);
+    // English stays available.
+    let en = b.get(&format!("/console/requests/{}?lang=en", r.id)).await;
+    assert!(en.body.contains("Decided at"), "{}", en.body);
+    site.stop().await;
+}
+
+/// The people page offers only what the user may do: a company's HR gets form 2 and closing for
+/// its people but no password reset (the IT delegate's), the confidential office nothing for
+/// people in no confidential post, and the IT delegate of an independent company all of it.
+#[tokio::test]
+async fn the_people_page_offers_only_permitted_actions() {
+    let site = Site::start().await;
+    let reset = |login: &str| format!("action=\"/console/accounts/{login}/reset-password");
+    let adjust = |number: &str| format!("kind=adjust&amp;employee_number={number}");
+
+    let (mut hr, _) = sign_in(&site, "wangfang").await; // HR of C010 (group-operated) and N001
+    let page = hr.get("/console/people").await;
+    assert!(page.body.contains(&adjust("A1")), "form 2 for C010's people: {}", page.body);
+    assert!(!page.body.contains("reset-password"), "resets are the IT delegate's: {}", page.body);
+
+    let (mut office, _) = sign_in(&site, "zhaomin").await; // confidential office, the whole group
+    let page = office.get("/console/people").await;
+    assert!(page.body.contains("<td>刘强</td>"), "it sees everyone: {}", page.body);
+    assert!(
+        !page.body.contains("reset-password")
+            && !page.body.contains("kind=adjust")
+            && !page.body.contains("kind=close"),
+        "but acts on confidential posts only: {}",
+        page.body
+    );
+
+    let (mut delegate, _) = sign_in(&site, "yangyang").await; // IT delegate of independent C021
+    let page = delegate.get("/console/people").await;
+    assert!(page.body.contains(&reset("liuqiang")) && page.body.contains(&adjust("B2")), "{}", page.body);
+    assert!(!page.body.contains(&reset("yangyang")), "not one's own password: {}", page.body);
     site.stop().await;
 }

@@ -145,7 +145,7 @@ async fn first_sync_lists_and_explains(b: Backend) {
     assert_eq!(pending[0]["login"], "sunhao");
     let (_, csv) = orgid(&c.cfg, &["accounts", "list", "--status", "active", "--format", "csv"]).await;
     let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("login,employee_number,name,company,department"), "{csv}");
+    assert!(lines[0].starts_with("\u{feff}login,employee_number,name,company,department"), "{csv}");
     assert_eq!(lines.len(), 5, "header + 4 active: {csv}");
 
     let (_, explain) = orgid(&c.cfg, &["accounts", "explain", "A2"]).await;

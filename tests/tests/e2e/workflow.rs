@@ -150,7 +150,7 @@ fn code(e: WorkflowError) -> &'static str {
 }
 
 /// Independent companies applied by the sync, so every role holder has an account.
-const APPLY: &str = "[workflow]\nindependent_roster = \"apply\"";
+pub const APPLY: &str = "[workflow]\nindependent_roster = \"apply\"";
 
 both_workflow!(
     group_operated_open_needs_group_hr_and_only_group_hr,
@@ -560,6 +560,10 @@ async fn independent_rosters_are_checked_not_applied(mut env: Env) {
     let c22 = wf::roster_checks(&env.app, &env.who("zhoujie").await, true).await.unwrap();
     assert_eq!(kinds(&c22), vec![("C022".into(), "differs", "D2".into())]);
     assert!(c22[0].detail.contains("title: 经理 → 总监"), "{}", c22[0].detail);
+    // The same in Chinese, for the console: the rule by its code, the fields by their names.
+    assert_eq!(c22[0].detail_zh, "二至四级企业，职级达到开通标准（ELIG-2）；职务：经理 → 总监");
+    assert_eq!(c21[0].detail_zh, "已离职（LEAVER）", "{:?}", c21[0]);
+    assert_eq!(c21[1].detail_zh, "二至四级企业，职级达到开通标准（ELIG-2）", "{:?}", c21[1]);
     // The same roster the next day: the same checks, not new ones.
     env.clock.set(t("2026-09-29T02:00:00Z"));
     sync(&env).await;
@@ -706,7 +710,7 @@ async fn a_failed_request_is_retried_and_reported_overdue() {
         (Some("group_it_admin"), Some("overdue"), Some(10))
     );
     let (_, out) = orgid(&env.cfg, &["reports", "sla", "--totals", "--format", "csv"]).await;
-    assert_eq!(out.trim(), "role,company,cases,points\ngroup_it_admin,C010,1,10");
+    assert_eq!(out.trim(), "\u{feff}role,company,cases,points\ngroup_it_admin,C010,1,10");
 }
 
 #[tokio::test]

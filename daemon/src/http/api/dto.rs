@@ -67,22 +67,38 @@ impl std::fmt::Debug for SubmitInput {
     }
 }
 
-/// A problem with one input field.
+/// A problem with one input field: `message` for programs (and English pages), `message_zh`
+/// for the Chinese console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub message: String,
+    #[serde(skip)]
+    pub message_zh: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>, message_zh: impl Into<String>) -> Self {
+        FieldError { field, message: message.into(), message_zh: message_zh.into() }
+    }
+
+    /// The message in Chinese (`zh`) or English.
+    pub fn message_in(&self, zh: bool) -> &str {
+        if zh { &self.message_zh } else { &self.message }
+    }
 }
 
 fn required(errors: &mut Vec<FieldError>, field: &'static str, v: &str) {
     if v.trim().is_empty() {
-        errors.push(FieldError { field, message: "必填 (required)".into() });
+        errors.push(FieldError::new(field, "必填 (required)", "必填"));
     }
 }
 
+/// `v` parsed, or an error naming what the field takes (`what`: in Chinese, with its choices).
 fn parse<T: std::str::FromStr<Err = String>>(
     errors: &mut Vec<FieldError>,
     field: &'static str,
+    what: &str,
     v: Option<&str>,
 ) -> Option<T> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
@@ -90,7 +106,7 @@ fn parse<T: std::str::FromStr<Err = String>>(
         Some(s) => match s.parse::<T>() {
             Ok(t) => Some(t),
             Err(e) => {
-                errors.push(FieldError { field, message: e });
+                errors.push(FieldError::new(field, e, format!("“{s}”不是有效的{what}")));
                 None
             }
         },
@@ -102,7 +118,8 @@ fn date(errors: &mut Vec<FieldError>, field: &'static str, v: Option<&str>) -> O
     match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         Ok(d) => Some(d),
         Err(_) => {
-            errors.push(FieldError { field, message: format!("`{s}` is not a date (YYYY-MM-DD)") });
+            let en = format!("`{s}` is not a date (YYYY-MM-DD)");
+            errors.push(FieldError::new(field, en, format!("“{s}”不是有效日期（格式 YYYY-MM-DD）")));
             None
         }
     }
@@ -125,7 +142,7 @@ impl SubmitInput {
         let kind = match self.kind.trim().parse::<RequestKind>() {
             Ok(k) => Some(k),
             Err(e) => {
-                errors.push(FieldError { field: "kind", message: e });
+                errors.push(FieldError::new("kind", e, "申请类型无效（开通、调整或注销）"));
                 None
             }
         };
@@ -136,9 +153,9 @@ impl SubmitInput {
             RequestKind::Open => {
                 let id = self.id_number.as_deref().unwrap_or("").trim();
                 if id.is_empty() {
-                    errors.push(FieldError { field: "id_number", message: "必填 (required)".into() });
+                    errors.push(FieldError::new("id_number", "必填 (required)", "必填"));
                 } else if let Err(e) = orgid_directory::IdNumber::parse(id) {
-                    errors.push(FieldError { field: "id_number", message: e.to_string() });
+                    errors.push(FieldError::new("id_number", e.to_string(), e.zh()));
                 }
                 PersonRef::IdNumber(id.to_string())
             }
@@ -150,8 +167,8 @@ impl SubmitInput {
             for (field, v) in [("name", &self.name), ("company", &self.company), ("department", &self.department)] {
                 required(&mut errors, field, v);
             }
-            let gender = parse::<Gender>(&mut errors, "gender", self.gender.as_deref());
-            let grade = parse::<Grade>(&mut errors, "grade", self.grade.as_deref());
+            let gender = parse::<Gender>(&mut errors, "gender", "性别（男/女）", self.gender.as_deref());
+            let grade = parse::<Grade>(&mut errors, "grade", "职级（M1–M16 或 P1–P16）", self.grade.as_deref());
             // Form 2 states what changes: a blank optional field keeps the person's current value.
             let current = current.filter(|_| kind == RequestKind::Adjust);
             let keep = |given: &str, now: fn(&Profile) -> &str| match (given.trim(), current) {
@@ -165,13 +182,14 @@ impl SubmitInput {
             let email = keep(&self.email, |c| &c.email);
             let email = email.as_str();
             if !email.is_empty() && !email.contains('@') {
-                errors.push(FieldError { field: "email", message: format!("`{email}` is not an e-mail address") });
+                let en = format!("`{email}` is not an e-mail address");
+                errors.push(FieldError::new("email", en, format!("“{email}”不是有效的邮箱地址")));
             }
             let mobile = keep(&self.mobile, |c| &c.mobile);
             let mobile = mobile.as_str();
             let valid_mobile = mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit());
             if !mobile.is_empty() && !valid_mobile {
-                errors.push(FieldError { field: "mobile", message: "11 digits (11位手机号)".into() });
+                errors.push(FieldError::new("mobile", "11 digits (11位手机号)", "应为 11 位数字的手机号"));
             }
             Some(Profile {
                 employee_number: number,

@@ -233,6 +233,20 @@ mod tests {
             .map(|ps| ps.values().map(|v| v.as_object().map_or(0, |o| o.len())).sum())
             .unwrap_or(0);
         assert_eq!(documented, r.list.len());
+        // What `openapi-spec-validator` checks first (the e2e test runs it): unique operation ids,
+        // and a parameter is `in: path` exactly when the path's template names it.
+        let mut ids = std::collections::HashSet::new();
+        for (path, ops) in doc["paths"].as_object().into_iter().flatten() {
+            for (m, op) in ops.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(ids.insert(id.to_string()), "operationId `{id}` ({m} {path}) is not unique");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    let templated = path.contains(&format!("{{{name}}}"));
+                    assert_eq!(p["in"] == "path", templated, "{m} {path}: parameter `{name}` is {}", p["in"]);
+                }
+            }
+        }
         let text = doc.to_string();
         for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = piece.split('"').next().unwrap_or_default();

@@ -17,6 +17,7 @@ use crate::services::workflow::{self as wf, AccountQuery};
 
 /// Filters of the account and people lists.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// A company code in the caller's scope.

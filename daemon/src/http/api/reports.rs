@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use orgid_directory::audit::AuditScope;
 use orgid_directory::workflow::Role;
-use orgid_directory::{CompanyCode, CompanyStore, OperatingMode};
+use orgid_directory::{CompanyCode, OperatingMode};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -21,6 +21,7 @@ use crate::services::workflow as wf;
 
 /// The report's month.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MonthQuery {
     /// `YYYY-MM`; every late case when absent.
@@ -47,11 +48,13 @@ pub async fn sla(
     Ok(Json(wf::sla_report(&api.app, &caller.who, month).await?.iter().map(SlaView::from).collect()))
 }
 
-/// The group's companies with their tier and operating mode.
+/// The companies the caller's roles reach, with their tier and operating mode, parents first: a
+/// company's own delegates and HR see their company (and its subsidiaries when granted with
+/// them), group IT and group HR the whole group.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", security(("bearer" = [])),
     responses((status = 200, body = Vec<CompanyView>), (status = 401, body = ErrorBody)))]
-pub async fn companies(State(api): State<Api>, _caller: Caller) -> Result<Json<Vec<CompanyView>>, ApiError> {
-    let list = api.app.store.companies().await.map_err(|e| ApiError::unavailable(&e))?;
+pub async fn companies(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<CompanyView>>, ApiError> {
+    let list = wf::list_companies(&api.app, &caller.who).await?;
     Ok(Json(list.iter().map(CompanyView::from).collect()))
 }
 
@@ -86,6 +89,7 @@ pub async fn audit(
         let d = orgid_directory::workflow::rules::Denied::new(
             "not_auditor",
             "the audit trail is for the security auditor and the group IT center",
+            "审计记录仅供安全审计员和集团信息管理中心查看",
         );
         return Err(wf::deny(&api.app, &caller.who, "audit.query", None, d).await.into());
     }

@@ -19,6 +19,7 @@ use crate::services::workflow::{self as wf, RequestQuery};
 
 /// Filters of the request list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `pending`, `approved`, `rejected`, `applied`, `failed`, `cancelled`.
@@ -39,7 +40,7 @@ fn views(list: &[orgid_directory::workflow::Request]) -> Json<Vec<RequestView>> 
 }
 
 /// Requests in the caller's scope, newest first, a page at a time.
-#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", operation_id = "list_requests", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = Vec<RequestView>, headers(
             ("x-total-count" = u64, description = "How many requests match"),
             ("link" = String, description = "`<…>; rel=\"next\"` when more follow"))),

@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiJson, ErrorBody, Id};
 use crate::services::workflow as wf;
 
 /// Role grants the caller may see.
-#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", operation_id = "list_roles", security(("bearer" = [])),
     responses((status = 200, body = Vec<GrantView>), (status = 401, body = ErrorBody)))]
 pub async fn list(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<GrantView>>, ApiError> {
     Ok(Json(wf::list_roles(&api.app, &caller.who).await?.iter().map(GrantView::from).collect()))

@@ -44,6 +44,7 @@ pub enum T {
     State,
     RequestedBy,
     RequestedAt,
+    DecidedAt,
     Due,
     Done,
     Chain,
@@ -151,6 +152,7 @@ impl T {
             T::State => ("状态", "State"),
             T::RequestedBy => ("申请人", "Requested by"),
             T::RequestedAt => ("申请时间", "Requested at"),
+            T::DecidedAt => ("审批时间", "Decided at"),
             T::Due => ("办结期限", "Due"),
             T::Done => ("办结时间", "Done at"),
             T::Chain => ("审批环节", "Approval steps"),
@@ -213,6 +215,17 @@ impl T {
     }
 }
 
+/// Employment as HR says it: 在职 / 离职 (an account in use is 在用, a person at work is 在职).
+pub fn employment(e: orgid_directory::Employment, lang: Lang) -> &'static str {
+    use orgid_directory::Employment as E;
+    match (e, lang) {
+        (E::Active, Lang::Zh) => "在职",
+        (E::Left, Lang::Zh) => "离职",
+        (E::Active, Lang::En) => "employed",
+        (E::Left, Lang::En) => "left",
+    }
+}
+
 /// A state, kind, step, role or mode word (`pending`, `open`, `group_hr`, …) for people: in
 /// Chinese, or the word itself in English.
 pub fn word(w: &str, lang: Lang) -> String {
@@ -229,6 +242,7 @@ pub fn word(w: &str, lang: Lang) -> String {
         "applied" => "已办结",
         "failed" => "执行失败",
         "cancelled" => "已撤销",
+        "pending_approval" => "待确认",
         "strategy_office" => "战略服务管理本部",
         "group_hr" => "集团人力",
         "confidential_office" => "机要室",

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use orgid_directory::CompanyCode;
 use orgid_directory::workflow::Role;
-use orgid_directory::{AccountStatus, CompanyCode};
 
-use super::i18n::{T, word};
+use super::i18n::{Lang, T, employment, word};
 use super::pages::{self, esc, with_lang};
 use super::{Console, Session, bad_request, fmt_time, service_error, table};
 use crate::services::workflow::{self as wf, AccountQuery};
@@ -27,9 +27,14 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
+    let allowed = match wf::allowed(&c.app, &who, &list).await {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|p| {
+        .zip(&allowed)
+        .map(|(p, may)| {
             vec![
                 esc(&p.company.0),
                 esc(&p.employee_number),
@@ -37,27 +42,22 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                 esc(&p.department),
                 esc(&p.title),
                 esc(p.grade.as_deref().unwrap_or("")),
-                esc(&word(
-                    serde_json::to_value(p.employment)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .as_deref()
-                        .unwrap_or(""),
-                    lang,
-                )),
+                esc(employment(p.employment, lang)),
                 esc(p.login.as_deref().unwrap_or("")),
                 esc(&p.status.map(|st| word(st.as_str(), lang)).unwrap_or_default()),
                 match &p.login {
-                    Some(login) => {
+                    // Only what would not be refused: form 2 and closing where the user may
+                    // submit, a reset where they are the IT delegate or group IT.
+                    Some(login) if may.requests || may.reset => {
                         let link = |kind: &str, t: T| {
                             let href =
                                 format!("/console/requests/new?kind={kind}&employee_number={}", p.employee_number);
                             format!("<a href=\"{}\">{}</a>", esc(&with_lang(&href, lang)), esc(t.text(lang)))
                         };
-                        let reset = if p.status == Some(AccountStatus::Active) {
+                        let reset = if may.reset {
                             let action = format!("/console/accounts/{}/reset-password", pages::path_segment(login));
                             format!(
-                                " · <form method=\"post\" action=\"{}\" class=\"inline\"><input type=\"hidden\" \
+                                "<form method=\"post\" action=\"{}\" class=\"inline\"><input type=\"hidden\" \
                                  name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
                                 esc(&with_lang(&action, lang)),
                                 esc(&s.csrf),
@@ -66,9 +66,15 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
                         } else {
                             String::new()
                         };
-                        format!("{} · {}{reset}", link("adjust", T::Form2), link("close", T::FormClose))
+                        let requests = if may.requests {
+                            format!("{} · {}", link("adjust", T::Form2), link("close", T::FormClose))
+                        } else {
+                            String::new()
+                        };
+                        let sep = if may.requests && may.reset { " · " } else { "" };
+                        format!("{requests}{sep}{reset}")
                     }
-                    None => String::new(),
+                    _ => String::new(),
                 },
             ]
         })
@@ -164,7 +170,8 @@ pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query
                 esc(&r.employee_number),
                 esc(&r.name),
                 esc(&word(r.kind.as_str(), lang)),
-                esc(&r.detail),
+                // In Chinese when it was recorded in Chinese too (checks older than that have not).
+                esc(if lang == Lang::Zh && !r.detail_zh.is_empty() { &r.detail_zh } else { &r.detail }),
                 esc(&fmt_time(&c, Some(r.first_seen))),
                 esc(&fmt_time(&c, Some(r.last_seen))),
                 esc(match r.resolved_at {

@@ -183,7 +183,7 @@ pub fn service_error(s: &Session, e: crate::services::workflow::WorkflowError) -
     use crate::services::workflow::WorkflowError as W;
     let lang = s.lang;
     let (status, msg) = match e {
-        W::Denied(d) => (StatusCode::FORBIDDEN, format!("{}{}", T::Denied.text(lang), d.reason)),
+        W::Denied(d) => (StatusCode::FORBIDDEN, format!("{}{}", T::Denied.text(lang), d.reason_in(lang == Lang::Zh))),
         W::NotFound(_) => (StatusCode::NOT_FOUND, T::NotFound.text(lang).to_string()),
         W::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
         W::Store(e) => return unavailable(lang, &format!("{e:#}")),

@@ -186,7 +186,7 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         esc(T::Id.text(lang)),
         r.id,
         esc(T::Approvals.text(lang)),
-        table(lang, "approvals", &[T::Step, T::By, T::Decision, T::Comment, T::RequestedAt], &approvals),
+        table(lang, "approvals", &[T::Step, T::By, T::Decision, T::Comment, T::DecidedAt], &approvals),
     );
     s.page(&format!("{} {}", T::Id.text(lang), r.id), &body, &format!("/console/requests/{}", r.id))
 }
@@ -331,7 +331,9 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
             .errors
             .iter()
             .filter(|e| e.field == name)
-            .map(|e| format!("<div class=\"field-err\" id=\"err-{name}\">{}</div>", esc(&e.message)))
+            .map(|e| {
+                format!("<div class=\"field-err\" id=\"err-{name}\">{}</div>", esc(e.message_in(s.lang == Lang::Zh)))
+            })
             .collect();
         fields.push_str(&format!("<label for=\"{name}\">{}</label>{input}{err}", esc(label.text(lang))));
     }
@@ -461,7 +463,9 @@ pub async fn new_submit(
     };
     match wf::submit(&c.app, &who, submission).await {
         Ok(r) => s.redirect(&format!("/console/requests/{}", r.id)),
-        Err(wf::WorkflowError::Denied(d)) => page(&[], Some(format!("{}{}", T::Denied.text(s.lang), d.reason))),
+        Err(wf::WorkflowError::Denied(d)) => {
+            page(&[], Some(format!("{}{}", T::Denied.text(s.lang), d.reason_in(s.lang == Lang::Zh))))
+        }
         Err(wf::WorkflowError::Invalid(why)) | Err(wf::WorkflowError::NotFound(why)) => page(&[], Some(why)),
         Err(e) => service_error(&s, e),
     }

@@ -30,7 +30,7 @@ use tracing::warn;
 use crate::app::App;
 
 pub use apply::{apply_approved, apply_request};
-pub use people::{AccountQuery, PersonRow, account, accounts, people, reset_password};
+pub use people::{AccountQuery, Allowed, PersonRow, account, accounts, allowed, people, reset_password};
 pub use reports::{roster_checks, sla_report};
 
 /// Why a workflow call did not do what was asked.
@@ -537,11 +537,14 @@ pub async fn approve(app: &App, who: &Principal, id: i64, approve: bool, comment
     }
     let open = r.open_steps();
     let Some(step) = open.iter().copied().find(|s| rules::can_approve(who, &r, *s, &index).is_ok()) else {
-        let d = open
-            .iter()
-            .map(|s| rules::can_approve(who, &r, *s, &index))
-            .find_map(|c| c.err())
-            .unwrap_or_else(|| Denied::new("not_approver", format!("request {id} has no step left")));
+        let d =
+            open.iter().map(|s| rules::can_approve(who, &r, *s, &index)).find_map(|c| c.err()).unwrap_or_else(|| {
+                Denied::new(
+                    "not_approver",
+                    format!("request {id} has no step left"),
+                    format!("申请 {id} 已没有待审批的环节"),
+                )
+            });
         return Err(deny(app, who, action, Some(&r.company), d).await);
     };
     let now = app.clock.now();
@@ -573,6 +576,7 @@ pub async fn cancel(app: &App, who: &Principal, id: i64) -> Result<Request> {
         Err(Denied::new(
             "not_requester",
             format!("only {} or the group IT center may cancel request {id}", r.requested_by),
+            format!("只有 {} 或集团信息管理中心可以撤销申请 {id}", r.requested_by),
         ))
     };
     enforce(app, who, "request.cancel", Some(&r.company), check).await?;

@@ -79,6 +79,34 @@ pub struct PersonRow {
     pub status: Option<AccountStatus>,
 }
 
+/// What the principal may do for a listed person, as the service would decide it: so that a
+/// page offers only the actions that would not be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allowed {
+    /// Submit a form-2 adjustment or a closing request.
+    pub requests: bool,
+    /// Reset the password (an active account, not one's own).
+    pub reset: bool,
+}
+
+/// [`Allowed`] for each of `rows`, in order. Nothing is audited: nothing was attempted.
+pub async fn allowed(app: &App, who: &Principal, rows: &[PersonRow]) -> Result<Vec<Allowed>> {
+    let index = companies(app).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let Some(company) = index.get(&r.company) else { return Allowed::default() };
+            let own = r.login.as_deref() == Some(who.login.as_str()) && !who.operator;
+            Allowed {
+                requests: r.login.is_some() && rules::can_submit(who, company, r.confidential, &index).is_ok(),
+                reset: r.status == Some(AccountStatus::Active)
+                    && !own
+                    && rules::can_reset_password(who, &r.company, &index).is_ok(),
+            }
+        })
+        .collect())
+}
+
 /// People (with or without an account) in the principal's scope.
 pub async fn people(app: &App, who: &Principal, q: &AccountQuery) -> Result<Vec<PersonRow>> {
     let index = companies(app).await?;
@@ -134,7 +162,11 @@ pub async fn reset_password(app: &App, who: &Principal, login: &str) -> Result<(
     )
     .await?;
     if login == who.login && !who.operator {
-        let d = Denied::new("own_password", "change your own password at the login page instead");
+        let d = Denied::new(
+            "own_password",
+            "change your own password at the login page instead",
+            "请在登录页修改自己的密码",
+        );
         return Err(deny(app, who, "password.reset", Some(&subject.company), d).await);
     }
     if app.config.notifier.command.is_empty() {
