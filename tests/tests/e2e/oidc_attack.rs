@@ -310,7 +310,8 @@ async fn logins_abandoned_by_their_browsers_give_their_budget_back() {
     for t in tries {
         abandoned += usize::from(t.await.unwrap());
     }
-    assert_eq!(abandoned, 10, "each was given up in flight");
+    // The first may get the idle pool and finish within the 30 ms; the others wait in its queue.
+    assert!(abandoned >= 9, "{abandoned} of 10 given up in flight");
     // Once the checks they started are done, the login has its whole budget back.
     tokio::time::sleep(StdDuration::from_secs(3)).await;
     let page = office.authorize(&code_params("portal", CB, &challenge, &[])).await;
