@@ -2,6 +2,8 @@
 //! with `orgid clients add`) and their secrets. How a client authenticates is its protocol's
 //! business (OAuth's is in the OIDC face).
 
+use std::sync::Arc;
+
 use orgid_config::{GrantType, Secret, SigningAlg};
 use orgid_directory::idp::StoredClient;
 
@@ -81,10 +83,9 @@ pub fn hash_client_secret(secret: &str) -> String {
     crate::crypto::sha256_hex(secret)
 }
 
-/// The clients of the configuration file, made once when the provider starts.
-pub(crate) fn configured(settings: &crate::Settings) -> Vec<Client> {
-    settings
-        .clients
+/// The clients of the configuration file, made when the provider starts and at each reload.
+pub(crate) fn configured(clients: &[orgid_config::ClientConfig]) -> Vec<Client> {
+    clients
         .iter()
         .map(|c| Client {
             id: c.id.clone(),
@@ -103,9 +104,23 @@ pub(crate) fn configured(settings: &crate::Settings) -> Vec<Client> {
 }
 
 impl Provider {
+    /// The configuration's clients in force.
+    fn configured_clients(&self) -> Arc<Vec<Client>> {
+        self.inner.configured.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Puts `clients` (a reloaded configuration's, validated) in force in place of the
+    /// configuration's clients, at once and whole: a request sees the old list or the new one.
+    /// Tokens already issued stay as they are; a removed client's are dead at their next check
+    /// (it is unknown), its grants' records stay until they expire.
+    pub fn set_clients(&self, clients: &[orgid_config::ClientConfig]) {
+        let new = Arc::new(configured(clients));
+        *self.inner.configured.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+    }
+
     /// Every client: the configuration's first (they win on a clash), then the stored ones.
     pub async fn clients(&self) -> Result<Vec<Client>, IdpError> {
-        let mut out = self.inner.configured.clone();
+        let mut out = (*self.configured_clients()).clone();
         for c in self.inner.store.clients().await? {
             if !out.iter().any(|o| o.id == c.id) {
                 out.push(Client::from_stored(c));
@@ -117,7 +132,7 @@ impl Provider {
     /// The client `id`: one of the configuration's without a look in the store (they win on a
     /// clash), else the store's as it is now (a client removed a moment ago is unknown at once).
     pub async fn client(&self, id: &str) -> Result<Option<Client>, IdpError> {
-        if let Some(c) = self.inner.configured.iter().find(|c| c.id == id) {
+        if let Some(c) = self.configured_clients().iter().find(|c| c.id == id) {
             return Ok(Some(c.clone()));
         }
         Ok(self.inner.store.clients().await?.into_iter().find(|c| c.id == id).map(Client::from_stored))

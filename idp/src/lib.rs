@@ -115,8 +115,9 @@ pub struct Provider {
 
 struct Inner {
     settings: Settings,
-    /// The configuration's clients, ready to use (the store's are read on each use).
-    configured: Vec<Client>,
+    /// The configuration's clients, ready to use (the store's are read on each use); replaced
+    /// whole by `set_clients` (SIGHUP).
+    configured: std::sync::RwLock<Arc<Vec<Client>>>,
     store: Arc<dyn IdpStore>,
     keys: KeyRing,
     clock: Arc<dyn Clock>,
@@ -145,7 +146,7 @@ impl Provider {
         Self {
             inner: Arc::new(Inner {
                 hashes,
-                configured: clients::configured(&settings),
+                configured: std::sync::RwLock::new(Arc::new(clients::configured(&settings.clients))),
                 settings,
                 store,
                 keys,

@@ -430,7 +430,11 @@ impl GrantStore for AnyStore {
     ) -> Result<(), StoreError> {
         each!(self, s => s.revoke_access(jti, client_id, expires_at, at).await)
     }
-    async fn access_standing(&self, jti: &str, client_id: &str) -> Result<orgid_directory::idp::AccessStanding, StoreError> {
+    async fn access_standing(
+        &self,
+        jti: &str,
+        client_id: &str,
+    ) -> Result<orgid_directory::idp::AccessStanding, StoreError> {
         each!(self, s => s.access_standing(jti, client_id).await)
     }
 }

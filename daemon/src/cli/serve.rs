@@ -36,7 +36,7 @@ pub struct Reload {
 /// SIGHUP, by habit a request to reload: the file is read and validated again, and what can change
 /// without a restart is put in force at once (`services::reload`); an invalid file changes nothing.
 /// Either way the verdict is logged and audited.
-pub async fn hangups(shared: Shared, mut reload: Reload) {
+pub async fn hangups(shared: Shared, mut reload: Reload, provider: orgid_idp::Provider) {
     #[cfg(unix)]
     while reload.hup.recv().await.is_some() {
         watchdog::notify_reloading();
@@ -45,6 +45,11 @@ pub async fn hangups(shared: Shared, mut reload: Reload) {
             Ok(r) => {
                 if r.applied.contains(&"log.level") {
                     crate::telemetry::set_level(&shared.app().config.log.level);
+                }
+                if r.applied.contains(&"clients")
+                    && let Err(e) = crate::services::idp::reload_clients(&shared.app(), &provider).await
+                {
+                    error!("SIGHUP: the OIDC clients could not be put in force: {e:#}");
                 }
                 info!("SIGHUP: configuration reloaded; {}", r.summary());
                 if !r.restart_needed.is_empty() {
@@ -62,7 +67,7 @@ pub async fn hangups(shared: Shared, mut reload: Reload) {
             .await;
     }
     #[cfg(not(unix))]
-    let _ = (shared, reload);
+    let _ = (shared, reload, provider);
 }
 
 /// Serves on `listener` until `shutdown` completes. Split out so tests can drive it.
@@ -106,7 +111,7 @@ async fn run(
             .with_graceful_shutdown(http_cancel.cancelled_owned())
             .await
     });
-    let idp_upkeep = tokio::spawn(upkeep::idp_upkeep(shared.clone(), provider, cancel.clone()));
+    let idp_upkeep = tokio::spawn(upkeep::idp_upkeep(shared.clone(), provider.clone(), cancel.clone()));
     let leadership = tokio::spawn(upkeep::leadership(shared.clone(), lease, cancel.clone()));
     let scheduler = tokio::spawn(scheduler::sync_schedule(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(targets::directory_worker(shared.clone(), cancel.clone()));
@@ -117,7 +122,7 @@ async fn run(
     let pings = tokio::spawn(watchdog::watchdog(shared.clone(), cancel.clone()));
     let alerting = tokio::spawn(alerts::alerts(shared.clone(), cancel.clone()));
     // Lives as long as the process: a SIGHUP while stopping must not end it either.
-    let _hangups = reload.map(|r| tokio::spawn(hangups(shared.clone(), r)));
+    let _hangups = reload.map(|r| tokio::spawn(hangups(shared.clone(), r, provider)));
     watchdog::notify_ready();
 
     shutdown.await;

@@ -2,7 +2,8 @@
 //! restart is put in force whole and at once (a new `App` over the same store replaces the old
 //! one; each job sees the old or the new configuration, never a mix). A file that does not
 //! validate changes nothing: the errors name the key and the line. Sections that a restart
-//! applies (the store, the listener, the provider's settings and clients) are named in the log.
+//! applies (the store, the listener, the provider's settings) are named in the log; the
+//! configuration's OIDC clients are replaced in place.
 
 use orgid_config::Config;
 
@@ -62,6 +63,14 @@ pub fn merge(old: &Config, new: Config) -> (Config, Reloaded) {
         notifier => "notifier",
         alerts => "alerts",
     );
+    // Put in force in the provider by the caller (`cli/serve.rs`); a client whose secret alone
+    // changed is a change too.
+    let secrets =
+        |c: &Config| c.clients.iter().map(|c| c.secret.as_ref().map(|s| s.expose().to_string())).collect::<Vec<_>>();
+    if differs(&old.clients, &new.clients) || secrets(old) != secrets(&new) {
+        merged.clients = new.clients.clone();
+        r.applied.push("clients");
+    }
     if old.log.level != new.log.level {
         merged.log.level = new.log.level.clone();
         r.applied.push("log.level");
@@ -93,7 +102,6 @@ pub fn merge(old: &Config, new: Config) -> (Config, Reloaded) {
         ("password", differs(&old.password, &new.password)),
         ("login", differs(&old.login, &new.login)),
         ("totp", differs(&old.totp, &new.totp)),
-        ("clients", differs(&old.clients, &new.clients)),
     ] {
         if changed {
             r.restart_needed.push(name);
@@ -133,12 +141,26 @@ mod tests {
         assert_eq!(merged.sync.schedule, "");
         assert_eq!(merged.log.level, "debug");
         assert_eq!(merged.server.listen, "127.0.0.1:8080", "the listener stays until a restart");
-        assert!(merged.clients.is_empty(), "clients stay until a restart");
-        assert_eq!(r.applied, ["safety", "sync", "log.level"]);
-        assert_eq!(r.restart_needed, ["server", "clients"]);
-        assert!(r.summary().contains("applied only at a restart: server, clients"), "{}", r.summary());
+        assert_eq!(merged.clients.len(), 1, "the clients are put in force");
+        assert_eq!(r.applied, ["safety", "sync", "clients", "log.level"]);
+        assert_eq!(r.restart_needed, ["server"]);
+        assert!(r.summary().contains("applied only at a restart: server"), "{}", r.summary());
         let (_, same) = merge(&merged, merged.clone());
         assert_eq!(same, Reloaded::default());
+    }
+
+    #[test]
+    fn a_client_whose_secret_alone_changed_is_reloaded() {
+        let client = |secret: &str| {
+            format!("[[clients]]\nid = \"svc\"\nsecret = \"{secret}\"\ngrants = [\"client_credentials\"]\n")
+        };
+        let old = cfg(&client("old-secret-0123456789abcd"));
+        let (merged, r) = merge(&old, cfg(&client("new-secret-0123456789abcd")));
+        assert_eq!(r.applied, ["clients"]);
+        assert_eq!(
+            merged.clients[0].secret.as_ref().map(|s| s.expose().to_string()).as_deref(),
+            Some("new-secret-0123456789abcd")
+        );
     }
 
     #[test]

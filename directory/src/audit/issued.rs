@@ -104,6 +104,9 @@ mod tests {
         assert_eq!(merged[1].details.attrs["count"], JTIS_PER_RECORD.to_string());
         assert_eq!(merged[2].details.attrs["count"], "1");
         let fields = merged[1].fields();
-        assert!(fields.details.unwrap().contains(&format!("{:032}", JTIS_PER_RECORD - 1)), "no jti cut off by the bound");
+        assert!(
+            fields.details.unwrap().contains(&format!("{:032}", JTIS_PER_RECORD - 1)),
+            "no jti cut off by the bound"
+        );
     }
 }

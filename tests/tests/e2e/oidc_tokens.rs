@@ -395,7 +395,9 @@ async fn a_token_answered_before_a_sigkill_is_still_there_after_it() {
     let records = serde_json::from_str::<Value>(&out).unwrap()["records"].as_array().unwrap().clone();
     let jtis: std::collections::HashSet<String> = records
         .iter()
-        .flat_map(|r| r["details"]["attrs"]["jti"].as_str().unwrap_or_default().split(',').map(String::from).collect::<Vec<_>>())
+        .flat_map(|r| {
+            r["details"]["attrs"]["jti"].as_str().unwrap_or_default().split(',').map(String::from).collect::<Vec<_>>()
+        })
         .collect();
     for t in &answered {
         let jti = jwt_claims(t)["jti"].as_str().unwrap().to_string();

@@ -1,6 +1,6 @@
 //! SIGHUP to a real `orgid serve` process: a file with an error is refused (key and line in the
-//! audit trail) and the running configuration stays; a good file puts a new schedule and a new
-//! safety threshold in force at once, without a restart.
+//! audit trail) and the running configuration stays; a good file puts a new schedule, a new
+//! safety threshold and a client's new secret in force at once, without a restart.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,12 +46,26 @@ async fn reloads(cfg: &Path) -> Vec<Value> {
     v["records"].as_array().cloned().unwrap_or_default()
 }
 
+/// A client-credentials client whose secret the reload changes.
+fn client(secret: &str) -> String {
+    format!("[[clients]]\nid = \"svc\"\nsecret = \"{secret}\"\ngrants = [\"client_credentials\"]\nscopes = [\"api\"]\n")
+}
+const OLD_SECRET: &str = "svc-old-secret-0123456789";
+const NEW_SECRET: &str = "svc-new-secret-0123456789";
+
+/// The status of a client-credentials token request of `svc` with `secret`.
+async fn token_status(http: &reqwest::Client, base: &str, secret: &str) -> u16 {
+    let form = [("grant_type", "client_credentials"), ("scope", "api")];
+    let res = http.post(format!("{base}/token")).basic_auth("svc", Some(secret)).form(&form).send().await.unwrap();
+    res.status().as_u16()
+}
+
 fn hup(pid: u32) {
     assert!(std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap().success());
 }
 
 #[tokio::test]
-async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a_bad_file() {
+async fn sighup_applies_schedules_thresholds_and_clients_in_place_and_keeps_the_old_on_a_bad_file() {
     let dir = TempDir::new().unwrap();
     let hr = Hr::new(dir.path());
     let staff = [Row::new(1, "G000", "G1", "张伟", ""), Row::new(2, "C010", "A1", "王芳", "M12")];
@@ -62,7 +76,14 @@ async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a
     let cfg = dir.path().join("orgid.toml");
     std::fs::write(
         &cfg,
-        config(&url, port, "[sync]\nschedule = \"\"\n[safety]\nmax_shrink_share = 0.9\nmax_close_share = 1.0\n"),
+        config(
+            &url,
+            port,
+            &format!(
+                "[sync]\nschedule = \"\"\n[safety]\nmax_shrink_share = 0.9\nmax_close_share = 1.0\n{}",
+                client(OLD_SECRET)
+            ),
+        ),
     )
     .unwrap();
     assert_eq!(orgid(&cfg, &["sync"]).await.0, 0);
@@ -95,7 +116,14 @@ async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a
     // A file with an error: refused with its key and line, and nothing changes.
     std::fs::write(
         &cfg,
-        config(&url, port, "[sync]\nschedule = \"every second\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n"),
+        config(
+            &url,
+            port,
+            &format!(
+                "[sync]\nschedule = \"every second\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n{}",
+                client(NEW_SECRET)
+            ),
+        ),
     )
     .unwrap();
     hup(pid);
@@ -115,6 +143,8 @@ async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a
     let runs = metric(&http, &base, "orgid_sync_runs_total{status=\"held\"}").await
         + metric(&http, &base, "orgid_sync_runs_total{status=\"ok\"}").await;
     assert_eq!(runs, 0, "still no schedule: the old configuration is in force");
+    assert_eq!(token_status(&http, &base, OLD_SECRET).await, 200, "the old client is in force");
+    assert_eq!(token_status(&http, &base, NEW_SECRET).await, 401);
 
     // A good file: a schedule every second and no closing without approval (the old threshold,
     // 500, would have let this one close through), at once.
@@ -123,7 +153,10 @@ async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a
         config(
             &url,
             port,
-            "[sync]\nschedule = \"* * * * * *\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n[log]\nlevel = \"debug\"\n",
+            &format!(
+                "[sync]\nschedule = \"* * * * * *\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n[log]\nlevel = \"debug\"\n{}",
+                client(NEW_SECRET)
+            ),
         ),
     )
     .unwrap();
@@ -146,6 +179,10 @@ async fn sighup_applies_schedules_and_thresholds_in_place_and_keeps_the_old_on_a
     let ok = found.iter().find(|r| r["outcome"] == "success").unwrap();
     let reason = ok["reason"].as_str().or(ok["details"].as_str()).map(str::to_string).unwrap_or_else(|| ok.to_string());
     assert!(reason.contains("safety") && reason.contains("sync") && reason.contains("log.level"), "{ok}");
+    assert!(reason.contains("clients") && !reason.contains("restart"), "{ok}");
+    // The client's new secret is in force, the old one refused, without a restart.
+    assert_eq!(token_status(&http, &base, NEW_SECRET).await, 200, "the reloaded client");
+    assert_eq!(token_status(&http, &base, OLD_SECRET).await, 401);
     let (code, out) = orgid(&query, &["runs", "list", "--format", "json"]).await;
     assert_eq!(code, 0);
     let runs: Value = serde_json::from_str(&out).unwrap();

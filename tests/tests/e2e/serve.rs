@@ -91,7 +91,8 @@ async fn sighup_does_not_end_the_daemon() {
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).expect("SIGHUP");
     std::fs::write(&cfg, format!("[store]\nurl = \"{url}\"\n[sync]\nschedule = \"not cron\"\n")).expect("write");
     let reload = orgid::cli::serve::Reload { config_path: Some(cfg), hup };
-    let handler = tokio::spawn(orgid::cli::serve::hangups(shared.clone(), reload));
+    let provider = orgid::services::idp::provider(&shared.app()).await.expect("provider");
+    let handler = tokio::spawn(orgid::cli::serve::hangups(shared.clone(), reload, provider));
     tokio::time::sleep(Duration::from_millis(200)).await; // the handler is installed
     // Without the handler, SIGHUP's default action would end this whole test process.
     let status =

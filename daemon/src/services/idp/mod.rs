@@ -44,9 +44,7 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         let stored = app.store.setting(ACCESS_ALG_KEY).await.context("while reading the access-token default")?;
         settings.access_token_alg = stored.as_deref().and_then(SigningAlg::parse).unwrap_or(SigningAlg::ES256);
     }
-    if !settings.clients.iter().any(|c| c.id == console_client::CLIENT_ID) {
-        settings.clients.push(console_client::client_config(&secret, &app.config.oidc.issuer));
-    }
+    settings.clients = client_configs(&app.config, &secret);
     let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
     let passwords: Option<Arc<dyn PasswordSink>> = app
         .config
@@ -54,6 +52,23 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
     Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+}
+
+/// The configuration's clients and the built-in console client (unless the configuration
+/// defines a client of that id itself).
+fn client_configs(config: &orgid_config::Config, secret: &[u8]) -> Vec<orgid_config::ClientConfig> {
+    let mut clients = config.clients.clone();
+    if !clients.iter().any(|c| c.id == console_client::CLIENT_ID) {
+        clients.push(console_client::client_config(secret, &config.oidc.issuer));
+    }
+    clients
+}
+
+/// Puts the clients of `app`'s configuration (just reloaded) in force in `provider`.
+pub async fn reload_clients(app: &App, provider: &Provider) -> anyhow::Result<()> {
+    let secret = idp_secret(app).await?;
+    provider.set_clients(&client_configs(&app.config, &secret));
+    Ok(())
 }
 
 /// The provider's secret (made on first use, then kept in the store for its life).
