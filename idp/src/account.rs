@@ -38,8 +38,8 @@ impl Provider {
     /// the caller hands it to the user. Ends the login's sessions and grants. Recorded as a
     /// password reset by `actor` (and a logout, if sessions or grants ended).
     pub async fn reset_password(&self, login: &str, actor: &Actor) -> Result<String, IdpError> {
-        let s = &self.inner.settings.password;
-        let pw = password::initial(s)?;
+        let s = self.password_policy();
+        let pw = password::initial(&s)?;
         // An operator's reset waits for a hashing place rather than fail.
         let hash = self.inner.hashes.enter().await?.hash(&pw).await?;
         let now = self.now();

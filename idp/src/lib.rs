@@ -118,6 +118,9 @@ struct Inner {
     /// The configuration's clients, ready to use (the store's are read on each use); replaced
     /// whole by `set_clients` (SIGHUP).
     configured: std::sync::RwLock<Arc<Vec<Client>>>,
+    /// The password policy in force: `settings.password` at the start, replaced whole by
+    /// `set_password_policy` (SIGHUP).
+    password: std::sync::RwLock<Arc<PasswordConfig>>,
     store: Arc<dyn IdpStore>,
     keys: KeyRing,
     clock: Arc<dyn Clock>,
@@ -147,6 +150,7 @@ impl Provider {
             inner: Arc::new(Inner {
                 hashes,
                 configured: std::sync::RwLock::new(Arc::new(clients::configured(&settings.clients))),
+                password: std::sync::RwLock::new(Arc::new(settings.password.clone())),
                 settings,
                 store,
                 keys,
@@ -156,6 +160,17 @@ impl Provider {
                 observer: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The password policy in force (see `set_password_policy`).
+    pub fn password_policy(&self) -> Arc<PasswordConfig> {
+        self.inner.password.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Puts `policy` (a reloaded configuration's, validated) in force for every check, change,
+    /// reset and lockout from now on, whole: a request sees the old policy or the new one.
+    pub fn set_password_policy(&self, policy: &PasswordConfig) {
+        *self.inner.password.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy.clone());
     }
 
     /// Reports logins and token responses to `observer` from now on (once; a second is ignored).

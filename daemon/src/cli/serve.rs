@@ -46,6 +46,9 @@ pub async fn hangups(shared: Shared, mut reload: Reload, provider: orgid_idp::Pr
                 if r.applied.contains(&"log.level") {
                     crate::telemetry::set_level(&shared.app().config.log.level);
                 }
+                if r.applied.contains(&"password") {
+                    provider.set_password_policy(&shared.app().config.password);
+                }
                 if r.applied.contains(&"clients")
                     && let Err(e) = crate::services::idp::reload_clients(&shared.app(), &provider).await
                 {

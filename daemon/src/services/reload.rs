@@ -2,8 +2,8 @@
 //! restart is put in force whole and at once (a new `App` over the same store replaces the old
 //! one; each job sees the old or the new configuration, never a mix). A file that does not
 //! validate changes nothing: the errors name the key and the line. Sections that a restart
-//! applies (the store, the listener, the provider's settings) are named in the log; the
-//! configuration's OIDC clients are replaced in place.
+//! applies (the store, the listener, the provider's other settings) are named in the log; the
+//! configuration's OIDC clients and the password policy are replaced in place.
 
 use orgid_config::Config;
 
@@ -62,6 +62,8 @@ pub fn merge(old: &Config, new: Config) -> (Config, Reloaded) {
         backup => "backup",
         notifier => "notifier",
         alerts => "alerts",
+        // Put in force in the provider by the caller (`cli/serve.rs`), like the clients.
+        password => "password",
     );
     // Put in force in the provider by the caller (`cli/serve.rs`); a client whose secret alone
     // changed is a change too.
@@ -99,7 +101,6 @@ pub fn merge(old: &Config, new: Config) -> (Config, Reloaded) {
         ("server", differs(&old.server, &new.server)),
         ("oidc", differs(&old.oidc, &new.oidc)),
         ("session", differs(&old.session, &new.session)),
-        ("password", differs(&old.password, &new.password)),
         ("login", differs(&old.login, &new.login)),
         ("totp", differs(&old.totp, &new.totp)),
     ] {
@@ -147,6 +148,12 @@ mod tests {
         assert!(r.summary().contains("applied only at a restart: server"), "{}", r.summary());
         let (_, same) = merge(&merged, merged.clone());
         assert_eq!(same, Reloaded::default());
+    }
+
+    #[test]
+    fn the_password_policy_is_reloaded() {
+        let (merged, r) = merge(&cfg(""), cfg("[password]\nmin_length = 14\ninitial_length = 16\n"));
+        assert_eq!((merged.password.min_length, r.applied), (14, vec!["password"]));
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Provider {
             Some(p) => self.seal_pending(p)?,
             None => String::new(),
         };
-        let pol = &self.inner.settings.password;
+        let pol = self.password_policy();
         let rules = vec![
             password::Weakness::TooShort(pol.min_length).message(lang),
             password::Weakness::TooFewClasses(pol.min_classes).message(lang),
@@ -78,8 +78,8 @@ impl Provider {
         if new != repeat {
             return Ok(Change::Refused(Msg::Mismatch.text(lang).into()));
         }
-        let pol = &self.inner.settings.password;
-        if let Err(w) = password::check_strength(pol, login, new) {
+        let pol = self.password_policy();
+        if let Err(w) = password::check_strength(&pol, login, new) {
             return Ok(Change::Refused(w.message(lang)));
         }
         let Some(cred) = self.inner.store.credential(login).await? else { return Ok(Change::Stale) };

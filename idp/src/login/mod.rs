@@ -251,7 +251,7 @@ impl Provider {
         }
         if !pending.warned
             && let Some(cred) = self.inner.store.credential(&pending.login).await?
-            && let Age::ExpiresSoon(days) = password::age(&self.inner.settings.password, cred.changed_at, self.now())
+            && let Age::ExpiresSoon(days) = password::age(&self.password_policy(), cred.changed_at, self.now())
         {
             let (csrf, set) = self.csrf(headers)?;
             let sealed = self.seal_pending(&Pending { warned: true, ..pending })?;
@@ -340,7 +340,7 @@ impl Provider {
         }
         // Not a failure: what was charged goes back.
         self.inner.store.refund_attempt(&rules, now).await?;
-        let expired = password::age(&self.inner.settings.password, cred.changed_at, now) == Age::Expired;
+        let expired = password::age(&self.password_policy(), cred.changed_at, now) == Age::Expired;
         Ok(Checked::Passed(Pending {
             login: login.to_string(),
             req: None,
@@ -348,7 +348,7 @@ impl Provider {
             auth_time: now.timestamp(),
             enrol: None,
             warned: false,
-            must_change: cred.must_change && self.inner.settings.password.change_initial,
+            must_change: cred.must_change && self.password_policy().change_initial,
             expired,
             company: Some(subject.company),
             version: cred.version,
@@ -359,7 +359,7 @@ impl Provider {
     /// A failed password or second factor, counted toward the lockout and recorded (with the
     /// lockout it causes) by the store. Returns whether the login is now locked.
     async fn count_failure(&self, login: &str, attempt: &AuditEvent) -> Result<bool, IdpError> {
-        let pol = &self.inner.settings.password;
+        let pol = self.password_policy();
         let lock_until = attempt.at + Duration::minutes(i64::from(pol.lockout_minutes));
         let count = self.inner.store.record_failure(login, pol.lockout_threshold, lock_until, attempt).await?;
         let why = attempt.reason.as_deref().and_then(|r| r.parse().ok()).unwrap_or(LoginFailure::BadPassword);

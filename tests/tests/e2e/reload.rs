@@ -154,7 +154,7 @@ async fn sighup_applies_schedules_thresholds_and_clients_in_place_and_keeps_the_
             &url,
             port,
             &format!(
-                "[sync]\nschedule = \"* * * * * *\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n[log]\nlevel = \"debug\"\n{}",
+                "[sync]\nschedule = \"* * * * * *\"\n[safety]\nmax_close_count = 0\nmax_close_share = 1.0\nmax_shrink_share = 0.9\n[log]\nlevel = \"debug\"\n[password]\nmin_length = 10\n{}",
                 client(NEW_SECRET)
             ),
         ),
@@ -179,7 +179,7 @@ async fn sighup_applies_schedules_thresholds_and_clients_in_place_and_keeps_the_
     let ok = found.iter().find(|r| r["outcome"] == "success").unwrap();
     let reason = ok["reason"].as_str().or(ok["details"].as_str()).map(str::to_string).unwrap_or_else(|| ok.to_string());
     assert!(reason.contains("safety") && reason.contains("sync") && reason.contains("log.level"), "{ok}");
-    assert!(reason.contains("clients") && !reason.contains("restart"), "{ok}");
+    assert!(reason.contains("clients") && reason.contains("password") && !reason.contains("restart"), "{ok}");
     // The client's new secret is in force, the old one refused, without a restart.
     assert_eq!(token_status(&http, &base, NEW_SECRET).await, 200, "the reloaded client");
     assert_eq!(token_status(&http, &base, OLD_SECRET).await, 401);
