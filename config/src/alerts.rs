@@ -36,6 +36,10 @@ pub struct AlertsConfig {
     pub mail_from: String,
     /// The relay: `smtp://host:port` (plain SMTP to a relay on the host or the local network).
     pub smtp_url: String,
+    /// A program and its arguments run once per alert, beside the mail or instead of it (an SMS
+    /// or WeCom gateway script): the subject in `ORGID_ALERT_SUBJECT`, the text on standard
+    /// input; exit 0 = delivered. Empty: none.
+    pub command: Vec<String>,
 }
 
 impl Default for AlertsConfig {
@@ -54,14 +58,15 @@ impl Default for AlertsConfig {
             mail_to: Vec::new(),
             mail_from: "orgid@localhost".into(),
             smtp_url: String::new(),
+            command: Vec::new(),
         }
     }
 }
 
 impl AlertsConfig {
-    /// Whether notices have somewhere to go: without recipients, alerts are off.
+    /// Whether notices have somewhere to go: without recipients or a command, alerts are off.
     pub fn enabled(&self) -> bool {
-        !self.mail_to.is_empty()
+        !self.mail_to.is_empty() || !self.command.is_empty()
     }
 
     /// `working_hours` as (start, end), minutes after midnight; `None` if it does not parse.
@@ -110,6 +115,9 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     }
     if !is_address(&a.mail_from) {
         err("alerts.mail_from", format!("`{}` is not an e-mail address", a.mail_from));
+    }
+    if a.command.first().is_some_and(|p| p.trim().is_empty()) {
+        err("alerts.command", "names no program (its first element is empty)".into());
     }
     if !a.mail_to.is_empty() && a.smtp_addr().is_none() {
         err("alerts.smtp_url", format!("`{}` is not `smtp://host:port` (needed with alerts.mail_to)", a.smtp_url));

@@ -23,6 +23,8 @@ pub enum NotifyError {
     Timeout(Duration),
     #[error("the notice cannot be made into a message: {0}")]
     Message(String),
+    #[error("the notice command {0}")]
+    Command(String),
 }
 
 /// Something that delivers a notice.
@@ -64,6 +66,51 @@ impl Notifier for Mailer {
                 NotifyError::Connect { addr: self.addr.clone(), why: e.to_string() }
             }
         })
+    }
+}
+
+/// A program run once per notice (an SMS or WeCom gateway script, a pager): the subject in
+/// `ORGID_ALERT_SUBJECT`, the text on standard input; it has delivered when it exits 0 within
+/// `timeout`.
+#[derive(Debug, Clone)]
+pub struct CommandNotifier {
+    /// The program and its arguments (no shell).
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+}
+
+#[async_trait]
+impl Notifier for CommandNotifier {
+    async fn send(&self, subject: &str, body: &str) -> Result<(), NotifyError> {
+        use tokio::io::AsyncWriteExt;
+        let Some((program, args)) = self.argv.split_first() else {
+            return Err(NotifyError::Command("is empty".into()));
+        };
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .env("ORGID_ALERT_SUBJECT", subject)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| NotifyError::Command(format!("`{program}` cannot be started: {e}")))?;
+        let run = async {
+            if let Some(mut stdin) = child.stdin.take() {
+                // A program that does not read its input still gets to answer by its exit.
+                let _ = stdin.write_all(body.as_bytes()).await;
+            }
+            child.wait_with_output().await
+        };
+        let out = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| NotifyError::Command(format!("`{program}` did not finish within {:?}", self.timeout)))?
+            .map_err(|e| NotifyError::Command(format!("`{program}`: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said: String = String::from_utf8_lossy(&out.stderr).trim().chars().take(200).collect();
+        Err(NotifyError::Command(format!("`{program}` failed ({}): {said}", out.status)))
     }
 }
 

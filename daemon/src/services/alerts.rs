@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use orgid_config::AlertsConfig;
-use orgid_connectors::notify::{Mailer, Notifier};
+use orgid_connectors::notify::{CommandNotifier, Mailer, Notifier};
 use orgid_directory::audit::alert::{Alert, AlertRule, AlertRules, AlertState, ChainWatch, WorkingHours};
 use orgid_directory::audit::{
     Actor, AuditEvent, AuditFilter, AuditOutcome, AuditScope, ChainHead, EventKind, Order, PageRequest,
@@ -249,14 +249,35 @@ fn body(a: &Alert, c: &AlertsConfig) -> String {
     )
 }
 
-/// Sends each alert and records it (with the delivery's outcome) in the audit trail.
+/// Where `[alerts]` sends: the mail (with recipients) and the command (if any).
+fn notifiers(c: &AlertsConfig) -> Vec<Box<dyn Notifier>> {
+    let mut out: Vec<Box<dyn Notifier>> = Vec::new();
+    if let Some(m) = notifier(c) {
+        out.push(Box::new(m));
+    }
+    if !c.command.is_empty() {
+        out.push(Box::new(CommandNotifier { argv: c.command.clone(), timeout: Duration::from_secs(30) }));
+    }
+    out
+}
+
+/// Sends each alert through every notifier and records it (with the delivery's outcome: a
+/// failure if any notifier failed, naming each failure) in the audit trail.
 pub async fn deliver(app: &App, alerts: &[Alert]) -> anyhow::Result<()> {
     let c = &app.config.alerts;
-    let notifier = notifier(c);
+    let notifiers = notifiers(c);
     for a in alerts {
-        let sent = match &notifier {
-            Some(n) => n.send(&a.subject(), &body(a, c)).await.map_err(|e| e.to_string()),
-            None => Err("no recipients configured (alerts.mail_to)".to_string()),
+        let sent = if notifiers.is_empty() {
+            Err("no recipients configured (alerts.mail_to, alerts.command)".to_string())
+        } else {
+            let (subject, text) = (a.subject(), body(a, c));
+            let mut failed = Vec::new();
+            for n in &notifiers {
+                if let Err(e) = n.send(&subject, &text).await {
+                    failed.push(e.to_string());
+                }
+            }
+            if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
         };
         let outcome = if sent.is_ok() { AuditOutcome::Success } else { AuditOutcome::Failure };
         let mut event = AuditEvent::new(app.clock.now(), EventKind::Alert, outcome, Actor::System("alerts".into()))

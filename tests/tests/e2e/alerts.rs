@@ -14,12 +14,27 @@ use crate::sync::{Backend, orgid, orgid_err};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_login_bursts_failed_syncs_and_closed_accounts_are_mailed_and_audited_once() {
     let smtp = orgid_tests::Smtp::start().await;
+    // And a command (an SMS gateway's script, say): each alert's subject and text appended to a file.
+    let gateway = tempfile::TempDir::new().unwrap();
+    let (script, sent) = (gateway.path().join("sms.sh"), gateway.path().join("sent.txt"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ printf '%s\\n' \"$ORGID_ALERT_SUBJECT\"; cat; printf '\\n==END==\\n'; }} >> '{}'\n",
+            sent.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let extra = format!(
         "[login]\nfailures_per_ip = 0\nfailures_per_login = 0\n[safety]\nmax_shrink_share = 0.5\n\
          max_close_share = 0.5\n[alerts]\nfailures_per_ip = 20\nwindow_secs = 60\noff_hours_admin = false\n\
-         mail_to = [\"security@example.com\"]\nmail_from = \"orgid@example.com\"\nsmtp_url = \"{}\"\n",
-        smtp.url()
+         mail_to = [\"security@example.com\"]\nmail_from = \"orgid@example.com\"\nsmtp_url = \"{}\"\n\
+         command = [\"{}\"]\n",
+        smtp.url(),
+        script.display()
     );
+    let texts = || std::fs::read_to_string(&sent).unwrap_or_default();
     let op = Op::start(Backend::Sqlite, &extra).await;
     let mut b = op.browser();
     let (_, challenge) = pkce();
@@ -45,6 +60,9 @@ async fn failed_login_bursts_failed_syncs_and_closed_accounts_are_mailed_and_aud
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0].contains("Subject: orgid alert: 20 failed logins from 127.0.0.1"), "{}", mail[0]);
     assert!(mail[0].contains("To: security@example.com"), "{}", mail[0]);
+    assert_eq!(texts().matches("==END==").count(), 1, "one run of the command: {}", texts());
+    assert!(texts().starts_with("orgid alert: 20 failed logins from 127.0.0.1\n"), "{}", texts());
+    assert!(texts().contains("orgid audit query --ip 127.0.0.1"), "the alert's text on its input: {}", texts());
 
     let (code, out) = orgid(&op.cfg, &["audit", "query", "--type", "alert", "--all", "--format", "json"]).await;
     assert_eq!(code, 0, "{out}");
@@ -73,6 +91,7 @@ async fn failed_login_bursts_failed_syncs_and_closed_accounts_are_mailed_and_aud
     }
     let all = smtp.messages();
     assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(texts().matches("==END==").count(), 3, "the command ran once per alert too: {}", texts());
     assert!(all.iter().any(|m| m.contains("Subject: orgid alert: a sync failed")), "{all:?}");
     assert!(
         all.iter().any(|m| m.contains("Subject: orgid alert: login attempt on the closed account lina")),
