@@ -67,6 +67,7 @@ mod store_idp;
 mod store_idp_guards;
 mod store_ldap;
 mod store_parts;
+mod store_tokens;
 mod sync;
 mod totp_qr;
 mod trust;

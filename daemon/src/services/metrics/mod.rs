@@ -221,7 +221,7 @@ impl Metrics {
         );
         r.register(
             "orgid_token_writes",
-            "Token responses' writes (grant, tokens, audit record) committed or failed",
+            "Token responses' writes (grant and tokens with their audit record; for client credentials the audit record alone) committed or failed",
             m.token_writes.clone(),
         );
         r.register(
