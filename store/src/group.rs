@@ -76,6 +76,12 @@ pub(crate) enum LoginWrite {
 }
 
 impl LoginWrite {
+    /// A write of audit records alone (a refusal, a self-contained token's issue): it touches no
+    /// other row.
+    pub(crate) fn audit_only(&self) -> bool {
+        matches!(self, LoginWrite::Refusal { .. } | LoginWrite::Issued { .. })
+    }
+
     /// A grant that can go into the group's multi-row inserts: it spends no code (whose row a
     /// statement of its own must lock and check) and is not born revoked.
     pub(crate) fn foldable(&self) -> bool {
@@ -304,6 +310,7 @@ impl Drop for Committer {
 /// under one lock, so that a write queued meanwhile either is taken here or starts a committer.
 async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) {
     loop {
+        gather(&committer.shared).await;
         let group: Vec<Job> = {
             let mut queue = lock(&committer.shared.queue);
             if queue.jobs.is_empty() {
@@ -322,6 +329,26 @@ async fn commit_while_queued<S: WriteGroup>(mut committer: Committer, store: S) 
         commit(&store, group).await;
     }
 }
+
+/// Writes queued by requests that are already running join the group about to be taken: while
+/// fewer than [`GATHER_UNTIL`] are queued, the committer steps back behind the tasks that are
+/// ready (at most [`GATHER_YIELDS`] times), and those that reach their write queue it first. A
+/// lone write costs nothing more (no task is ready, the committer runs on at once); under load a
+/// transaction carries more writes, and each pays less of its statements and its log write
+/// (client-credentials tokens at 16 connections, 2 cores: about 7 per group without this).
+async fn gather(shared: &Shared) {
+    for _ in 0..GATHER_YIELDS {
+        if lock(&shared.queue).jobs.len() >= GATHER_UNTIL {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Queued writes after which a committer stops gathering.
+const GATHER_UNTIL: usize = 32;
+/// How many times a committer steps back to gather writes.
+const GATHER_YIELDS: usize = 2;
 
 /// Writes `group` in one transaction and answers each job; see the module doc for failures.
 async fn commit<S: WriteGroup>(store: &S, mut group: Vec<Job>) {

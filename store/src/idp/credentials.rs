@@ -263,8 +263,11 @@ macro_rules! credentials_impl {
                 let plan = $crate::group::plan(&writes);
                 let mut held = self.group_conn().await.map_err(Group)?;
                 let mut tx = ::sqlx::Acquire::begin(&mut *held).await.map_err(db).map_err(Group)?;
-                // Every group writes (its audit records at least): the write lock comes first.
-                if let Some(lock) = <$db as LoginDialect>::LOCK_WRITES {
+                // Every group writes (its audit records at least): the write lock comes first. A
+                // group of audit records alone takes it with its first statement (the chain head's).
+                if let Some(lock) = <$db as LoginDialect>::LOCK_WRITES
+                    && !writes.iter().all(|w| w.audit_only())
+                {
                     ::sqlx::query(lock).execute(&mut *tx).await.map_err(db).map_err(Group)?;
                 }
                 if <$db as LoginDialect>::LOCK_ROWS && !plan.logins.is_empty() {
