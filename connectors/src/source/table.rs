@@ -117,8 +117,7 @@ pub(crate) fn for_each_row(
     if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xls" | "ods")) {
         return Err(unreadable("not a valid spreadsheet workbook".into()));
     }
-    let text = decode_text(&bytes).map_err(unreadable)?;
-    drop(bytes);
+    let text = decode_text(bytes).map_err(unreadable)?;
     visit_delimited(&file, &text, &mut out)
 }
 
@@ -387,9 +386,12 @@ pub(crate) fn excel_serial_date(f: f64) -> Option<NaiveDate> {
 }
 
 /// Strict UTF-8 first (after a BOM), UTF-16 when it has a BOM, else GB18030 (a superset of GBK).
-fn decode_text(bytes: &[u8]) -> Result<String, String> {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return String::from_utf8(rest.to_vec()).map_err(|_| "starts with a UTF-8 BOM but is not valid UTF-8".into());
+fn decode_text(mut bytes: Vec<u8>) -> Result<String, String> {
+    // UTF-8 text becomes the string in place: a roster of a million people is some 140 MB, which
+    // a copy would hold twice while it is read.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+        return String::from_utf8(bytes).map_err(|_| "starts with a UTF-8 BOM but is not valid UTF-8".into());
     }
     for (bom, enc) in [(&b"\xFF\xFE"[..], encoding_rs::UTF_16LE), (&b"\xFE\xFF"[..], encoding_rs::UTF_16BE)] {
         if let Some(rest) = bytes.strip_prefix(bom) {
@@ -403,10 +405,11 @@ fn decode_text(bytes: &[u8]) -> Result<String, String> {
     if bytes.contains(&0) {
         return Err("not a spreadsheet or a CSV text file".into());
     }
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        return Ok(s.to_owned());
-    }
-    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e.into_bytes(),
+    };
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(&bytes);
     if had_errors {
         return Err("text is neither UTF-8 nor GBK/GB18030".into());
     }
@@ -488,14 +491,14 @@ mod tests {
 
     #[test]
     fn decoding_prefers_utf8_then_gbk() {
-        assert_eq!(decode_text("\u{FEFF}姓名".as_bytes()).as_deref(), Ok("姓名"));
-        assert_eq!(decode_text("姓名".as_bytes()).as_deref(), Ok("姓名"));
+        assert_eq!(decode_text("\u{FEFF}姓名".as_bytes().to_vec()).as_deref(), Ok("姓名"));
+        assert_eq!(decode_text("姓名".as_bytes().to_vec()).as_deref(), Ok("姓名"));
         let (gbk, _, _) = encoding_rs::GBK.encode("姓名,部门");
-        assert_eq!(decode_text(&gbk).as_deref(), Ok("姓名,部门"));
+        assert_eq!(decode_text(gbk.to_vec()).as_deref(), Ok("姓名,部门"));
         let mut utf16 = vec![0xFF, 0xFE];
         utf16.extend("工号".encode_utf16().flat_map(u16::to_le_bytes));
-        assert_eq!(decode_text(&utf16).as_deref(), Ok("工号"));
-        assert!(decode_text(b"\x00\x01binary").is_err());
+        assert_eq!(decode_text(utf16).as_deref(), Ok("工号"));
+        assert!(decode_text(b"\x00\x01binary".to_vec()).is_err());
     }
 
     #[test]
