@@ -56,7 +56,7 @@ pub enum Employment {
 
 /// One validated row of HR data, already keyed: the ID number does not travel further than the
 /// parser.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonRecord {
     pub key: PersonKey,
     pub profile: Profile,
@@ -67,6 +67,18 @@ pub struct PersonRecord {
 }
 
 impl PersonRecord {
+    /// The person as the store keeps them, written at `at`.
+    pub fn at(self, at: DateTime<Utc>) -> Person {
+        Person {
+            key: self.key,
+            profile: self.profile,
+            employment: self.employment,
+            leave_date: self.leave_date,
+            source: self.source,
+            updated_at: at,
+        }
+    }
+
     /// Whether the person has left as of `today` (离职, or a leaving date that has come).
     pub fn has_left(&self, today: NaiveDate) -> bool {
         self.employment == Employment::Left || self.leave_date.is_some_and(|d| d <= today)
@@ -82,6 +94,19 @@ pub struct Person {
     pub leave_date: Option<NaiveDate>,
     pub source: String,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Person {
+    /// The person as a plan writes them (the store sets the time).
+    pub fn record(self) -> PersonRecord {
+        PersonRecord {
+            key: self.key,
+            profile: self.profile,
+            employment: self.employment,
+            leave_date: self.leave_date,
+            source: self.source,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

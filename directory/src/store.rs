@@ -13,7 +13,7 @@ use crate::target::ldap::{DitDelta, Node, TrackedUser};
 use crate::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
-    AccountChange, AccountStatus, Company, CompanyCode, NewRun, OperatingMode, Person, PersonKey, Plan, RowError,
+    AccountChange, AccountStatus, Company, CompanyCode, NewRun, OperatingMode, PersonKey, PersonRecord, Plan, RowError,
     RunDetail, RunId, RunStatus, RunSummary, StoredPerson,
 };
 
@@ -76,7 +76,7 @@ pub struct RunPart<'a> {
     /// Companies to upsert (those of the run, with its first part).
     pub companies: &'a [Company],
     /// The part's people and account changes.
-    pub people: &'a [Person],
+    pub people: &'a [PersonRecord],
     pub changes: &'a [AccountChange],
     /// How many of the run's changes earlier parts wrote (the ledger numbers this part's after them).
     pub changes_before: usize,

@@ -194,7 +194,7 @@ macro_rules! store_impl {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 run: RunId,
                 companies: &[Company],
-                (people, changes): (&[Person], &[AccountChange]),
+                (people, changes): (&[PersonRecord], &[AccountChange]),
                 changes_before: usize,
                 at: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
@@ -253,7 +253,7 @@ macro_rules! store_impl {
                             .push_bind(employment_text(p.employment))
                             .push_bind(date_text(p.leave_date))
                             .push_bind(p.source.as_str())
-                            .push_bind(millis(p.updated_at));
+                            .push_bind(now);
                     });
                     q.push(
                         " ON CONFLICT (person_key) DO UPDATE SET employee_number = excluded.employee_number, \

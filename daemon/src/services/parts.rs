@@ -73,7 +73,7 @@ pub fn split(plan: &mut Plan, delta: &DitDelta, first: usize, size: usize) -> Op
     let ops = ends(count, delta.ops.iter().map(op_part))?;
     let users = ends(count, delta.users.iter().map(|(k, _)| part_of.get(k.as_str()).copied()))?;
     let mut people = vec![0usize; count];
-    let people_part = |p: &orgid_directory::Person| part_of.get(p.key.as_str()).copied().unwrap_or(0);
+    let people_part = |p: &orgid_directory::PersonRecord| part_of.get(p.key.as_str()).copied().unwrap_or(0);
     for p in &plan.people {
         people[people_part(p)] += 1;
     }

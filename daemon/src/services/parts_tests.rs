@@ -1,6 +1,6 @@
 use chrono::{TimeZone, Utc};
 use orgid_directory::target::ldap::{DirOp, Dn, Node, NodeKind, TrackedUser};
-use orgid_directory::{Account, AccountChange, AccountStatus, CompanyCode, Employment, Op, Person, PersonKey, Profile};
+use orgid_directory::{Account, AccountChange, AccountStatus, CompanyCode, Employment, Op, PersonKey, PersonRecord, Profile};
 
 use super::*;
 
@@ -8,8 +8,8 @@ fn key(i: usize) -> PersonKey {
     PersonKey::from(format!("k{i}"))
 }
 
-fn person(i: usize) -> Person {
-    Person {
+fn person(i: usize) -> PersonRecord {
+    PersonRecord {
         key: key(i),
         profile: Profile {
             employee_number: format!("E{i}"),
@@ -27,7 +27,6 @@ fn person(i: usize) -> Person {
         employment: Employment::Active,
         leave_date: None,
         source: "s".into(),
-        updated_at: Utc.timestamp_opt(0, 0).unwrap(),
     }
 }
 

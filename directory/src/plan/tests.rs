@@ -74,8 +74,9 @@ fn apply(current: &[StoredPerson], plan: &Plan) -> Vec<StoredPerson> {
     let mut by_key: std::collections::BTreeMap<PersonKey, StoredPerson> =
         current.iter().map(|sp| (sp.person.key.clone(), sp.clone())).collect();
     for p in &plan.people {
-        let entry = by_key.entry(p.key.clone()).or_insert_with(|| StoredPerson { person: p.clone(), account: None });
-        entry.person = p.clone();
+        let person = p.clone().at(chrono::DateTime::UNIX_EPOCH);
+        let entry = by_key.entry(p.key.clone()).or_insert_with(|| StoredPerson { person: person.clone(), account: None });
+        entry.person = person;
     }
     for c in &plan.changes {
         if let Some(sp) = by_key.get_mut(&c.person_key) {

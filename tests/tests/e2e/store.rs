@@ -135,6 +135,7 @@ fn change(op: Op, p: &Person, account: Account, before: Option<AccountStatus>) -
 }
 
 pub(crate) fn plan_of(people: Vec<Person>, changes: Vec<AccountChange>) -> Plan {
+    let people = people.into_iter().map(Person::record).collect();
     let mut plan = Plan { people, changes, ..Plan::default() };
     for c in &plan.changes {
         plan.counts.add(c.op);
@@ -161,13 +162,14 @@ pub(crate) fn first_plan() -> Plan {
     plan_of(vec![p2, p1, p3], changes)
 }
 
-/// What `people()` returns after `plan` was applied to an empty store (ordered by person key).
-fn stored(plan: &Plan) -> Vec<StoredPerson> {
+/// What `people()` returns after `plan` was applied to an empty store at `at` (ordered by person
+/// key).
+fn stored(plan: &Plan, at: DateTime<Utc>) -> Vec<StoredPerson> {
     let mut out: Vec<StoredPerson> = plan
         .people
         .iter()
         .map(|p| StoredPerson {
-            person: p.clone(),
+            person: p.clone().at(at),
             account: plan.changes.iter().find(|c| c.person_key == p.key).map(|c| c.account.clone()),
         })
         .collect();
@@ -250,7 +252,7 @@ async fn ok_run_applies_companies_people_accounts_and_changes(e: Env) {
     e.store.finish_run(id, RunOutcome { active_people: 3, ..ok(&companies, &plan, at(2)) }).await.expect("finish");
 
     assert_eq!(e.store.companies().await.expect("companies"), sorted(group()));
-    assert_eq!(e.store.people().await.expect("people"), stored(&plan));
+    assert_eq!(e.store.people().await.expect("people"), stored(&plan, at(2)));
     let detail = e.store.run(id).await.expect("run").expect("exists");
     let s = &detail.summary;
     assert_eq!(s.id, id);
@@ -276,11 +278,10 @@ async fn second_run_updates_people_accounts_and_companies(e: Env) {
     let r1 = e.apply(&group(), &first, at(0), at(2)).await;
 
     let t = at(60);
-    let mut p1 = first.people[1].clone();
+    let mut p1 = first.people[1].clone().at(at(61));
     p1.profile.department = "财务部/二科".into();
     p1.profile.grade = Some("M13".parse().expect("grade"));
-    p1.updated_at = t;
-    let p2 = first.people[0].clone();
+    let p2 = first.people[0].clone().at(at(2));
     let mut adjust = change(
         Op::Adjust,
         &p1,
@@ -303,7 +304,7 @@ async fn second_run_updates_people_accounts_and_companies(e: Env) {
 
     assert_eq!(e.store.companies().await.expect("companies"), sorted(companies));
     let people = e.store.people().await.expect("people");
-    let mut expected = stored(&first);
+    let mut expected = stored(&first, at(2));
     expected[0] = StoredPerson { person: p1, account: Some(adjust.account.clone()) };
     expected[1].account = Some(closed);
     assert_eq!(people, expected);
@@ -364,7 +365,7 @@ async fn person_by_employee_number_prefers_the_employed_holder(e: Env) {
     let plan = first_plan();
     e.apply(&group(), &plan, at(0), at(2)).await;
     let found = e.store.person_by_employee_number("1001").await.expect("lookup").expect("found");
-    assert_eq!(found, stored(&plan)[0]);
+    assert_eq!(found, stored(&plan, at(2))[0]);
     assert_eq!(e.store.person_by_employee_number("9999").await.expect("lookup"), None);
 
     // 3001 was a leaver's number in B (updated later), and is now an employee's in A.
@@ -373,7 +374,7 @@ async fn person_by_employee_number_prefers_the_employed_holder(e: Env) {
     let now = person("k9", "3001", "钱七", "A", at(50));
     e.apply(&group(), &plan_of(vec![gone, now.clone()], vec![]), at(99), at(101)).await;
     let holder = e.store.person_by_employee_number("3001").await.expect("lookup").expect("found");
-    assert_eq!(holder.person, now);
+    assert_eq!(holder.person, Person { updated_at: at(101), ..now }, "written at the run's time");
     assert_eq!(holder.account, None);
 }
 
@@ -526,7 +527,7 @@ async fn approve_run_applies_the_kept_plan(e: Env) {
     e.store.approve_run(held, by, at(31)).await.expect("approve");
 
     assert_eq!(e.store.companies().await.expect("companies"), sorted(group()));
-    assert_eq!(e.store.people().await.expect("people"), stored(&plan));
+    assert_eq!(e.store.people().await.expect("people"), stored(&plan, at(31)));
     let approving = e.store.run(by).await.expect("run").expect("exists");
     assert_eq!(approving.summary.status, RunStatus::Ok);
     assert_eq!(approving.summary.approval_of, Some(held));
@@ -579,7 +580,7 @@ async fn finish_conflicts_when_another_run_was_applied(e: Env) {
     e.store.finish_run(b, ok(&group(), &plan_b, at(1))).await.expect("b applies");
     let msg = conflict(e.store.finish_run(a, ok(&group(), &plan_a, at(2))).await);
     assert!(msg.contains(&format!("run {a}")), "{msg}");
-    assert_eq!(e.store.people().await.expect("people"), stored(&plan_b), "nothing of run a was applied");
+    assert_eq!(e.store.people().await.expect("people"), stored(&plan_b, at(1)), "nothing of run a was applied");
     assert_eq!(e.store.run(a).await.expect("run").expect("exists").summary.status, RunStatus::Running);
     e.store
         .finish_run(
@@ -610,7 +611,7 @@ async fn approve_conflicts_when_the_store_changed_since_the_hold(e: Env) {
     let by = e.store.begin_run(&new_run(at(4))).await.expect("begin");
     let msg = conflict(e.store.approve_run(held, by, at(5)).await);
     assert_eq!(msg, format!("the store changed since run {held} was held; run the sync again"));
-    assert_eq!(e.store.people().await.expect("people"), stored(&other));
+    assert_eq!(e.store.people().await.expect("people"), stored(&other, at(3)));
     assert_eq!(e.store.run(held).await.expect("run").expect("exists").summary.status, RunStatus::Held);
     assert_eq!(e.store.run(by).await.expect("run").expect("exists").summary.status, RunStatus::Running);
 }

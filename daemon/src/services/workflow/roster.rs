@@ -142,7 +142,7 @@ fn hold_confidential_changes(plan: &mut Plan, current: &[StoredPerson], index: &
     let group_operated = |code: &CompanyCode| index.get(code).is_some_and(|c| c.mode == OperatingMode::GroupOperated);
     let mut held = Vec::new();
     let mut counts = plan.counts;
-    let people: HashMap<&PersonKey, &orgid_directory::Person> = plan.people.iter().map(|p| (&p.key, p)).collect();
+    let people: HashMap<&PersonKey, &orgid_directory::PersonRecord> = plan.people.iter().map(|p| (&p.key, p)).collect();
     plan.changes.retain(|c| {
         let kind = match c.op {
             Op::Adjust | Op::Move => RequestKind::Adjust,

@@ -98,8 +98,8 @@ impl World {
         // The store: people and accounts …
         for p in &plan.people {
             match self.people.iter_mut().find(|sp| sp.person.key == p.key) {
-                Some(sp) => sp.person = p.clone(),
-                None => self.people.push(StoredPerson { person: p.clone(), account: None }),
+                Some(sp) => sp.person = p.clone().at(chrono::DateTime::UNIX_EPOCH),
+                None => self.people.push(StoredPerson { person: p.clone().at(chrono::DateTime::UNIX_EPOCH), account: None }),
             }
         }
         for c in &plan.changes {
