@@ -58,6 +58,7 @@ impl Provider {
         self.inner.store.set_password(login, &hash, s.change_initial, now, s.history, &[reset]).await?;
         let ended = event(EventKind::Logout, "password reset: every session and grant ended");
         self.inner.store.end_sessions_of(login, now, &[ended]).await?;
+        self.single_logout_soon();
         Ok(pw)
     }
 }

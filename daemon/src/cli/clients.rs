@@ -1,4 +1,4 @@
-//! `orgid clients …`: the OIDC clients (OA modules) registered in the store, besides the
+//! `orgid clients …`: the OIDC and CAS clients (OA modules) registered in the store, besides the
 //! configuration's.
 
 use std::io::Write;
@@ -37,6 +37,16 @@ pub enum ClientsCommand {
         access_token_alg: Option<String>,
         #[arg(long)]
         require_totp: bool,
+        /// oidc (default) or cas.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// CAS: a service URL, or an anchored pattern `^https://oa\.example\.com/.*$` (its
+        /// scheme and host literal); repeated for each.
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// OIDC: where logout tokens are POSTed when a session it signed in with ends.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
     List {
         #[arg(long, value_enum, default_value = "table")]
@@ -59,6 +69,9 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
             id_token_alg,
             access_token_alg,
             require_totp,
+            protocol,
+            services,
+            backchannel_logout_uri,
         } => {
             let new = NewClient {
                 id: id.clone(),
@@ -71,6 +84,9 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 id_token_alg,
                 access_token_alg,
                 require_totp,
+                protocol,
+                services,
+                backchannel_logout_uri,
             };
             let secret = idp::add_client(app, new).await?;
             writeln!(out, "client `{id}` added")?;
@@ -103,6 +119,9 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
             "access_token_alg",
             "require_totp",
             "redirect_uris",
+            "protocol",
+            "services",
+            "backchannel_logout_uri",
         ],
         rows: clients
             .iter()
@@ -118,6 +137,9 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
                     provider.access_token_alg(c).as_str().into(),
                     c.require_totp.to_string(),
                     c.redirect_uris.join(" "),
+                    c.protocol.as_str().into(),
+                    c.services.join(" "),
+                    c.backchannel_logout_uri.clone().unwrap_or_default(),
                 ]
             })
             .collect(),

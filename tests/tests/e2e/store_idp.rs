@@ -152,6 +152,9 @@ fn client(id: &str) -> StoredClient {
         access_token_alg: Some("EdDSA".into()),
         require_totp: true,
         created_at: at(0),
+        protocol: "oidc".into(),
+        services: vec![],
+        backchannel_logout_uri: Some(format!("https://{id}.example.com/backchannel")),
     }
 }
 
