@@ -30,6 +30,9 @@ pub(crate) struct LogoutMessage {
     pub url: String,
     pub field: &'static str,
     pub value: String,
+    /// A redirect counts as received (CAS clients such as mod_auth_cas act on the logout
+    /// request, then send the unauthenticated POST to the login page); OIDC wants a 2xx.
+    pub redirect_ok: bool,
 }
 
 fn why(end: SessionEnd) -> &'static str {
@@ -114,6 +117,11 @@ impl Provider {
             .send()
             .await
             .map_err(|e| format!("{}", e.without_url()))?;
-        if res.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", res.status().as_u16())) }
+        let st = res.status();
+        if st.is_success() || (m.redirect_ok && st.is_redirection()) {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", st.as_u16()))
+        }
     }
 }

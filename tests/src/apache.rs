@@ -48,9 +48,9 @@ CASLoginURL {cas_base}/cas/login
 CASValidateURL {cas_base}/cas/p3/serviceValidate
 CASVersion 2
 CASCookiePath {d}/cas/
-CASCookie ORGID_TEST_CAS
+CASAttributePrefix CAS-
 CASDebug On
-CASSingleSignOut On
+CASSSOEnabled On
 CASValidateSAML Off
 CASCertificatePath /etc/ssl/certs/
 <Directory "{d}/www/protected">
@@ -58,8 +58,8 @@ CASCertificatePath /etc/ssl/certs/
   AddHandler cgi-script .cgi
   DirectoryIndex index.cgi
   AuthType CAS
+  CASCookie ORGID_TEST_CAS
   CASAuthNHeader CAS-User
-  CASAttributePrefix CAS-
   Require valid-user
 </Directory>
 "#

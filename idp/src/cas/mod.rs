@@ -122,7 +122,7 @@ impl Provider {
         client: &Client,
         from_credentials: bool,
     ) -> Result<Response, IdpError> {
-        let ticket = format!("ST-{}", random_token(32)?);
+        let ticket = new_ticket()?;
         let now = self.now();
         self.inner
             .store
@@ -142,6 +142,15 @@ impl Provider {
         let sep = if service.contains('?') { '&' } else { '?' };
         Ok(see_other(&format!("{service}{sep}ticket={ticket}"), &[]))
     }
+}
+
+/// `ST-` and 256 random bits in hex: CAS 3.0 §3.1.1 asks for letters, digits and `-` only
+/// (mod_auth_cas ignores a ticket with `_`, which base64url has).
+fn new_ticket() -> Result<String, IdpError> {
+    use ring::rand::SecureRandom;
+    let mut buf = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut buf).map_err(|_| IdpError::Internal("no system randomness".into()))?;
+    Ok(format!("ST-{}", hex::encode(buf)))
 }
 
 /// `/cas/logout`: ends the SSO session at once (CAS 3.0 §2.3) and tells every service and
@@ -185,5 +194,5 @@ pub(crate) fn logout_request(n: &orgid_directory::idp::LogoutNotice, now: chrono
         esc(&n.login),
         esc(ticket)
     );
-    Some(crate::slo::LogoutMessage { url: n.target.clone(), field: "logoutRequest", value })
+    Some(crate::slo::LogoutMessage { url: n.target.clone(), field: "logoutRequest", value, redirect_ok: true })
 }

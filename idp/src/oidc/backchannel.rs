@@ -54,6 +54,6 @@ impl Provider {
         };
         let key = self.inner.keys.signer(client.id_token_alg, now).await?;
         let token = super::jwt::sign_typed(&claims, &key, "logout+jwt")?;
-        Ok(Some(LogoutMessage { url: uri, field: "logout_token", value: token }))
+        Ok(Some(LogoutMessage { url: uri, field: "logout_token", value: token, redirect_ok: false }))
     }
 }
