@@ -155,7 +155,7 @@ macro_rules! cas_impl {
                 ::sqlx::query(
                     "INSERT INTO idp_logout_notices (id, session_hash, login, client_id, protocol, target, ticket, \
                      created_at, attempts, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $8) \
-                     ON CONFLICT (session_hash, client_id, ticket) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(n.id.as_str())
                 .bind(n.session_hash.as_str())

@@ -65,6 +65,7 @@ mod reload;
 mod serve;
 mod single_logout;
 mod store;
+mod store_cas;
 mod store_idp;
 mod store_idp_guards;
 mod store_ldap;
