@@ -1,8 +1,9 @@
 //! Single logout end to end: a test relying party receives the CAS logout requests and the OIDC
 //! back-channel logout tokens (validated as OpenID Connect Back-Channel Logout 1.0 §2.6 says)
 //! for each way a session ends: a logout, an administrator's password reset (which ends every
-//! session of the account), an account closed by the HR sync, and the idle timeout; a delivery
-//! that fails is retried.
+//! session of the account), an administrator ending the sessions (`orgid accounts
+//! end-sessions`), an account closed by the HR sync, and the idle timeout; a delivery that fails
+//! is retried.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -206,6 +207,13 @@ services = ['^http://127\.0\.0\.1:{port}/cas/.*$']
     rp.wait("/bcl", token_for(sid2)).await;
     rp.wait("/cas/app", request_for(ticket2)).await;
 
+    // 2b. An administrator ends the account's sessions.
+    let (_b2b, _, sid2b, ticket2b) = sign_in(&op, &rp, "wangfang", "Spring-2026e").await;
+    let (c, out) = orgid(&op.cfg, &["accounts", "end-sessions", "wangfang"]).await;
+    assert_eq!(c, 0, "{out}");
+    rp.wait("/bcl", token_for(sid2b)).await;
+    rp.wait("/cas/app", request_for(ticket2b)).await;
+
     // 3. The account closed by the HR sync.
     let (_b3, _, sid3, ticket3) = sign_in(&op, &rp, "lina", "Spring-2026c").await;
     let hr = Hr { dir: op.cfg.parent().unwrap().to_path_buf() };
@@ -225,8 +233,8 @@ services = ['^http://127\.0\.0\.1:{port}/cas/.*$']
     rp.wait("/cas/app", request_for(ticket4)).await;
 
     // Each is told once, and every delivery is audited.
-    assert_eq!(rp.count("/bcl"), 4, "{:?}", rp.got.lock().unwrap());
-    assert_eq!(rp.count("/cas/app"), 4);
+    assert_eq!(rp.count("/bcl"), 5, "{:?}", rp.got.lock().unwrap());
+    assert_eq!(rp.count("/cas/app"), 5);
     let (c, out) = orgid(&op.cfg, &["audit", "query", "--all", "--format", "json", "--type", "single_logout"]).await;
     assert_eq!(c, 0, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -234,6 +242,9 @@ services = ['^http://127\.0\.0\.1:{port}/cas/.*$']
     let n = |outcome: &str| records.iter().filter(|r| r["outcome"] == outcome).count();
     assert_eq!(n("failure"), 1, "the flaky client's first try: {out}");
     assert!(n("success") >= 9, "{out}");
+    let (c, out2) = orgid(&op.cfg, &["audit", "query", "--all", "--format", "json", "--type", "logout"]).await;
+    assert_eq!(c, 0);
+    assert!(out2.contains("every session ended by an administrator"), "{out2}");
     for why in ["session ended", "account can no longer sign in", "session expired"] {
         assert!(out.contains(why), "{why}: {out}");
     }

@@ -307,6 +307,22 @@ pub async fn reset_password(app: &App, login: &str) -> anyhow::Result<Reset> {
     Ok(Reset::Sent)
 }
 
+/// `orgid accounts end-sessions LOGIN`: ends every SSO session of the account and tells the
+/// clients of those sessions (single logout). The sweep of a running `serve` delivers what this
+/// process has no time to.
+pub async fn end_sessions(app: &App, login: &str) -> anyhow::Result<()> {
+    if app.store.subject(login).await?.is_none() {
+        bail!("there is no account `{login}`; see `orgid accounts list`");
+    }
+    let provider = provider(app).await?;
+    provider.end_sessions(login, &operator()).await?;
+    // Delivered here when it can be (a CLI run ends before a background sweep would).
+    if let Err(e) = provider.single_logout().await {
+        tracing::warn!("single logout: {e}; `serve` retries it");
+    }
+    Ok(())
+}
+
 /// Hands a one-time password to the configured notifier (on its stdin, never in its arguments or
 /// environment), which delivers it to the account holder. Errors if no notifier is configured.
 pub(crate) async fn send_password(
