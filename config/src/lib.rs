@@ -18,8 +18,9 @@ use serde::Deserialize;
 pub use alerts::AlertsConfig;
 pub use backup::BackupConfig;
 pub use idp::{
-    CasConfig, ClientConfig, ClientProtocol, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
-    SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_service, check_scopes, default_scopes,
+    CasConfig, ClientConfig, ClientProtocol, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig,
+    STANDARD_SCOPES, SessionConfig, SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes,
+    check_service, default_scopes,
 };
 pub use secret::Secret;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};

@@ -36,7 +36,9 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
-use orgid_config::{CasConfig, ClientConfig, LoginConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
+use orgid_config::{
+    CasConfig, ClientConfig, LoginConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig,
+};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
@@ -241,7 +243,10 @@ impl Provider {
 
     /// The single-logout message of a notice, written by its protocol's face; `None` when
     /// there is nothing to send (the client is gone, or has no logout address).
-    async fn logout_message(&self, n: &orgid_directory::idp::LogoutNotice) -> Result<Option<slo::LogoutMessage>, IdpError> {
+    async fn logout_message(
+        &self,
+        n: &orgid_directory::idp::LogoutNotice,
+    ) -> Result<Option<slo::LogoutMessage>, IdpError> {
         match orgid_config::ClientProtocol::parse(&n.protocol) {
             Some(orgid_config::ClientProtocol::Cas) => Ok(cas::logout_request(n, self.now())),
             Some(orgid_config::ClientProtocol::Oidc) => self.logout_token(n).await,

@@ -50,8 +50,7 @@ impl Provider {
         loop {
             let now = self.now();
             let idle = Duration::minutes(i64::from(self.inner.settings.session.idle_minutes));
-            let due =
-                self.inner.store.logouts_due(now, now - idle, now + Duration::seconds(CLAIM_SECS), BATCH).await?;
+            let due = self.inner.store.logouts_due(now, now - idle, now + Duration::seconds(CLAIM_SECS), BATCH).await?;
             let n = due.len();
             for (notice, end) in due {
                 if self.deliver(&notice, end).await? {
@@ -102,7 +101,10 @@ impl Provider {
                 let retry = (!last).then(|| now + Duration::seconds(FIRST_RETRY_SECS << n.attempts.min(10)));
                 let text = if last { format!("given up: {e}") } else { format!("will retry: {e}") };
                 tracing::warn!(client = %n.client_id, target = %n.target, "single logout not delivered: {e}");
-                self.inner.store.logout_tried(&n.id, false, retry, &[event(AuditOutcome::Failure).reason(text)]).await?;
+                self.inner
+                    .store
+                    .logout_tried(&n.id, false, retry, &[event(AuditOutcome::Failure).reason(text)])
+                    .await?;
                 Ok(false)
             }
         }

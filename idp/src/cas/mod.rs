@@ -182,7 +182,10 @@ async fn logout(
 /// The logout request a service gets when the session its ticket came from ends (CAS 3.0
 /// Appendix C: a SAML 1.1-style `LogoutRequest` naming the ticket as `SessionIndex`), POSTed
 /// as `logoutRequest` to the service URL the ticket was validated for.
-pub(crate) fn logout_request(n: &orgid_directory::idp::LogoutNotice, now: chrono::DateTime<chrono::Utc>) -> Option<crate::slo::LogoutMessage> {
+pub(crate) fn logout_request(
+    n: &orgid_directory::idp::LogoutNotice,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::slo::LogoutMessage> {
     let ticket = n.ticket.as_deref()?;
     let id = random_token(16).ok()?;
     let esc = validate::esc;

@@ -101,7 +101,8 @@ impl Provider {
         let ctx = peer.context(client_id, session.map(String::as_str));
         let outcome = if result.is_ok() { AuditOutcome::Success } else { AuditOutcome::Failure };
         let actor = orgid_directory::audit::Actor::System("cas".into());
-        let mut event = AuditEvent::new(now, EventKind::CasValidate, outcome, actor).context(&ctx).attr("service", service);
+        let mut event =
+            AuditEvent::new(now, EventKind::CasValidate, outcome, actor).context(&ctx).attr("service", service);
         if let Some(l) = login {
             let company = match &result {
                 Ok(v) => Some(v.subject.company.clone()),
@@ -143,7 +144,7 @@ impl Provider {
         service: &str,
         ticket: &str,
         renew: bool,
-    ) -> Result<Validated, (Refusal, Option<CasTicket>)> {
+    ) -> Result<Validated, (Refusal, Option<Box<CasTicket>>)> {
         let internal = |e: IdpError| {
             tracing::error!(error = %e, "CAS validation failed");
             (Refusal(CasError::InternalError, "the ticket could not be checked"), None)
@@ -152,12 +153,11 @@ impl Provider {
             return Err((Refusal(CasError::InvalidTicketSpec, "only service tickets (ST-) are issued"), None));
         }
         let now = self.now();
-        let Some(t) =
-            self.inner.store.take_ticket(&sha256_hex(ticket), now).await.map_err(|e| internal(e.into()))?
+        let Some(t) = self.inner.store.take_ticket(&sha256_hex(ticket), now).await.map_err(|e| internal(e.into()))?
         else {
             return Err((Refusal(CasError::InvalidTicket, "ticket not recognized, or already used"), None));
         };
-        let refuse = |code, text| Err((Refusal(code, text), Some(t.clone())));
+        let refuse = |code, text| Err((Refusal(code, text), Some(Box::new(t.clone()))));
         if t.expires_at <= now {
             return refuse(CasError::InvalidTicket, "ticket expired");
         }

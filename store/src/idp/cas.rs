@@ -178,8 +178,7 @@ macro_rules! cas_impl {
                 idle_before: DateTime<Utc>,
                 claim_until: DateTime<Utc>,
                 limit: u32,
-            ) -> Result<Vec<(orgid_directory::idp::LogoutNotice, orgid_directory::idp::SessionEnd)>, StoreError>
-            {
+            ) -> Result<Vec<(orgid_directory::idp::LogoutNotice, orgid_directory::idp::SessionEnd)>, StoreError> {
                 let rows = ::sqlx::query_as::<_, $crate::idp::cas::NoticeDb>($crate::idp::cas::DUE_SQL)
                     .bind(millis(now))
                     .bind(millis(idle_before))

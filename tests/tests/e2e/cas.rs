@@ -133,7 +133,10 @@ async fn cas_login_validation_attributes_and_every_refusal() {
 
     // Forged, of another kind, or missing.
     let forged = format!("ST-{}", "A".repeat(43));
-    assert_eq!(code(&validate(&op, "/cas/serviceValidate", EXACT, &forged, &[]).await).as_deref(), Some("INVALID_TICKET"));
+    assert_eq!(
+        code(&validate(&op, "/cas/serviceValidate", EXACT, &forged, &[]).await).as_deref(),
+        Some("INVALID_TICKET")
+    );
     assert_eq!(
         code(&validate(&op, "/cas/proxyValidate", EXACT, "PT-1-abc", &[]).await).as_deref(),
         Some("INVALID_TICKET_SPEC")
@@ -207,9 +210,11 @@ async fn cas_services_are_checked_in_the_configuration_and_the_cli() {
         let out = crate::sync::orgid_err(&op.cfg, &full).await;
         assert!(out.contains(why), "{full:?}: {out}");
     }
-    let (c, out) =
-        orgid(&op.cfg, &["clients", "add", "seeyon", "--protocol", "cas", "--service", "^https://oa\\.example\\.com/.*$"])
-            .await;
+    let (c, out) = orgid(
+        &op.cfg,
+        &["clients", "add", "seeyon", "--protocol", "cas", "--service", "^https://oa\\.example\\.com/.*$"],
+    )
+    .await;
     assert_eq!(c, 0, "{out}");
     let (_, list) = orgid(&op.cfg, &["clients", "list", "--format", "json"]).await;
     assert!(list.contains("seeyon") && list.contains("\"cas\""), "{list}");

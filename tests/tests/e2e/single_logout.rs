@@ -169,19 +169,30 @@ services = ['^http://127\.0\.0\.1:{port}/cas/.*$']
         port = rp.port
     );
     let op = Op::start(Backend::Sqlite, &extra).await;
-    let meta: Value = op.http.get(format!("{}/.well-known/openid-configuration", op.base)).send().await.unwrap().json().await.unwrap();
+    let meta: Value = op
+        .http
+        .get(format!("{}/.well-known/openid-configuration", op.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["backchannel_logout_supported"], true);
     assert_eq!(meta["backchannel_logout_session_supported"], true);
     let (_, jwks) = op.metadata().await;
-    let token_for = |sid: String| move |f: &HashMap<String, String>| {
-        f.get("logout_token").is_some_and(|t| {
-            let c: Value = serde_json::from_slice(&B64.decode(t.split('.').nth(1).unwrap()).unwrap()).unwrap();
-            c["sid"] == sid.as_str()
-        })
+    let token_for = |sid: String| {
+        move |f: &HashMap<String, String>| {
+            f.get("logout_token").is_some_and(|t| {
+                let c: Value = serde_json::from_slice(&B64.decode(t.split('.').nth(1).unwrap()).unwrap()).unwrap();
+                c["sid"] == sid.as_str()
+            })
+        }
     };
     let request_for = |ticket: String| {
         move |f: &HashMap<String, String>| {
-            f.get("logoutRequest").is_some_and(|r| r.contains(&format!("<samlp:SessionIndex>{ticket}</samlp:SessionIndex>")))
+            f.get("logoutRequest")
+                .is_some_and(|r| r.contains(&format!("<samlp:SessionIndex>{ticket}</samlp:SessionIndex>")))
         }
     };
 

@@ -15,7 +15,10 @@ use super::audit::all_records;
 use super::store::{Env, at};
 use super::store_idp::{seed_accounts, session};
 
-both_backends!(tickets_are_spent_once_even_concurrently_and_purged_after_expiry, notices_fall_due_when_their_session_is_over);
+both_backends!(
+    tickets_are_spent_once_even_concurrently_and_purged_after_expiry,
+    notices_fall_due_when_their_session_is_over
+);
 
 fn ticket(hash: &str) -> CasTicket {
     CasTicket {
