@@ -35,7 +35,8 @@ impl Provider {
     }
 
     /// Ends every session of `login` (an operator's decision: a lost phone, a shared screen), with
-    /// the grants issued in them; every client of those sessions is told (single logout).
+    /// the grants issued in them; every client of those sessions is told by the next single-logout
+    /// sweep.
     /// Recorded as a logout by `actor`, if a session or grant ended.
     pub async fn end_sessions(&self, login: &str, actor: &Actor) -> Result<(), IdpError> {
         let now = self.now();
@@ -44,7 +45,6 @@ impl Provider {
             .subject(login, company.as_ref())
             .reason("every session ended by an administrator");
         self.inner.store.end_sessions_of(login, now, &[ended]).await?;
-        self.single_logout_soon();
         Ok(())
     }
 
@@ -71,8 +71,9 @@ impl Provider {
         let reset = event(EventKind::PasswordReset, "one-time initial password set");
         self.inner.store.set_password(login, &hash, s.change_initial, now, s.history, &[reset]).await?;
         let ended = event(EventKind::Logout, "password reset: every session and grant ended");
+        // Their clients are told by the next sweep (`single_logout`: `serve` runs one every few
+        // seconds; a command runs one before it exits).
         self.inner.store.end_sessions_of(login, now, &[ended]).await?;
-        self.single_logout_soon();
         Ok(pw)
     }
 }

@@ -86,11 +86,13 @@ async fn validate_xml(State(p): State<Provider>, peer: Peer, Query(q): Query<Has
 impl Provider {
     async fn validate_ticket(&self, q: &HashMap<String, String>, peer: &Peer) -> Result<Validated, Refusal> {
         let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let (Some(service), Some(ticket)) = (get("service"), get("ticket")) else {
-            return Err(Refusal(CasError::InvalidRequest, "service and ticket are required"));
-        };
+        let (service, ticket) = (get("service").unwrap_or(""), get("ticket").unwrap_or(""));
         let renew = q.get("renew").is_some_and(|v| matches!(v.as_str(), "true" | "1" | ""));
-        let result = self.check_ticket(service, ticket, renew).await;
+        let result = if service.is_empty() || ticket.is_empty() {
+            Err((Refusal(CasError::InvalidRequest, "service and ticket are required"), None))
+        } else {
+            self.check_ticket(service, ticket, renew).await
+        };
         let now = self.now();
         // The audit record: who (if the ticket named someone), which client, what outcome.
         let (login, client_id, session) = match &result {
@@ -106,7 +108,7 @@ impl Provider {
         if let Some(l) = login {
             let company = match &result {
                 Ok(v) => Some(v.subject.company.clone()),
-                _ => None,
+                Err(_) => self.inner.store.subject(l).await.ok().flatten().map(|s| s.company),
             };
             event = event.subject(l, company.as_ref());
         }

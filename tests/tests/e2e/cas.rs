@@ -191,6 +191,11 @@ async fn cas_login_validation_attributes_and_every_refusal() {
     assert_eq!(count("success", None), 3, "{out}");
     assert_eq!(count("failure", Some("INVALID_SERVICE")), 1, "{out}");
     assert!(count("failure", Some("INVALID_TICKET")) >= 4, "{out}");
+    assert_eq!(count("failure", Some("INVALID_REQUEST")), 1, "{out}");
+    assert!(
+        records.iter().any(|r| r["reason"] == "INVALID_SERVICE" && r["company"] == "G000" && r["client_id"] == "oa"),
+        "a refusal names the account's company and the client: {out}"
+    );
     assert!(out.contains("\"login\": \"zhangwei\"") || out.contains("\"login\":\"zhangwei\""), "{out}");
     assert!(!out.contains(&t1[3..]), "a ticket reached the audit trail");
     op.stop().await;

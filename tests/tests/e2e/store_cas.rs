@@ -88,6 +88,7 @@ async fn notices_fall_due_when_their_session_is_over(e: Env) {
     s.create_session(&session("ended", "zhangsan")).await.unwrap();
     s.create_session(&SessionRecord { last_seen_at: at(-100), ..session("idle", "zhangsan") }).await.unwrap();
     s.create_session(&session("closed", "lisi")).await.unwrap();
+    s.create_session(&SessionRecord { expires_at: at(2), ..session("absolute", "zhangsan") }).await.unwrap();
     s.end_session("ended", at(2), &[]).await.unwrap();
     for (id, sess, login) in [
         ("n-live", "live", "zhangsan"),
@@ -95,6 +96,7 @@ async fn notices_fall_due_when_their_session_is_over(e: Env) {
         ("n-idle", "idle", "zhangsan"),
         ("n-closed", "closed", "lisi"),
         ("n-gone", "gone", "zhangsan"),
+        ("n-absolute", "absolute", "zhangsan"),
     ] {
         s.add_notice(&notice(id, sess, login)).await.unwrap();
     }
@@ -110,13 +112,14 @@ async fn notices_fall_due_when_their_session_is_over(e: Env) {
     assert_eq!(
         got,
         [
+            ("n-absolute", SessionEnd::Expired),
             ("n-closed", SessionEnd::AccountClosed),
             ("n-ended", SessionEnd::Ended),
             ("n-gone", SessionEnd::Ended),
             ("n-idle", SessionEnd::Expired),
         ]
     );
-    assert_eq!(due[1].0.ticket.as_deref(), Some("ST-n-ended"));
+    assert_eq!(due[2].0.ticket.as_deref(), Some("ST-n-ended"));
     // Claimed: another sweep within the claim gets nothing.
     assert!(s.logouts_due(now, idle_before, now + Duration::minutes(1), 100).await.unwrap().is_empty());
 
@@ -134,7 +137,9 @@ async fn notices_fall_due_when_their_session_is_over(e: Env) {
     // its attempt counted; the delivered and the given-up never.
     let later = at(5);
     let due = s.logouts_due(later, later - Duration::minutes(30), later + Duration::minutes(1), 100).await.unwrap();
-    assert_eq!(due.iter().map(|(n, _)| n.id.as_str()).collect::<Vec<_>>(), ["n-closed"]);
+    let mut ids: Vec<&str> = due.iter().map(|(n, _)| n.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["n-absolute", "n-closed"]);
     let retry = at(10);
     let due = s.logouts_due(retry, retry - Duration::minutes(30), retry + Duration::minutes(1), 100).await.unwrap();
     let idle = due.iter().find(|(n, _)| n.id == "n-idle").expect("retried");

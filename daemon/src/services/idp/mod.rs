@@ -299,6 +299,10 @@ pub async fn reset_password(app: &App, login: &str) -> anyhow::Result<Reset> {
     }
     let provider = provider(app).await?;
     let password = provider.reset_password(login, &operator()).await?;
+    // The ended sessions' applications are told now (a running `serve` retries what fails).
+    if let Err(e) = provider.single_logout().await {
+        tracing::warn!("single logout: {e}; `serve` retries it");
+    }
     let cmd = &app.config.notifier.command;
     if cmd.is_empty() {
         return Ok(Reset::Shown(password));
@@ -316,7 +320,7 @@ pub async fn end_sessions(app: &App, login: &str) -> anyhow::Result<()> {
     }
     let provider = provider(app).await?;
     provider.end_sessions(login, &operator()).await?;
-    // Delivered here when it can be (a CLI run ends before a background sweep would).
+    // Delivered here (a running `serve` retries what fails).
     if let Err(e) = provider.single_logout().await {
         tracing::warn!("single logout: {e}; `serve` retries it");
     }
