@@ -30,6 +30,11 @@ id = "hrm"
 protocol = "cas"
 services = ["http://127.0.0.1:9/hrm"]
 scopes = []
+[[clients]]
+id = "cas-vault"
+protocol = "cas"
+services = ["http://127.0.0.1:9/vault"]
+require_totp = true
 "#;
 
 fn enc(s: &str) -> String {
@@ -125,6 +130,14 @@ async fn cas_login_validation_attributes_and_every_refusal() {
     let page = cas_login(&mut b, EXACT, "&renew=true").await;
     assert_eq!(page.status, 200, "renew shows the login page: {:?}", page.location);
     assert!(page.body.contains("name=\"password\""), "{}", page.body);
+
+    // A service that needs the second factor: the SSO session (password only) is not enough.
+    let vault = "http://127.0.0.1:9/vault";
+    let page = cas_login(&mut b, vault, "").await;
+    assert_eq!((page.status, page.location.as_deref()), (200, None));
+    assert!(page.body.contains("name=\"code\""), "the second-factor page: {}", page.body);
+    let page = cas_login(&mut b, vault, "&gateway=true").await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some(vault)), "gateway: back without a ticket");
 
     // Expired: past `cas.ticket_ttl_secs`.
     let t5 = ticket_of(&cas_login(&mut b, EXACT, "").await, EXACT);
