@@ -256,6 +256,79 @@ pub struct ClientConfig {
     /// Every login to this client needs the second factor.
     #[serde(default)]
     pub require_totp: bool,
+    /// How it signs in: `oidc` (the default) or `cas` (a CAS 3.0 service: `services` instead of
+    /// redirect URIs and grants; its `scopes` say which attributes it is given).
+    #[serde(default)]
+    pub protocol: ClientProtocol,
+    /// CAS: the service URLs it may ask tickets for, each an exact URL or an anchored pattern
+    /// (`^https://oa\.example\.com/.*$`) whose scheme and host are literal.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// OIDC: where a logout token is POSTed when a session it got tokens in ends (OpenID
+    /// Connect Back-Channel Logout 1.0).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+/// The protocol a client signs in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProtocol {
+    #[default]
+    Oidc,
+    Cas,
+}
+
+impl ClientProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientProtocol::Oidc => "oidc",
+            ClientProtocol::Cas => "cas",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oidc" => Some(ClientProtocol::Oidc),
+            "cas" => Some(ClientProtocol::Cas),
+            _ => None,
+        }
+    }
+}
+
+/// `[cas]`: the CAS 3.0 face.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CasConfig {
+    /// A service ticket is valid this long (10 to 300 seconds) and once.
+    pub ticket_ttl_secs: u64,
+}
+
+impl Default for CasConfig {
+    fn default() -> Self {
+        Self { ticket_ttl_secs: 60 }
+    }
+}
+
+/// A CAS service a client may register: an exact URL (as a redirect URI), or an anchored
+/// pattern `^…$` whose scheme and host are literal, so it can never match another site.
+pub fn check_service(s: &str) -> Result<(), String> {
+    let Some(body) = s.strip_prefix('^') else {
+        return check_redirect_uri(s).map_err(str::to_string);
+    };
+    let Some(body) = body.strip_suffix('$') else { return Err("a pattern must end with `$`".into()) };
+    let rest = body
+        .strip_prefix("https://")
+        .or_else(|| body.strip_prefix("http://").filter(|_| is_loopback_http(&body.replace("\\.", "."))))
+        .ok_or("a pattern must start with `^https://` (http only on loopback)")?;
+    let host_end = rest.find(['/', ':']).ok_or("a pattern must have a literal host followed by `/` or `:`")?;
+    let host = &rest[..host_end];
+    let literal = host.replace("\\.", "");
+    if host.is_empty() || !literal.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err("a pattern's host must be literal (letters, digits, `-`, `\\.`)".into());
+    }
+    regex::Regex::new(s).map_err(|e| format!("is not a valid pattern: {e}"))?;
+    Ok(())
 }
 
 fn is_loopback_http(url: &str) -> bool {
@@ -341,6 +414,9 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     if !cfg.notifier.command.is_empty() && cfg.notifier.command[0].trim().is_empty() {
         err("notifier.command", "the first element must be a program".into());
     }
+    if !(10..=300).contains(&cfg.cas.ticket_ttl_secs) {
+        err("cas.ticket_ttl_secs", format!("is {}, but must be between 10 and 300 seconds", cfg.cas.ticket_ttl_secs));
+    }
     let mut ids = std::collections::HashSet::new();
     for (i, c) in cfg.clients.iter().enumerate() {
         let key = |k: &str| format!("clients.{i}.{k}");
@@ -348,6 +424,28 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             err(&key("id"), format!("`{}` must be letters, digits, `-`, `_` or `.`", c.id));
         } else if !ids.insert(c.id.as_str()) {
             err(&key("id"), format!("`{}` is used by another client", c.id));
+        }
+        if let Some(u) = &c.backchannel_logout_uri
+            && let Err(why) = check_redirect_uri(u)
+        {
+            err(&key("backchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if c.protocol == ClientProtocol::Cas {
+            if c.services.is_empty() {
+                err(&key("services"), "a CAS client needs at least one service".into());
+            }
+            for (j, s) in c.services.iter().enumerate() {
+                if let Err(why) = check_service(s) {
+                    err(&format!("clients.{i}.services.{j}"), format!("`{s}` {why}"));
+                }
+            }
+            if let Err(why) = check_scopes(&c.scopes, &[]) {
+                err(&key("scopes"), why);
+            }
+            continue;
+        }
+        if !c.services.is_empty() {
+            err(&key("services"), "only a CAS client (protocol = \"cas\") has services".into());
         }
         if let Some(s) = &c.secret
             && s.expose().len() < 16

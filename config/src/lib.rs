@@ -18,8 +18,9 @@ use serde::Deserialize;
 pub use alerts::AlertsConfig;
 pub use backup::BackupConfig;
 pub use idp::{
-    ClientConfig, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
-    SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes, default_scopes,
+    CasConfig, ClientConfig, ClientProtocol, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig,
+    STANDARD_SCOPES, SessionConfig, SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes,
+    check_service, default_scopes,
 };
 pub use secret::Secret;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
@@ -55,6 +56,8 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// The relying parties (OA modules). More can be added with `orgid clients add`.
     pub clients: Vec<ClientConfig>,
+    /// The CAS 3.0 face (its services are `[[clients]]` with `protocol = "cas"`).
+    pub cas: CasConfig,
     /// Delegation, approvals, SLA and penalties.
     pub workflow: WorkflowConfig,
     /// Snapshots of the store (`orgid backup`, and on a schedule in `serve`).

@@ -314,6 +314,64 @@ grants = ["authorization_code"]
 }
 
 #[test]
+fn cas_services_and_back_channel_uris_are_validated_with_their_keys() {
+    let cfg = parse(
+        r#"
+[cas]
+ticket_ttl_secs = 30
+[[clients]]
+id = "seeyon"
+protocol = "cas"
+services = ['^https://oa\.example\.com/seeyon/.*$', "https://hr.example.com/cas"]
+scopes = ["profile", "org"]
+[[clients]]
+id = "portal"
+redirect_uris = ["https://p.example.com/cb"]
+backchannel_logout_uri = "https://p.example.com/bcl"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.clients[0].protocol, crate::ClientProtocol::Cas);
+    assert_eq!(cfg.clients[1].protocol, crate::ClientProtocol::Oidc, "the default");
+    assert_eq!(cfg.cas.ticket_ttl_secs, 30);
+    assert_eq!(crate::CasConfig::default().ticket_ttl_secs, 60);
+
+    let errs = parse(
+        r#"
+[cas]
+ticket_ttl_secs = 301
+[[clients]]
+id = "open"
+protocol = "cas"
+services = ['^https://.*$', '^https://oa\.example\.com/.*', "https://oa.example.com/#x", '^http://oa\.example\.com/.*$']
+[[clients]]
+id = "none"
+protocol = "cas"
+[[clients]]
+id = "portal"
+redirect_uris = ["https://p.example.com/cb"]
+services = ["https://p.example.com/"]
+backchannel_logout_uri = "http://p.example.com/bcl"
+"#,
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    for k in [
+        "cas.ticket_ttl_secs",
+        "clients.0.services.0",
+        "clients.0.services.1",
+        "clients.0.services.2",
+        "clients.0.services.3",
+        "clients.1.services",
+        "clients.2.services",
+        "clients.2.backchannel_logout_uri",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing in {errs}");
+    }
+    assert!(crate::check_service(r"^http://127\.0\.0\.1:8080/oa/.*$").is_ok(), "plain http on loopback");
+}
+
+#[test]
 fn client_scopes_and_login_guards_have_defaults_and_are_validated() {
     let cfg = parse("[[clients]]\nid = \"portal\"\nredirect_uris = [\"https://p.example.com/cb\"]\n").expect("valid");
     assert_eq!(cfg.clients[0].scopes, STANDARD_SCOPES, "by default, what discovery advertises");

@@ -94,6 +94,103 @@ pub struct StoredClient {
     pub access_token_alg: Option<String>,
     pub require_totp: bool,
     pub created_at: DateTime<Utc>,
+    /// `oidc` or `cas`.
+    #[serde(default = "oidc")]
+    pub protocol: String,
+    /// CAS: its service URLs and anchored patterns.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// OIDC: where its back-channel logout tokens go.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+fn oidc() -> String {
+    "oidc".into()
+}
+
+/// A CAS service ticket (stored by its SHA-256), single-use and bound to its service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasTicket {
+    pub ticket_hash: String,
+    pub client_id: String,
+    /// The service URL exactly as the login asked (validation must name the same).
+    pub service: String,
+    pub login: String,
+    pub session_hash: String,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    /// Issued from a login that presented credentials (not from an existing session): what
+    /// `renew=true` at validation asks for.
+    pub from_credentials: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A client that got a ticket or a token in an SSO session: told (once) when the session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutNotice {
+    /// Random id of this notice.
+    pub id: String,
+    pub session_hash: String,
+    pub login: String,
+    pub client_id: String,
+    /// `cas` (a logout request to `target`, naming `ticket`) or `oidc` (a logout token to
+    /// `target`, its back-channel URI).
+    pub protocol: String,
+    pub target: String,
+    /// CAS: the service ticket the service's own session was opened with (spent already).
+    pub ticket: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Deliveries tried so far.
+    pub attempts: u32,
+}
+
+/// Why a session's clients are told it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Ended (a logout, a password reset, an administrator, a new login in the browser).
+    Ended,
+    /// Past its absolute or idle limit.
+    Expired,
+    /// Its account is no longer active (closed, disabled, its person departed).
+    AccountClosed,
+}
+
+/// CAS service tickets. (See [`IdpStore`] for transactions and audit.)
+#[async_trait]
+pub trait CasStore: Send + Sync {
+    async fn save_ticket(&self, ticket: &CasTicket) -> Result<(), StoreError>;
+    /// Spends a ticket atomically: the first call gets it (expired or not: the caller checks),
+    /// every later one `None`, as an unknown ticket does.
+    async fn take_ticket(&self, ticket_hash: &str, at: DateTime<Utc>) -> Result<Option<CasTicket>, StoreError>;
+}
+
+/// The clients of each SSO session, for single logout: a notice per client (per service ticket
+/// for CAS), delivered once the session has ended, retried until it is.
+#[async_trait]
+pub trait LogoutStore: Send + Sync {
+    /// Adds a notice unless one for the same session, client and ticket exists.
+    async fn add_notice(&self, notice: &LogoutNotice) -> Result<(), StoreError>;
+    /// Notices due at `now` (not delivered, not given up, their retry time reached) of
+    /// sessions that ended, expired (absolute, or last seen before `idle_before`) or whose
+    /// account can no longer sign in; each claimed until `claim_until` (another replica skips
+    /// it until then). At most `limit`.
+    async fn logouts_due(
+        &self,
+        now: DateTime<Utc>,
+        idle_before: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(LogoutNotice, SessionEnd)>, StoreError>;
+    /// The notice was delivered, or failed and is tried again at `retry_at` (given up without
+    /// one). `audit` (the outcome) is written with it.
+    async fn logout_tried(
+        &self,
+        id: &str,
+        delivered: bool,
+        retry_at: Option<DateTime<Utc>>,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
 }
 
 /// A signing key. It signs from `created_at` until `retire_at`, and stays published (for
@@ -263,7 +360,16 @@ impl ThrottleRule {
 /// change does not happen (`StoreError`). The caller describes the request (who, from where);
 /// the store adds only what the caller cannot know, as each method says.
 pub trait IdpStore:
-    CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + FormStore + ThrottleStore + IdpUpkeepStore
+    CredentialStore
+    + ClientStore
+    + SigningKeyStore
+    + SessionStore
+    + GrantStore
+    + FormStore
+    + ThrottleStore
+    + IdpUpkeepStore
+    + CasStore
+    + LogoutStore
 {
 }
 
@@ -276,6 +382,8 @@ impl<T> IdpStore for T where
         + FormStore
         + ThrottleStore
         + IdpUpkeepStore
+        + CasStore
+        + LogoutStore
         + ?Sized
 {
 }

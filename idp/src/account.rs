@@ -34,6 +34,20 @@ impl Provider {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
     }
 
+    /// Ends every session of `login` (an operator's decision: a lost phone, a shared screen), with
+    /// the grants issued in them; every client of those sessions is told by the next single-logout
+    /// sweep.
+    /// Recorded as a logout by `actor`, if a session or grant ended.
+    pub async fn end_sessions(&self, login: &str, actor: &Actor) -> Result<(), IdpError> {
+        let now = self.now();
+        let company = self.inner.store.subject(login).await?.map(|sub| sub.company);
+        let ended = AuditEvent::new(now, EventKind::Logout, AuditOutcome::Success, actor.clone())
+            .subject(login, company.as_ref())
+            .reason("every session ended by an administrator");
+        self.inner.store.end_sessions_of(login, now, &[ended]).await?;
+        Ok(())
+    }
+
     /// A one-time initial password for `login` (stored hashed, to be changed at first login);
     /// the caller hands it to the user. Ends the login's sessions and grants. Recorded as a
     /// password reset by `actor` (and a logout, if sessions or grants ended).
@@ -57,6 +71,8 @@ impl Provider {
         let reset = event(EventKind::PasswordReset, "one-time initial password set");
         self.inner.store.set_password(login, &hash, s.change_initial, now, s.history, &[reset]).await?;
         let ended = event(EventKind::Logout, "password reset: every session and grant ended");
+        // Their clients are told by the next sweep (`single_logout`: `serve` runs one every few
+        // seconds; a command runs one before it exits).
         self.inner.store.end_sessions_of(login, now, &[ended]).await?;
         Ok(pw)
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use orgid_config::{GrantType, Secret, SigningAlg};
+use orgid_config::{ClientProtocol, GrantType, Secret, SigningAlg};
 use orgid_directory::idp::StoredClient;
 
 use crate::{IdpError, Provider};
@@ -35,6 +35,12 @@ pub struct Client {
     pub require_totp: bool,
     /// From the configuration file (cannot be removed with the CLI).
     pub configured: bool,
+    /// How it signs in (OIDC or CAS).
+    pub protocol: ClientProtocol,
+    /// CAS: the service URLs and anchored patterns it may ask tickets for.
+    pub services: Vec<String>,
+    /// OIDC: where its back-channel logout tokens go.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -74,6 +80,9 @@ impl Client {
             access_token_alg: c.access_token_alg.as_deref().and_then(SigningAlg::parse),
             require_totp: c.require_totp,
             configured: false,
+            protocol: ClientProtocol::parse(&c.protocol).unwrap_or_default(),
+            services: c.services,
+            backchannel_logout_uri: c.backchannel_logout_uri,
         }
     }
 }
@@ -99,6 +108,9 @@ pub(crate) fn configured(clients: &[orgid_config::ClientConfig]) -> Vec<Client> 
             access_token_alg: c.access_token_alg,
             require_totp: c.require_totp,
             configured: true,
+            protocol: c.protocol,
+            services: c.services.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         })
         .collect()
 }

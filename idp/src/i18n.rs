@@ -72,6 +72,7 @@ pub enum Msg {
     Verify,
     ErrorTitle,
     UnknownClient,
+    UnknownService,
     BadRedirect,
     BadRequest,
     SessionExpired,
@@ -159,6 +160,10 @@ impl Msg {
             (ErrorTitle, Lang::En) => "Cannot sign in",
             (UnknownClient, Lang::Zh) => "未知的应用（client_id）。请从应用的登录入口重新进入。",
             (UnknownClient, Lang::En) => "Unknown application (client_id). Start again from the application.",
+            (UnknownService, Lang::Zh) => "该服务地址（service）未登记，无法登录。请联系应用管理员。",
+            (UnknownService, Lang::En) => {
+                "This service URL is not registered: signing in to it is refused. Contact its administrator."
+            }
             (BadRedirect, Lang::Zh) => "回调地址（redirect_uri）未登记。请联系应用管理员。",
             (BadRedirect, Lang::En) => {
                 "The redirect_uri is not registered for this application. Contact its administrator."

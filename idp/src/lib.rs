@@ -4,8 +4,9 @@
 //! pages (password, second factor, password change, expiry warning), the password policy, TOTP,
 //! the client registry and the audit records. The faces build on it and the core never imports
 //! them: `oidc/` is OpenID Connect (discovery, JWKS, authorize with PKCE, token, userinfo,
-//! revocation, introspection, RP-initiated logout); CAS and SAML are to come as `cas/` and
-//! `saml/`. This root wires them: the `Provider`, its router, and which face a login resumes.
+//! revocation, introspection, RP-initiated and back-channel logout); `cas/` is CAS 3.0; SAML is
+//! to come as `saml/`. This root wires them: the `Provider`, its router, which face a login
+//! resumes, and which face writes a single-logout message (`slo.rs` delivers them).
 //!
 //! The provider holds no state of its own between requests: sessions, codes, grants, tokens,
 //! keys, spent forms and failed-login budgets live in the store (`IdpStore`), and the login
@@ -15,6 +16,7 @@
 
 mod account;
 mod audit;
+mod cas;
 mod clients;
 mod crypto;
 mod forms;
@@ -25,6 +27,7 @@ mod oidc;
 pub mod password;
 mod respond;
 mod session;
+mod slo;
 pub mod totp;
 
 use std::sync::Arc;
@@ -33,14 +36,16 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
-use orgid_config::{ClientConfig, LoginConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig};
+use orgid_config::{
+    CasConfig, ClientConfig, LoginConfig, OidcConfig, PasswordConfig, SessionConfig, SigningAlg, TotpConfig,
+};
 use orgid_directory::idp::IdpStore;
 use orgid_directory::{Clock, StoreError};
 
 pub use audit::Peer;
 pub use clients::{Client, ClientSecret, hash_client_secret};
 pub use oidc::keys::KeyRing;
-pub use oidc::{Authenticated, BearerRefused, jwt, keys};
+pub use oidc::{Authenticated, BACKCHANNEL_EVENT, BearerRefused, jwt, keys};
 pub use session::cookie;
 
 /// A failure inside the provider. Handlers map it to the protocol's error (`server_error`,
@@ -81,6 +86,7 @@ pub struct Settings {
     pub clients: Vec<ClientConfig>,
     /// How access tokens are signed for a client that does not say.
     pub access_token_alg: SigningAlg,
+    pub cas: CasConfig,
 }
 
 impl Settings {
@@ -93,6 +99,7 @@ impl Settings {
             totp: cfg.totp.clone(),
             clients: cfg.clients.clone(),
             access_token_alg: cfg.oidc.access_token_alg.unwrap_or(SigningAlg::ES256),
+            cas: cfg.cas.clone(),
         }
     }
 
@@ -132,6 +139,8 @@ struct Inner {
     hashes: hashing::HashPool,
     /// Set once by `observe`.
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
+    /// Single-logout deliveries (no redirects followed, a short timeout).
+    http: reqwest::Client,
 }
 
 impl Provider {
@@ -158,6 +167,11 @@ impl Provider {
                 secret: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
                 passwords,
                 observer: std::sync::OnceLock::new(),
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
     }
@@ -214,6 +228,7 @@ impl Provider {
     pub fn router(&self) -> Router {
         login::routes()
             .merge(oidc::routes())
+            .merge(cas::routes())
             .layer(axum::middleware::from_fn(security_headers))
             .with_state(self.clone())
     }
@@ -222,6 +237,20 @@ impl Provider {
     fn face(&self, protocol: login::Protocol) -> &'static dyn login::Face {
         match protocol {
             login::Protocol::Oidc => &oidc::Oidc,
+            login::Protocol::Cas => &cas::Cas,
+        }
+    }
+
+    /// The single-logout message of a notice, written by its protocol's face; `None` when
+    /// there is nothing to send (the client is gone, or has no logout address).
+    async fn logout_message(
+        &self,
+        n: &orgid_directory::idp::LogoutNotice,
+    ) -> Result<Option<slo::LogoutMessage>, IdpError> {
+        match orgid_config::ClientProtocol::parse(&n.protocol) {
+            Some(orgid_config::ClientProtocol::Cas) => Ok(cas::logout_request(n, self.now())),
+            Some(orgid_config::ClientProtocol::Oidc) => self.logout_token(n).await,
+            None => Ok(None),
         }
     }
 

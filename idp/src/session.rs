@@ -113,6 +113,7 @@ impl Provider {
             let ctx = peer.context(client_id, Some(&hash));
             let logout = by_user(now, EventKind::Logout, AuditOutcome::Success, &session.login, company.as_ref(), &ctx);
             self.inner.store.end_session(&hash, now, &[logout]).await?;
+            self.single_logout_soon();
         }
         Ok(())
     }

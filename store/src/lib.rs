@@ -440,6 +440,45 @@ impl GrantStore for AnyStore {
 }
 
 #[async_trait]
+impl orgid_directory::idp::CasStore for AnyStore {
+    async fn save_ticket(&self, ticket: &orgid_directory::idp::CasTicket) -> Result<(), StoreError> {
+        each!(self, s => s.save_ticket(ticket).await)
+    }
+    async fn take_ticket(
+        &self,
+        ticket_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<orgid_directory::idp::CasTicket>, StoreError> {
+        each!(self, s => s.take_ticket(ticket_hash, at).await)
+    }
+}
+
+#[async_trait]
+impl orgid_directory::idp::LogoutStore for AnyStore {
+    async fn add_notice(&self, notice: &orgid_directory::idp::LogoutNotice) -> Result<(), StoreError> {
+        each!(self, s => s.add_notice(notice).await)
+    }
+    async fn logouts_due(
+        &self,
+        now: DateTime<Utc>,
+        idle_before: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(orgid_directory::idp::LogoutNotice, orgid_directory::idp::SessionEnd)>, StoreError> {
+        each!(self, s => s.logouts_due(now, idle_before, claim_until, limit).await)
+    }
+    async fn logout_tried(
+        &self,
+        id: &str,
+        delivered: bool,
+        retry_at: Option<DateTime<Utc>>,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.logout_tried(id, delivered, retry_at, audit).await)
+    }
+}
+
+#[async_trait]
 impl FormStore for AnyStore {
     async fn spend_form(&self, form_hash: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
         each!(self, s => s.spend_form(form_hash, expires_at).await)

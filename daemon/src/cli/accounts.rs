@@ -34,6 +34,9 @@ pub enum AccountsCommand {
     ResetPassword { login: String },
     /// Lift a lockout after failed logins.
     Unlock { login: String },
+    /// End every sign-in session of the account; the OA modules it signed in to are told (CAS
+    /// single logout, OIDC back-channel logout).
+    EndSessions { login: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +103,11 @@ pub async fn run(app: &App, command: AccountsCommand, out: &mut (dyn Write + Sen
         AccountsCommand::Unlock { login } => {
             idp::unlock(app, &login).await?;
             writeln!(out, "{login} unlocked")?;
+            Ok(0)
+        }
+        AccountsCommand::EndSessions { login } => {
+            idp::end_sessions(app, &login).await?;
+            writeln!(out, "every session of {login} ended; its applications are told")?;
             Ok(0)
         }
     }

@@ -1,4 +1,4 @@
-//! `orgid clients …`: the OIDC clients (OA modules) registered in the store, besides the
+//! `orgid clients …`: the OIDC and CAS clients (OA modules) registered in the store, besides the
 //! configuration's.
 
 use std::io::Write;
@@ -12,32 +12,7 @@ use crate::services::idp::{self, NewClient, provider};
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; a confidential client's secret is generated and shown once.
-    Add {
-        id: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        #[arg(long = "post-logout-redirect-uri")]
-        post_logout_redirect_uris: Vec<String>,
-        /// No secret: PKCE is required.
-        #[arg(long)]
-        public: bool,
-        /// authorization_code, refresh_token, client_credentials (default: the first two).
-        #[arg(long = "grant")]
-        grants: Vec<String>,
-        /// A scope the client may ask for, repeated for each (default: the standard ones,
-        /// openid profile email phone org offline_access); any other is refused.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        #[arg(long, default_value = "RS256")]
-        id_token_alg: String,
-        /// RS256, ES256 or EdDSA (default: the provider's, `oidc.access_token_alg`).
-        #[arg(long)]
-        access_token_alg: Option<String>,
-        #[arg(long)]
-        require_totp: bool,
-    },
+    Add(Box<AddClient>),
     List {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -46,20 +21,64 @@ pub enum ClientsCommand {
     Remove { id: String },
 }
 
+/// The arguments of `orgid clients add`.
+#[derive(Debug, clap::Args)]
+pub struct AddClient {
+    id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// No secret: PKCE is required.
+    #[arg(long)]
+    public: bool,
+    /// authorization_code, refresh_token, client_credentials (default: the first two).
+    #[arg(long = "grant")]
+    grants: Vec<String>,
+    /// A scope the client may ask for, repeated for each (default: the standard ones,
+    /// openid profile email phone org offline_access; a CAS client: profile email org, the
+    /// attributes its services get); any other is refused.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    #[arg(long, default_value = "RS256")]
+    id_token_alg: String,
+    /// RS256, ES256 or EdDSA (default: the provider's, `oidc.access_token_alg`).
+    #[arg(long)]
+    access_token_alg: Option<String>,
+    #[arg(long)]
+    require_totp: bool,
+    /// oidc (default) or cas.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// CAS: a service URL, or an anchored pattern `^https://oa\.example\.com/.*$` (its
+    /// scheme and host literal); repeated for each.
+    #[arg(long = "service")]
+    services: Vec<String>,
+    /// OIDC: where logout tokens are POSTed when a session it signed in with ends.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+}
+
 pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match command {
-        ClientsCommand::Add {
-            id,
-            name,
-            redirect_uris,
-            post_logout_redirect_uris,
-            public,
-            grants,
-            scopes,
-            id_token_alg,
-            access_token_alg,
-            require_totp,
-        } => {
+        ClientsCommand::Add(add) => {
+            let AddClient {
+                id,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                grants,
+                scopes,
+                id_token_alg,
+                access_token_alg,
+                require_totp,
+                protocol,
+                services,
+                backchannel_logout_uri,
+            } = *add;
             let new = NewClient {
                 id: id.clone(),
                 name,
@@ -71,6 +90,9 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 id_token_alg,
                 access_token_alg,
                 require_totp,
+                protocol,
+                services,
+                backchannel_logout_uri,
             };
             let secret = idp::add_client(app, new).await?;
             writeln!(out, "client `{id}` added")?;
@@ -103,6 +125,9 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
             "access_token_alg",
             "require_totp",
             "redirect_uris",
+            "protocol",
+            "services",
+            "backchannel_logout_uri",
         ],
         rows: clients
             .iter()
@@ -118,6 +143,9 @@ pub async fn list_clients(app: &App, format: Format, out: &mut (dyn Write + Send
                     provider.access_token_alg(c).as_str().into(),
                     c.require_totp.to_string(),
                     c.redirect_uris.join(" "),
+                    c.protocol.as_str().into(),
+                    c.services.join(" "),
+                    c.backchannel_logout_uri.clone().unwrap_or_default(),
                 ]
             })
             .collect(),

@@ -115,6 +115,7 @@ async fn run(
             .await
     });
     let idp_upkeep = tokio::spawn(upkeep::idp_upkeep(shared.clone(), provider.clone(), cancel.clone()));
+    let slo = tokio::spawn(upkeep::single_logout(provider.clone(), cancel.clone()));
     let leadership = tokio::spawn(upkeep::leadership(shared.clone(), lease, cancel.clone()));
     let scheduler = tokio::spawn(scheduler::sync_schedule(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(targets::directory_worker(shared.clone(), cancel.clone()));
@@ -132,8 +133,9 @@ async fn run(
     watchdog::notify_stopping();
     info!("shutting down: waiting for the HTTP server, any running sync and directory writes");
     cancel.cancel();
-    let (h, s, d, u, l, i) = tokio::join!(http, scheduler, directory, upkeep, leadership, idp_upkeep);
+    let (h, s, d, u, l, i, o) = tokio::join!(http, scheduler, directory, upkeep, leadership, idp_upkeep, slo);
     i.context("identity provider upkeep task")?;
+    o.context("single logout task")?;
     l.context("leadership task")?;
     h.context("HTTP task")?.context("HTTP server")?;
     s.context("scheduler task")?;

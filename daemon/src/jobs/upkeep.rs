@@ -21,6 +21,23 @@ pub async fn idp_upkeep(s: Shared, provider: orgid_idp::Provider, cancel: Cancel
     }
 }
 
+/// Every few seconds, on every replica (the store lets one take each notice): the single-logout
+/// notices of sessions that ended, expired or lost their account, delivered.
+pub async fn single_logout(provider: orgid_idp::Provider, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(SINGLE_LOGOUT_SECS)) => {}
+        }
+        if let Err(e) = provider.single_logout().await {
+            error!("single logout: {e}");
+        }
+    }
+}
+
+/// How often `single_logout` sweeps.
+const SINGLE_LOGOUT_SECS: u64 = 5;
+
 /// Keeps the leader lease, or waits for it: a replica whose leader stops takes over within 10 s.
 pub async fn leadership(s: Shared, mut lease: Option<orgid_store::LeaderLease>, cancel: CancellationToken) {
     if lease.is_some() {

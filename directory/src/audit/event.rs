@@ -62,6 +62,12 @@ text_enum!(
         Logout = "logout",
         /// An OIDC token endpoint grant: the client and the grant type.
         TokenIssued = "token_issued",
+        /// A CAS service ticket presented for validation: success (the service got the user)
+        /// or failure (the CAS error code as the reason).
+        CasValidate = "cas.validate",
+        /// A single-logout notice (CAS logout request, OIDC logout token) delivered to a client,
+        /// or given up after its retries.
+        SingleLogout = "single_logout",
         /// A refresh token presented again after it was used: the family is revoked.
         RefreshReuse = "refresh_reuse",
         /// An authorization code presented a second time: its grant is revoked.

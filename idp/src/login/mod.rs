@@ -206,6 +206,7 @@ impl Provider {
             )
             .reason("replaced by a new login in the same browser");
             self.inner.store.end_session(&old, now, &[ended]).await?;
+            self.single_logout_soon();
         }
         self.inner.store.create_session(&session).await?;
         let cookie = Some(self.session_cookie(&id));

@@ -314,6 +314,23 @@ impl Provider {
                 grant_id: None,
             })
             .await?;
+        // A client with a back-channel URI is told when this session ends.
+        if let Some(uri) = &client.backchannel_logout_uri {
+            self.inner
+                .store
+                .add_notice(&orgid_directory::idp::LogoutNotice {
+                    id: random_token(16)?,
+                    session_hash: s.id_hash.clone(),
+                    login: s.login.clone(),
+                    client_id: client.id.clone(),
+                    protocol: "oidc".into(),
+                    target: uri.clone(),
+                    ticket: None,
+                    created_at: now,
+                    attempts: 0,
+                })
+                .await?;
+        }
         let mut q = vec![("code", code.as_str())];
         if let Some(st) = &req.state {
             q.push(("state", st));

@@ -38,6 +38,10 @@ pub struct Org {
 pub struct OrgClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org: Option<Org>,
+    /// The SSO session's id for this provider (OpenID Connect Back-Channel Logout 1.0 §2.1):
+    /// what a logout token names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AdditionalClaims for OrgClaims {}
@@ -60,6 +64,7 @@ pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
             employee_number: s.employee_number.clone(),
             groups: crate::account::groups(s),
         }),
+        sid: None,
     }
 }
 

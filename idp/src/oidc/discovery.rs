@@ -70,6 +70,7 @@ impl Provider {
                 "auth_time",
                 "nonce",
                 "amr",
+                "sid",
                 "name",
                 "preferred_username",
                 "email",
@@ -102,6 +103,8 @@ impl Provider {
                 ("code_challenge_methods_supported", serde_json::json!(["S256"])),
                 ("authorization_response_iss_parameter_supported", serde_json::json!(true)),
                 ("prompt_values_supported", serde_json::json!(["none", "login"])),
+                ("backchannel_logout_supported", serde_json::json!(true)),
+                ("backchannel_logout_session_supported", serde_json::json!(true)),
             ] {
                 o.insert(k.into(), val);
             }

@@ -39,9 +39,14 @@ struct Header {
 
 /// Signs `claims` with `key`.
 pub fn sign(claims: &AccessClaims, key: &SigningKey) -> Result<String, IdpError> {
-    let header = Header { alg: key.alg().as_str().into(), kid: Some(key.kid().into()), typ: Some("at+jwt".into()) };
+    sign_typed(claims, key, "at+jwt")
+}
+
+/// Signs any claims with `key`, the header's `typ` being `typ` (`logout+jwt` for logout tokens).
+pub(crate) fn sign_typed<T: Serialize>(claims: &T, key: &SigningKey, typ: &str) -> Result<String, IdpError> {
+    let header = Header { alg: key.alg().as_str().into(), kid: Some(key.kid().into()), typ: Some(typ.into()) };
     let enc = |v: &dyn erased::Json| v.json().map(|j| B64.encode(j));
-    let input = format!("{}.{}", enc(&header)?, enc(claims)?);
+    let input = format!("{}.{}", enc(&header)?, enc(&claims)?);
     let sig = key.sign_bytes(input.as_bytes())?;
     Ok(format!("{input}.{}", B64.encode(sig)))
 }

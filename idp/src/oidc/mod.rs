@@ -1,8 +1,9 @@
 //! The OpenID Connect face: discovery and JWKS, authorize (code flow with PKCE), token, userinfo,
-//! revocation and introspection, RP-initiated logout, and the keys, JWTs and claims behind them.
+//! revocation and introspection, RP-initiated and back-channel logout, and the keys, JWTs and claims behind them.
 //! Built on the shared core (login flow, SSO session, clients, audit); the core never imports it.
 
 mod authorize;
+mod backchannel;
 mod bearer;
 mod claims;
 mod client_auth;
@@ -19,6 +20,7 @@ mod verify;
 use axum::Router;
 
 pub(crate) use authorize::Oidc;
+pub use backchannel::BACKCHANNEL_EVENT;
 pub use bearer::{Authenticated, BearerRefused};
 
 use crate::Provider;

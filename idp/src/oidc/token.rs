@@ -47,6 +47,8 @@ struct Issue<'a> {
     nonce: Option<&'a str>,
     code: Option<&'a str>,
     refresh: bool,
+    /// The SSO session the grant came from (its `sid` goes in the ID token).
+    session_hash: Option<&'a str>,
 }
 
 impl Provider {
@@ -112,7 +114,7 @@ impl Provider {
                 now + Duration::seconds(o.id_token_ttl_secs as i64),
                 now,
                 claims::standard(&sub, s, i.scope),
-                claims::org(s, i.scope),
+                OrgClaims { sid: i.session_hash.map(|h| self.sid(h)), ..claims::org(s, i.scope) },
             )
             .set_auth_time(i.auth_time)
             .set_nonce(i.nonce.map(|n| Nonce::new(n.into())));
@@ -233,6 +235,7 @@ async fn code_grant(
             nonce: rec.nonce.as_deref(),
             code: Some(code),
             refresh,
+            session_hash: Some(&rec.session_hash),
         })
         .await?;
     let grant = GrantRecord {
@@ -303,6 +306,7 @@ async fn refresh_grant(
             nonce: None,
             code: None,
             refresh: true,
+            session_hash: grant.session_hash.as_deref(),
         })
         .await?;
     let company = subject.as_ref().map(|s| &s.company);
@@ -351,6 +355,7 @@ async fn credentials_grant(
             nonce: None,
             code: None,
             refresh: false,
+            session_hash: None,
         })
         .await?;
     let jti = records.first().map(|r| r.id.as_str()).unwrap_or_default();

@@ -19,6 +19,9 @@ pub(crate) struct ClientDb {
     access_token_alg: Option<String>,
     require_totp: bool,
     created_at: i64,
+    protocol: String,
+    services: String,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl ClientDb {
@@ -35,6 +38,9 @@ impl ClientDb {
             access_token_alg: self.access_token_alg,
             require_totp: self.require_totp,
             created_at: time(self.created_at)?,
+            protocol: self.protocol,
+            services: list("client services", &self.services)?,
+            backchannel_logout_uri: self.backchannel_logout_uri,
         })
     }
 }
@@ -42,7 +48,7 @@ impl ClientDb {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, id_token_alg, require_totp, \
-         created_at, access_token_alg"
+         created_at, access_token_alg, protocol, services, backchannel_logout_uri"
     };
 }
 
@@ -77,7 +83,7 @@ macro_rules! clients_impl {
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_clients (",
                     $crate::idp::clients::client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ))
                 .bind(client.id.as_str())
                 .bind(client.name.as_str())
@@ -90,6 +96,9 @@ macro_rules! clients_impl {
                 .bind(client.require_totp)
                 .bind(millis(client.created_at))
                 .bind(client.access_token_alg.as_deref())
+                .bind(client.protocol.as_str())
+                .bind($crate::idp::list_json("client services", &client.services)?)
+                .bind(client.backchannel_logout_uri.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match db(e) {

@@ -1,7 +1,7 @@
 //! The identity provider's store, written once like `sql.rs`: `idp_impl!` expands to the
 //! `IdpStore` traits for one backend (invoked in `backend.rs`), one file per aggregate with its
 //! rows: `credentials`, `clients`, `keys`, `sessions`, `grants`, `guards` (spent forms and
-//! failed-login budgets); here what they share and the purge across them. Tables are in the
+//! failed-login budgets), `cas` (service tickets, single-logout notices); here what they share and the purge across them. Tables are in the
 //! `0003_idp` and `0008_idp_guards` migrations.
 //!
 //! Concurrency: every transaction begins with a write (SQLite then takes its write lock up front;
@@ -33,6 +33,7 @@
 //!
 //! Values are never logged: spans record no fields of these calls.
 
+pub(crate) mod cas;
 pub(crate) mod clients;
 pub(crate) mod credentials;
 pub(crate) mod grants;
@@ -90,6 +91,7 @@ macro_rules! idp_impl {
         $crate::idp::sessions::sessions_impl!($store, $db);
         $crate::idp::grants::grants_impl!($store, $db);
         $crate::idp::guards::guards_impl!($store, $db);
+        $crate::idp::cas::cas_impl!($store, $db);
 
         #[async_trait]
         impl orgid_directory::idp::IdpUpkeepStore for $store {
@@ -110,6 +112,8 @@ macro_rules! idp_impl {
                     "DELETE FROM idp_signing_keys WHERE expires_at <= $1",
                     "DELETE FROM idp_spent_forms WHERE expires_at <= $1",
                     "DELETE FROM idp_throttle WHERE tat <= $1",
+                    "DELETE FROM idp_cas_tickets WHERE expires_at <= $1",
+                    "DELETE FROM idp_logout_notices WHERE done_at IS NOT NULL",
                 ] {
                     gone += ::sqlx::query(sql).bind(now).execute(&mut *tx).await.map_err(db)?.rows_affected();
                 }

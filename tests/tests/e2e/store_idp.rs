@@ -128,7 +128,7 @@ fn opened(p: &Person, login: &str, status: AccountStatus) -> AccountChange {
 }
 
 /// zhangsan (active, in A), lisi (left, account disabled, in B).
-async fn seed_accounts(e: &Env) {
+pub(super) async fn seed_accounts(e: &Env) {
     let t = at(1);
     let p1 = person("k1", "1001", "张三", "A", t);
     let mut p2 = person("k2", "2001", "李四", "B", t);
@@ -152,6 +152,9 @@ fn client(id: &str) -> StoredClient {
         access_token_alg: Some("EdDSA".into()),
         require_totp: true,
         created_at: at(0),
+        protocol: "oidc".into(),
+        services: vec![],
+        backchannel_logout_uri: Some(format!("https://{id}.example.com/backchannel")),
     }
 }
 
@@ -166,7 +169,7 @@ fn key(kid: &str, created: DateTime<Utc>) -> SigningKeyRecord {
     }
 }
 
-fn session(id: &str, login: &str) -> SessionRecord {
+pub(super) fn session(id: &str, login: &str) -> SessionRecord {
     SessionRecord {
         id_hash: id.into(),
         login: login.into(),

@@ -68,6 +68,9 @@ async fn self_contained_tokens_are_recorded_merged_revoked_and_purged(e: Env) {
         access_token_alg: None,
         require_totp: false,
         created_at: at(0),
+        protocol: "oidc".into(),
+        services: vec![],
+        backchannel_logout_uri: None,
     };
     s.add_client(&client, &[]).await.unwrap();
     s.remove_client("svc", at(5), &[]).await.unwrap();

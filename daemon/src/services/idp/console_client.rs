@@ -33,6 +33,9 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         id_token_alg: SigningAlg::RS256,
         access_token_alg: None,
         require_totp: false,
+        protocol: orgid_config::ClientProtocol::Oidc,
+        services: Vec::new(),
+        backchannel_logout_uri: None,
     }
 }
 

@@ -122,6 +122,12 @@ pub struct NewClient {
     /// Empty: the provider's default.
     pub access_token_alg: Option<String>,
     pub require_totp: bool,
+    /// `oidc` (default) or `cas`.
+    pub protocol: Option<String>,
+    /// CAS: its service URLs and anchored patterns (`^https://oa\.example\.com/.*$`).
+    pub services: Vec<String>,
+    /// OIDC: where its back-channel logout tokens go.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Registers a client in the store; returns its generated secret (a confidential client's), which
@@ -138,6 +144,9 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         id_token_alg,
         access_token_alg,
         require_totp,
+        protocol,
+        services,
+        backchannel_logout_uri,
     } = new;
     let (id, id_token_alg) = (id.as_str(), id_token_alg.as_str());
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -146,8 +155,19 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
     if app.config.clients.iter().any(|c| c.id == id) {
         bail!("client `{id}` is defined in the configuration file");
     }
-    for u in redirect_uris.iter().chain(&post_logout_redirect_uris) {
-        orgid_config::check_redirect_uri(u).map_err(|why| anyhow::anyhow!("redirect URI `{u}` {why}"))?;
+    for u in redirect_uris.iter().chain(&post_logout_redirect_uris).chain(&backchannel_logout_uri) {
+        orgid_config::check_redirect_uri(u).map_err(|why| anyhow::anyhow!("URI `{u}` {why}"))?;
+    }
+    let protocol = match protocol.as_deref() {
+        None => orgid_config::ClientProtocol::Oidc,
+        Some(p) => orgid_config::ClientProtocol::parse(p)
+            .ok_or_else(|| anyhow::anyhow!("unknown --protocol `{p}` (oidc, cas)"))?,
+    };
+    if protocol == orgid_config::ClientProtocol::Cas {
+        return add_cas_client(app, id, name, services, scopes, require_totp).await;
+    }
+    if !services.is_empty() {
+        bail!("--service is for CAS clients (--protocol cas)");
     }
     let grants: Vec<GrantType> = if grants.is_empty() {
         vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
@@ -186,6 +206,9 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         access_token_alg: access_alg.map(|a| a.as_str().to_string()),
         require_totp,
         created_at: Utc::now(),
+        protocol: protocol.as_str().into(),
+        services: Vec::new(),
+        backchannel_logout_uri,
     };
     let added = admin_event(EventKind::ClientAdd)
         .client(id)
@@ -196,6 +219,50 @@ pub async fn add_client(app: &App, new: NewClient) -> anyhow::Result<Option<Stri
         .attr("type", if public { "public" } else { "confidential" });
     app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
     Ok(secret)
+}
+
+/// Registers a CAS service client: no secret, no grants; its scopes say which attributes its
+/// services get.
+async fn add_cas_client(
+    app: &App,
+    id: &str,
+    name: Option<String>,
+    services: Vec<String>,
+    scopes: Vec<String>,
+    require_totp: bool,
+) -> anyhow::Result<Option<String>> {
+    if services.is_empty() {
+        bail!("a CAS client needs at least one --service");
+    }
+    for s in &services {
+        orgid_config::check_service(s).map_err(|why| anyhow::anyhow!("--service `{s}` {why}"))?;
+    }
+    let scopes = if scopes.is_empty() { vec!["profile".into(), "email".into(), "org".into()] } else { scopes };
+    orgid_config::check_scopes(&scopes, &[]).map_err(|why| anyhow::anyhow!("--scope: {why}"))?;
+    let client = StoredClient {
+        id: id.into(),
+        name: name.unwrap_or_else(|| id.into()),
+        secret_hash: None,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        grants: Vec::new(),
+        scopes,
+        id_token_alg: SigningAlg::RS256.as_str().into(),
+        access_token_alg: None,
+        require_totp,
+        created_at: Utc::now(),
+        protocol: "cas".into(),
+        services,
+        backchannel_logout_uri: None,
+    };
+    let added = admin_event(EventKind::ClientAdd)
+        .client(id)
+        .reason(format!("CAS client `{id}` registered"))
+        .attr("protocol", "cas")
+        .attr("services", client.services.join(" "))
+        .attr("scopes", client.scopes.join(" "));
+    app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
+    Ok(None)
 }
 
 /// Removes a client registered in the store and revokes its grants.
@@ -232,12 +299,32 @@ pub async fn reset_password(app: &App, login: &str) -> anyhow::Result<Reset> {
     }
     let provider = provider(app).await?;
     let password = provider.reset_password(login, &operator()).await?;
+    // The ended sessions' applications are told now (a running `serve` retries what fails).
+    if let Err(e) = provider.single_logout().await {
+        tracing::warn!("single logout: {e}; `serve` retries it");
+    }
     let cmd = &app.config.notifier.command;
     if cmd.is_empty() {
         return Ok(Reset::Shown(password));
     }
     send_password(app, &subject, &password).await?;
     Ok(Reset::Sent)
+}
+
+/// `orgid accounts end-sessions LOGIN`: ends every SSO session of the account and tells the
+/// clients of those sessions (single logout). The sweep of a running `serve` delivers what this
+/// process has no time to.
+pub async fn end_sessions(app: &App, login: &str) -> anyhow::Result<()> {
+    if app.store.subject(login).await?.is_none() {
+        bail!("there is no account `{login}`; see `orgid accounts list`");
+    }
+    let provider = provider(app).await?;
+    provider.end_sessions(login, &operator()).await?;
+    // Delivered here (a running `serve` retries what fails).
+    if let Err(e) = provider.single_logout().await {
+        tracing::warn!("single logout: {e}; `serve` retries it");
+    }
+    Ok(())
 }
 
 /// Hands a one-time password to the configured notifier (on its stdin, never in its arguments or
