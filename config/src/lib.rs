@@ -6,6 +6,7 @@
 mod alerts;
 mod backup;
 mod idp;
+mod saml;
 mod secret;
 mod validate;
 mod workflow;
@@ -21,6 +22,7 @@ pub use idp::{
     ClientConfig, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig, STANDARD_SCOPES, SessionConfig,
     SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes, default_scopes,
 };
+pub use saml::{SAML_ATTRIBUTES, SamlConfig, SamlNameId, SamlSign, SamlSpConfig};
 pub use secret::Secret;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// The relying parties (OA modules). More can be added with `orgid clients add`.
     pub clients: Vec<ClientConfig>,
+    /// The SAML 2.0 identity provider and its service providers.
+    pub saml: SamlConfig,
     /// Delegation, approvals, SLA and penalties.
     pub workflow: WorkflowConfig,
     /// Snapshots of the store (`orgid backup`, and on a schedule in `serve`).

@@ -4,8 +4,8 @@
 //! pages (password, second factor, password change, expiry warning), the password policy, TOTP,
 //! the client registry and the audit records. The faces build on it and the core never imports
 //! them: `oidc/` is OpenID Connect (discovery, JWKS, authorize with PKCE, token, userinfo,
-//! revocation, introspection, RP-initiated logout); CAS and SAML are to come as `cas/` and
-//! `saml/`. This root wires them: the `Provider`, its router, and which face a login resumes.
+//! revocation, introspection, RP-initiated logout); `saml/` is the SAML 2.0 identity provider
+//! (metadata, Web Browser SSO); CAS is to come as `cas/`. This root wires them: the `Provider`, its router, and which face a login resumes.
 //!
 //! The provider holds no state of its own between requests: sessions, codes, grants, tokens,
 //! keys, spent forms and failed-login budgets live in the store (`IdpStore`), and the login
@@ -24,6 +24,7 @@ mod login;
 mod oidc;
 pub mod password;
 mod respond;
+pub mod saml;
 mod session;
 pub mod totp;
 
@@ -81,6 +82,10 @@ pub struct Settings {
     pub clients: Vec<ClientConfig>,
     /// How access tokens are signed for a client that does not say.
     pub access_token_alg: SigningAlg,
+    pub saml: orgid_config::SamlConfig,
+    /// The SAML service providers of `saml.service_providers`, their metadata read (by the
+    /// caller: the provider does no file I/O).
+    pub saml_sps: Vec<saml::ServiceProvider>,
 }
 
 impl Settings {
@@ -93,6 +98,8 @@ impl Settings {
             totp: cfg.totp.clone(),
             clients: cfg.clients.clone(),
             access_token_alg: cfg.oidc.access_token_alg.unwrap_or(SigningAlg::ES256),
+            saml: cfg.saml.clone(),
+            saml_sps: Vec::new(),
         }
     }
 
@@ -132,6 +139,8 @@ struct Inner {
     hashes: hashing::HashPool,
     /// Set once by `observe`.
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
+    /// The SAML signing key, loaded (or made) on first use.
+    saml_key: tokio::sync::OnceCell<Arc<saml::sign::SamlKey>>,
 }
 
 impl Provider {
@@ -149,7 +158,10 @@ impl Provider {
         Self {
             inner: Arc::new(Inner {
                 hashes,
-                configured: std::sync::RwLock::new(Arc::new(clients::configured(&settings.clients))),
+                configured: std::sync::RwLock::new(Arc::new(clients::configured(
+                    &settings.clients,
+                    &settings.saml_sps,
+                ))),
                 password: std::sync::RwLock::new(Arc::new(settings.password.clone())),
                 settings,
                 store,
@@ -158,6 +170,7 @@ impl Provider {
                 secret: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
                 passwords,
                 observer: std::sync::OnceLock::new(),
+                saml_key: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -214,6 +227,7 @@ impl Provider {
     pub fn router(&self) -> Router {
         login::routes()
             .merge(oidc::routes())
+            .merge(saml::routes())
             .layer(axum::middleware::from_fn(security_headers))
             .with_state(self.clone())
     }
@@ -222,6 +236,7 @@ impl Provider {
     fn face(&self, protocol: login::Protocol) -> &'static dyn login::Face {
         match protocol {
             login::Protocol::Oidc => &oidc::Oidc,
+            login::Protocol::Saml => &saml::Saml,
         }
     }
 
@@ -253,12 +268,15 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A page that runs a script of its own (the SAML POST binding's) sets a CSP allowing it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

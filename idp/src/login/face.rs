@@ -18,6 +18,8 @@ pub(crate) enum Protocol {
     /// OpenID Connect (also what a login sealed before faces were named resumes).
     #[default]
     Oidc,
+    /// SAML 2.0 Web Browser SSO.
+    Saml,
 }
 
 /// A face's request, carried (sealed) through the login pages: the core reads its protocol and

@@ -45,6 +45,7 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         settings.access_token_alg = stored.as_deref().and_then(SigningAlg::parse).unwrap_or(SigningAlg::ES256);
     }
     settings.clients = client_configs(&app.config, &secret);
+    settings.saml_sps = saml_sps(&app.config)?;
     let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
     let passwords: Option<Arc<dyn PasswordSink>> = app
         .config
@@ -52,6 +53,22 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
     Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+}
+
+/// The configuration's SAML service providers, each with its metadata file read.
+fn saml_sps(config: &orgid_config::Config) -> anyhow::Result<Vec<orgid_idp::saml::ServiceProvider>> {
+    config
+        .saml
+        .service_providers
+        .iter()
+        .map(|sp| {
+            let xml = std::fs::read_to_string(&sp.metadata).with_context(|| {
+                format!("while reading the metadata of SAML SP `{}` ({})", sp.id, sp.metadata.display())
+            })?;
+            orgid_idp::saml::ServiceProvider::from_config(sp, &xml)
+                .with_context(|| format!("while reading the metadata of SAML SP `{}`", sp.id))
+        })
+        .collect()
 }
 
 /// The configuration's clients and the built-in console client (unless the configuration
