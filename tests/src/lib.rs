@@ -1,7 +1,8 @@
 //! The test kit: real servers for end-to-end tests, each on a free loopback port in its own temp
-//! dir. `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
+//! dir. `Apache` is httpd with an auth module in front of a CGI page; `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
 //! server per test; `TestDatabase` gives a store URL for either backend.
 
+mod apache;
 pub mod browser;
 mod pg;
 mod slapd;
@@ -11,6 +12,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+pub use apache::Apache;
 pub use browser::Browser;
 pub use pg::Postgres;
 pub use slapd::Slapd;

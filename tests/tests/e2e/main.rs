@@ -61,6 +61,7 @@ mod oidc_tokens;
 mod output;
 mod packaging;
 mod reload;
+mod saml;
 mod serve;
 mod store;
 mod store_idp;
