@@ -96,6 +96,22 @@ pub struct StoredClient {
     pub created_at: DateTime<Utc>,
 }
 
+/// A SAML service provider registered with `orgid clients add --protocol saml`: its client row
+/// (id, name, second-factor rule) and this, removed with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSamlSp {
+    /// The client id.
+    pub id: String,
+    /// The SP's metadata document, as given.
+    pub metadata: String,
+    /// `persistent` or `login`.
+    pub name_id: String,
+    /// `assertion`, `response` or `both`.
+    pub sign: String,
+    /// The attributes released to it.
+    pub attributes: Vec<String>,
+}
+
 /// A signing key. It signs from `created_at` until `retire_at`, and stays published (for
 /// verifying the tokens it signed) until `expires_at`.
 #[derive(Clone, PartialEq, Eq)]
@@ -263,13 +279,22 @@ impl ThrottleRule {
 /// change does not happen (`StoreError`). The caller describes the request (who, from where);
 /// the store adds only what the caller cannot know, as each method says.
 pub trait IdpStore:
-    CredentialStore + ClientStore + SigningKeyStore + SessionStore + GrantStore + FormStore + ThrottleStore + IdpUpkeepStore
+    CredentialStore
+    + ClientStore
+    + SamlSpStore
+    + SigningKeyStore
+    + SessionStore
+    + GrantStore
+    + FormStore
+    + ThrottleStore
+    + IdpUpkeepStore
 {
 }
 
 impl<T> IdpStore for T where
     T: CredentialStore
         + ClientStore
+        + SamlSpStore
         + SigningKeyStore
         + SessionStore
         + GrantStore
@@ -347,6 +372,21 @@ pub trait ClientStore: Send + Sync {
     /// Removes the client and revokes its grants. `NotFound` if there is none (nothing is
     /// recorded).
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+}
+
+/// SAML service providers registered in the store. (See [`IdpStore`] for transactions and
+/// audit.) Removing the client (`ClientStore::remove_client`) removes its SAML data.
+#[async_trait]
+pub trait SamlSpStore: Send + Sync {
+    async fn saml_sps(&self) -> Result<Vec<StoredSamlSp>, StoreError>;
+    /// Adds the client and its SAML data together. `Conflict` if the id is taken (nothing is
+    /// recorded).
+    async fn add_saml_sp(
+        &self,
+        client: &StoredClient,
+        sp: &StoredSamlSp,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
 }
 
 /// The provider's signing keys, shared by replicas. (See [`IdpStore`] for transactions and

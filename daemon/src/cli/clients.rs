@@ -37,6 +37,21 @@ pub enum ClientsCommand {
         access_token_alg: Option<String>,
         #[arg(long)]
         require_totp: bool,
+        /// `oidc` (the default) or `saml` (a SAML service provider, known by its --metadata).
+        #[arg(long, default_value = "oidc")]
+        protocol: String,
+        /// SAML: the SP's metadata file (entity ID, assertion consumers, certificate).
+        #[arg(long)]
+        metadata: Option<std::path::PathBuf>,
+        /// SAML: `persistent` (the opaque `sub`, the default) or `login`.
+        #[arg(long, default_value = "persistent")]
+        name_id: String,
+        /// SAML: what is signed, `assertion`, `response` or `both` (the default).
+        #[arg(long, default_value = "both")]
+        sign: String,
+        /// SAML: an attribute released to the SP, repeated for each (default: all of them).
+        #[arg(long = "attribute")]
+        attributes: Vec<String>,
     },
     List {
         #[arg(long, value_enum, default_value = "table")]
@@ -59,7 +74,26 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
             id_token_alg,
             access_token_alg,
             require_totp,
+            protocol,
+            metadata,
+            name_id,
+            sign,
+            attributes,
         } => {
+            match protocol.as_str() {
+                "oidc" => {}
+                "saml" => {
+                    let Some(path) = metadata else { anyhow::bail!("--protocol saml needs --metadata FILE") };
+                    let xml = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                    let sp =
+                        idp::NewSamlSp { id: id.clone(), name, metadata: xml, name_id, sign, attributes, require_totp };
+                    let entity = idp::add_saml_sp(app, sp).await?;
+                    writeln!(out, "SAML service provider `{id}` added ({entity})")?;
+                    return Ok(0);
+                }
+                other => anyhow::bail!("unknown --protocol `{other}` (oidc, saml)"),
+            }
             let new = NewClient {
                 id: id.clone(),
                 name,

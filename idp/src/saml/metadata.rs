@@ -33,6 +33,9 @@ pub struct ServiceProvider {
     pub certs: Vec<Vec<u8>>,
     /// `AuthnRequestsSigned`: unsigned requests are refused.
     pub requests_signed: bool,
+    /// Where a LogoutResponse goes (its HTTP-Redirect SingleLogoutService: `ResponseLocation`,
+    /// else `Location`).
+    pub slo: Option<String>,
     pub name_id: SamlNameId,
     pub sign: SamlSign,
     pub attributes: Vec<String>,
@@ -56,6 +59,24 @@ impl ServiceProvider {
         Ok(sp)
     }
 
+    /// An SP registered in the store (`orgid clients add --protocol saml`), with its client's
+    /// name and second-factor rule.
+    pub fn from_stored(
+        stored: &orgid_directory::idp::StoredSamlSp,
+        name: &str,
+        require_totp: bool,
+    ) -> Result<Self, MetadataError> {
+        let mut sp = parse(&stored.metadata)?;
+        sp.id = stored.id.clone();
+        sp.name = name.to_string();
+        sp.name_id =
+            parse_name_id(&stored.name_id).ok_or_else(|| MetadataError(format!("name_id `{}`", stored.name_id)))?;
+        sp.sign = parse_sign(&stored.sign).ok_or_else(|| MetadataError(format!("sign `{}`", stored.sign)))?;
+        sp.attributes = stored.attributes.clone();
+        sp.require_totp = require_totp;
+        Ok(sp)
+    }
+
     /// The ACS a request names (by URL or index), else the default one (the one marked so, else
     /// the first). `None`: the request names one the metadata does not have.
     pub(crate) fn acs_for(&self, url: Option<&str>, index: Option<u32>) -> Option<&Acs> {
@@ -71,6 +92,25 @@ impl ServiceProvider {
             SamlNameId::Persistent => NAMEID_PERSISTENT,
             SamlNameId::Login => NAMEID_UNSPECIFIED,
         }
+    }
+}
+
+/// `persistent` or `login`, as in the configuration.
+pub fn parse_name_id(s: &str) -> Option<SamlNameId> {
+    match s {
+        "persistent" => Some(SamlNameId::Persistent),
+        "login" => Some(SamlNameId::Login),
+        _ => None,
+    }
+}
+
+/// `assertion`, `response` or `both`, as in the configuration.
+pub fn parse_sign(s: &str) -> Option<SamlSign> {
+    match s {
+        "assertion" => Some(SamlSign::Assertion),
+        "response" => Some(SamlSign::Response),
+        "both" => Some(SamlSign::Both),
+        _ => None,
     }
 }
 
@@ -121,6 +161,12 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
             certs.push(der);
         }
     }
+    let slo = sso
+        .children()
+        .find(|c| is(c, "SingleLogoutService") && c.attribute("Binding") == Some(BINDING_REDIRECT))
+        .and_then(|c| c.attribute("ResponseLocation").or(c.attribute("Location")))
+        .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")))
+        .map(str::to_string);
     let requests_signed = sso.attribute("AuthnRequestsSigned").is_some_and(|v| v == "true" || v == "1");
     if requests_signed && certs.is_empty() {
         return Err(err("AuthnRequestsSigned, but no signing certificate"));
@@ -132,6 +178,7 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
         acs,
         certs,
         requests_signed,
+        slo,
         name_id: SamlNameId::default(),
         sign: SamlSign::default(),
         attributes: orgid_config::SAML_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
@@ -140,14 +187,16 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
 }
 
 /// orgid's IdP metadata: its entity ID (the issuer's `/saml/metadata`), its signing
-/// certificate, its SSO service (both bindings) and the NameID formats it issues.
-pub(crate) fn idp(entity_id: &str, sso_url: &str, cert_b64: &str) -> String {
+/// certificate, its single logout (HTTP-Redirect) and SSO services (both bindings) and the NameID
+/// formats it issues.
+pub(crate) fn idp(entity_id: &str, sso_url: &str, slo_url: &str, cert_b64: &str) -> String {
     let service =
         |binding: &str| El::new(Ns::Md, "SingleSignOnService").attr("Binding", binding).attr("Location", sso_url);
     let descriptor = El::new(Ns::Md, "IDPSSODescriptor")
         .attr("WantAuthnRequestsSigned", "false")
         .attr("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol")
         .child(El::new(Ns::Md, "KeyDescriptor").attr("use", "signing").child(super::sign::key_info(cert_b64)))
+        .child(El::new(Ns::Md, "SingleLogoutService").attr("Binding", BINDING_REDIRECT).attr("Location", slo_url))
         .child(El::new(Ns::Md, "NameIDFormat").text(NAMEID_PERSISTENT))
         .child(El::new(Ns::Md, "NameIDFormat").text(NAMEID_UNSPECIFIED))
         .child(service(BINDING_REDIRECT))
@@ -199,7 +248,12 @@ pub(crate) mod tests {
 
     #[test]
     fn the_idp_metadata_names_the_endpoints_and_the_certificate() {
-        let xml = idp("https://id.example/saml/metadata", "https://id.example/saml/sso", "MIIB");
+        let xml = idp(
+            "https://id.example/saml/metadata",
+            "https://id.example/saml/sso",
+            "https://id.example/saml/slo",
+            "MIIB",
+        );
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let root = doc.root_element();
         assert_eq!(root.attribute("entityID"), Some("https://id.example/saml/metadata"));

@@ -53,7 +53,8 @@ impl SamlKey {
         B64.encode(&self.cert)
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdpError> {
+    /// RSA-SHA256 (PKCS#1 v1.5) over `message`: also a Redirect binding's query signature.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdpError> {
         let mut sig = vec![0; self.pair.public().modulus_len()];
         self.pair
             .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)

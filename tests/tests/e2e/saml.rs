@@ -35,11 +35,24 @@ fn sp_keys(dir: &Path) -> (String, String, String) {
 }
 
 fn sp_metadata(entity: &str, acs: &str, cert_b64: &str, signs: bool) -> String {
+    sp_metadata_slo(entity, acs, cert_b64, signs, None)
+}
+
+/// With a SingleLogoutService (HTTP-Redirect) at `slo`.
+fn sp_metadata_slo(entity: &str, acs: &str, cert_b64: &str, signs: bool, slo: Option<&str>) -> String {
+    let slo = slo
+        .map(|u| {
+            format!(
+                r#"<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{u}"/>"#
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"<?xml version="1.0"?>
 <EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
   <SPSSODescriptor AuthnRequestsSigned="{signs}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>
+    {slo}
     <AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0"/>
   </SPSSODescriptor>
 </EntityDescriptor>"#
@@ -136,7 +149,8 @@ async fn mellon(extra: &str) -> Mellon {
     let (_, _, cert) = sp_keys(apache.dir());
     let entity = format!("{}/mellon/metadata", apache.base());
     let acs = format!("{}/mellon/postResponse", apache.base());
-    let meta = apache.write("sp-metadata.xml", sp_metadata(&entity, &acs, &cert, true).as_bytes());
+    let slo = format!("{}/mellon/logout", apache.base());
+    let meta = apache.write("sp-metadata.xml", sp_metadata_slo(&entity, &acs, &cert, true, Some(&slo)).as_bytes());
     let other =
         apache.write("other-metadata.xml", sp_metadata("https://other.example/sp", &acs, &cert, false).as_bytes());
     let op = Op::start(
@@ -244,6 +258,49 @@ async fn mellon_signs_in_through_orgid_and_gets_the_persons_attributes() {
     let (action2, xml2, _) = posted(&page);
     assert_eq!(action2, action);
     assert!(xml2.contains("wangfang"));
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn mellon_logout_ends_the_orgid_session_and_the_sp_session() {
+    let Mellon { apache, op, .. } = mellon("").await;
+    let initial = op.reset("wangfang").await;
+    let mut b = op.browser();
+    let protected = format!("{}/protected/", apache.base());
+    let sso = to_idp(&b, &op, &protected).await;
+    let page = b.get(&sso[op.base.len()..]).await;
+    let page = b.login(&page, "wangfang", &initial).await;
+    let (action, xml, relay) = posted(&b.change(&page, NEW_PW).await);
+    assert_eq!(post_response(&b, &action, &xml, relay.as_deref()).await.status, 303);
+    assert_eq!(fetch(&b, &protected, None).await.status, 200);
+
+    // mellon's logout: a signed LogoutRequest to orgid, a signed LogoutResponse back.
+    let start = format!("{}/mellon/logout?ReturnTo={}/index.html", apache.base(), apache.base());
+    let slo = fetch(&b, &start, None).await.location.unwrap();
+    assert!(
+        slo.starts_with(&format!("{}/saml/slo?SAMLRequest=", op.base)) && slo.contains("Signature="),
+        "{slo}\n{}",
+        apache.error_log()
+    );
+    let answer = b.get(&slo[op.base.len()..]).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let back = answer.location.unwrap();
+    assert!(back.starts_with(&format!("{}/mellon/logout?SAMLResponse=", apache.base())), "{back}");
+    let done = fetch(&b, &back, None).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{}/index.html", apache.base()).as_str()),
+        "{}\n{}",
+        done.body,
+        apache.error_log()
+    );
+
+    // The SP refuses the old cookie, and orgid asks for the password again.
+    let sso = to_idp(&b, &op, &protected).await;
+    let page = b.get(&sso[op.base.len()..]).await;
+    assert!(page.body.contains("name=\"password\""), "the orgid session ended: {}", page.body);
+    // The same LogoutRequest again is refused.
+    assert_eq!(b.get(&slo[op.base.len()..]).await.status, 400);
     op.stop().await;
 }
 
@@ -422,5 +479,72 @@ async fn pysaml2_signs_in_with_a_persistent_name_id_and_refuses_forged_replayed_
     // …and orgid takes that POSTed request once.
     let again = b.post("/saml/sso", &[("SAMLRequest", &B64.encode(&request))]).await;
     assert_eq!(again.status, 400);
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_sp_registered_with_the_cli_signs_in_until_it_is_removed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    sp_keys(dir.path());
+    let (entity, acs) = ("https://cli.example/sp", "https://cli.example/acs");
+    let (_, md) = pysaml2(&["metadata", &d, entity, acs], "");
+    let sp_md = dir.path().join("sp-metadata.xml");
+    std::fs::write(&sp_md, md.as_str().unwrap()).unwrap();
+    let sp_md = sp_md.to_str().unwrap();
+    let op = Op::start(Backend::Sqlite, "").await;
+    let add = [
+        "clients",
+        "add",
+        "cli-sp",
+        "--protocol",
+        "saml",
+        "--metadata",
+        sp_md,
+        "--name",
+        "报销系统",
+        "--name-id",
+        "login",
+        "--attribute",
+        "department",
+        "--attribute",
+        "groups",
+    ];
+    let (code, out) = crate::sync::orgid(&op.cfg, &add).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(entity), "{out}");
+    // The same id, or the same entity under another id, is refused.
+    assert!(crate::sync::orgid_err(&op.cfg, &add).await.contains("already exists"));
+    let mut other = add;
+    other[2] = "cli-sp2";
+    assert!(crate::sync::orgid_err(&op.cfg, &other).await.contains("registered already"));
+    let (_, list) = crate::sync::orgid(&op.cfg, &["clients", "list"]).await;
+    assert!(list.contains("cli-sp") && list.contains("报销系统"), "{list}");
+
+    let idp_md = dir.path().join("idp-metadata.xml");
+    let xml = op.http.get(format!("{}/saml/metadata", op.base)).send().await.unwrap().text().await.unwrap();
+    std::fs::write(&idp_md, xml).unwrap();
+    let idp_md = idp_md.to_str().unwrap();
+    let initial = op.reset("wangfang").await;
+    let mut b = op.browser();
+    let (_, req) = pysaml2(&["login", &d, entity, acs, idp_md], "");
+    let (id, url) = (req["id"].as_str().unwrap(), req["url"].as_str().unwrap());
+    let page = b.get(&url[op.base.len()..]).await;
+    assert!(page.body.contains("报销系统"), "{}", page.body);
+    let page = b.login(&page, "wangfang", &initial).await;
+    let (_, xml, _) = posted(&b.change(&page, NEW_PW).await);
+    let (code, out) = pysaml2(&["acs", &d, entity, acs, idp_md, id], &B64.encode(&xml));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["name_id"], "wangfang");
+    let released: Vec<&String> = out["attributes"].as_object().unwrap().keys().collect();
+    assert_eq!(released, ["department", "groups"], "only what was registered: {out}");
+
+    // Removed: its requests are refused at once (the store is read on each request).
+    let (code, out) = crate::sync::orgid(&op.cfg, &["clients", "remove", "cli-sp"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (_, req) = pysaml2(&["login", &d, entity, acs, idp_md], "");
+    let page = b.get(&req["url"].as_str().unwrap()[op.base.len()..]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("未登记"), "{}", page.body);
     op.stop().await;
 }
