@@ -523,6 +523,11 @@ impl Config {
                 *p = base_dir.join(&*p);
             }
         }
+        for sp in &mut cfg.saml.service_providers {
+            if sp.metadata.is_relative() && !base_dir.as_os_str().is_empty() {
+                sp.metadata = base_dir.join(&sp.metadata);
+            }
+        }
         let errors = validate::validate(&cfg);
         if errors.is_empty() {
             return Ok(cfg);

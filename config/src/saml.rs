@@ -61,7 +61,8 @@ pub struct SamlSpConfig {
     /// Shown on the login page; defaults to the id.
     #[serde(default)]
     pub name: String,
-    /// The SP's metadata file (`EntityDescriptor` with an `SPSSODescriptor`).
+    /// The SP's metadata file (`EntityDescriptor` with an `SPSSODescriptor`); relative to the
+    /// configuration file's directory.
     pub metadata: PathBuf,
     #[serde(default)]
     pub name_id: SamlNameId,
