@@ -9,6 +9,8 @@ use crate::app::App;
 use crate::output::{Format, Table};
 use crate::services::idp::{self, NewClient, provider};
 
+// Parsed once per command: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; a confidential client's secret is generated and shown once.

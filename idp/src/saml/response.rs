@@ -96,8 +96,8 @@ pub(crate) fn failure(key: &SamlKey, a: &Answer, code: &str, second: Option<&str
     Ok(r.canonical())
 }
 
-/// A successful Response with its assertion, signed as the SP asks.
-pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<String, IdpError> {
+/// A successful Response with its assertion, signed as the SP asks, and the assertion's ID.
+pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<(String, String), IdpError> {
     let (sp, now) = (a.sp, a.now);
     let until = instant(now + a.ttl);
     let name_id = match sp.name_id {
@@ -164,7 +164,7 @@ pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<String,
     if matches!(sp.sign, SamlSign::Response | SamlSign::Both) {
         key.sign_enveloped(&mut r, &id, 1)?;
     }
-    Ok(r.canonical())
+    Ok((r.canonical(), assertion_id))
 }
 
 #[cfg(test)]
@@ -225,7 +225,7 @@ mod tests {
         };
         let amr = ["pwd".to_string()];
         let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr };
-        let xml = success(&key(), &a, &who).unwrap();
+        let (xml, _) = success(&key(), &a, &who).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let one = |name: &str| doc.descendants().find(|n| n.has_tag_name((SAML, name))).unwrap();
         assert_eq!(doc.root_element().attribute("InResponseTo"), Some("_r1"));
@@ -280,7 +280,7 @@ mod tests {
         };
         let amr = ["pwd".to_string(), "otp".to_string()];
         let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr };
-        let xml = success(&key(), &a, &who).unwrap();
+        let (xml, _) = success(&key(), &a, &who).unwrap();
         assert!(xml.contains(">wangfang</saml:NameID>"));
         assert!(xml.contains(MULTI_FACTOR));
         assert_eq!(xml.matches("<ds:Signature ").count(), 2);

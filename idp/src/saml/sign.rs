@@ -257,6 +257,6 @@ mod tests {
         assert!(!verify_redirect(&signed.replace("x&", "y&"), RSA_SHA256, &sig, &certs));
         assert!(!verify_redirect(&signed, "http://www.w3.org/2000/09/xmldsig#rsa-sha1", &sig, &certs));
         let (other, _) = key();
-        assert!(!verify_redirect(&signed, RSA_SHA256, &sig, &[other.cert.clone()]));
+        assert!(!verify_redirect(&signed, RSA_SHA256, &sig, std::slice::from_ref(&other.cert)));
     }
 }

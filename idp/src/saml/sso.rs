@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::Duration;
+use orgid_directory::audit::AuditEvent;
 use orgid_directory::idp::SessionRecord;
 use serde::{Deserialize, Serialize};
 
@@ -110,13 +111,13 @@ impl Face for Saml {
         resume: &Resume,
         session: &SessionRecord,
         _client: &Client,
-        _peer: &Peer,
+        peer: &Peer,
     ) -> Result<Response, IdpError> {
         let req = SamlRequest::from_resume(resume)?;
         let Some(sp) = p.saml_sp(&resume.client_id).await? else {
             return Err(IdpError::Internal(format!("SAML SP {} is gone", resume.client_id)));
         };
-        p.saml_answer(&sp, &req, session).await
+        p.saml_answer(&sp, &req, session, peer).await
     }
 }
 
@@ -134,7 +135,12 @@ pub(crate) async fn metadata_get(State(p): State<Provider>) -> Response {
 
 /// The HTTP-Redirect binding: the query is read raw, because its signature is over the
 /// parameters exactly as they were encoded.
-pub(crate) async fn sso_get(State(p): State<Provider>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn sso_get(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
     let raw = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
     let decoded =
@@ -165,7 +171,7 @@ pub(crate) async fn sso_get(State(p): State<Provider>, headers: HeaderMap, RawQu
         }
         _ => None,
     };
-    p.sso(&headers, lang, req, decoded("RelayState"), Binding::Redirect(signature)).await
+    p.sso(&headers, &peer, lang, req, decoded("RelayState"), Binding::Redirect(signature)).await
 }
 
 #[derive(Deserialize)]
@@ -177,7 +183,12 @@ pub(crate) struct PostForm {
 }
 
 /// The HTTP-POST binding.
-pub(crate) async fn sso_post(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<PostForm>) -> Response {
+pub(crate) async fn sso_post(
+    State(p): State<Provider>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<PostForm>,
+) -> Response {
     let lang = crate::respond::lang_of(&Default::default(), &headers);
     let req = match request::unbase64(&form.saml_request).and_then(|x| request::parse(&x)) {
         Ok(r) => r,
@@ -186,7 +197,7 @@ pub(crate) async fn sso_post(State(p): State<Provider>, headers: HeaderMap, Form
             return refuse(lang, Refusal::Malformed);
         }
     };
-    p.sso(&headers, lang, req, form.relay_state, Binding::Post).await
+    p.sso(&headers, &peer, lang, req, form.relay_state, Binding::Post).await
 }
 
 #[derive(Deserialize)]
@@ -226,12 +237,13 @@ impl Provider {
     async fn sso(
         &self,
         headers: &HeaderMap,
+        peer: &Peer,
         lang: Lang,
         req: AuthnRequest,
         relay_state: Option<String>,
         binding: Binding,
     ) -> Response {
-        match self.sso_checked(headers, lang, req, relay_state, binding).await {
+        match self.sso_checked(headers, peer, lang, req, relay_state, binding).await {
             Ok(r) => r,
             Err(Ok(why)) => refuse(lang, why),
             Err(Err(e)) => crate::unavailable(&e, lang),
@@ -241,6 +253,7 @@ impl Provider {
     async fn sso_checked(
         &self,
         headers: &HeaderMap,
+        peer: &Peer,
         lang: Lang,
         req: AuthnRequest,
         relay_state: Option<String>,
@@ -254,11 +267,11 @@ impl Provider {
             return refuse(Refusal::UnknownSp, "no SP has this entity ID");
         };
         match &binding {
-            Binding::Redirect(Some((signed, alg, sig))) => {
-                // A signature that is there must verify, whether or not the SP must sign.
-                if !super::sign::verify_redirect(signed, alg, sig, &sp.certs) {
-                    return refuse(Refusal::BadSignature, "the query signature does not verify");
-                }
+            // A signature that is there must verify, whether or not the SP must sign.
+            Binding::Redirect(Some((signed, alg, sig)))
+                if !super::sign::verify_redirect(signed, alg, sig, &sp.certs) =>
+            {
+                return refuse(Refusal::BadSignature, "the query signature does not verify");
             }
             Binding::Redirect(None) if sp.requests_signed => {
                 return refuse(Refusal::BadSignature, "unsigned, but the SP's metadata says it signs");
@@ -310,7 +323,7 @@ impl Provider {
                 }
             } else {
                 self.inner.store.touch_session(&s.id_hash, now).await.map_err(|e| Err(e.into()))?;
-                return self.saml_answer(&sp, &saml, &s).await.map_err(Err);
+                return self.saml_answer(&sp, &saml, &s, peer).await.map_err(Err);
             }
         }
         if req.is_passive {
@@ -334,12 +347,14 @@ impl Provider {
         }
     }
 
-    /// The signed Response for the person of `session`, as an auto-posting form.
+    /// The signed Response for the person of `session`, as an auto-posting form, once its issue
+    /// is in the audit trail (a token issued to the SP, grant `saml`, naming the assertion).
     async fn saml_answer(
         &self,
         sp: &ServiceProvider,
         saml: &SamlRequest,
         session: &SessionRecord,
+        peer: &Peer,
     ) -> Result<Response, IdpError> {
         let Some(subject) = self.inner.store.subject(&session.login).await? else {
             return Err(IdpError::Internal(format!("no account {}", session.login)));
@@ -356,8 +371,15 @@ impl Provider {
             auth_time: session.auth_time,
             amr: &session.amr,
         };
-        let xml = response::success(&key, &self.saml_answer_to(sp, saml), &who)?;
-        tracing::info!(sp = %sp.entity_id, login = %session.login, "SAML response issued");
+        let answer = self.saml_answer_to(sp, saml);
+        let (xml, assertion_id) = response::success(&key, &answer, &who)?;
+        let ctx = peer.context(Some(&sp.id), Some(&session.id_hash));
+        let issued =
+            AuditEvent::token_issued(answer.now, Some(&session.login), Some(&subject.company), &sp.id, "saml", &ctx)
+                .attr("assertion", assertion_id)
+                .attr("name_id_format", sp.name_id_format())
+                .attr("acs", saml.acs_url.as_str());
+        self.inner.store.record_issued(&issued).await?;
         Ok(post_form(&saml.acs_url, &xml, saml.relay_state.as_deref()))
     }
 }

@@ -258,6 +258,15 @@ async fn mellon_signs_in_through_orgid_and_gets_the_persons_attributes() {
     let (action2, xml2, _) = posted(&page);
     assert_eq!(action2, action);
     assert!(xml2.contains("wangfang"));
+    // Each Response issued is in the audit trail: two, to `oa`, for wangfang.
+    let (code, out) =
+        crate::sync::orgid(&op.cfg, &["audit", "query", "--type", "token_issued", "--all", "--format", "json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let issued: Vec<&serde_json::Value> =
+        v["records"].as_array().unwrap().iter().filter(|r| r["client_id"] == "oa").collect();
+    assert_eq!(issued.len(), 2, "{out}");
+    assert!(issued.iter().all(|r| r["login"] == "wangfang" && r.to_string().contains("\"saml\"")), "{out}");
     op.stop().await;
 }
 
@@ -547,4 +556,57 @@ async fn an_sp_registered_with_the_cli_signs_in_until_it_is_removed() {
     assert_eq!(page.status, 400);
     assert!(page.body.contains("未登记"), "{}", page.body);
     op.stop().await;
+}
+
+/// `SamlSpStore` on both backends (migration 0016).
+mod store {
+    use chrono::{DateTime, Utc};
+    use orgid_directory::StoreError;
+    use orgid_directory::idp::{ClientStore, SamlSpStore, StoredClient, StoredSamlSp};
+
+    use crate::store::Env;
+
+    both_backends!(saml_sps_are_added_with_their_client_and_go_with_it);
+
+    fn sp(id: &str) -> (StoredClient, StoredSamlSp) {
+        let client = StoredClient {
+            id: id.into(),
+            name: format!("{id} 报销"),
+            secret_hash: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grants: Vec::new(),
+            scopes: Vec::new(),
+            id_token_alg: "RS256".into(),
+            access_token_alg: None,
+            require_totp: true,
+            created_at: DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        let saml = StoredSamlSp {
+            id: id.into(),
+            metadata: format!("<EntityDescriptor entityID=\"https://{id}.example/\"/>"),
+            name_id: "login".into(),
+            sign: "assertion".into(),
+            attributes: vec!["department".into(), "groups".into()],
+        };
+        (client, saml)
+    }
+
+    async fn saml_sps_are_added_with_their_client_and_go_with_it(e: Env) {
+        let s = &e.store;
+        let (c1, p1) = sp("oa");
+        let (c2, p2) = sp("hr");
+        s.add_saml_sp(&c1, &p1, &[]).await.unwrap();
+        s.add_saml_sp(&c2, &p2, &[]).await.unwrap();
+        assert_eq!(s.saml_sps().await.unwrap(), [p2.clone(), p1.clone()], "ordered by id");
+        assert_eq!(s.clients().await.unwrap(), [c2.clone(), c1.clone()]);
+        // A taken id writes nothing, neither row.
+        let again = s.add_saml_sp(&c1, &StoredSamlSp { name_id: "persistent".into(), ..p1.clone() }, &[]).await;
+        assert!(matches!(&again, Err(StoreError::Conflict(m)) if m.contains("oa")), "{again:?}");
+        assert_eq!(s.saml_sps().await.unwrap(), [p2.clone(), p1]);
+        // Removing the client removes its SAML data.
+        s.remove_client("oa", c1.created_at, &[]).await.unwrap();
+        assert_eq!(s.saml_sps().await.unwrap(), [p2]);
+        assert_eq!(s.clients().await.unwrap(), [c2]);
+    }
 }
