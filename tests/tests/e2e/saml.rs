@@ -316,9 +316,18 @@ async fn mellon_logout_ends_the_orgid_session_and_the_sp_session() {
 /// A request from the `other` SP (orgid has it; mellon does not): crafted, unsigned, by the
 /// Redirect binding.
 fn other_request(op: &Op, id: &str, instant: &str, acs: Option<&str>) -> String {
-    let acs = acs.map(|a| format!(" AssertionConsumerServiceURL=\"{a}\"")).unwrap_or_default();
+    other_request_with(
+        op,
+        id,
+        instant,
+        acs.map(|a| format!(" AssertionConsumerServiceURL=\"{a}\"")).unwrap_or_default().as_str(),
+    )
+}
+
+/// The same, with `extra` attributes on the AuthnRequest (` ForceAuthn="true"`, …).
+fn other_request_with(op: &Op, id: &str, instant: &str, extra: &str) -> String {
     let xml = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{instant}"{acs} Destination="{}/saml/sso"><saml:Issuer>https://other.example/sp</saml:Issuer></samlp:AuthnRequest>"#,
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{instant}"{extra} Destination="{}/saml/sso"><saml:Issuer>https://other.example/sp</saml:Issuer></samlp:AuthnRequest>"#,
         op.base
     );
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
@@ -368,6 +377,14 @@ async fn mellon_refuses_expired_and_other_audience_assertions_and_orgid_refuses_
     assert!(evil.body.contains("AssertionConsumerService") && !evil.body.contains("evil.example"), "{}", evil.body);
     let unknown = other_request(&op, "_other4", &now, None).replace("SAMLRequest=", "x=");
     assert_eq!(b.get(&unknown).await.status, 400);
+
+    // ForceAuthn: the session does not answer, the password is asked again.
+    let page = b.get(&other_request_with(&op, "_other5", &now, " ForceAuthn=\"true\"")).await;
+    assert!(page.status == 200 && page.body.contains("name=\"password\""), "{}", page.body);
+    // IsPassive without a session: a NoPassive Response, no login page.
+    let page = op.browser().get(&other_request_with(&op, "_other6", &now, " IsPassive=\"true\"")).await;
+    let (_, xml, _) = posted(&page);
+    assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:NoPassive") && !xml.contains("<saml:Assertion"), "{xml}");
     op.stop().await;
 }
 
