@@ -277,6 +277,9 @@ pub enum ClientProtocol {
     #[default]
     Oidc,
     Cas,
+    /// A SAML service provider (registered in `[saml]` or with `clients add --protocol saml`,
+    /// never as a `[[clients]]` entry).
+    Saml,
 }
 
 impl ClientProtocol {
@@ -284,6 +287,7 @@ impl ClientProtocol {
         match self {
             ClientProtocol::Oidc => "oidc",
             ClientProtocol::Cas => "cas",
+            ClientProtocol::Saml => "saml",
         }
     }
 
@@ -291,6 +295,7 @@ impl ClientProtocol {
         match s {
             "oidc" => Some(ClientProtocol::Oidc),
             "cas" => Some(ClientProtocol::Cas),
+            "saml" => Some(ClientProtocol::Saml),
             _ => None,
         }
     }
@@ -429,6 +434,10 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             && let Err(why) = check_redirect_uri(u)
         {
             err(&key("backchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if c.protocol == ClientProtocol::Saml {
+            err(&key("protocol"), "a SAML service provider goes in [[saml.service_providers]], not [[clients]]".into());
+            continue;
         }
         if c.protocol == ClientProtocol::Cas {
             if c.services.is_empty() {

@@ -6,6 +6,7 @@
 mod alerts;
 mod backup;
 mod idp;
+mod saml;
 mod secret;
 mod validate;
 mod workflow;
@@ -22,6 +23,7 @@ pub use idp::{
     STANDARD_SCOPES, SessionConfig, SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes,
     check_service, default_scopes,
 };
+pub use saml::{SAML_ATTRIBUTES, SamlConfig, SamlNameId, SamlSign, SamlSpConfig};
 pub use secret::Secret;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     /// The CAS 3.0 face (its services are `[[clients]]` with `protocol = "cas"`).
     pub cas: CasConfig,
+    /// The SAML 2.0 identity provider and its service providers.
+    pub saml: SamlConfig,
     /// Delegation, approvals, SLA and penalties.
     pub workflow: WorkflowConfig,
     /// Snapshots of the store (`orgid backup`, and on a schedule in `serve`).
@@ -520,6 +524,11 @@ impl Config {
         for p in &mut cfg.workflow.calendar {
             if p.is_relative() && !base_dir.as_os_str().is_empty() {
                 *p = base_dir.join(&*p);
+            }
+        }
+        for sp in &mut cfg.saml.service_providers {
+            if sp.metadata.is_relative() && !base_dir.as_os_str().is_empty() {
+                sp.metadata = base_dir.join(&sp.metadata);
             }
         }
         let errors = validate::validate(&cfg);

@@ -513,3 +513,25 @@ max_cells = 5
     let cfg = parse_env("", &[("ORGID__LIMITS__MAX_ROWS", "50")]).expect("override");
     assert_eq!(cfg.limits.max_rows, 50);
 }
+
+#[test]
+fn saml_service_providers_are_checked_and_their_metadata_found_beside_the_file() {
+    let cfg = parse("[[saml.service_providers]]\nid = \"oa\"\nmetadata = \"saml/oa.xml\"\nname_id = \"login\"\n")
+        .expect("valid");
+    let sp = &cfg.saml.service_providers[0];
+    assert_eq!(sp.metadata, Path::new("/etc/orgid/saml/oa.xml"));
+    assert_eq!((sp.name_id, sp.sign), (SamlNameId::Login, SamlSign::Both));
+    assert_eq!(sp.attributes.len(), SAML_ATTRIBUTES.len(), "all attributes by default");
+    let e = only_error(parse(
+        "[[saml.service_providers]]\nid = \"oa\"\nmetadata = \"oa.xml\"\nattributes = [\"salary\"]\n",
+    ));
+    assert_eq!(e.key.as_deref(), Some("saml.service_providers[0].attributes"));
+    let e = only_error(parse(
+        "[[clients]]\nid = \"oa\"\nredirect_uris = [\"https://oa.example/cb\"]\n\
+         [[saml.service_providers]]\nid = \"oa\"\nmetadata = \"oa.xml\"\n",
+    ));
+    assert_eq!(e.key.as_deref(), Some("saml.service_providers[0].id"));
+    assert!(parse("[[saml.service_providers]]\nid = \"oa\"\nmetadata = \"oa.xml\"\nsign = \"never\"\n").is_err());
+    let e = only_error(parse("[saml]\nassertion_ttl_secs = 0\n"));
+    assert_eq!(e.key.as_deref(), Some("saml.assertion_ttl_secs"));
+}

@@ -183,6 +183,7 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
         }
     }
     crate::idp::validate(cfg, &mut err);
+    crate::saml::validate(cfg, &mut err);
     crate::workflow::validate(cfg, &mut err);
     crate::backup::validate(cfg, &mut err);
     crate::alerts::validate(cfg, &mut err);

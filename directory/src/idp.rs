@@ -193,6 +193,22 @@ pub trait LogoutStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// A SAML service provider registered with `orgid clients add --protocol saml`: its client row
+/// (id, name, second-factor rule) and this, removed with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSamlSp {
+    /// The client id.
+    pub id: String,
+    /// The SP's metadata document, as given.
+    pub metadata: String,
+    /// `persistent` or `login`.
+    pub name_id: String,
+    /// `assertion`, `response` or `both`.
+    pub sign: String,
+    /// The attributes released to it.
+    pub attributes: Vec<String>,
+}
+
 /// A signing key. It signs from `created_at` until `retire_at`, and stays published (for
 /// verifying the tokens it signed) until `expires_at`.
 #[derive(Clone, PartialEq, Eq)]
@@ -362,6 +378,7 @@ impl ThrottleRule {
 pub trait IdpStore:
     CredentialStore
     + ClientStore
+    + SamlSpStore
     + SigningKeyStore
     + SessionStore
     + GrantStore
@@ -376,6 +393,7 @@ pub trait IdpStore:
 impl<T> IdpStore for T where
     T: CredentialStore
         + ClientStore
+        + SamlSpStore
         + SigningKeyStore
         + SessionStore
         + GrantStore
@@ -455,6 +473,21 @@ pub trait ClientStore: Send + Sync {
     /// Removes the client and revokes its grants. `NotFound` if there is none (nothing is
     /// recorded).
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError>;
+}
+
+/// SAML service providers registered in the store. (See [`IdpStore`] for transactions and
+/// audit.) Removing the client (`ClientStore::remove_client`) removes its SAML data.
+#[async_trait]
+pub trait SamlSpStore: Send + Sync {
+    async fn saml_sps(&self) -> Result<Vec<StoredSamlSp>, StoreError>;
+    /// Adds the client and its SAML data together. `Conflict` if the id is taken (nothing is
+    /// recorded).
+    async fn add_saml_sp(
+        &self,
+        client: &StoredClient,
+        sp: &StoredSamlSp,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
 }
 
 /// The provider's signing keys, shared by replicas. (See [`IdpStore`] for transactions and

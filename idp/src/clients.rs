@@ -92,9 +92,13 @@ pub fn hash_client_secret(secret: &str) -> String {
     crate::crypto::sha256_hex(secret)
 }
 
-/// The clients of the configuration file, made when the provider starts and at each reload.
-pub(crate) fn configured(clients: &[orgid_config::ClientConfig]) -> Vec<Client> {
-    clients
+/// The clients of the configuration file (and its SAML SPs), made when the provider starts and
+/// at each reload.
+pub(crate) fn configured(
+    clients: &[orgid_config::ClientConfig],
+    saml_sps: &[crate::saml::ServiceProvider],
+) -> Vec<Client> {
+    let mut out: Vec<Client> = clients
         .iter()
         .map(|c| Client {
             id: c.id.clone(),
@@ -112,7 +116,9 @@ pub(crate) fn configured(clients: &[orgid_config::ClientConfig]) -> Vec<Client> 
             services: c.services.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         })
-        .collect()
+        .collect();
+    out.extend(crate::saml::clients(saml_sps));
+    out
 }
 
 impl Provider {
@@ -126,7 +132,7 @@ impl Provider {
     /// Tokens already issued stay as they are; a removed client's are dead at their next check
     /// (it is unknown), its grants' records stay until they expire.
     pub fn set_clients(&self, clients: &[orgid_config::ClientConfig]) {
-        let new = Arc::new(configured(clients));
+        let new = Arc::new(configured(clients, &self.inner.settings.saml_sps));
         *self.inner.configured.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new;
     }
 

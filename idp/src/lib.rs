@@ -4,9 +4,10 @@
 //! pages (password, second factor, password change, expiry warning), the password policy, TOTP,
 //! the client registry and the audit records. The faces build on it and the core never imports
 //! them: `oidc/` is OpenID Connect (discovery, JWKS, authorize with PKCE, token, userinfo,
-//! revocation, introspection, RP-initiated and back-channel logout); `cas/` is CAS 3.0; SAML is
-//! to come as `saml/`. This root wires them: the `Provider`, its router, which face a login
-//! resumes, and which face writes a single-logout message (`slo.rs` delivers them).
+//! revocation, introspection, RP-initiated and back-channel logout); `cas/` is CAS 3.0; `saml/` is
+//! the SAML 2.0 identity provider (metadata, Web Browser SSO, SP-initiated logout). This root
+//! wires them: the `Provider`, its router, which face a login resumes, and which face writes a
+//! single-logout message (`slo.rs` delivers them).
 //!
 //! The provider holds no state of its own between requests: sessions, codes, grants, tokens,
 //! keys, spent forms and failed-login budgets live in the store (`IdpStore`), and the login
@@ -26,6 +27,7 @@ mod login;
 mod oidc;
 pub mod password;
 mod respond;
+pub mod saml;
 mod session;
 mod slo;
 pub mod totp;
@@ -87,6 +89,10 @@ pub struct Settings {
     /// How access tokens are signed for a client that does not say.
     pub access_token_alg: SigningAlg,
     pub cas: CasConfig,
+    pub saml: orgid_config::SamlConfig,
+    /// The SAML service providers of `saml.service_providers`, their metadata read (by the
+    /// caller: the provider does no file I/O).
+    pub saml_sps: Vec<saml::ServiceProvider>,
 }
 
 impl Settings {
@@ -100,6 +106,8 @@ impl Settings {
             clients: cfg.clients.clone(),
             access_token_alg: cfg.oidc.access_token_alg.unwrap_or(SigningAlg::ES256),
             cas: cfg.cas.clone(),
+            saml: cfg.saml.clone(),
+            saml_sps: Vec::new(),
         }
     }
 
@@ -141,6 +149,8 @@ struct Inner {
     observer: std::sync::OnceLock<Arc<dyn Observer>>,
     /// Single-logout deliveries (no redirects followed, a short timeout).
     http: reqwest::Client,
+    /// The SAML signing key, loaded (or made) on first use.
+    saml_key: tokio::sync::OnceCell<Arc<saml::sign::SamlKey>>,
 }
 
 impl Provider {
@@ -158,7 +168,10 @@ impl Provider {
         Self {
             inner: Arc::new(Inner {
                 hashes,
-                configured: std::sync::RwLock::new(Arc::new(clients::configured(&settings.clients))),
+                configured: std::sync::RwLock::new(Arc::new(clients::configured(
+                    &settings.clients,
+                    &settings.saml_sps,
+                ))),
                 password: std::sync::RwLock::new(Arc::new(settings.password.clone())),
                 settings,
                 store,
@@ -172,6 +185,7 @@ impl Provider {
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .unwrap_or_default(),
+                saml_key: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -229,6 +243,7 @@ impl Provider {
         login::routes()
             .merge(oidc::routes())
             .merge(cas::routes())
+            .merge(saml::routes())
             .layer(axum::middleware::from_fn(security_headers))
             .with_state(self.clone())
     }
@@ -238,6 +253,7 @@ impl Provider {
         match protocol {
             login::Protocol::Oidc => &oidc::Oidc,
             login::Protocol::Cas => &cas::Cas,
+            login::Protocol::Saml => &saml::Saml,
         }
     }
 
@@ -250,7 +266,8 @@ impl Provider {
         match orgid_config::ClientProtocol::parse(&n.protocol) {
             Some(orgid_config::ClientProtocol::Cas) => Ok(cas::logout_request(n, self.now())),
             Some(orgid_config::ClientProtocol::Oidc) => self.logout_token(n).await,
-            None => Ok(None),
+            // No SAML notices are recorded yet: an SP's session ends by its own logout.
+            Some(orgid_config::ClientProtocol::Saml) | None => Ok(None),
         }
     }
 
@@ -282,12 +299,15 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A page that runs a script of its own (the SAML POST binding's) sets a CSP allowing it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

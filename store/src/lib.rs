@@ -27,8 +27,8 @@ use orgid_directory::audit::{
 };
 use orgid_directory::idp::{
     ClientStore, CodeRecord, CodeTake, Credential, CredentialStore, FailureCount, FormStore, GrantRecord, GrantStore,
-    IdpUpkeepStore, PasswordChange, Rotation, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore,
-    StoredClient, Subject, ThrottleRule, ThrottleStore, TokenRecord,
+    IdpUpkeepStore, PasswordChange, Rotation, SamlSpStore, SessionRecord, SessionStore, SigningKeyRecord,
+    SigningKeyStore, StoredClient, StoredSamlSp, Subject, ThrottleRule, ThrottleStore, TokenRecord,
 };
 use orgid_directory::store::{LdapStore, OutboxStore};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
@@ -342,6 +342,21 @@ impl ClientStore for AnyStore {
     }
     async fn remove_client(&self, id: &str, at: DateTime<Utc>, audit: &[AuditEvent]) -> Result<(), StoreError> {
         each!(self, s => s.remove_client(id, at, audit).await)
+    }
+}
+
+#[async_trait]
+impl SamlSpStore for AnyStore {
+    async fn saml_sps(&self) -> Result<Vec<StoredSamlSp>, StoreError> {
+        each!(self, s => s.saml_sps().await)
+    }
+    async fn add_saml_sp(
+        &self,
+        client: &StoredClient,
+        sp: &StoredSamlSp,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.add_saml_sp(client, sp, audit).await)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The test kit: real servers for end-to-end tests, each on a free loopback port in its own temp
 //! dir. `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
-//! server per test; `Apache` (httpd with mod_auth_cas) one per test; `TestDatabase` gives a store URL for either backend.
+//! server per test; `Apache` (httpd with an auth module, mod_auth_cas or mod_auth_mellon, in front
+//! of a CGI page) one per test; `TestDatabase` gives a store URL for either backend.
 
 mod apache;
 pub mod browser;

@@ -1,4 +1,4 @@
-//! `orgid clients …`: the OIDC and CAS clients (OA modules) registered in the store, besides the
+//! `orgid clients …`: the OIDC and CAS clients and SAML service providers (OA modules) registered in the store, besides the
 //! configuration's.
 
 use std::io::Write;
@@ -49,7 +49,7 @@ pub struct AddClient {
     access_token_alg: Option<String>,
     #[arg(long)]
     require_totp: bool,
-    /// oidc (default) or cas.
+    /// oidc (default), cas or saml (a SAML service provider, known by its --metadata).
     #[arg(long)]
     protocol: Option<String>,
     /// CAS: a service URL, or an anchored pattern `^https://oa\.example\.com/.*$` (its
@@ -59,6 +59,18 @@ pub struct AddClient {
     /// OIDC: where logout tokens are POSTed when a session it signed in with ends.
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
+    /// SAML: the SP's metadata file (entity ID, assertion consumers, certificate).
+    #[arg(long)]
+    metadata: Option<std::path::PathBuf>,
+    /// SAML: `persistent` (the opaque `sub`, the default) or `login`.
+    #[arg(long, default_value = "persistent")]
+    name_id: String,
+    /// SAML: what is signed, `assertion`, `response` or `both` (the default).
+    #[arg(long, default_value = "both")]
+    sign: String,
+    /// SAML: an attribute released to the SP, repeated for each (default: all of them).
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
 }
 
 pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
@@ -78,7 +90,23 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 protocol,
                 services,
                 backchannel_logout_uri,
+                metadata,
+                name_id,
+                sign,
+                attributes,
             } = *add;
+            if protocol.as_deref() == Some("saml") {
+                let Some(path) = metadata else { anyhow::bail!("--protocol saml needs --metadata FILE") };
+                let xml =
+                    std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                let sp = idp::NewSamlSp { id: id.clone(), name, metadata: xml, name_id, sign, attributes, require_totp };
+                let entity = idp::add_saml_sp(app, sp).await?;
+                writeln!(out, "SAML service provider `{id}` added ({entity})")?;
+                return Ok(0);
+            }
+            if metadata.is_some() {
+                anyhow::bail!("--metadata is for --protocol saml");
+            }
             let new = NewClient {
                 id: id.clone(),
                 name,

@@ -20,6 +20,8 @@ pub(crate) enum Protocol {
     Oidc,
     /// CAS 3.0.
     Cas,
+    /// SAML 2.0 Web Browser SSO.
+    Saml,
 }
 
 /// A face's request, carried (sealed) through the login pages: the core reads its protocol and

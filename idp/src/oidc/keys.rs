@@ -262,6 +262,10 @@ impl KeyRing {
         let stored = self.store.signing_keys(now).await?;
         let mut next = Loaded { loaded_at: Some(now), ..Loaded::default() };
         for rec in &stored {
+            if rec.alg == crate::saml::sign::SAML_ALG {
+                // The SAML key: published in SAML metadata, never in the JWKS.
+                continue;
+            }
             let Some(alg) = SigningAlg::parse(&rec.alg) else {
                 tracing::warn!(kid = %rec.kid, alg = %rec.alg, "ignoring a signing key of an unknown algorithm");
                 continue;

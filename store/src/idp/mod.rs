@@ -1,7 +1,8 @@
 //! The identity provider's store, written once like `sql.rs`: `idp_impl!` expands to the
 //! `IdpStore` traits for one backend (invoked in `backend.rs`), one file per aggregate with its
-//! rows: `credentials`, `clients`, `keys`, `sessions`, `grants`, `guards` (spent forms and
-//! failed-login budgets), `cas` (service tickets, single-logout notices); here what they share and the purge across them. Tables are in the
+//! rows: `credentials`, `clients`, `saml` (SAML SPs), `keys`, `sessions`, `grants`, `guards` (spent
+//! forms and failed-login budgets), `cas` (service tickets, single-logout notices); here what they
+//! share and the purge across them. Tables are in the
 //! `0003_idp` and `0008_idp_guards` migrations.
 //!
 //! Concurrency: every transaction begins with a write (SQLite then takes its write lock up front;
@@ -39,6 +40,7 @@ pub(crate) mod credentials;
 pub(crate) mod grants;
 pub(crate) mod guards;
 pub(crate) mod keys;
+pub(crate) mod saml;
 pub(crate) mod sessions;
 
 use orgid_directory::StoreError;
@@ -88,6 +90,7 @@ macro_rules! idp_impl {
         $crate::idp::credentials::credentials_impl!($store, $db);
         $crate::idp::clients::clients_impl!($store, $db);
         $crate::idp::keys::keys_impl!($store, $db);
+        $crate::idp::saml::saml_impl!($store, $db);
         $crate::idp::sessions::sessions_impl!($store, $db);
         $crate::idp::grants::grants_impl!($store, $db);
         $crate::idp::guards::guards_impl!($store, $db);

@@ -255,7 +255,7 @@ async fn fetch(b: &Browser, url: &str) -> Page {
 #[tokio::test]
 async fn mod_auth_cas_signs_in_gets_the_attributes_and_refuses_its_cookie_after_logout() {
     let op = Op::start(Backend::Sqlite, "").await;
-    let apache = Apache::start(&op.base).await;
+    let apache = Apache::cas(&op.base).await;
     let (c, out) = orgid(
         &op.cfg,
         &[

@@ -62,6 +62,7 @@ mod oidc_tokens;
 mod output;
 mod packaging;
 mod reload;
+mod saml;
 mod serve;
 mod single_logout;
 mod store;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use orgid_config::{GrantType, LdapConfig, SigningAlg};
 use orgid_directory::SettingStore;
 use orgid_directory::audit::{Actor, AuditEvent, AuditOutcome, EventKind};
-use orgid_directory::idp::{ClientStore, CredentialStore, IdpStore, StoredClient};
+use orgid_directory::idp::{ClientStore, CredentialStore, IdpStore, SamlSpStore, StoredClient, StoredSamlSp};
 use orgid_directory::store::LdapStore;
 use orgid_idp::{PasswordSink, Provider, Settings};
 use orgid_store::AnyStore;
@@ -45,6 +45,7 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         settings.access_token_alg = stored.as_deref().and_then(SigningAlg::parse).unwrap_or(SigningAlg::ES256);
     }
     settings.clients = client_configs(&app.config, &secret);
+    settings.saml_sps = saml_sps(&app.config)?;
     let store: Arc<dyn IdpStore> = Arc::new(app.store.clone());
     let passwords: Option<Arc<dyn PasswordSink>> = app
         .config
@@ -52,6 +53,22 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
     Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+}
+
+/// The configuration's SAML service providers, each with its metadata file read.
+fn saml_sps(config: &orgid_config::Config) -> anyhow::Result<Vec<orgid_idp::saml::ServiceProvider>> {
+    config
+        .saml
+        .service_providers
+        .iter()
+        .map(|sp| {
+            let xml = std::fs::read_to_string(&sp.metadata).with_context(|| {
+                format!("while reading the metadata of SAML SP `{}` ({})", sp.id, sp.metadata.display())
+            })?;
+            orgid_idp::saml::ServiceProvider::from_config(sp, &xml)
+                .with_context(|| format!("while reading the metadata of SAML SP `{}`", sp.id))
+        })
+        .collect()
 }
 
 /// The configuration's clients and the built-in console client (unless the configuration
@@ -263,6 +280,84 @@ async fn add_cas_client(
         .attr("scopes", client.scopes.join(" "));
     app.store.add_client(&client, &[added]).await.with_context(|| format!("while adding client `{id}`"))?;
     Ok(None)
+}
+
+/// A SAML service provider to register (`orgid clients add --protocol saml`).
+#[derive(Debug, Clone)]
+pub struct NewSamlSp {
+    pub id: String,
+    pub name: Option<String>,
+    /// The SP's metadata document.
+    pub metadata: String,
+    pub name_id: String,
+    pub sign: String,
+    /// Empty: all of them.
+    pub attributes: Vec<String>,
+    pub require_totp: bool,
+}
+
+/// Registers a SAML SP in the store (a client without redirect URIs, grants or scopes, and its
+/// metadata); returns its entity ID. Refused when the id or the entity ID is taken.
+pub async fn add_saml_sp(app: &App, new: NewSamlSp) -> anyhow::Result<String> {
+    let id = new.id.as_str();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        bail!("client id `{id}` must be letters, digits, `-`, `_` or `.`");
+    }
+    if app.config.clients.iter().any(|c| c.id == id) || app.config.saml.service_providers.iter().any(|c| c.id == id) {
+        bail!("client `{id}` is defined in the configuration file");
+    }
+    orgid_idp::saml::parse_name_id(&new.name_id)
+        .ok_or_else(|| anyhow::anyhow!("unknown --name-id `{}` (persistent, login)", new.name_id))?;
+    orgid_idp::saml::parse_sign(&new.sign)
+        .ok_or_else(|| anyhow::anyhow!("unknown --sign `{}` (assertion, response, both)", new.sign))?;
+    let attributes = if new.attributes.is_empty() {
+        orgid_config::SAML_ATTRIBUTES.iter().map(|a| a.to_string()).collect()
+    } else {
+        new.attributes
+    };
+    if let Some(a) = attributes.iter().find(|a| !orgid_config::SAML_ATTRIBUTES.contains(&a.as_str())) {
+        bail!("unknown --attribute `{a}` ({})", orgid_config::SAML_ATTRIBUTES.join(", "));
+    }
+    if app.store.clients().await?.iter().any(|c| c.id == id) {
+        bail!("client `{id}` already exists");
+    }
+    let sp = orgid_idp::saml::metadata::parse(&new.metadata).context("while reading the SP's metadata")?;
+    let mut taken: Vec<String> = saml_sps(&app.config)?.into_iter().map(|s| s.entity_id).collect();
+    for s in app.store.saml_sps().await? {
+        if let Ok(other) = orgid_idp::saml::metadata::parse(&s.metadata) {
+            taken.push(other.entity_id);
+        }
+    }
+    if taken.contains(&sp.entity_id) {
+        bail!("a SAML SP with entity ID `{}` is registered already", sp.entity_id);
+    }
+    let client = StoredClient {
+        id: id.into(),
+        name: new.name.unwrap_or_else(|| id.into()),
+        secret_hash: None,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        grants: Vec::new(),
+        scopes: Vec::new(),
+        id_token_alg: SigningAlg::RS256.as_str().into(),
+        access_token_alg: None,
+        require_totp: new.require_totp,
+        created_at: Utc::now(),
+        protocol: "saml".into(),
+        services: Vec::new(),
+        backchannel_logout_uri: None,
+    };
+    let stored =
+        StoredSamlSp { id: id.into(), metadata: new.metadata, name_id: new.name_id, sign: new.sign, attributes };
+    let added = admin_event(EventKind::ClientAdd)
+        .client(id)
+        .reason(format!("SAML service provider `{id}` registered"))
+        .attr("protocol", "saml")
+        .attr("entity_id", sp.entity_id.as_str())
+        .attr("acs", sp.acs.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(" "))
+        .attr("attributes", stored.attributes.join(" "));
+    app.store.add_saml_sp(&client, &stored, &[added]).await.with_context(|| format!("while adding SAML SP `{id}`"))?;
+    Ok(sp.entity_id)
 }
 
 /// Removes a client registered in the store and revokes its grants.
