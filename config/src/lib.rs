@@ -8,6 +8,7 @@ mod backup;
 mod idp;
 mod secret;
 mod validate;
+mod wecom;
 mod workflow;
 
 use std::fmt;
@@ -22,6 +23,7 @@ pub use idp::{
     SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes, default_scopes,
 };
 pub use secret::Secret;
+pub use wecom::WecomConfig;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
@@ -44,6 +46,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The directory the OA modules read. Absent: orgid keeps only its store.
     pub ldap: Option<LdapConfig>,
+    /// WeCom (企业微信), the mobile office. Absent: orgid does not touch it.
+    pub wecom: Option<WecomConfig>,
     pub sources: Vec<SourceConfig>,
     /// The OpenID Connect provider of `orgid serve`.
     pub oidc: OidcConfig,
