@@ -1,11 +1,12 @@
 //! The test kit: real servers for end-to-end tests, each on a free loopback port in its own temp
 //! dir. `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
-//! server per test; `TestDatabase` gives a store URL for either backend.
+//! server per test; `WecomDouble` answers WeCom's API; `TestDatabase` gives a store URL for either backend.
 
 pub mod browser;
 mod pg;
 mod slapd;
 mod smtp;
+pub mod wecom;
 
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +16,7 @@ pub use browser::Browser;
 pub use pg::Postgres;
 pub use slapd::Slapd;
 pub use smtp::Smtp;
+pub use wecom::WecomDouble;
 
 /// The store backends, for tests that run the same body against both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -205,6 +205,7 @@ pub async fn conclude(
             active_people,
             message,
             directory: None,
+            wecom: None,
         };
         app.store.finish_run(run, outcome).await.map_err(|e| (committed, e))?;
         drop(store_span);
