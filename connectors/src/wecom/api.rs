@@ -4,7 +4,9 @@
 //! The token travels in the query string: errors never carry the URL (`without_url`), and the
 //! secret and the token are never logged.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex as StdMutex};
+use std::time::{Duration, Instant};
 
 use orgid_config::{Secret, WecomConfig};
 use serde_json::{Value, json};
@@ -38,13 +40,27 @@ const LIMIT_CODES: [i64; 4] = [45009, 45011, 45033, 45035];
 /// Waits on a frequency limit before giving up for this drain.
 const LIMIT_TRIES: u32 = 8;
 
-/// One WeCom credential (corp id and a secret) and its cached access token.
+/// Access tokens by credential (base URL, corp id, SHA-256 of the secret), with when they stop
+/// being used: WeCom asks callers to keep a token for its `expires_in` rather than ask again
+/// (gettoken has its own frequency limit), so one process shares it between pushes.
+static TOKENS: LazyLock<StdMutex<HashMap<String, (String, Instant)>>> = LazyLock::new(Default::default);
+/// A token is fetched again this long before WeCom says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+
+fn cached(key: &str) -> Option<String> {
+    let cache = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    cache.get(key).filter(|(_, until)| *until > Instant::now()).map(|(t, _)| t.clone())
+}
+
+/// One WeCom credential (corp id and a secret) and its access token (see `TOKENS`).
 pub struct Api {
     http: reqwest::Client,
     base: String,
     corp_id: String,
     secret: Secret,
-    token: Mutex<Option<String>>,
+    /// Its key in `TOKENS`; held while a token is fetched, so that one fetch serves all.
+    key: String,
+    fetching: Mutex<()>,
     throttle: Duration,
 }
 
@@ -65,17 +81,36 @@ impl Api {
             base: cfg.base_url.trim_end_matches('/').to_string(),
             corp_id: cfg.corp_id.clone(),
             secret: secret.clone(),
-            token: Mutex::new(None),
+            key: format!(
+                "{}\n{}\n{}",
+                cfg.base_url,
+                cfg.corp_id,
+                hex(ring::digest::digest(&ring::digest::SHA256, secret.expose().as_bytes()).as_ref())
+            ),
+            fetching: Mutex::new(()),
             throttle: Duration::from_millis(cfg.throttle_ms),
         })
     }
 
-    async fn fetch_token(&self) -> Result<String, WecomError> {
+    /// The cached token, or a new one.
+    async fn token(&self) -> Result<String, WecomError> {
+        if let Some(t) = cached(&self.key) {
+            return Ok(t);
+        }
+        let _one = self.fetching.lock().await;
+        if let Some(t) = cached(&self.key) {
+            return Ok(t);
+        }
         let url = format!("{}/cgi-bin/gettoken", self.base);
         let query = [("corpid", self.corp_id.as_str()), ("corpsecret", self.secret.expose())];
         let v = self.send(self.http.get(url).query(&query)).await?;
         match v.get("access_token").and_then(Value::as_str) {
-            Some(t) if errcode(&v) == 0 => Ok(t.to_string()),
+            Some(t) if errcode(&v) == 0 => {
+                let secs = v.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
+                let until = Instant::now() + Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN);
+                TOKENS.lock().unwrap_or_else(|e| e.into_inner()).insert(self.key.clone(), (t.to_string(), until));
+                Ok(t.to_string())
+            }
             _ => Err(WecomError::Unavailable(format!(
                 "WeCom refused the corp id or the secret: errcode {}: {}",
                 errcode(&v),
@@ -99,17 +134,7 @@ impl Api {
         let mut refreshed = false;
         let mut limited = 0u32;
         loop {
-            let token = {
-                let mut cached = self.token.lock().await;
-                match cached.as_ref() {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t = self.fetch_token().await?;
-                        *cached = Some(t.clone());
-                        t
-                    }
-                }
-            };
+            let token = self.token().await?;
             let url = format!("{}/cgi-bin/{path}", self.base);
             let mut q: Vec<(&str, &str)> = vec![("access_token", token.as_str())];
             q.extend(query.iter().map(|(k, v)| (*k, v.as_str())));
@@ -124,9 +149,9 @@ impl Api {
             }
             if TOKEN_CODES.contains(&code) && !refreshed {
                 refreshed = true;
-                let mut cached = self.token.lock().await;
-                if cached.as_deref() == Some(token.as_str()) {
-                    *cached = None;
+                let mut cache = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.get(&self.key).is_some_and(|(t, _)| *t == token) {
+                    cache.remove(&self.key);
                 }
                 continue;
             }
@@ -167,4 +192,8 @@ fn errcode(v: &Value) -> i64 {
 
 fn errmsg(v: &Value) -> String {
     v.get("errmsg").and_then(Value::as_str).unwrap_or_default().chars().take(200).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -71,4 +71,5 @@ mod store_tokens;
 mod sync;
 mod totp_qr;
 mod trust;
+mod wecom;
 mod workflow;
