@@ -53,6 +53,10 @@ impl Default for WecomConfig {
 }
 
 pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
+    let app = cfg.wecom.as_ref().is_some_and(|w| w.agent_id > 0 && !w.app_secret.expose().is_empty());
+    if !cfg.alerts.wecom_to.is_empty() && !app {
+        err("alerts.wecom_to", "needs [wecom] with agent_id and app_secret (the app that sends the notices)".into());
+    }
     let Some(w) = &cfg.wecom else { return };
     if !(w.base_url.starts_with("https://") || w.base_url.starts_with("http://")) {
         err("wecom.base_url", format!("`{}` must start with https:// or http://", w.base_url));

@@ -165,6 +165,14 @@ impl WecomDouble {
         self.inner().users.insert(userid.to_ascii_lowercase(), user);
     }
 
+    /// A member made by hand with this mobile number.
+    pub fn add_user_with_mobile(&self, userid: &str, name: &str, department: i64, mobile: &str) {
+        self.add_user(userid, name, department);
+        if let Some(u) = self.inner().users.get_mut(&userid.to_ascii_lowercase()) {
+            u.mobile = mobile.into();
+        }
+    }
+
     /// A member deleted by hand in the admin console.
     pub fn remove_user(&self, userid: &str) -> bool {
         self.inner().users.remove(&userid.to_ascii_lowercase()).is_some()

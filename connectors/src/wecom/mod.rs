@@ -3,6 +3,7 @@
 //! for reconcile. Only the base URL tells it where WeCom is.
 
 mod api;
+mod notify;
 
 use std::collections::HashSet;
 
@@ -14,6 +15,7 @@ use orgid_directory::target::{ApplyError, Queued, TargetClient};
 use serde_json::{Value, json};
 
 pub use api::{Api, WecomError};
+pub use notify::WecomNotifier;
 
 /// WeCom's errcodes the client acts on.
 pub mod codes {

@@ -134,7 +134,7 @@ pub async fn conclude_with(
         && let Some(parts) = delta.as_ref().and_then(|d| split(&mut plan, d, FIRST_PART_CHANGES, PART_CHANGES))
         && let Some(delta) = delta.take()
     {
-        let whole = Whole { run, status, message, plan, companies, rejected, active_people };
+        let whole = Whole { run, status, message, plan, companies, rejected, active_people, wecom };
         return parts::conclude(app, whole, delta, parts, progress).await;
     }
     progress.stage(if hold.is_some() { "holding" } else { "writing" });

@@ -22,13 +22,18 @@ struct Env {
 
 impl Env {
     async fn new(backend: Backend, wecom: &WecomDouble) -> Env {
+        Env::with(backend, wecom, "").await
+    }
+
+    /// `more` goes at the end of the `[wecom]` section (and may open sections after it).
+    async fn with(backend: Backend, wecom: &WecomDouble, more: &str) -> Env {
         let dir = TempDir::new().expect("tempdir");
         let hr = Hr::new(dir.path());
         let url = store_url(backend, dir.path()).await;
         let extra = format!(
             "[safety]\nmax_close_share = 0.5\nmax_shrink_share = 0.5\n[workflow]\nindependent_roster = \"apply\"\n\
              [wecom]\nbase_url = \"{}\"\ncorp_id = \"{CORP_ID}\"\ncontacts_secret = \"{CONTACTS_SECRET}\"\n\
-             attr_grade = \"职级\"\nattr_employee_number = \"工号\"\nthrottle_ms = 20\n",
+             attr_grade = \"职级\"\nattr_employee_number = \"工号\"\nthrottle_ms = 20\n{more}",
             wecom.base_url()
         );
         let cfg = hr.config(&url, &extra);
@@ -267,5 +272,83 @@ async fn a_sync_killed_while_it_pushes_converges_on_the_next_push() {
     assert!(out.contains(", 0 refused"), "{out}");
     assert_eq!(w.users().len(), STAFF as usize, "after {partial} before the kill");
     assert_eq!(w.count("user/create", 0), STAFF as usize, "each member created once");
+    env.assert_clean().await;
+}
+
+/// A WeCom operation refused until it is parked (a member whose mobile a hand-made member holds:
+/// 60104, with WeCom's reason), and the alert about it told in WeCom once, through the app.
+#[tokio::test]
+async fn a_parked_operation_is_told_in_wecom_once() {
+    use orgid::services::alerts::{AlertTail, deliver};
+    use orgid_tests::wecom::{AGENT_ID, APP_SECRET};
+
+    let w = WecomDouble::start().await;
+    w.add_user("laowang", "老王", 1);
+    w.add_user_with_mobile("stranger", "陌生人", 1, "13800000002"); // 王芳's number
+    let more = format!(
+        "agent_id = {AGENT_ID}\napp_secret = \"{APP_SECRET}\"\n[alerts]\nfailures_per_ip = 0\noff_hours_admin = false\nwecom_to = [\"laowang\"]\n"
+    );
+    let env = Env::with(Backend::Sqlite, &w, &more).await;
+    env.hr.write(&month_one(), false);
+    let config = orgid::cli::load_config(Some(&env.cfg), Vec::new()).expect("config");
+    let app = orgid::app::App::open(config).await.expect("open");
+    let mut tail = AlertTail::start(&app).await.expect("tail");
+    tail.save(&app).await.expect("save");
+    let (code, out) = orgid(&env.cfg, &["sync"]).await;
+    assert_eq!(code, 0, "{out}");
+    for _ in 0..10 {
+        let (_, status) = orgid(&env.cfg, &["wecom", "status"]).await;
+        if status.contains(", 1 parked)") {
+            break;
+        }
+        orgid(&env.cfg, &["wecom", "push"]).await;
+    }
+    let (code, status) = orgid(&env.cfg, &["wecom", "status"]).await;
+    assert_eq!(code, 1, "{status}");
+    assert!(status.contains(", 1 parked)") && status.contains("60104"), "{status}");
+    assert!(w.user("wangfang").is_none() && w.user("zhangwei").is_some());
+
+    for expected in [1, 0] {
+        let fired = tail.poll(&app).await.expect("poll");
+        assert_eq!(fired.len(), expected);
+        deliver(&app, &fired).await.expect("deliver");
+        tail.recorded(&fired);
+        tail.save(&app).await.expect("save");
+    }
+    let sent = w.messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].touser, "laowang");
+    assert!(sent[0].content.contains("已搁置") && sent[0].content.contains("wecom"), "{}", sent[0].content);
+    assert_eq!(w.count("message/send", 0), 1);
+}
+
+/// A held run keeps only the directory's delta; approved, its changes reach WeCom too.
+#[tokio::test]
+async fn an_approved_held_run_reaches_wecom() {
+    let w = WecomDouble::start().await;
+    let env = Env::new(Backend::Sqlite, &w).await;
+    env.hr.write(&month_one(), false);
+    env.sync().await;
+    let mut m2 = month_one();
+    for r in m2.iter_mut().take(4) {
+        r.left = true; // four of five accounts close: more than max_close_share
+    }
+    for n in 20..24 {
+        // People without accounts (grade below the threshold) keep the roster from shrinking.
+        m2.push(Row::new(n, "C010", &format!("X{n}"), &format!("员工{n}"), "P5"));
+    }
+    env.hr.write(&m2, false);
+    let (code, out) = orgid(&env.cfg, &["sync", "--format", "json"]).await;
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["status"], "held", "{v}");
+    assert_ne!(code, 0);
+    assert!(user(&w, "wangfang").enable, "held: nothing changes yet");
+    let run = v["run"].as_i64().expect("run id").to_string();
+    let (code, out) = orgid(&env.cfg, &["sync", "--approve", &run]).await;
+    assert_eq!(code, 0, "{out}");
+    for login in ["zhangwei", "wangfang", "ouyangnana", "yangyang"] {
+        assert!(!user(&w, login).enable, "{login} disabled after the approval");
+    }
+    assert!(user(&w, "chenjing").enable);
     env.assert_clean().await;
 }

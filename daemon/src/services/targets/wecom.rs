@@ -61,6 +61,21 @@ pub async fn delta_for(
     Ok(Some(delta))
 }
 
+/// A held run's changes, once approved (a held run keeps only the directory's delta): WeCom's
+/// delta of them against the store as approved, queued right after the approval and pushed. A
+/// crash in between leaves them to `orgid wecom reconcile`.
+pub async fn follow_approved(app: &App, plan: &Plan) -> anyhow::Result<()> {
+    if app.config.wecom.is_none() || plan.changes.is_empty() {
+        return Ok(());
+    }
+    let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
+    let people = app.store.people().await?;
+    let Some(delta) = delta_for(app, plan, &people, &companies).await? else { return Ok(()) };
+    app.store.enqueue_wecom(&delta, app.clock.now()).await?;
+    push(app).await?;
+    Ok(())
+}
+
 fn client(app: &App) -> anyhow::Result<WecomClient> {
     let Some(cfg) = &app.config.wecom else { anyhow::bail!("no [wecom] section is configured") };
     Ok(WecomClient::new(cfg)?)
