@@ -76,6 +76,9 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     if !w.reconcile_schedule.trim().is_empty()
         && let Err(e) = <cron::Schedule as std::str::FromStr>::from_str(&w.reconcile_schedule)
     {
-        err("wecom.reconcile_schedule", format!("`{}` is not a cron expression with seconds: {e}", w.reconcile_schedule));
+        err(
+            "wecom.reconcile_schedule",
+            format!("`{}` is not a cron expression with seconds: {e}", w.reconcile_schedule),
+        );
     }
 }

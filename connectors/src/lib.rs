@@ -6,5 +6,5 @@
 
 pub mod ldap;
 pub mod notify;
-pub mod wecom;
 pub mod source;
+pub mod wecom;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgid_directory::store::{LdapStore, OutboxStore, WecomStore};
-use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::{OutboxItem, OutboxStats, Queued, TargetId, TargetOp};
 use orgid_directory::{
     AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, Person, PersonKey, PersonStore,

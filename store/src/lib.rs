@@ -32,8 +32,8 @@ use orgid_directory::idp::{
     StoredClient, Subject, ThrottleRule, ThrottleStore, TokenRecord,
 };
 use orgid_directory::store::{LdapStore, OutboxStore, WecomStore};
-use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use orgid_directory::{
     AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,

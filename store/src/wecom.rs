@@ -32,7 +32,10 @@ pub(crate) struct WecomMemberDb {
 
 impl WecomMemberDb {
     pub(crate) fn into_domain(self) -> (PersonKey, TrackedMember) {
-        (PersonKey::from(self.person_key), TrackedMember { userid: self.userid, dept: self.dept, enabled: self.enabled })
+        (
+            PersonKey::from(self.person_key),
+            TrackedMember { userid: self.userid, dept: self.dept, enabled: self.enabled },
+        )
     }
 }
 
@@ -60,7 +63,10 @@ impl<'a> WecomRows<'a> {
     }
 
     pub(crate) fn changes_tracking(&self) -> bool {
-        !self.upserts.is_empty() || !self.deletes.is_empty() || !self.departments.is_empty() || !self.delta.renamed.is_empty()
+        !self.upserts.is_empty()
+            || !self.deletes.is_empty()
+            || !self.departments.is_empty()
+            || !self.delta.renamed.is_empty()
     }
 }
 

@@ -261,7 +261,8 @@ async fn handle(
 
 fn route(shared: &Shared, s: &mut Inner, path: &str, q: &HashMap<String, String>, body: &Value) -> Value {
     if path == "gettoken" {
-        let (corp, secret) = (q.get("corpid").map_or("", String::as_str), q.get("corpsecret").map_or("", String::as_str));
+        let (corp, secret) =
+            (q.get("corpid").map_or("", String::as_str), q.get("corpsecret").map_or("", String::as_str));
         if corp != shared.corp_id {
             return answer(40013, "invalid corpid");
         }
@@ -288,7 +289,8 @@ fn route(shared: &Shared, s: &mut Inner, path: &str, q: &HashMap<String, String>
         return answer(45009, "api freq out of limit");
     }
     let contacts_write = path.starts_with("department/") || path.starts_with("user/");
-    let writes = ["department/create", "department/update", "department/delete", "user/create", "user/update", "user/delete"];
+    let writes =
+        ["department/create", "department/update", "department/delete", "user/create", "user/update", "user/delete"];
     if app && writes.contains(&path) {
         return answer(60011, "no privilege to access/modify contact/party/agent");
     }
@@ -329,7 +331,10 @@ fn route(shared: &Shared, s: &mut Inner, path: &str, q: &HashMap<String, String>
                 touser.split('|').filter(|u| *u != "@all" && !s.users.contains_key(&u.to_ascii_lowercase())).collect();
             let invalid = invalid.join("|");
             s.messages.push(SentMessage { touser, content });
-            ok_with("ok", json!({"invaliduser": invalid, "invalidparty": "", "invalidtag": "", "msgid": format!("m{}", s.messages.len())}))
+            ok_with(
+                "ok",
+                json!({"invaliduser": invalid, "invalidparty": "", "invalidtag": "", "msgid": format!("m{}", s.messages.len())}),
+            )
         }
         "auth/getuserinfo" => match q.get("code").and_then(|c| s.codes.remove(c)) {
             Some(u) => ok_with("ok", json!({"userid": u, "user_ticket": ""})),
@@ -463,7 +468,9 @@ fn user_list(s: &Inner, q: &HashMap<String, String>, simple: bool) -> Value {
         .users
         .values()
         .filter(|u| u.department.iter().any(|d| *d == dept || (child && under(s, *d, dept))))
-        .map(|u| if simple { json!({"userid": u.userid, "name": u.name, "department": u.department}) } else { user_json(u) })
+        .map(|u| {
+            if simple { json!({"userid": u.userid, "name": u.name, "department": u.department}) } else { user_json(u) }
+        })
         .collect();
     ok_with("ok", json!({"userlist": list}))
 }
@@ -521,7 +528,11 @@ fn user_put(s: &mut Inner, b: &Value, create: bool) -> Value {
         Some(_) => true,
         None => existing.as_ref().is_none_or(|u| u.enable),
     };
-    let extattr = b.get("extattr").cloned().or_else(|| existing.as_ref().map(|u| u.extattr.clone())).unwrap_or(json!({"attrs": []}));
+    let extattr = b
+        .get("extattr")
+        .cloned()
+        .or_else(|| existing.as_ref().map(|u| u.extattr.clone()))
+        .unwrap_or(json!({"attrs": []}));
     let userid = existing.as_ref().map_or(userid.to_string(), |u| u.userid.clone());
     s.users.insert(key, WecomUser { userid, name, mobile, email, position, department, enable, extattr });
     answer(0, if create { "created" } else { "updated" })

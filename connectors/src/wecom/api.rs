@@ -181,7 +181,8 @@ impl Api {
 
     /// A text message from the app to members (`touser` joined with `|`).
     pub async fn send_text(&self, agent_id: i64, to: &[&str], content: &str) -> Result<Value, WecomError> {
-        let body = json!({"touser": to.join("|"), "msgtype": "text", "agentid": agent_id, "text": {"content": content}});
+        let body =
+            json!({"touser": to.join("|"), "msgtype": "text", "agentid": agent_id, "text": {"content": content}});
         self.post("message/send", &body).await
     }
 }

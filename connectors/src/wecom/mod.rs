@@ -124,10 +124,12 @@ impl WecomClient {
                     }
                 }
             }
-            WecomOp::DeleteMember { userid } => match self.api.get("user/delete", &[("userid", userid.clone())]).await {
-                Err(e) if e.code() == Some(codes::USER_NOT_FOUND) => Ok(()),
-                r => r.map(drop),
-            },
+            WecomOp::DeleteMember { userid } => {
+                match self.api.get("user/delete", &[("userid", userid.clone())]).await {
+                    Err(e) if e.code() == Some(codes::USER_NOT_FOUND) => Ok(()),
+                    r => r.map(drop),
+                }
+            }
         }
     }
 }

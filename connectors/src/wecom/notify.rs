@@ -7,7 +7,7 @@ use orgid_config::WecomConfig;
 use serde_json::Value;
 
 use super::{Api, WecomError};
-use crate::notify::{NotifyError, Notifier};
+use crate::notify::{Notifier, NotifyError};
 
 /// WeCom's limit on a text message's content, in bytes.
 const CONTENT_MAX: usize = 2048;

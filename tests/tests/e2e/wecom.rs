@@ -106,9 +106,8 @@ async fn first_sync_and_second_month_reach_wecom() {
     assert!(!text.contains(&crate::hr::id_number(2)), "no ID number reaches WeCom");
 
     // The same roster again sends nothing.
-    let writes = |w: &WecomDouble| {
-        w.calls().iter().filter(|(p, _)| p.ends_with("/create") || p.ends_with("/update")).count()
-    };
+    let writes =
+        |w: &WecomDouble| w.calls().iter().filter(|(p, _)| p.ends_with("/create") || p.ends_with("/update")).count();
     let before = writes(&w);
     env.sync().await;
     assert_eq!(writes(&w), before, "an unchanged roster writes nothing");

@@ -126,7 +126,8 @@ async fn desired(app: &App) -> anyhow::Result<(Vec<wc::TrackedDept>, Vec<(String
             })
         })
         .collect();
-    let profiles: HashMap<&PersonKey, &Profile> = people.iter().map(|sp| (&sp.person.key, &sp.person.profile)).collect();
+    let profiles: HashMap<&PersonKey, &Profile> =
+        people.iter().map(|sp| (&sp.person.key, &sp.person.profile)).collect();
     let settings = Settings::new(cfg);
     let placed = wc::delta(&DeltaInput {
         settings: &settings,

@@ -315,8 +315,10 @@ pub fn delta(input: &DeltaInput<'_>) -> WecomDelta {
             phase: PHASE_MEMBERS,
             op: WecomOp::PutMember { member, create },
         });
-        members
-            .push((c.person_key.clone(), Some(TrackedMember { userid: login.to_string(), dept: dept_key, enabled: active })));
+        members.push((
+            c.person_key.clone(),
+            Some(TrackedMember { userid: login.to_string(), dept: dept_key, enabled: active }),
+        ));
     }
     let mut ops = std::mem::take(&mut b.ops);
     ops.sort_by_key(|o| o.phase); // stable: parents before children, in the order they were made

@@ -145,7 +145,8 @@ fn render(d: &WecomDelta) -> Vec<String> {
 fn first_load_then_only_what_changed() {
     let cs = companies();
     let mut w = World::default();
-    let month1 = vec![rec(1, "C010", "张三", "财务部"), rec(2, "C010", "李四", "财务部/一科"), rec(3, "C011", "王五", "")];
+    let month1 =
+        vec![rec(1, "C010", "张三", "财务部"), rec(2, "C010", "李四", "财务部/一科"), rec(3, "C011", "王五", "")];
     let d = w.run(&cs, &month1);
     assert_eq!(
         render(&d),
@@ -188,12 +189,18 @@ fn renamed_department_keeps_its_id_and_moves_cross_company() {
     w.run(&cs, &[rec(1, "C010", "张三", "财务部"), rec(2, "C010", "李四", "财务部"), rec(3, "C010", "王五", "人事部")]);
     let id = w.dept("dept:C010:财务部").id;
     // Both members follow 财务部 → 财务管理部: renamed in place, same id.
-    let d = w.run(&cs, &[rec(1, "C010", "张三", "财务管理部"), rec(2, "C010", "李四", "财务管理部"), rec(3, "C010", "王五", "人事部")]);
+    let d = w.run(
+        &cs,
+        &[rec(1, "C010", "张三", "财务管理部"), rec(2, "C010", "李四", "财务管理部"), rec(3, "C010", "王五", "人事部")],
+    );
     assert_eq!(render(&d), vec!["update dept 财务管理部", "update zhangsan enable=true", "update lisi enable=true"]);
     assert_eq!(w.dept("dept:C010:财务管理部").id, id);
     assert!(!w.depts.iter().any(|x| x.key == "dept:C010:财务部"));
     // A cross-company move updates the same member into the new company's department.
-    let d = w.run(&cs, &[rec(1, "C010", "张三", "财务管理部"), rec(2, "C011", "李四", "财务部"), rec(3, "C010", "王五", "人事部")]);
+    let d = w.run(
+        &cs,
+        &[rec(1, "C010", "张三", "财务管理部"), rec(2, "C011", "李四", "财务部"), rec(3, "C010", "王五", "人事部")],
+    );
     assert_eq!(render(&d), vec!["create dept C011公司", "create dept 财务部", "update lisi enable=true"]);
     assert_eq!(w.tracked[&PersonKey::from("k2".to_string())].dept, "dept:C011:财务部");
 }

@@ -104,8 +104,7 @@ pub fn truncate_chars(s: &str, max: usize) -> (String, bool) {
 
 /// A department name WeCom takes: none of `\:*?"<>|`, 1–64 characters.
 pub fn clean_department_name(s: &str) -> String {
-    let cleaned: String =
-        s.trim().chars().map(|c| if "\\:*?\"<>|".contains(c) { '_' } else { c }).collect();
+    let cleaned: String = s.trim().chars().map(|c| if "\\:*?\"<>|".contains(c) { '_' } else { c }).collect();
     let (cut, _) = truncate_chars(&cleaned, DEPT_NAME_MAX);
     if cut.is_empty() { "_".to_string() } else { cut }
 }

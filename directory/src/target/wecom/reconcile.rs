@@ -33,14 +33,31 @@ pub struct ObservedMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "drift", rename_all = "snake_case")]
 pub enum Drift {
-    MissingDepartment { id: i64, name: String },
-    DifferentDepartment { id: i64, name: String, fields: Vec<String> },
+    MissingDepartment {
+        id: i64,
+        name: String,
+    },
+    DifferentDepartment {
+        id: i64,
+        name: String,
+        fields: Vec<String>,
+    },
     /// Not orgid's: reported, never touched.
-    ExtraDepartment { id: i64, name: String },
-    MissingMember { userid: String },
-    DifferentMember { userid: String, fields: Vec<String> },
+    ExtraDepartment {
+        id: i64,
+        name: String,
+    },
+    MissingMember {
+        userid: String,
+    },
+    DifferentMember {
+        userid: String,
+        fields: Vec<String>,
+    },
     /// Not orgid's: reported, never touched.
-    ExtraMember { userid: String },
+    ExtraMember {
+        userid: String,
+    },
 }
 
 impl Drift {
