@@ -104,19 +104,19 @@ impl WecomClient {
                 }
             }
             WecomOp::PutMember { member, create } => {
-                let body = member_json(member);
+                let body = member_json(member, *create);
                 if *create {
                     match self.api.post("user/create", &body).await {
                         // The userid exists (hand-made, or a create repeated): adopted and updated.
                         Err(e) if e.code() == Some(codes::USERID_EXISTS) => {
-                            self.api.post("user/update", &body).await.map(drop)
+                            self.api.post("user/update", &member_json(member, false)).await.map(drop)
                         }
                         r => r.map(drop),
                     }
                 } else {
                     match self.api.post("user/update", &body).await {
                         Err(e) if e.code() == Some(codes::USER_NOT_FOUND) && member.enable => {
-                            self.api.post("user/create", &body).await.map(drop)
+                            self.api.post("user/create", &member_json(member, true)).await.map(drop)
                         }
                         // Nothing to disable.
                         Err(e) if e.code() == Some(codes::USER_NOT_FOUND) => Ok(()),
@@ -134,7 +134,8 @@ impl WecomClient {
     }
 }
 
-fn member_json(m: &Member) -> Value {
+/// The member's JSON for `user/create` (`create`) or `user/update`.
+fn member_json(m: &Member, create: bool) -> Value {
     let attrs: Vec<Value> =
         m.extattr.iter().map(|(k, v)| json!({"type": 0, "name": k, "text": {"value": v}})).collect();
     let mut body = json!({
@@ -146,11 +147,12 @@ fn member_json(m: &Member) -> Value {
         "to_invite": false,
     });
     if let Some(o) = body.as_object_mut() {
-        // WeCom refuses an empty mobile or email on create; on update an empty one clears it.
-        if !m.mobile.is_empty() {
+        // An empty mobile or email is left out of a create; an update sends it empty, which
+        // clears what HR no longer has (left out, WeCom would keep the old one).
+        if !m.mobile.is_empty() || !create {
             o.insert("mobile".into(), json!(m.mobile));
         }
-        if !m.email.is_empty() {
+        if !m.email.is_empty() || !create {
             o.insert("email".into(), json!(m.email));
         }
         if !attrs.is_empty() {
@@ -220,5 +222,29 @@ impl TargetClient for WecomClient {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_clears_what_hr_no_longer_has_and_a_create_leaves_it_out() {
+        let m = Member {
+            userid: "zhangsan".into(),
+            name: "张三".into(),
+            email: "a@example.com".into(),
+            department: vec![100_001],
+            enable: true,
+            extattr: vec![("职级".into(), "M12".into())],
+            ..Member::default()
+        };
+        let create = member_json(&m, true);
+        assert!(create.get("mobile").is_none());
+        assert_eq!(create["extattr"]["attrs"][0]["text"]["value"], "M12");
+        let update = member_json(&m, false);
+        assert_eq!(update["mobile"], "");
+        assert_eq!((update["email"].as_str(), update["enable"].as_i64()), (Some("a@example.com"), Some(1)));
     }
 }
