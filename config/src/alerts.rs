@@ -40,6 +40,9 @@ pub struct AlertsConfig {
     /// or WeCom gateway script): the subject in `ORGID_ALERT_SUBJECT`, the text on standard
     /// input; exit 0 = delivered. Empty: none.
     pub command: Vec<String>,
+    /// WeCom members (userids) told through the app's message API (`[wecom]` `agent_id` and
+    /// `app_secret`), beside the mail and the command. Empty: none.
+    pub wecom_to: Vec<String>,
 }
 
 impl Default for AlertsConfig {
@@ -59,6 +62,7 @@ impl Default for AlertsConfig {
             mail_from: "orgid@localhost".into(),
             smtp_url: String::new(),
             command: Vec::new(),
+            wecom_to: Vec::new(),
         }
     }
 }
@@ -66,7 +70,7 @@ impl Default for AlertsConfig {
 impl AlertsConfig {
     /// Whether notices have somewhere to go: without recipients or a command, alerts are off.
     pub fn enabled(&self) -> bool {
-        !self.mail_to.is_empty() || !self.command.is_empty()
+        !self.mail_to.is_empty() || !self.command.is_empty() || !self.wecom_to.is_empty()
     }
 
     /// `working_hours` as (start, end), minutes after midnight; `None` if it does not parse.

@@ -9,6 +9,7 @@ mod idp;
 mod saml;
 mod secret;
 mod validate;
+mod wecom;
 mod workflow;
 
 use std::fmt;
@@ -25,6 +26,7 @@ pub use idp::{
 };
 pub use saml::{SAML_ATTRIBUTES, SamlConfig, SamlNameId, SamlSign, SamlSpConfig};
 pub use secret::Secret;
+pub use wecom::WecomConfig;
 pub use workflow::{ConfidentialRoster, IndependentRoster, WorkflowConfig};
 
 /// The environment prefix of overrides: `ORGID__STORE__URL=postgres://…` sets `[store] url`.
@@ -47,6 +49,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The directory the OA modules read. Absent: orgid keeps only its store.
     pub ldap: Option<LdapConfig>,
+    /// WeCom (企业微信), the mobile office. Absent: orgid does not touch it.
+    pub wecom: Option<WecomConfig>,
     pub sources: Vec<SourceConfig>,
     /// The OpenID Connect provider of `orgid serve`.
     pub oidc: OidcConfig,

@@ -535,3 +535,21 @@ fn saml_service_providers_are_checked_and_their_metadata_found_beside_the_file()
     let e = only_error(parse("[saml]\nassertion_ttl_secs = 0\n"));
     assert_eq!(e.key.as_deref(), Some("saml.assertion_ttl_secs"));
 }
+
+#[test]
+fn wecom_section_takes_its_secrets_from_the_environment_and_never_prints_them() {
+    let text = "[wecom]\ncorp_id = \"ww1\"\nattr_grade = \"职级\"\n";
+    let e = only_error(parse(text));
+    assert_eq!(e.key.as_deref(), Some("wecom.contacts_secret"));
+    let cfg = parse_env(text, &[("ORGID__WECOM__CONTACTS_SECRET", "s3cr3t-contacts")]).expect("valid");
+    let w = cfg.wecom.as_ref().expect("wecom");
+    assert_eq!(
+        (w.base_url.as_str(), w.root_department, w.attr_grade.as_str()),
+        ("https://qyapi.weixin.qq.com", 1, "职级")
+    );
+    assert_eq!(w.contacts_secret.expose(), "s3cr3t-contacts");
+    assert!(!format!("{cfg:?}").contains("s3cr3t-contacts"));
+    let e = only_error(parse("[wecom]\ncorp_id = \"ww1\"\ncontacts_secret = \"x\"\nbase_url = \"ftp://x\"\n"));
+    assert_eq!(e.key.as_deref(), Some("wecom.base_url"));
+    assert!(parse("").expect("defaults").wecom.is_none());
+}

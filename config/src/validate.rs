@@ -187,6 +187,7 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
     crate::workflow::validate(cfg, &mut err);
     crate::backup::validate(cfg, &mut err);
     crate::alerts::validate(cfg, &mut err);
+    crate::wecom::validate(cfg, &mut err);
     errs
 }
 

@@ -7,3 +7,4 @@
 pub mod ldap;
 pub mod notify;
 pub mod source;
+pub mod wecom;

@@ -25,6 +25,8 @@ pub enum NotifyError {
     Message(String),
     #[error("the notice command {0}")]
     Command(String),
+    #[error("WeCom did not deliver the notice: {0}")]
+    Wecom(String),
 }
 
 /// Something that delivers a notice.

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::eligibility::{Outcome, Rule};
 use crate::login::{LoginAllocator, stem};
 use crate::{
-    Account, AccountStatus, CompanyCode, CompanyIndex, OpCounts, PersonKey, PersonRecord, Profile, Rules,
-    StoredPerson,
+    Account, AccountStatus, CompanyCode, CompanyIndex, OpCounts, PersonKey, PersonRecord, Profile, Rules, StoredPerson,
 };
 
 /// What a run covers.

@@ -10,6 +10,7 @@ use crate::audit::{
     PageRequest,
 };
 use crate::target::ldap::{DitDelta, Node, TrackedUser};
+use crate::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use crate::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use crate::workflow::{NewGrant, Request, RequestFilter, RequestState, RoleGrant, RosterCheck};
 use crate::{
@@ -67,6 +68,8 @@ pub struct RunOutcome<'a> {
     pub message: Option<String>,
     /// The directory side of the run (outbox operations and tracking), if LDAP provisioning is on.
     pub directory: Option<&'a DitDelta>,
+    /// The WeCom side of the run, if `[wecom]` is configured (applied for `Ok`/`Partial` only).
+    pub wecom: Option<&'a WecomDelta>,
 }
 
 /// One part of a run written in parts (a large first load, see `RunStore::apply_run_part`).
@@ -155,6 +158,21 @@ pub trait LdapStore: Send + Sync {
     async fn all_tracked_users(&self) -> Result<Vec<(PersonKey, TrackedUser)>, StoreError>;
     /// A delta outside any run (reconcile repairs, purges): one transaction; run_id NULL.
     async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// What orgid has put (or queued) in WeCom: departments and members. Runs write their delta
+/// through `RunStore::finish_run` (`RunOutcome::wecom`).
+#[async_trait]
+pub trait WecomStore: Send + Sync {
+    /// Every tracked department, by key.
+    async fn wecom_departments(&self) -> Result<Vec<TrackedDept>, StoreError>;
+    /// The tracking of these people (those not tracked are left out), by person key.
+    async fn wecom_members(&self, keys: &[PersonKey]) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError>;
+    /// The tracked members of these department keys, by person key.
+    async fn wecom_members_in(&self, depts: &[String]) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError>;
+    async fn all_wecom_members(&self) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError>;
+    /// A delta outside any run (reconcile repairs, purges): one transaction; run_id NULL.
+    async fn enqueue_wecom(&self, delta: &WecomDelta, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// The outbox every target's operations wait in, keyed by target: written in the transaction that
@@ -297,11 +315,20 @@ pub trait WorkflowStore: Send + Sync {
 
 /// Everything the daemon needs, in one object.
 pub trait Store:
-    SettingStore + CompanyStore + PersonStore + RunStore + LdapStore + OutboxStore + AuditStore + WorkflowStore
+    SettingStore + CompanyStore + PersonStore + RunStore + LdapStore + WecomStore + OutboxStore + AuditStore + WorkflowStore
 {
 }
 
-impl<T: SettingStore + CompanyStore + PersonStore + RunStore + LdapStore + OutboxStore + AuditStore + WorkflowStore>
-    Store for T
+impl<
+    T: SettingStore
+        + CompanyStore
+        + PersonStore
+        + RunStore
+        + LdapStore
+        + WecomStore
+        + OutboxStore
+        + AuditStore
+        + WorkflowStore,
+> Store for T
 {
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::store::{LdapStore, OutboxStore, WecomStore};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::{OutboxItem, OutboxStats, Queued, TargetId, TargetOp};
 use orgid_directory::{
-    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonKey, PersonRecord, PersonStore,
-    RowError, RunDetail, RunId, RunOutcome, RunPart, RunStatus, RunStore, RunSummary, SettingStore, StoreError,
-    StoredPerson,
+    AccountChange, AccountFilter, AccountRow, Company, CompanyStore, NewRun, OpCounts, PersonKey, PersonRecord,
+    PersonStore, RowError, RunDetail, RunId, RunOutcome, RunPart, RunStatus, RunStore, RunSummary, SettingStore,
+    StoreError, StoredPerson,
 };
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
@@ -36,6 +37,7 @@ use crate::sql::{
     KeptPlan, KeptPlanRef, LARGE_RUN, MAX_BINDS, PEOPLE_INDEXES, account_columns, by_key, changes_json, chunk_rows,
     last_per_key, person_columns, run_columns, store_impl,
 };
+use crate::wecom::{WecomDeptDb, WecomMemberDb, WecomRows, wecom_impl};
 use crate::workflow::workflow_impl;
 
 pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -397,6 +399,8 @@ ldap_impl!(SqliteStore, sqlx::Sqlite);
 ldap_impl!(PgStore, sqlx::Postgres);
 outbox_impl!(SqliteStore, sqlx::Sqlite);
 outbox_impl!(PgStore, sqlx::Postgres);
+wecom_impl!(SqliteStore, sqlx::Sqlite);
+wecom_impl!(PgStore, sqlx::Postgres);
 audit_impl!(SqliteStore, sqlx::Sqlite);
 audit_impl!(PgStore, sqlx::Postgres);
 idp_impl!(SqliteStore, sqlx::Sqlite);

@@ -17,6 +17,7 @@ mod lease;
 mod outbox;
 mod rows;
 mod sql;
+mod wecom;
 mod workflow;
 
 use async_trait::async_trait;
@@ -30,8 +31,9 @@ use orgid_directory::idp::{
     IdpUpkeepStore, PasswordChange, Rotation, SamlSpStore, SessionRecord, SessionStore, SigningKeyRecord,
     SigningKeyStore, StoredClient, StoredSamlSp, Subject, ThrottleRule, ThrottleStore, TokenRecord,
 };
-use orgid_directory::store::{LdapStore, OutboxStore};
+use orgid_directory::store::{LdapStore, OutboxStore, WecomStore};
 use orgid_directory::target::ldap::{DitDelta, Node, TrackedUser};
+use orgid_directory::target::wecom::{TrackedDept, TrackedMember, WecomDelta};
 use orgid_directory::target::{OutboxItem, OutboxStats, TargetId, TargetOp};
 use orgid_directory::{
     AccountFilter, AccountRow, AuditStore, Company, CompanyStore, NewRun, PersonKey, PersonStore, RunDetail, RunId,
@@ -190,6 +192,25 @@ impl LdapStore for AnyStore {
     }
     async fn enqueue_directory(&self, delta: &DitDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
         each!(self, s => s.enqueue_directory(delta, at).await)
+    }
+}
+
+#[async_trait]
+impl WecomStore for AnyStore {
+    async fn wecom_departments(&self) -> Result<Vec<TrackedDept>, StoreError> {
+        each!(self, s => s.wecom_departments().await)
+    }
+    async fn wecom_members(&self, keys: &[PersonKey]) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError> {
+        each!(self, s => s.wecom_members(keys).await)
+    }
+    async fn wecom_members_in(&self, depts: &[String]) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError> {
+        each!(self, s => s.wecom_members_in(depts).await)
+    }
+    async fn all_wecom_members(&self) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError> {
+        each!(self, s => s.all_wecom_members().await)
+    }
+    async fn enqueue_wecom(&self, delta: &WecomDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.enqueue_wecom(delta, at).await)
     }
 }
 

@@ -545,6 +545,10 @@ macro_rules! store_impl {
                 };
                 let kept_delta =
                     if outcome.status == RunStatus::Held { kept_delta(outcome.directory)? } else { None };
+                let wecom = match outcome.wecom {
+                    Some(d) if apply && !d.is_empty() => Some(WecomRows::new(d)?),
+                    _ => None,
+                };
                 let counts = serde_json::to_string(&outcome.plan.counts).map_err(|e| json("run counts", e))?;
 
                 // A first load writes hundreds of megabytes (see `large_write`).
@@ -580,6 +584,13 @@ macro_rules! store_impl {
                                 rows.changes_tracking()
                             }
                             None => false,
+                        };
+                        let tracked = match &wecom {
+                            Some(rows) => {
+                                Self::apply_wecom(&mut tx, Some(run), rows, outcome.finished_at).await?;
+                                tracked || rows.changes_tracking()
+                            }
+                            None => tracked,
                         };
                         if planned || tracked {
                             Self::bump_revision(&mut tx).await?;

@@ -1,13 +1,15 @@
 //! The test kit: real servers for end-to-end tests, each on a free loopback port in its own temp
 //! dir. `Postgres` is one server per test process with a fresh database per test; `Slapd` is one
 //! server per test; `Apache` (httpd with an auth module, mod_auth_cas or mod_auth_mellon, in front
-//! of a CGI page) one per test; `TestDatabase` gives a store URL for either backend.
+//! of a CGI page) one per test; `WecomDouble` answers WeCom's API; `TestDatabase` gives a store URL
+//! for either backend.
 
 mod apache;
 pub mod browser;
 mod pg;
 mod slapd;
 mod smtp;
+pub mod wecom;
 
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -18,6 +20,7 @@ pub use browser::Browser;
 pub use pg::Postgres;
 pub use slapd::Slapd;
 pub use smtp::Smtp;
+pub use wecom::WecomDouble;
 
 /// The store backends, for tests that run the same body against both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

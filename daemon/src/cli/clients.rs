@@ -99,7 +99,8 @@ pub async fn run(app: &App, command: ClientsCommand, out: &mut (dyn Write + Send
                 let Some(path) = metadata else { anyhow::bail!("--protocol saml needs --metadata FILE") };
                 let xml =
                     std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                let sp = idp::NewSamlSp { id: id.clone(), name, metadata: xml, name_id, sign, attributes, require_totp };
+                let sp =
+                    idp::NewSamlSp { id: id.clone(), name, metadata: xml, name_id, sign, attributes, require_totp };
                 let entity = idp::add_saml_sp(app, sp).await?;
                 writeln!(out, "SAML service provider `{id}` added ({entity})")?;
                 return Ok(0);

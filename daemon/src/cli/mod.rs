@@ -9,6 +9,7 @@ pub mod demo;
 pub mod ldap;
 pub mod report;
 pub mod serve;
+pub mod wecom;
 pub mod workflow;
 
 use std::io::Write;
@@ -97,6 +98,11 @@ pub enum Command {
     Ldap {
         #[command(subcommand)]
         command: ldap::LdapCommand,
+    },
+    /// WeCom (企业微信): status, push the outbox, retry parked operations, reconcile, purge.
+    Wecom {
+        #[command(subcommand)]
+        command: wecom::WecomCommand,
     },
     /// The audit trail: verify the chain, query, report, checkpoints, purge.
     Audit {
@@ -356,6 +362,7 @@ pub async fn run(
         }
         Command::Serve => serve::serve(App::open(config).await?, config_path).await.map(|()| 0),
         Command::Ldap { command } => ldap::run(&App::open(config).await?, command, out).await,
+        Command::Wecom { command } => wecom::run(&App::open(config).await?, command, out).await,
         Command::Accounts { command } => accounts::run(&App::open(config).await?, command, out).await,
         Command::Clients { command } => clients::run(&App::open(config).await?, command, out).await,
         Command::Runs { command } => accounts::runs(&App::open(config).await?, command, out).await,

@@ -120,6 +120,8 @@ async fn run(
     let scheduler = tokio::spawn(scheduler::sync_schedule(shared.clone(), cancel.clone()));
     let directory = tokio::spawn(targets::directory_worker(shared.clone(), cancel.clone()));
     let upkeep = tokio::spawn(targets::directory_upkeep(shared.clone(), cancel.clone()));
+    let wecom = tokio::spawn(targets::wecom_worker(shared.clone(), cancel.clone()));
+    let wecom_upkeep = tokio::spawn(targets::wecom_upkeep(shared.clone(), cancel.clone()));
     let audit = tokio::spawn(scheduler::audit_checkpoints(shared.clone(), cancel.clone()));
     let requests = tokio::spawn(scheduler::workflow_retry(shared.clone(), cancel.clone()));
     let backups = tokio::spawn(scheduler::backup_schedule(shared.clone(), cancel.clone()));
@@ -141,6 +143,8 @@ async fn run(
     s.context("scheduler task")?;
     d.context("directory task")?;
     u.context("directory upkeep task")?;
+    wecom.await.context("WeCom task")?;
+    wecom_upkeep.await.context("WeCom upkeep task")?;
     audit.await.context("audit checkpoint task")?;
     requests.await.context("workflow retry task")?;
     backups.await.context("backup task")?;

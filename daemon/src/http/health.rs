@@ -49,6 +49,7 @@ async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> impl IntoRespon
     for target in TargetId::ALL {
         let configured = match target {
             TargetId::Ldap => app.config.ldap.is_some(),
+            TargetId::Wecom => app.config.wecom.is_some(),
         };
         if configured {
             match crate::services::targets::stats(&app, target).await {

@@ -1,4 +1,4 @@
-//! The workers of the targets orgid keeps equal to its decisions (OpenLDAP today): each pushes
+//! The workers of the targets orgid keeps equal to its decisions (OpenLDAP, WeCom): each pushes
 //! its outbox on the leader, and purges and reconciles on its schedule.
 
 use tokio_util::sync::CancellationToken;
@@ -6,7 +6,7 @@ use tracing::{error, info};
 
 use super::on_schedule;
 use crate::services::Shared;
-use crate::services::targets::ldap;
+use crate::services::targets::{ldap, wecom};
 use orgid_connectors::ldap::LockCheck;
 use orgid_directory::target::TargetId;
 
@@ -68,6 +68,57 @@ pub async fn directory_upkeep(s: Shared, cancel: CancellationToken) {
                 if code == 0 { info!("directory reconcile: {first}") } else { error!("directory reconcile: {first}") }
             }
             Err(e) => error!("directory reconcile failed: {e:#}"),
+        }
+    })
+    .await;
+}
+
+/// Keeps WeCom caught up with the store: pushes its outbox every few seconds on the leader (a
+/// sync also pushes as soon as it is applied).
+pub async fn wecom_worker(s: Shared, cancel: CancellationToken) {
+    if s.app().config.wecom.is_none() {
+        return;
+    }
+    if let Err(e) = wecom::health(&s.app()).await {
+        error!("WeCom not reachable at start: {e}");
+    }
+    loop {
+        if s.is_leader()
+            && let Err(e) = wecom::push(&s.app()).await
+        {
+            error!("WeCom worker: {e:#}");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// On `wecom.reconcile_schedule`: purge members past their grace period, then reconcile.
+pub async fn wecom_upkeep(s: Shared, cancel: CancellationToken) {
+    if s.app().config.wecom.is_none() {
+        return;
+    }
+    let spec = |c: &orgid_config::Config| c.wecom.as_ref().map(|w| w.reconcile_schedule.clone()).unwrap_or_default();
+    let metrics = &s.metrics;
+    on_schedule(&s, "wecom.reconcile_schedule", spec, &cancel, |app| async move {
+        let mut report = Vec::new();
+        if let Err(e) = wecom::purge(&app, false, &mut report).await {
+            error!("WeCom purge failed: {e:#}");
+        }
+        let mut report = Vec::new();
+        match wecom::reconcile(&app, false, &mut report).await {
+            Ok(code) => {
+                if code == 0 {
+                    metrics.record_reconcile(TargetId::Wecom);
+                }
+                let text = String::from_utf8_lossy(&report);
+                let first =
+                    text.lines().find(|l| l.starts_with("drift") || l.starts_with("no drift")).unwrap_or_default();
+                if code == 0 { info!("WeCom reconcile: {first}") } else { error!("WeCom reconcile: {first}") }
+            }
+            Err(e) => error!("WeCom reconcile failed: {e:#}"),
         }
     })
     .await;

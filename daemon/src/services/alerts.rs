@@ -235,7 +235,11 @@ fn body(a: &Alert, c: &AlertsConfig) -> String {
         ),
         AlertRule::AuditChain => (format!("审计记录链断裂：{}；请运行 orgid audit verify", a.key), 1, "--all".into()),
         AlertRule::ParkedOperation => (
-            format!("目标系统多次拒绝一项操作，已搁置：{}；排除原因后运行 orgid ldap retry", a.key),
+            format!(
+                "目标系统多次拒绝一项操作，已搁置：{}；排除原因后运行 orgid {} retry",
+                a.key,
+                a.key.split(' ').next().filter(|t| *t == "wecom").unwrap_or("ldap")
+            ),
             1,
             "--type outbox.park".into(),
         ),
@@ -249,14 +253,21 @@ fn body(a: &Alert, c: &AlertsConfig) -> String {
     )
 }
 
-/// Where `[alerts]` sends: the mail (with recipients) and the command (if any).
-fn notifiers(c: &AlertsConfig) -> Vec<Box<dyn Notifier>> {
+/// Where `[alerts]` sends: the mail (with recipients), the command (if any), and WeCom members
+/// (`wecom_to`, through `[wecom]`'s app).
+fn notifiers(c: &AlertsConfig, wecom: Option<&orgid_config::WecomConfig>) -> Vec<Box<dyn Notifier>> {
     let mut out: Vec<Box<dyn Notifier>> = Vec::new();
     if let Some(m) = notifier(c) {
         out.push(Box::new(m));
     }
     if !c.command.is_empty() {
         out.push(Box::new(CommandNotifier { argv: c.command.clone(), timeout: Duration::from_secs(30) }));
+    }
+    if let Some(w) = wecom.filter(|_| !c.wecom_to.is_empty()) {
+        match orgid_connectors::wecom::WecomNotifier::new(w, c.wecom_to.clone()) {
+            Ok(n) => out.push(Box::new(n)),
+            Err(e) => tracing::error!("alerts: the WeCom notifier cannot be made: {e}"),
+        }
     }
     out
 }
@@ -265,10 +276,10 @@ fn notifiers(c: &AlertsConfig) -> Vec<Box<dyn Notifier>> {
 /// failure if any notifier failed, naming each failure) in the audit trail.
 pub async fn deliver(app: &App, alerts: &[Alert]) -> anyhow::Result<()> {
     let c = &app.config.alerts;
-    let notifiers = notifiers(c);
+    let notifiers = notifiers(c, app.config.wecom.as_ref());
     for a in alerts {
         let sent = if notifiers.is_empty() {
-            Err("no recipients configured (alerts.mail_to, alerts.command)".to_string())
+            Err("no recipients configured (alerts.mail_to, alerts.command, alerts.wecom_to)".to_string())
         } else {
             let (subject, text) = (a.subject(), body(a, c));
             let mut failed = Vec::new();

@@ -180,6 +180,7 @@ pub async fn fail(
             active_people: 0,
             message: Some(message.clone()),
             directory: None,
+            wecom: None,
         };
         app.store.finish_run(run, outcome).await?;
     }

@@ -119,6 +119,9 @@ pub struct Whole {
     pub companies: Vec<Company>,
     pub rejected: Vec<RowError>,
     pub active_people: u64,
+    /// WeCom's delta of the whole run, written with its finish (after every part: its members'
+    /// people exist by then) and pushed after it.
+    pub wecom: Option<orgid_directory::target::wecom::WecomDelta>,
 }
 
 /// Writes `parts` one transaction each and applies each part's operations as soon as it has
@@ -131,7 +134,7 @@ pub async fn conclude(
     parts: Vec<Part>,
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
-    let Whole { run, status, message, plan, companies, rejected, active_people } = whole;
+    let Whole { run, status, message, plan, companies, rejected, active_people, wecom } = whole;
     let at = app.clock.now();
     let total = plan.changes.len();
     // The delta's operations and tracking are taken out part by part, as the parts are written.
@@ -205,6 +208,7 @@ pub async fn conclude(
             active_people,
             message,
             directory: None,
+            wecom: wecom.as_ref(),
         };
         app.store.finish_run(run, outcome).await.map_err(|e| (committed, e))?;
         drop(store_span);
@@ -215,6 +219,9 @@ pub async fn conclude(
         push_with(app, connected, fresh).await
     };
     let (finished, directory) = tokio::join!(rest, directory);
+    if finished.is_ok() && wecom.is_some_and(|w| !w.ops.is_empty()) {
+        crate::services::targets::wecom::push(app).await?;
+    }
     match finished {
         Ok(()) => Ok(RunReport::Applied { run, status, plan, rejected, directory: Some(directory?) }),
         Err((committed, e)) => {

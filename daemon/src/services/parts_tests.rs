@@ -1,6 +1,8 @@
 use chrono::{TimeZone, Utc};
 use orgid_directory::target::ldap::{DirOp, Dn, Node, NodeKind, TrackedUser};
-use orgid_directory::{Account, AccountChange, AccountStatus, CompanyCode, Employment, Op, PersonKey, PersonRecord, Profile};
+use orgid_directory::{
+    Account, AccountChange, AccountStatus, CompanyCode, Employment, Op, PersonKey, PersonRecord, Profile,
+};
 
 use super::*;
 

@@ -118,6 +118,8 @@ pub async fn conclude_with(
     progress.stage("planning the directory");
     let delta_span = progress.span("delta");
     let mut delta = delta_for(app, &plan, &current, &index).await?;
+    // WeCom's delta beside the directory's, written in the same transaction (see `targets::wecom`).
+    let wecom = crate::services::targets::wecom::delta_for(app, &plan, &current, &index).await?;
     drop(delta_span);
     drop(current);
     let Some(run) = run else {
@@ -132,7 +134,7 @@ pub async fn conclude_with(
         && let Some(parts) = delta.as_ref().and_then(|d| split(&mut plan, d, FIRST_PART_CHANGES, PART_CHANGES))
         && let Some(delta) = delta.take()
     {
-        let whole = Whole { run, status, message, plan, companies, rejected, active_people };
+        let whole = Whole { run, status, message, plan, companies, rejected, active_people, wecom };
         return parts::conclude(app, whole, delta, parts, progress).await;
     }
     progress.stage(if hold.is_some() { "holding" } else { "writing" });
@@ -154,6 +156,7 @@ pub async fn conclude_with(
         active_people,
         message: message.clone(),
         directory: delta.as_ref(),
+        wecom: wecom.as_ref(),
     };
     let store_span = progress.span("store");
     let (finished, connected) = tokio::join!(app.store.finish_run(run, outcome), connect);
@@ -188,6 +191,12 @@ pub async fn conclude_with(
             let _directory = progress.span("directory");
             let directory =
                 if app.config.ldap.is_some() { Some(push_with(app, connected, fresh).await?) } else { None };
+            if wecom.is_some_and(|w| !w.ops.is_empty()) {
+                // WeCom's own outbox: what it does not take now, its worker and `orgid wecom push` retry.
+                drop(_directory);
+                let _wecom = progress.span("wecom");
+                crate::services::targets::wecom::push(app).await?;
+            }
             RunReport::Applied { run, status, plan, rejected, directory }
         }
     })

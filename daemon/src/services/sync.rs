@@ -152,6 +152,7 @@ pub async fn approve(app: &App, held: RunId, actor: &str) -> anyhow::Result<RunR
     let applied = app.store.run(run).await?.ok_or_else(|| anyhow::anyhow!("run {run} vanished"))?;
     let plan = Plan { changes: applied.changes, counts: applied.summary.counts, ..Plan::default() };
     let directory = if app.config.ldap.is_some() { Some(push(app).await?) } else { None };
+    crate::services::targets::wecom::follow_approved(app, &plan).await?;
     Ok(RunReport::Applied { run, status: RunStatus::Ok, plan, rejected: Vec::new(), directory })
 }
 

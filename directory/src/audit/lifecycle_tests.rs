@@ -55,6 +55,7 @@ fn outcome<'a>(status: RunStatus, plan: &'a Plan, rejected: &'a [RowError]) -> R
         active_people: 10,
         message: (status == RunStatus::Held).then(|| "would close 3 accounts".to_string()),
         directory: None,
+        wecom: None,
     }
 }
 

@@ -75,7 +75,8 @@ fn apply(current: &[StoredPerson], plan: &Plan) -> Vec<StoredPerson> {
         current.iter().map(|sp| (sp.person.key.clone(), sp.clone())).collect();
     for p in &plan.people {
         let person = p.clone().at(chrono::DateTime::UNIX_EPOCH);
-        let entry = by_key.entry(p.key.clone()).or_insert_with(|| StoredPerson { person: person.clone(), account: None });
+        let entry =
+            by_key.entry(p.key.clone()).or_insert_with(|| StoredPerson { person: person.clone(), account: None });
         entry.person = person;
     }
     for c in &plan.changes {

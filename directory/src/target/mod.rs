@@ -4,6 +4,7 @@
 //! the target's id and applied in queue order by a [`TargetClient`] (in `orgid_connectors`).
 
 pub mod ldap;
+pub mod wecom;
 
 use std::fmt;
 
@@ -20,14 +21,17 @@ use crate::RunId;
 pub enum TargetId {
     /// OpenLDAP (the `[ldap]` section).
     Ldap,
+    /// WeCom (企业微信, the `[wecom]` section).
+    Wecom,
 }
 
 impl TargetId {
-    pub const ALL: [TargetId; 1] = [TargetId::Ldap];
+    pub const ALL: [TargetId; 2] = [TargetId::Ldap, TargetId::Wecom];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TargetId::Ldap => "ldap",
+            TargetId::Wecom => "wecom",
         }
     }
 }

@@ -75,4 +75,5 @@ mod store_tokens;
 mod sync;
 mod totp_qr;
 mod trust;
+mod wecom;
 mod workflow;

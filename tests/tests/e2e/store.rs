@@ -202,6 +202,7 @@ pub(crate) fn ok<'a>(companies: &'a [Company], plan: &'a Plan, end: DateTime<Utc
         active_people: plan.people.len() as u64,
         message: None,
         directory: None,
+        wecom: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod ldap;
 pub mod outbox;
+pub mod wecom;
 
 pub use outbox::{DrainReport, PARK_AFTER};
 

@@ -99,7 +99,9 @@ impl World {
         for p in &plan.people {
             match self.people.iter_mut().find(|sp| sp.person.key == p.key) {
                 Some(sp) => sp.person = p.clone().at(chrono::DateTime::UNIX_EPOCH),
-                None => self.people.push(StoredPerson { person: p.clone().at(chrono::DateTime::UNIX_EPOCH), account: None }),
+                None => {
+                    self.people.push(StoredPerson { person: p.clone().at(chrono::DateTime::UNIX_EPOCH), account: None })
+                }
             }
         }
         for c in &plan.changes {
