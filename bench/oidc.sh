@@ -190,9 +190,10 @@ for i in $(seq 1 "$RUNS"); do
   n=$(field done <<<"$line"); bad=$(field bad <<<"$line"); secs=$(field seconds <<<"$line")
   [ "$bad" = 0 ] || { echo "logins: $bad unexpected answers"; echo "$out"; tail -20 "$WORK/orgid/serve.log"; exit 1; }
   rate=$(awk -v n="$n" -v s="$secs" 'BEGIN {printf "%.1f", n/s}')
-  printf '  run %d: %6s logins/s   floor %s/s (one hash %s ms x %s cores)   ratio %.2f (target >= 0.9)   load %s\n' \
+  par=$(field parallel <<<"$floor_line")
+  printf '  run %d: %6s logins/s   floor %s/s (one hash %s ms x %s cores)   ratio %.2f (target >= 0.9)   [all cores hashing at once: %s/s, ratio %.2f]   load %s\n' \
     "$i" "$rate" "$floor" "$(field hash_ms <<<"$floor_line")" "$(field cores <<<"$floor_line")" \
-    "$(awk -v a="$rate" -v b="$floor" 'BEGIN {print a/b}')" "$(load)"
+    "$(awk -v a="$rate" -v b="$floor" 'BEGIN {print a/b}')" "$par" "$(awk -v a="$rate" -v b="$par" 'BEGIN {print a/b}')" "$(load)"
 done
 fi
 kill "$ORGID_PID" 2>/dev/null || true

@@ -199,6 +199,28 @@ pub fn one_hash_time(n: usize) -> Result<std::time::Duration, IdpError> {
     Ok(times[times.len() / 2])
 }
 
+/// Hashes a second this machine checks when `threads` hash at once (each `n` times, with its own
+/// memory), as a login load makes the pool do. Below `threads` ÷ [`one_hash_time`]: hashes on
+/// several cores share the memory bus and caches (argon2id touches 19 MiB per hash).
+pub fn parallel_hash_rate(threads: usize, n: usize) -> Result<f64, IdpError> {
+    let start = std::time::Instant::now();
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut memory = Vec::new();
+                for _ in 0..n.max(1) {
+                    hash_with(b"Spring-2026a", &mut memory)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().map_err(|_| IdpError::Internal("a hashing thread panicked".into()))?.map_err(IdpError::Internal)?;
+    }
+    Ok((threads.max(1) * n.max(1)) as f64 / start.elapsed().as_secs_f64())
+}
+
 fn hash_with(password: &[u8], memory: &mut Vec<Block>) -> Result<String, String> {
     let params = params().map_err(|e| e.to_string())?;
     let mut salt = [0u8; 16];

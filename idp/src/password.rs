@@ -6,7 +6,7 @@ use orgid_config::PasswordConfig;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::IdpError;
-pub use crate::hashing::one_hash_time;
+pub use crate::hashing::{one_hash_time, parallel_hash_rate};
 use crate::i18n::{Lang, Msg};
 
 /// Why a new password is refused.
