@@ -171,8 +171,14 @@ pub trait WecomStore: Send + Sync {
     /// The tracked members of these department keys, by person key.
     async fn wecom_members_in(&self, depts: &[String]) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError>;
     async fn all_wecom_members(&self) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError>;
-    /// A delta outside any run (reconcile repairs, purges): one transaction; run_id NULL.
-    async fn enqueue_wecom(&self, delta: &WecomDelta, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A delta outside any run (reconcile repairs, purges) with the audit records of what it
+    /// repairs or purges: one transaction; run_id NULL.
+    async fn enqueue_wecom(
+        &self,
+        delta: &WecomDelta,
+        at: DateTime<Utc>,
+        events: &[crate::audit::AuditEvent],
+    ) -> Result<(), StoreError>;
 }
 
 /// The outbox every target's operations wait in, keyed by target: written in the transaction that

@@ -209,8 +209,13 @@ impl WecomStore for AnyStore {
     async fn all_wecom_members(&self) -> Result<Vec<(PersonKey, TrackedMember)>, StoreError> {
         each!(self, s => s.all_wecom_members().await)
     }
-    async fn enqueue_wecom(&self, delta: &WecomDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
-        each!(self, s => s.enqueue_wecom(delta, at).await)
+    async fn enqueue_wecom(
+        &self,
+        delta: &WecomDelta,
+        at: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.enqueue_wecom(delta, at, events).await)
     }
 }
 

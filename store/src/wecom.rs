@@ -199,9 +199,14 @@ macro_rules! wecom_impl {
                 Ok(out)
             }
 
-            #[tracing::instrument(skip_all, fields(ops = delta.ops.len()), err)]
-            async fn enqueue_wecom(&self, delta: &WecomDelta, at: DateTime<Utc>) -> Result<(), StoreError> {
-                if delta.is_empty() {
+            #[tracing::instrument(skip_all, fields(ops = delta.ops.len(), events = events.len()), err)]
+            async fn enqueue_wecom(
+                &self,
+                delta: &WecomDelta,
+                at: DateTime<Utc>,
+                events: &[orgid_directory::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                if delta.is_empty() && events.is_empty() {
                     return Ok(());
                 }
                 let rows = WecomRows::new(delta)?;
@@ -211,6 +216,7 @@ macro_rules! wecom_impl {
                 if rows.changes_tracking() {
                     Self::bump_revision(&mut tx).await?;
                 }
+                $crate::audit::append_tx(&mut tx, events).await?;
                 tx.commit().await.map_err(db)
             }
         }

@@ -149,6 +149,41 @@ pub fn reconcile_events(drift: &[Drift], actor: &Actor, at: DateTime<Utc>) -> Ve
         .collect()
 }
 
+/// One event per WeCom drift that reconcile repairs (departments and members orgid did not create
+/// are only reported, so they get none).
+pub fn wecom_reconcile_events(
+    drift: &[crate::target::wecom::reconcile::Drift],
+    actor: &Actor,
+    at: DateTime<Utc>,
+) -> Vec<AuditEvent> {
+    use crate::target::wecom::reconcile::Drift;
+    drift
+        .iter()
+        .filter_map(|d| {
+            let (what, entry, login, fields) = match d {
+                Drift::MissingDepartment { id, name } => ("department missing", format!("{id} {name}"), None, None),
+                Drift::DifferentDepartment { id, name, fields } => {
+                    ("department differs", format!("{id} {name}"), None, Some(fields.join(",")))
+                }
+                Drift::MissingMember { userid } => ("member missing", userid.clone(), Some(userid), None),
+                Drift::DifferentMember { userid, fields } => {
+                    ("member differs", userid.clone(), Some(userid), Some(fields.join(",")))
+                }
+                Drift::ExtraDepartment { .. } | Drift::ExtraMember { .. } => return None,
+            };
+            let mut e = AuditEvent::new(at, EventKind::ReconcileRepair, AuditOutcome::Success, actor.clone())
+                .reason(format!("WeCom {what}: repaired"))
+                .attr("target", "wecom")
+                .attr("entry", entry);
+            e.login = login.cloned();
+            if let Some(f) = fields {
+                e = e.attr("drift", f);
+            }
+            Some(e)
+        })
+        .collect()
+}
+
 /// The directory entry of a long-disabled account was deleted.
 pub fn purge_event(
     login: &str,

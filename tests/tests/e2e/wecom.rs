@@ -236,10 +236,54 @@ async fn reconcile_repairs_a_hand_deleted_member_and_leaves_a_stranger_alone() {
     let (code, out) = orgid(&env.cfg, &["wecom", "reconcile", "--dry-run"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 members not orgid's (left alone)"), "{out}");
+    // The repair is in the audit trail, the stranger (only reported) is not.
+    let (code, out) =
+        orgid(&env.cfg, &["audit", "query", "--all", "--format", "json", "--type", "reconcile_repair"]).await;
+    assert_eq!(code, 0, "{out}");
+    let repaired = serde_json::from_str::<Value>(&out).expect("json")["records"].as_array().expect("records").clone();
+    assert_eq!(repaired.len(), 1, "{repaired:?}");
+    assert_eq!(repaired[0]["login"], "wangfang");
+    assert_eq!(repaired[0]["actor"], "reconcile");
+    assert_eq!(repaired[0]["details"]["attrs"]["target"], "wecom");
 
     let (code, out) = orgid(&env.cfg, &["wecom", "status"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("tracked     8 departments, 5 members"), "{out}");
+}
+
+#[tokio::test]
+async fn purge_deletes_the_long_disabled_member_and_audits_it() {
+    let w = WecomDouble::start().await;
+    let env = Env::new(Backend::Sqlite, &w).await;
+    // Every disabled account is past its grace period at once.
+    let text = std::fs::read_to_string(&env.cfg).expect("config");
+    std::fs::write(&env.cfg, text.replacen("[safety]\n", "[safety]\npurge_after_days = 0\n", 1)).expect("config");
+    env.hr.write(&month_one(), false);
+    env.sync().await;
+    let mut m2 = month_one();
+    m2[5].left = true; // 陈静 leaves
+    env.hr.write(&m2, false);
+    env.sync().await;
+    assert!(!user(&w, "chenjing").enable, "disabled first");
+
+    let (code, out) = orgid(&env.cfg, &["wecom", "purge", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("purge chenjing"), "{out}");
+    assert!(w.user("chenjing").is_some(), "a dry run deletes nothing");
+    let (code, out) = orgid(&env.cfg, &["wecom", "purge"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 operations applied, 0 refused"), "{out}");
+    assert!(w.user("chenjing").is_none(), "purged");
+    assert!(w.user("wangfang").is_some(), "the others stay");
+
+    let (code, out) =
+        orgid(&env.cfg, &["audit", "query", "--all", "--format", "json", "--type", "account_purge"]).await;
+    assert_eq!(code, 0, "{out}");
+    let purged = serde_json::from_str::<Value>(&out).expect("json")["records"].as_array().expect("records").clone();
+    assert_eq!(purged.len(), 1, "{purged:?}");
+    assert_eq!((purged[0]["login"].as_str(), purged[0]["actor"].as_str()), (Some("chenjing"), Some("purge")));
+    assert_eq!(purged[0]["details"]["attrs"]["dn"], "wecom userid chenjing");
+    env.assert_clean().await;
 }
 
 #[tokio::test]

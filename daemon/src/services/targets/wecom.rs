@@ -71,7 +71,8 @@ pub async fn follow_approved(app: &App, plan: &Plan) -> anyhow::Result<()> {
     let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
     let people = app.store.people().await?;
     let Some(delta) = delta_for(app, plan, &people, &companies).await? else { return Ok(()) };
-    app.store.enqueue_wecom(&delta, app.clock.now()).await?;
+    // The approval's own records say what changed; the queueing adds none.
+    app.store.enqueue_wecom(&delta, app.clock.now(), &[]).await?;
     push(app).await?;
     Ok(())
 }
@@ -214,7 +215,9 @@ pub async fn reconcile(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -
     if fix.is_empty() {
         return Ok(0);
     }
-    app.store.enqueue_wecom(&fix, app.clock.now()).await?;
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("reconcile".into()));
+    let events = orgid_directory::audit::lifecycle::wecom_reconcile_events(&repair.drift, &actor, now);
+    app.store.enqueue_wecom(&fix, now, &events).await?;
     let r = push(app).await?;
     info!(drift = to_repair, applied = r.applied, refused = r.refused, "WeCom reconciled");
     writeln!(out, "repaired: {} operations applied, {} refused", r.applied, r.refused)?;
@@ -241,9 +244,17 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     let keys: Vec<PersonKey> = due.iter().map(|sp| sp.person.key.clone()).collect();
     let tracked: HashMap<PersonKey, wc::TrackedMember> = app.store.wecom_members(&keys).await?.into_iter().collect();
     let mut delta = WecomDelta::default();
+    let (now, actor) = (app.clock.now(), orgid_directory::audit::Actor::System("purge".into()));
+    let mut events = Vec::new();
     for sp in due {
         let Some(t) = tracked.get(&sp.person.key) else { continue };
         writeln!(out, "purge {} ({})", t.userid, sp.person.profile.employee_number)?;
+        let closed_at = sp.account.as_ref().and_then(|a| a.closed_at);
+        let login = sp.account.as_ref().map_or(t.userid.as_str(), |a| a.login.as_str());
+        let entry = format!("wecom userid {}", t.userid);
+        let company = &sp.person.profile.company;
+        events
+            .push(orgid_directory::audit::lifecycle::purge_event(login, company, &entry, closed_at, days, &actor, now));
         delta.ops.push(wc::QueuedOp {
             key: format!("user:{}", sp.person.key),
             phase: wc::PHASE_MEMBERS,
@@ -255,7 +266,7 @@ pub async fn purge(app: &App, dry_run: bool, out: &mut (dyn Write + Send)) -> an
     if dry_run || delta.is_empty() {
         return Ok(0);
     }
-    app.store.enqueue_wecom(&delta, app.clock.now()).await?;
+    app.store.enqueue_wecom(&delta, now, &events).await?;
     let r = push(app).await?;
     writeln!(out, "{} operations applied, {} refused", r.applied, r.refused)?;
     Ok(if r.unavailable.is_none() && r.refused == 0 { 0 } else { 1 })
