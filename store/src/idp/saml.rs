@@ -53,31 +53,7 @@ macro_rules! saml_impl {
                 audit: &[orgid_directory::audit::AuditEvent],
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db)?;
-                ::sqlx::query(concat!(
-                    "INSERT INTO idp_clients (",
-                    $crate::idp::clients::client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                ))
-                .bind(client.id.as_str())
-                .bind(client.name.as_str())
-                .bind(client.secret_hash.as_deref())
-                .bind($crate::idp::list_json("client redirect URIs", &client.redirect_uris)?)
-                .bind($crate::idp::list_json("client logout URIs", &client.post_logout_redirect_uris)?)
-                .bind($crate::idp::list_json("client grants", &client.grants)?)
-                .bind($crate::idp::list_json("client scopes", &client.scopes)?)
-                .bind(client.id_token_alg.as_str())
-                .bind(client.require_totp)
-                .bind(millis(client.created_at))
-                .bind(client.access_token_alg.as_deref())
-                .bind(client.protocol.as_str())
-                .bind($crate::idp::list_json("client services", &client.services)?)
-                .bind(client.backchannel_logout_uri.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match db(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("client {} already exists", client.id)),
-                    e => e,
-                })?;
+                Self::insert_client(&mut tx, client).await?;
                 ::sqlx::query(
                     "INSERT INTO idp_saml_sps (id, metadata, name_id, sign, attributes) VALUES ($1, $2, $3, $4, $5)",
                 )
