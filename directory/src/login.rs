@@ -39,20 +39,33 @@ pub fn stem(scheme: LoginScheme, name: &str, employee_number: &str) -> String {
 
 /// Hands out unique logins against those already taken.
 pub struct LoginAllocator {
-    taken: HashSet<String>,
+    /// The logins taken, by a 64-bit hash of each: a million logins as strings held some 60 MB
+    /// beside the plan's own copies. Two logins with one hash (about one chance in 30 million
+    /// at a million people) only make the second namesake's suffix one higher: a login is
+    /// never given twice, as a hash is never forgotten.
+    taken: HashSet<u64>,
     /// Per stem, the suffix its last namesake got. Logins are only ever taken, so the first free
     /// suffix never goes down: the search for the next namesake starts there. (From 2 each time,
     /// the n-th `wangwei` of a million-person group tried n candidates: quadratic in namesakes.)
     next: HashMap<String, u64>,
 }
 
+/// A login's hash in [`LoginAllocator::taken`] (`DefaultHasher::new` has fixed keys: the same
+/// every run of a build).
+fn login_hash(login: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    login.hash(&mut h);
+    h.finish()
+}
+
 impl LoginAllocator {
     pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
-        Self { taken: taken.into_iter().collect(), next: HashMap::new() }
+        Self { taken: taken.into_iter().map(|l| login_hash(&l)).collect(), next: HashMap::new() }
     }
 
     pub fn allocate(&mut self, stem: &str) -> String {
-        if self.taken.insert(stem.to_string()) {
+        if self.taken.insert(login_hash(stem)) {
             return stem.to_string();
         }
         // Suffixes start at 2 (zhangsan, zhangsan2, …); a stem ending in a digit gets a dot first.
@@ -60,7 +73,7 @@ impl LoginAllocator {
         let from = self.next.get(stem).copied().unwrap_or(2);
         let Some((n, login)) = (from..)
             .map(|n| (n, format!("{stem}{sep}{n}")))
-            .find(|(_, candidate)| self.taken.insert(candidate.clone()))
+            .find(|(_, candidate)| self.taken.insert(login_hash(candidate)))
         else {
             return stem.to_string();
         };

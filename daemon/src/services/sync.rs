@@ -72,7 +72,13 @@ fn read_sources_with(
         let read =
             source::read_roster(&s.roster, &s.name, keyer, &index, limits).map_err(|e| source_error(&s.name, e))?;
         rejected.extend(read.rejected);
-        records.extend(read.records);
+        // The first source's table is taken as it is: extending an empty one would copy a
+        // million records to a new table while the old one is still held.
+        if records.is_empty() {
+            records = read.records;
+        } else {
+            records.extend(read.records);
+        }
         held.extend(read.held);
     }
     Ok(SourceData { names: sources.iter().map(|s| s.name.clone()).collect(), companies, records, rejected, held })
