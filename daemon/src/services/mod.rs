@@ -10,6 +10,7 @@ pub mod idp;
 pub mod import;
 pub mod ledger;
 pub mod metrics;
+pub mod notices;
 pub mod parts;
 pub mod reload;
 pub mod run;

@@ -52,7 +52,31 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .ldap
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
-    Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+    let provider = Provider::new(settings, store, app.clock.clone(), &secret, passwords);
+    if let Some(w) = app.config.wecom.as_ref().filter(|w| w.sign_in) {
+        let api = orgid_connectors::wecom::Api::new(w, &w.app_secret).context("while setting up WeCom sign-in")?;
+        provider.sign_in_with_wecom(Arc::new(WecomCodes { api }));
+    }
+    Ok(provider)
+}
+
+/// WeCom's sign-in codes turned into userids through the app's `auth/getuserinfo`.
+struct WecomCodes {
+    api: orgid_connectors::wecom::Api,
+}
+
+#[async_trait::async_trait]
+impl orgid_idp::WecomSignIn for WecomCodes {
+    async fn userid(&self, code: &str) -> Result<Option<String>, String> {
+        match self.api.get("auth/getuserinfo", &[("code", code.to_string())]).await {
+            // A non-member (an `openid` only) is nobody orgid knows.
+            Ok(v) => {
+                Ok(v.get("userid").and_then(serde_json::Value::as_str).filter(|u| !u.is_empty()).map(str::to_string))
+            }
+            Err(e) if e.code() == Some(orgid_connectors::wecom::codes::INVALID_CODE) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// The configuration's SAML service providers, each with its metadata file read.
