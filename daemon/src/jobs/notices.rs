@@ -12,10 +12,11 @@ use crate::services::notices::sweep;
 pub async fn notices(s: Shared, cancel: CancellationToken) {
     loop {
         let app = s.app();
-        if app.config.notices.enabled() && s.is_leader() {
-            if let Err(e) = sweep(&app).await {
-                error!("notices: {e:#}");
-            }
+        if app.config.notices.enabled()
+            && s.is_leader()
+            && let Err(e) = sweep(&app).await
+        {
+            error!("notices: {e:#}");
         }
         let wait = Duration::from_secs(app.config.notices.interval_secs.max(1));
         tokio::select! {
