@@ -23,11 +23,16 @@ struct Env {
 /// The month-one group, synced into the double; passwords live 7 days, so a password set now is
 /// 7 days from expiry.
 async fn env(backend: Backend, w: &WecomDouble, smtp: &Smtp) -> Env {
+    env_with(backend, w, smtp, "").await
+}
+
+/// `more` goes before the other sections.
+async fn env_with(backend: Backend, w: &WecomDouble, smtp: &Smtp, more: &str) -> Env {
     let dir = TempDir::new().unwrap();
     let hr = Hr::new(dir.path());
     let url = store_url(backend, dir.path()).await;
     let extra = format!(
-        "[password]\nmax_age_days = 7\nwarn_days = 3\n[alerts]\nmail_from = \"orgid@example.com\"\nsmtp_url = \"{}\"\n\
+        "{more}\n[password]\nmax_age_days = 7\nwarn_days = 3\n[alerts]\nmail_from = \"orgid@example.com\"\nsmtp_url = \"{}\"\n\
          [notices]\nchannels = [\"wecom\", \"mail\"]\nretry_secs = 1\n[wecom]\nbase_url = \"{}\"\ncorp_id = \"{CORP_ID}\"\n\
          contacts_secret = \"{CONTACTS_SECRET}\"\nagent_id = {AGENT_ID}\napp_secret = \"{APP_SECRET}\"\nthrottle_ms = 20\n",
         smtp.url(),
@@ -180,4 +185,51 @@ async fn a_request_waiting_for_approval_is_told_to_its_approvers_once() {
     let after = sweep().await.unwrap();
     assert_eq!((after.queued, after.sent), (0, 0));
     assert_eq!(w.messages().len(), msgs.len());
+}
+
+/// `serve` with its notices job every second, until `stop` is sent.
+async fn serve(
+    cfg: &std::path::Path,
+    listener: tokio::net::TcpListener,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let config = orgid::cli::load_config(Some(cfg), Vec::new()).unwrap();
+    let app = orgid::app::App::open(config).await.unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(orgid::cli::serve::serve_on(app, listener, async {
+        let _ = rx.await;
+    }));
+    (stop, task)
+}
+
+#[tokio::test]
+async fn serve_tells_on_its_own_and_not_again_after_a_restart() {
+    let (w, smtp) = (WecomDouble::start().await, Smtp::start().await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let env = env_with(Backend::Sqlite, &w, &smtp, &format!("[oidc]\nissuer = \"http://{addr}\"")).await;
+    let cfg = env.cfg.clone();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("retry_secs = 1", "retry_secs = 1\ninterval_secs = 1");
+    std::fs::write(&cfg, text).unwrap();
+    env.reset("wangfang").await;
+
+    let (stop, task) = serve(&env.cfg, listener).await;
+    let started = std::time::Instant::now();
+    while (w.messages().is_empty() || mails_to(&smtp, "a1@example.com").is_empty())
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.messages().len(), 1, "serve's sweep told WeCom");
+    assert_eq!(mails_to(&smtp, "a1@example.com").len(), 1, "and the mail relay");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+
+    // A restart: several sweeps later, nothing was sent again.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, task) = serve(&env.cfg, listener).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_eq!(w.messages().len(), 1);
+    assert_eq!(mails_to(&smtp, "a1@example.com").len(), 1);
 }
