@@ -71,6 +71,7 @@ mod store_cas;
 mod store_idp;
 mod store_idp_guards;
 mod store_ldap;
+mod store_notices;
 mod store_parts;
 mod store_tokens;
 mod sync;
