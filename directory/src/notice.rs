@@ -86,6 +86,21 @@ pub fn password_expiry_text(
     (subject, body)
 }
 
+/// A one-time password after a reset: (subject, body). The body holds the password: it is sent,
+/// never stored (the record of the notice keeps [`ONE_TIME_PASSWORD_KEPT`] instead).
+pub fn one_time_password_text(name: &str, login: &str, password: &str, login_url: &str) -> (String, String) {
+    (
+        "您的一次性初始密码".to_string(),
+        format!(
+            "{name}（{login}）您好：\n管理员已为您重置统一身份认证密码。一次性初始密码：{password}\n\
+请尽快登录并设置您自己的密码：{login_url}\n如非本人申请，请立即联系本单位的信息化管理员。"
+        ),
+    )
+}
+
+/// What the notices table keeps as the body of a one-time password notice.
+pub const ONE_TIME_PASSWORD_KEPT: &str = "（一次性初始密码：已发送，不保存）";
+
 /// The zh-CN name of a request's kind.
 fn kind_zh(kind: crate::workflow::RequestKind) -> &'static str {
     match kind {

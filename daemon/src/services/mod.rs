@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod backup;
+pub mod channels;
 pub mod idp;
 pub mod import;
 pub mod ledger;

@@ -5,10 +5,6 @@
 //! address through the alerts' relay), recording each send or failure (retried with a doubling
 //! delay). What was sent is never sent again, across restarts and replicas (the store's keys).
 
-use std::time::Duration;
-
-use orgid_connectors::notify::{Mailer, Notifier};
-use orgid_connectors::wecom::WecomNotifier;
 use std::collections::BTreeMap;
 
 use orgid_directory::CompanyCode;
@@ -19,7 +15,7 @@ use orgid_directory::workflow::{Principal, RequestFilter, RequestState, Role, Ro
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::services::workflow;
+use crate::services::{channels, workflow};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -156,33 +152,11 @@ async fn queue_workflow(app: &App) -> anyhow::Result<u64> {
     Ok(app.store.queue_notices(&out, now).await?)
 }
 
-/// The notifier of one notice's channel and recipient.
-fn notifier(app: &App, n: &Notice) -> Result<Box<dyn Notifier>, String> {
-    match n.channel.as_str() {
-        "wecom" => {
-            let w = app.config.wecom.as_ref().ok_or("[wecom] is not configured")?;
-            let to = vec![n.recipient.clone()];
-            WecomNotifier::new(w, to).map(|n| Box::new(n) as Box<dyn Notifier>).map_err(|e| e.to_string())
-        }
-        "mail" => {
-            let a = &app.config.alerts;
-            let addr = a.smtp_addr().ok_or("alerts.smtp_url is not set")?;
-            Ok(Box::new(Mailer {
-                addr: addr.to_string(),
-                from: a.mail_from.clone(),
-                to: vec![n.recipient.clone()],
-                timeout: Duration::from_secs(30),
-            }))
-        }
-        other => Err(format!("no channel `{other}`")),
-    }
-}
-
 /// Sends the notices whose time has come: (sent, failed).
 async fn deliver(app: &App) -> anyhow::Result<(u32, u32)> {
     let (mut sent, mut failed) = (0, 0);
     for n in app.store.due_notices(app.clock.now(), BATCH).await? {
-        let result = match notifier(app, &n) {
+        let result = match channels::notifier(app, &n.channel, &n.recipient) {
             Ok(to) => to.send(&n.subject, &n.body).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };

@@ -56,6 +56,16 @@ impl Env {
     }
 }
 
+/// The WeCom messages warning of a password's expiry (a reset's one-time password goes too).
+fn expiry_msgs(w: &WecomDouble) -> Vec<orgid_tests::wecom::SentMessage> {
+    w.messages().into_iter().filter(|m| m.content.starts_with("密码将在")).collect()
+}
+
+/// The expiry mails to `to`.
+fn expiry_mails(smtp: &Smtp, to: &str) -> usize {
+    mails_to(smtp, to).iter().filter(|(s, _)| s.starts_with("密码将在")).count()
+}
+
 /// The mails to `to` so far: (subject, whole message).
 fn mails_to(smtp: &Smtp, to: &str) -> Vec<(String, String)> {
     smtp.messages()
@@ -83,14 +93,13 @@ async fn a_password_seven_days_from_expiry_is_told_once_by_wecom_and_mail() {
     env.reset("wangfang").await;
     let (code, out) = env.run().await;
     assert_eq!((code, out.trim()), (0, "notices: 2 queued, 2 sent, 0 failed (retried later)"), "{out}");
-    let msgs = w.messages();
+    let msgs = expiry_msgs(&w);
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert_eq!(msgs[0].touser, "wangfang");
     assert!(msgs[0].content.contains("密码将在 7 天后过期") && msgs[0].content.contains("王芳"), "{}", msgs[0].content);
-    wait_for_mails(&smtp, "a1@example.com", 1).await;
-    let mails = mails_to(&smtp, "a1@example.com");
-    assert_eq!(mails.len(), 1, "{:?}", smtp.messages());
-    assert_eq!(mails[0].0, "密码将在 7 天后过期");
+    wait_for_mails(&smtp, "a1@example.com", 2).await;
+    assert_eq!(expiry_mails(&smtp, "a1@example.com"), 1, "{:?}", smtp.messages());
+    assert!(mails_to(&smtp, "a1@example.com").iter().any(|(s, _)| s == "密码将在 7 天后过期"));
 
     // Restarts: each run is a new process; nothing is queued or sent again.
     for _ in 0..2 {
@@ -98,9 +107,10 @@ async fn a_password_seven_days_from_expiry_is_told_once_by_wecom_and_mail() {
         assert_eq!((code, out.trim()), (0, "notices: 0 queued, 0 sent, 0 failed (retried later)"));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(w.messages().len(), 1);
-    assert_eq!(mails_to(&smtp, "a1@example.com").len(), 1);
-    assert_eq!(smtp.messages().len(), 1, "nobody else was told");
+    assert_eq!(expiry_msgs(&w).len(), 1);
+    assert_eq!(expiry_mails(&smtp, "a1@example.com"), 1);
+    assert_eq!(w.messages().len(), 2, "the reset's one-time password and the warning, nobody else");
+    assert_eq!(smtp.messages().len(), 2, "nobody else was told");
 }
 
 #[tokio::test]
@@ -112,7 +122,7 @@ async fn a_failed_wecom_send_is_retried_and_sent_once() {
     w.fail_messages(Some(60020));
     let (code, out) = env.run().await;
     assert_eq!((code, out.trim()), (1, "notices: 2 queued, 1 sent, 1 failed (retried later)"), "{out}");
-    assert!(w.messages().is_empty());
+    assert!(expiry_msgs(&w).is_empty());
     assert_eq!(w.count("message/send", 60020), 1);
     // Before its retry time: not tried again.
     let (code, out) = env.run().await;
@@ -130,11 +140,11 @@ async fn a_failed_wecom_send_is_retried_and_sent_once() {
     assert_eq!((code, out.trim()), (0, "notices: 0 queued, 1 sent, 0 failed (retried later)"), "{out}");
     let (code, out) = env.run().await;
     assert_eq!((code, out.trim()), (0, "notices: 0 queued, 0 sent, 0 failed (retried later)"), "{out}");
-    let msgs = w.messages();
+    let msgs = expiry_msgs(&w);
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert_eq!(msgs[0].touser, "zhangwei");
-    wait_for_mails(&smtp, "g1@example.com", 1).await;
-    assert_eq!(mails_to(&smtp, "g1@example.com").len(), 1, "the mail went out once, the first time");
+    wait_for_mails(&smtp, "g1@example.com", 2).await;
+    assert_eq!(expiry_mails(&smtp, "g1@example.com"), 1, "the mail went out once, the first time");
 }
 
 #[tokio::test]
@@ -214,13 +224,13 @@ async fn serve_tells_on_its_own_and_not_again_after_a_restart() {
 
     let (stop, task) = serve(&env.cfg, listener).await;
     let started = std::time::Instant::now();
-    while (w.messages().is_empty() || mails_to(&smtp, "a1@example.com").is_empty())
+    while (expiry_msgs(&w).is_empty() || expiry_mails(&smtp, "a1@example.com") == 0)
         && started.elapsed() < Duration::from_secs(20)
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(w.messages().len(), 1, "serve's sweep told WeCom");
-    assert_eq!(mails_to(&smtp, "a1@example.com").len(), 1, "and the mail relay");
+    assert_eq!(expiry_msgs(&w).len(), 1, "serve's sweep told WeCom");
+    assert_eq!(expiry_mails(&smtp, "a1@example.com"), 1, "and the mail relay");
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 
@@ -230,6 +240,46 @@ async fn serve_tells_on_its_own_and_not_again_after_a_restart() {
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let _ = stop.send(());
     task.await.unwrap().unwrap();
-    assert_eq!(w.messages().len(), 1);
-    assert_eq!(mails_to(&smtp, "a1@example.com").len(), 1);
+    assert_eq!(expiry_msgs(&w).len(), 1);
+    assert_eq!(expiry_mails(&smtp, "a1@example.com"), 1);
+}
+
+#[tokio::test]
+async fn a_reset_password_reaches_its_holder_by_wecom_and_mail_and_is_never_stored() {
+    let (w, smtp) = (WecomDouble::start().await, Smtp::start().await);
+    let env = env(Backend::Sqlite, &w, &smtp).await;
+    let (code, out) = orgid(&env.cfg, &["accounts", "reset-password", "zhangwei"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("was sent to zhangwei"), "not shown to the operator: {out}");
+    let msgs = w.messages();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0].touser, "zhangwei");
+    assert!(msgs[0].content.contains("一次性初始密码："), "{}", msgs[0].content);
+    let password = msgs[0].content.split("一次性初始密码：").nth(1).unwrap().lines().next().unwrap().trim().to_string();
+    assert!(password.len() >= 12, "{password}");
+    wait_for_mails(&smtp, "g1@example.com", 1).await;
+    let mails = mails_to(&smtp, "g1@example.com");
+    assert_eq!((mails.len(), mails[0].0.as_str()), (1, "您的一次性初始密码"));
+    // The store keeps that it was sent, not the password.
+    let db = std::fs::read(env.cfg.parent().unwrap().join("orgid.db")).unwrap_or_default();
+    let wal = std::fs::read(env.cfg.parent().unwrap().join("orgid.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "the password is in the store");
+    }
+    // A sweep later: the expiry warning of the new password, but the one-time password again never.
+    let (_, out) = env.run().await;
+    assert_eq!(out.trim(), "notices: 2 queued, 2 sent, 0 failed (retried later)", "{out}");
+    assert_eq!(w.messages().iter().filter(|m| m.content.contains("一次性初始密码：")).count(), 1);
+
+    // WeCom down: the mail still takes the next one; WeCom's failure is not retried (nothing
+    // holds the password to retry with).
+    w.fail_messages(Some(60020));
+    let (code, out) = orgid(&env.cfg, &["accounts", "reset-password", "zhangwei"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for_mails(&smtp, "g1@example.com", 3).await;
+    let otp_mails = mails_to(&smtp, "g1@example.com").iter().filter(|(s, _)| s == "您的一次性初始密码").count();
+    assert_eq!(otp_mails, 2);
+    w.fail_messages(None);
+    let _ = env.run().await;
+    assert_eq!(w.messages().iter().filter(|m| m.content.contains("一次性初始密码：")).count(), 1);
 }
