@@ -268,6 +268,24 @@ pub struct ClientConfig {
     /// Connect Back-Channel Logout 1.0).
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// What a sign-in with WeCom (`[wecom] sign_in = true`) counts for at this client:
+    /// `enough` (the default: WeCom vouches for the person), `step_up` (the password is still
+    /// asked, and the second factor where the client needs it) or `off` (not offered).
+    #[serde(default)]
+    pub wecom_login: WecomLogin,
+}
+
+/// What a sign-in with WeCom counts for at a client (`wecom_login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WecomLogin {
+    /// WeCom's word is enough (a client that needs the second factor still asks for it).
+    #[default]
+    Enough,
+    /// The password is asked after WeCom's sign-in, as a second step.
+    StepUp,
+    /// WeCom's sign-in is not offered to this client.
+    Off,
 }
 
 /// The protocol a client signs in with.

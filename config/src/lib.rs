@@ -6,6 +6,7 @@
 mod alerts;
 mod backup;
 mod idp;
+mod notices;
 mod saml;
 mod secret;
 mod validate;
@@ -21,9 +22,10 @@ pub use alerts::AlertsConfig;
 pub use backup::BackupConfig;
 pub use idp::{
     CasConfig, ClientConfig, ClientProtocol, GrantType, LoginConfig, NotifierConfig, OidcConfig, PasswordConfig,
-    STANDARD_SCOPES, SessionConfig, SigningAlg, TotpConfig, check_redirect_uri, check_scope, check_scopes,
+    STANDARD_SCOPES, SessionConfig, SigningAlg, TotpConfig, WecomLogin, check_redirect_uri, check_scope, check_scopes,
     check_service, default_scopes,
 };
+pub use notices::NoticesConfig;
 pub use saml::{SAML_ATTRIBUTES, SamlConfig, SamlNameId, SamlSign, SamlSpConfig};
 pub use secret::Secret;
 pub use wecom::WecomConfig;
@@ -72,6 +74,8 @@ pub struct Config {
     pub backup: BackupConfig,
     /// Alert rules over the audit trail and where their notices go.
     pub alerts: AlertsConfig,
+    /// Personal notices (a password nearing expiry) by WeCom and mail.
+    pub notices: NoticesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

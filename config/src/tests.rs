@@ -553,3 +553,32 @@ fn wecom_section_takes_its_secrets_from_the_environment_and_never_prints_them() 
     assert_eq!(e.key.as_deref(), Some("wecom.base_url"));
     assert!(parse("").expect("defaults").wecom.is_none());
 }
+
+#[test]
+fn wecom_sign_in_and_notices_need_the_app_and_a_relay() {
+    let base = "[wecom]\ncorp_id = \"ww1\"\ncontacts_secret = \"x\"\n";
+    let e = only_error(parse(&format!("{base}sign_in = true\n")));
+    assert_eq!(e.key.as_deref(), Some("wecom.sign_in"));
+    let app = format!("{base}agent_id = 1000002\napp_secret = \"y\"\nsign_in = true\n");
+    let cfg = parse(&app).expect("valid");
+    let w = cfg.wecom.as_ref().expect("wecom");
+    assert_eq!(
+        (w.oauth_url.as_str(), w.sso_url.as_str()),
+        ("https://open.weixin.qq.com", "https://login.work.weixin.qq.com")
+    );
+    let client =
+        "[[clients]]\nid = \"fin\"\nredirect_uris = [\"https://fin.example.com/cb\"]\nwecom_login = \"step_up\"\n";
+    let cfg = parse(&format!("{client}{app}")).expect("valid");
+    assert_eq!(cfg.clients[0].wecom_login, crate::WecomLogin::StepUp);
+    assert!(parse(&format!("{}{app}", client.replace("step_up", "maybe"))).is_err());
+
+    let e = only_error(parse("[notices]\nchannels = [\"mail\"]\n"));
+    assert_eq!(e.key.as_deref(), Some("notices.channels"));
+    let e = only_error(parse(&format!("[notices]\nchannels = [\"wecom\"]\n{base}")));
+    assert_eq!(e.key.as_deref(), Some("notices.channels"));
+    let e = only_error(parse("[notices]\nchannels = [\"sms\"]\n"));
+    assert_eq!(e.key.as_deref(), Some("notices.channels"));
+    let ok = parse("[alerts]\nsmtp_url = \"smtp://127.0.0.1:25\"\n[notices]\nchannels = [\"mail\"]\n").expect("valid");
+    assert!(ok.notices.mail() && !ok.notices.wecom());
+    assert_eq!((ok.notices.interval_secs, ok.notices.retry_secs), (300, 30));
+}

@@ -188,6 +188,7 @@ pub(crate) fn validate(cfg: &Config) -> Vec<(String, String)> {
     crate::backup::validate(cfg, &mut err);
     crate::alerts::validate(cfg, &mut err);
     crate::wecom::validate(cfg, &mut err);
+    crate::notices::validate(cfg, &mut err);
     errs
 }
 

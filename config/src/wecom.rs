@@ -31,6 +31,15 @@ pub struct WecomConfig {
     pub throttle_ms: u64,
     /// Cron (with seconds) of `orgid wecom reconcile` inside `serve`; "" = never.
     pub reconcile_schedule: String,
+    /// Sign in with WeCom: inside the WeCom app (OAuth2 web authorization, `snsapi_base`) and
+    /// by a QR code on the login page (web login). Needs `agent_id` and `app_secret`; the
+    /// app's trusted domain must be the issuer's host.
+    pub sign_in: bool,
+    /// Where WeCom's OAuth2 authorization page is (`/connect/oauth2/authorize`); only a test
+    /// double changes it.
+    pub oauth_url: String,
+    /// Where WeCom's web login page is (`/wwlogin/sso/login`); only a test double changes it.
+    pub sso_url: String,
 }
 
 impl Default for WecomConfig {
@@ -48,6 +57,9 @@ impl Default for WecomConfig {
             timeout_secs: 10,
             throttle_ms: 1000,
             reconcile_schedule: String::new(),
+            sign_in: false,
+            oauth_url: "https://open.weixin.qq.com".into(),
+            sso_url: "https://login.work.weixin.qq.com".into(),
         }
     }
 }
@@ -60,6 +72,14 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
     let Some(w) = &cfg.wecom else { return };
     if !(w.base_url.starts_with("https://") || w.base_url.starts_with("http://")) {
         err("wecom.base_url", format!("`{}` must start with https:// or http://", w.base_url));
+    }
+    for (key, url) in [("wecom.oauth_url", &w.oauth_url), ("wecom.sso_url", &w.sso_url)] {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            err(key, format!("`{url}` must start with https:// or http://"));
+        }
+    }
+    if w.sign_in && !app {
+        err("wecom.sign_in", "needs agent_id and app_secret (the app whose sign-in WeCom vouches for)".into());
     }
     if w.corp_id.trim().is_empty() {
         err("wecom.corp_id", "must be set (the enterprise's corp id)".into());

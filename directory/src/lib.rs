@@ -12,6 +12,7 @@ pub mod idnumber;
 pub mod idp;
 pub mod ledger;
 pub mod login;
+pub mod notice;
 pub mod person;
 pub mod plan;
 pub mod safety;

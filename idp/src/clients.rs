@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use orgid_config::{ClientProtocol, GrantType, Secret, SigningAlg};
+use orgid_config::{ClientProtocol, GrantType, Secret, SigningAlg, WecomLogin};
 use orgid_directory::idp::StoredClient;
 
 use crate::{IdpError, Provider};
@@ -41,6 +41,8 @@ pub struct Client {
     pub services: Vec<String>,
     /// OIDC: where its back-channel logout tokens go.
     pub backchannel_logout_uri: Option<String>,
+    /// What a sign-in with WeCom counts for here (clients added with the CLI: `enough`).
+    pub wecom_login: WecomLogin,
 }
 
 impl Client {
@@ -83,6 +85,7 @@ impl Client {
             protocol: ClientProtocol::parse(&c.protocol).unwrap_or_default(),
             services: c.services,
             backchannel_logout_uri: c.backchannel_logout_uri,
+            wecom_login: WecomLogin::default(),
         }
     }
 }
@@ -115,6 +118,7 @@ pub(crate) fn configured(
             protocol: c.protocol,
             services: c.services.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            wecom_login: c.wecom_login,
         })
         .collect();
     out.extend(crate::saml::clients(saml_sps));

@@ -86,6 +86,13 @@ pub enum Msg {
     Minutes,
     Busy,
     OtherLanguage,
+    WecomScan,
+    WecomInApp,
+    WecomNoAccount,
+    WecomDisabled,
+    WecomInvalid,
+    WecomStepUp,
+    WecomUnavailable,
 }
 
 impl Msg {
@@ -192,6 +199,30 @@ impl Msg {
             (Busy, Lang::En) => "Too many sign-ins at this moment. Please try again in a few seconds.",
             (OtherLanguage, Lang::Zh) => "English",
             (OtherLanguage, Lang::En) => "中文",
+            (WecomScan, Lang::Zh) => "企业微信扫码登录",
+            (WecomScan, Lang::En) => "Sign in by scanning with WeCom",
+            (WecomInApp, Lang::Zh) => "在企业微信中登录",
+            (WecomInApp, Lang::En) => "Sign in inside WeCom",
+            (WecomNoAccount, Lang::Zh) => {
+                "您的企业微信账号在统一身份认证中没有可用的账号，无法登录。如您认为这是错误，请联系本单位的信息化管理员。"
+            }
+            (WecomNoAccount, Lang::En) => {
+                "Your WeCom account has no active account in single sign-on: signing in is refused. If this is wrong, contact your company's IT administrator."
+            }
+            (WecomDisabled, Lang::Zh) => "您的账号已停用，无法登录。如有疑问，请联系本单位的信息化管理员。",
+            (WecomDisabled, Lang::En) => {
+                "Your account is disabled: signing in is refused. Contact your company's IT administrator."
+            }
+            (WecomInvalid, Lang::Zh) => "企业微信登录已失效或已使用，请返回应用重新登录。",
+            (WecomInvalid, Lang::En) => {
+                "This WeCom sign-in has expired or was already used. Go back to the application and sign in again."
+            }
+            (WecomStepUp, Lang::Zh) => "企业微信已确认您的身份。此应用还需要您输入密码。",
+            (WecomStepUp, Lang::En) => "WeCom has confirmed who you are. This application also needs your password.",
+            (WecomUnavailable, Lang::Zh) => "暂时无法连接企业微信，请稍后再试，或使用账号密码登录。",
+            (WecomUnavailable, Lang::En) => {
+                "WeCom cannot be reached at the moment. Try again later, or sign in with your password."
+            }
         }
     }
 }

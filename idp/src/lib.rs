@@ -46,6 +46,7 @@ use orgid_directory::{Clock, StoreError};
 
 pub use audit::Peer;
 pub use clients::{Client, ClientSecret, hash_client_secret};
+pub use login::{WecomSettings, WecomSignIn};
 pub use oidc::keys::KeyRing;
 pub use oidc::{Authenticated, BACKCHANNEL_EVENT, BearerRefused, jwt, keys};
 pub use session::cookie;
@@ -93,6 +94,8 @@ pub struct Settings {
     /// The SAML service providers of `saml.service_providers`, their metadata read (by the
     /// caller: the provider does no file I/O).
     pub saml_sps: Vec<saml::ServiceProvider>,
+    /// Sign in with WeCom, when `[wecom] sign_in = true`.
+    pub wecom: Option<WecomSettings>,
 }
 
 impl Settings {
@@ -108,6 +111,7 @@ impl Settings {
             cas: cfg.cas.clone(),
             saml: cfg.saml.clone(),
             saml_sps: Vec::new(),
+            wecom: cfg.wecom.as_ref().and_then(WecomSettings::from_config),
         }
     }
 
@@ -151,6 +155,8 @@ struct Inner {
     http: reqwest::Client,
     /// The SAML signing key, loaded (or made) on first use.
     saml_key: tokio::sync::OnceCell<Arc<saml::sign::SamlKey>>,
+    /// What turns WeCom's sign-in codes into userids; set once by `sign_in_with_wecom`.
+    wecom: std::sync::OnceLock<Arc<dyn WecomSignIn>>,
 }
 
 impl Provider {
@@ -186,6 +192,7 @@ impl Provider {
                     .build()
                     .unwrap_or_default(),
                 saml_key: tokio::sync::OnceCell::new(),
+                wecom: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -204,6 +211,12 @@ impl Provider {
     /// Reports logins and token responses to `observer` from now on (once; a second is ignored).
     pub fn observe(&self, observer: Arc<dyn Observer>) {
         let _ = self.inner.observer.set(observer);
+    }
+
+    /// Offers sign-in with WeCom (with `Settings::wecom`), `wecom` vouching for its codes (once;
+    /// a second is ignored).
+    pub fn sign_in_with_wecom(&self, wecom: Arc<dyn WecomSignIn>) {
+        let _ = self.inner.wecom.set(wecom);
     }
 
     fn observed(&self) -> Option<&dyn Observer> {

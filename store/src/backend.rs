@@ -28,6 +28,7 @@ use crate::error::{corrupt, db, json, migrate};
 use crate::group::LoginWriter;
 use crate::idp::idp_impl;
 use crate::ldap::{DeltaRows, kept_delta, ldap_impl};
+use crate::notice::notice_impl;
 use crate::outbox::{outbox_chunk, outbox_impl};
 use crate::rows::{
     AccountDb, CompanyDb, NodeDb, OutboxCountsDb, OutboxDb, PersonDb, RejectionDb, RunDb, RunStateDb, TrackedUserDb,
@@ -401,6 +402,8 @@ outbox_impl!(SqliteStore, sqlx::Sqlite);
 outbox_impl!(PgStore, sqlx::Postgres);
 wecom_impl!(SqliteStore, sqlx::Sqlite);
 wecom_impl!(PgStore, sqlx::Postgres);
+notice_impl!(SqliteStore, sqlx::Sqlite);
+notice_impl!(PgStore, sqlx::Postgres);
 audit_impl!(SqliteStore, sqlx::Sqlite);
 audit_impl!(PgStore, sqlx::Postgres);
 idp_impl!(SqliteStore, sqlx::Sqlite);

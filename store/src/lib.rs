@@ -14,6 +14,7 @@ mod group;
 mod idp;
 mod ldap;
 mod lease;
+mod notice;
 mod outbox;
 mod rows;
 mod sql;
@@ -216,6 +217,39 @@ impl WecomStore for AnyStore {
         events: &[AuditEvent],
     ) -> Result<(), StoreError> {
         each!(self, s => s.enqueue_wecom(delta, at, events).await)
+    }
+}
+
+#[async_trait]
+impl orgid_directory::notice::NoticeStore for AnyStore {
+    async fn queue_notices(
+        &self,
+        notices: &[orgid_directory::notice::Notice],
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        each!(self, s => s.queue_notices(notices, at).await)
+    }
+    async fn due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<orgid_directory::notice::Notice>, StoreError> {
+        each!(self, s => s.due_notices(now, limit).await)
+    }
+    async fn notice_sent(&self, key: &str, channel: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        each!(self, s => s.notice_sent(key, channel, at).await)
+    }
+    async fn notice_failed(
+        &self,
+        key: &str,
+        channel: &str,
+        error: &str,
+        next_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.notice_failed(key, channel, error, next_at).await)
+    }
+    async fn password_dates(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        each!(self, s => s.password_dates().await)
     }
 }
 

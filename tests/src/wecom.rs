@@ -11,6 +11,15 @@
 //! mobile nor email, 40003 bad userid, 40058 bad parameter, 60011 no privilege), and tests switch
 //! some on (`expire_tokens`, `limit_next`, `set_delay`) or make them happen (`add_user` by hand,
 //! then a create of the same userid answers 60102). The client sees only `base_url()`.
+//!
+//! It also stands in for WeCom's two sign-in pages: 网页授权 (`/connect/oauth2/authorize`, with
+//! `appid`, `redirect_uri`, `response_type=code`, `scope=snsapi_base`, `state`, `agentid`) and
+//! Web 登录 (`/wwlogin/sso/login`, `login_type=CorpApp`). Both check the corp id, the agent id, the
+//! state's form (`a-zA-Z0-9`, at most 128 bytes) and, when set, the app's trusted domain, then send
+//! the browser back with a code for whoever a test signed in (`sign_in_as`, `sign_in_outsider`):
+//! a code that `auth/getuserinfo` takes once, within five minutes (else 40029), giving a userid, or
+//! only an `openid` for someone outside the enterprise. `fail_messages` makes `message/send`
+//! answer an errcode.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,8 +77,25 @@ struct Inner {
     calls: Vec<(String, i64)>,
     limit_next: u32,
     delay: Duration,
-    codes: HashMap<String, String>,
+    /// Sign-in codes: the userid (or, for a non-member, an openid) and when the code dies.
+    codes: HashMap<String, (Identity, Instant)>,
+    /// Who is signed in to WeCom in "the browser" (the app, or the phone that scans the QR code).
+    signed_in: Option<Identity>,
+    /// The app's trusted domain (可信域名): a redirect_uri elsewhere is refused.
+    trusted_domain: Option<String>,
+    /// `message/send` answers this errcode while set (a test's outage).
+    send_error: Option<i64>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    Member(String),
+    /// Not a member of the enterprise: auth/getuserinfo gives an `openid` only.
+    Outsider(String),
+}
+
+/// How long a sign-in code lives (WeCom: five minutes, used once).
+pub const CODE_SECS: u64 = 300;
 
 #[derive(Debug)]
 struct Shared {
@@ -114,7 +140,11 @@ impl WecomDouble {
             agent_id: AGENT_ID,
             inner: Mutex::new(inner),
         });
-        let app = Router::new().route("/cgi-bin/{*path}", any(handle)).with_state(shared.clone());
+        let app = Router::new()
+            .route("/cgi-bin/{*path}", any(handle))
+            .route("/connect/oauth2/authorize", axum::routing::get(oauth2_authorize))
+            .route("/wwlogin/sso/login", axum::routing::get(web_login))
+            .with_state(shared.clone());
         let listener =
             tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("binding the double: {e}"));
         let port = listener.local_addr().unwrap_or_else(|e| panic!("its address: {e}")).port();
@@ -223,9 +253,37 @@ impl WecomDouble {
 
     /// A sign-in code for `userid` (what WeCom's OAuth2 redirect carries), for auth/getuserinfo.
     pub fn code_for(&self, userid: &str) -> String {
-        let code = format!("code-{}-{}", userid, self.inner().issued);
-        self.inner().codes.insert(code.clone(), userid.into());
-        code
+        new_code(&mut self.inner(), Identity::Member(userid.into()))
+    }
+
+    /// The member signed in to WeCom on "the phone": the authorization and web-login pages
+    /// answer at once with a code for them (a real WeCom asks them to confirm or scan).
+    pub fn sign_in_as(&self, userid: &str) {
+        self.inner().signed_in = Some(Identity::Member(userid.into()));
+    }
+
+    /// Someone from outside the enterprise (a WeChat user) is on "the phone".
+    pub fn sign_in_outsider(&self, openid: &str) {
+        self.inner().signed_in = Some(Identity::Outsider(openid.into()));
+    }
+
+    /// The app's trusted domain: WeCom refuses a redirect_uri on another host.
+    pub fn set_trusted_domain(&self, host: &str) {
+        self.inner().trusted_domain = Some(host.into());
+    }
+
+    /// `message/send` answers `errcode` (e.g. 60020, 45009 is the frequency limit) until
+    /// `None` is set again.
+    pub fn fail_messages(&self, errcode: Option<i64>) {
+        self.inner().send_error = errcode;
+    }
+
+    /// Every sign-in code issued so far dies now (WeCom's five minutes have passed).
+    pub fn expire_codes(&self) {
+        let now = Instant::now();
+        for (_, until) in self.inner().codes.values_mut() {
+            *until = now;
+        }
     }
 }
 
@@ -319,6 +377,9 @@ fn route(shared: &Shared, s: &mut Inner, path: &str, q: &HashMap<String, String>
             ok_with("ok", json!({"next_cursor": "", "dept_user": list}))
         }
         "message/send" => {
+            if let Some(code) = s.send_error {
+                return answer(code, "message/send switched off by the test");
+            }
             if !app || body.get("agentid").and_then(Value::as_i64) != Some(shared.agent_id) {
                 return answer(60020, "not allow to access from your ip / agent");
             }
@@ -336,8 +397,11 @@ fn route(shared: &Shared, s: &mut Inner, path: &str, q: &HashMap<String, String>
                 json!({"invaliduser": invalid, "invalidparty": "", "invalidtag": "", "msgid": format!("m{}", s.messages.len())}),
             )
         }
+        // A code is spent by its first use, and dies after CODE_SECS.
         "auth/getuserinfo" => match q.get("code").and_then(|c| s.codes.remove(c)) {
-            Some(u) => ok_with("ok", json!({"userid": u, "user_ticket": ""})),
+            Some((_, until)) if until <= Instant::now() => answer(40029, "invalid code"),
+            Some((Identity::Member(u), _)) => ok_with("ok", json!({"userid": u, "user_ticket": ""})),
+            Some((Identity::Outsider(o), _)) => ok_with("ok", json!({"openid": o, "external_userid": ""})),
             None => answer(40029, "invalid code"),
         },
         _ if contacts_write => answer(48002, "api forbidden"),
@@ -536,4 +600,72 @@ fn user_put(s: &mut Inner, b: &Value, create: bool) -> Value {
     let userid = existing.as_ref().map_or(userid.to_string(), |u| u.userid.clone());
     s.users.insert(key, WecomUser { userid, name, mobile, email, position, department, enable, extattr });
     answer(0, if create { "created" } else { "updated" })
+}
+
+fn new_code(s: &mut Inner, who: Identity) -> String {
+    s.issued += 1;
+    let code = format!("wxcode{:08}", s.issued);
+    s.codes.insert(code.clone(), (who, Instant::now() + Duration::from_secs(CODE_SECS)));
+    code
+}
+
+/// WeCom's answer to a bad sign-in link: its own error page, no redirect.
+fn refuse_link(why: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (axum::http::StatusCode::BAD_REQUEST, format!("该链接无法访问: {why}")).into_response()
+}
+
+/// Checks what both sign-in pages share (appid, agentid, redirect_uri on the trusted domain),
+/// then sends the browser back with a code for whoever is signed in, and the state as given.
+fn sign_in_redirect(shared: &Shared, q: &HashMap<String, String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if q.get("appid").map(String::as_str) != Some(shared.corp_id.as_str()) {
+        return refuse_link("appid");
+    }
+    if q.get("agentid").and_then(|a| a.parse::<i64>().ok()) != Some(shared.agent_id) {
+        return refuse_link("agentid");
+    }
+    let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
+        return refuse_link("redirect_uri");
+    };
+    let state = q.get("state").cloned().unwrap_or_default();
+    if state.len() > 128 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return refuse_link("state");
+    }
+    let mut s = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(domain) = &s.trusted_domain
+        && redirect.host_str() != Some(domain.as_str())
+    {
+        return refuse_link("redirect_uri 与可信域名不一致");
+    }
+    let Some(who) = s.signed_in.clone() else { return refuse_link("nobody is signed in to WeCom") };
+    let code = new_code(&mut s, who);
+    let mut to = redirect;
+    to.query_pairs_mut().append_pair("code", &code).append_pair("state", &state);
+    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, to.to_string())]).into_response()
+}
+
+/// 网页授权登录 (`open.weixin.qq.com/connect/oauth2/authorize`), inside the WeCom app.
+async fn oauth2_authorize(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return refuse_link("response_type");
+    }
+    if !matches!(q.get("scope").map(String::as_str), Some("snsapi_base" | "snsapi_privateinfo")) {
+        return refuse_link("scope");
+    }
+    sign_in_redirect(&shared, &q)
+}
+
+/// 企业微信Web登录 (`login.work.weixin.qq.com/wwlogin/sso/login`): the QR code, scanned.
+async fn web_login(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    if !matches!(q.get("login_type").map(String::as_str), Some("CorpApp" | "ServiceApp")) {
+        return refuse_link("login_type");
+    }
+    sign_in_redirect(&shared, &q)
 }

@@ -23,6 +23,8 @@ pub mod codes {
     pub const DEPARTMENT_EXISTS: i64 = 60008;
     pub const USERID_EXISTS: i64 = 60102;
     pub const USER_NOT_FOUND: i64 = 60111;
+    /// A sign-in code that is invalid, spent or expired (auth/getuserinfo).
+    pub const INVALID_CODE: i64 = 40029;
 }
 
 /// The contacts client (通讯录同步 secret).

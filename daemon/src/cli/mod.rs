@@ -7,6 +7,7 @@ pub mod backup;
 pub mod clients;
 pub mod demo;
 pub mod ldap;
+pub mod notices;
 pub mod report;
 pub mod serve;
 pub mod wecom;
@@ -103,6 +104,11 @@ pub enum Command {
     Wecom {
         #[command(subcommand)]
         command: wecom::WecomCommand,
+    },
+    /// Personal notices (a password nearing expiry) by WeCom and mail: one sweep.
+    Notices {
+        #[command(subcommand)]
+        command: notices::NoticesCommand,
     },
     /// The audit trail: verify the chain, query, report, checkpoints, purge.
     Audit {
@@ -363,6 +369,7 @@ pub async fn run(
         Command::Serve => serve::serve(App::open(config).await?, config_path).await.map(|()| 0),
         Command::Ldap { command } => ldap::run(&App::open(config).await?, command, out).await,
         Command::Wecom { command } => wecom::run(&App::open(config).await?, command, out).await,
+        Command::Notices { command } => notices::run(&App::open(config).await?, command, out).await,
         Command::Accounts { command } => accounts::run(&App::open(config).await?, command, out).await,
         Command::Clients { command } => clients::run(&App::open(config).await?, command, out).await,
         Command::Runs { command } => accounts::runs(&App::open(config).await?, command, out).await,

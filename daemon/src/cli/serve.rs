@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::app::App;
-use crate::jobs::{alerts, scheduler, targets, upkeep, watchdog};
+use crate::jobs::{alerts, notices, scheduler, targets, upkeep, watchdog};
 use crate::services::Shared;
 
 pub async fn serve(app: App, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
@@ -127,6 +127,7 @@ async fn run(
     let backups = tokio::spawn(scheduler::backup_schedule(shared.clone(), cancel.clone()));
     let pings = tokio::spawn(watchdog::watchdog(shared.clone(), cancel.clone()));
     let alerting = tokio::spawn(alerts::alerts(shared.clone(), cancel.clone()));
+    let noticing = tokio::spawn(notices::notices(shared.clone(), cancel.clone()));
     // Lives as long as the process: a SIGHUP while stopping must not end it either.
     let _hangups = reload.map(|r| tokio::spawn(hangups(shared.clone(), r, provider)));
     watchdog::notify_ready();
@@ -148,6 +149,7 @@ async fn run(
     audit.await.context("audit checkpoint task")?;
     requests.await.context("workflow retry task")?;
     backups.await.context("backup task")?;
+    noticing.await.context("notices task")?;
     pings.await.context("watchdog task")?;
     alerting.await.context("alert task")?;
     app.store.close().await;

@@ -3,6 +3,7 @@
 //! workers and their upkeep, and the provider's upkeep and the leader lease.
 
 pub mod alerts;
+pub mod notices;
 pub mod scheduler;
 pub mod targets;
 pub mod upkeep;

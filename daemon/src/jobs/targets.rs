@@ -83,10 +83,11 @@ pub async fn wecom_worker(s: Shared, cancel: CancellationToken) {
         error!("WeCom not reachable at start: {e}");
     }
     loop {
-        if s.is_leader()
-            && let Err(e) = wecom::push(&s.app()).await
-        {
-            error!("WeCom worker: {e:#}");
+        if s.is_leader() {
+            match wecom::push(&s.app()).await {
+                Ok(r) => s.metrics.record_wecom(&r),
+                Err(e) => error!("WeCom worker: {e:#}"),
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,

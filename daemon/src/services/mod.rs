@@ -6,10 +6,12 @@
 pub mod alerts;
 pub mod audit;
 pub mod backup;
+pub mod channels;
 pub mod idp;
 pub mod import;
 pub mod ledger;
 pub mod metrics;
+pub mod notices;
 pub mod parts;
 pub mod reload;
 pub mod run;

@@ -157,6 +157,9 @@ text_enum!(
         /// Refused before the password was checked: too many failures from the address or for
         /// the login typed.
         Throttled = "throttled",
+        /// A sign-in through another platform (WeCom) that it did not vouch for: a code it calls
+        /// invalid, spent or expired, or a sign-in state forged, replayed or from another browser.
+        ExternalRefused = "external_refused",
     }
 );
 

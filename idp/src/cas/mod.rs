@@ -92,7 +92,12 @@ impl Provider {
         request.insert("service".into(), service.clone().into());
         request.insert("renew".into(), renew.into());
         let resume = Resume { protocol: Protocol::Cas, client_id: client.id.clone(), request };
-        if !renew && let Some(s) = self.current_session(headers).await? {
+        let session = match self.current_session(headers).await? {
+            // A session WeCom alone opened does not cover a client that needs the password.
+            Some(s) if self.wecom_step_missing(&client, &s.amr) => None,
+            s => s,
+        };
+        if !renew && let Some(s) = session {
             let Some(sub) = self.inner.store.subject(&s.login).await? else {
                 return Ok(bad(Msg::Unavailable, None));
             };

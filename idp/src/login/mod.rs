@@ -15,6 +15,7 @@ mod face;
 mod guard;
 mod otp;
 pub(crate) mod pages;
+mod wecom;
 
 use axum::Router;
 use axum::extract::{Form, State};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use face::{Face, Protocol, Resume};
 pub(crate) use guard::Guard;
+pub use wecom::{WecomSettings, WecomSignIn};
 
 use crate::audit::{Peer, by_user};
 use crate::crypto::{random_token, sha256_hex};
@@ -43,6 +45,7 @@ pub(crate) fn routes() -> Router<Provider> {
         .route("/login/otp", post(otp::otp_post))
         .route("/login/continue", post(change::continue_post))
         .route("/password", axum::routing::get(change::password_get).post(change::password_post))
+        .merge(wecom::routes())
 }
 
 /// Where a login stands between pages (sealed in the form).
@@ -152,6 +155,14 @@ impl Provider {
                 Lang::En => Lang::Zh,
             };
             let switch = self.face(resume.protocol).relink(self, resume, other)?;
+            let wecom = self.wecom_offered(client).then(|| self.wecom_start_link(lang, &sealed));
+            // Inside the WeCom app, its own sign-in is taken at once (no form to fill on a phone).
+            if let Some(link) = &wecom
+                && error.is_none()
+                && wecom::in_wecom(headers)
+            {
+                return Ok(crate::respond::see_other(&format!("{link}&via=app"), &[set]));
+            }
             let html = pages::login(&pages::LoginPage {
                 lang,
                 client_name: &client.name,
@@ -160,6 +171,7 @@ impl Provider {
                 csrf: &csrf,
                 req: &sealed,
                 switch: &switch,
+                wecom: wecom.as_deref(),
             });
             Ok::<_, IdpError>(page(status, &[set], html))
         })();

@@ -57,6 +57,8 @@ pub(crate) struct LoginPage<'a> {
     pub csrf: &'a str,
     pub req: &'a str,
     pub switch: &'a str,
+    /// The start of a sign-in with WeCom for this request (without `via`), when it is offered.
+    pub wecom: Option<&'a str>,
 }
 
 pub(crate) fn login(p: &LoginPage<'_>) -> Html<String> {
@@ -65,7 +67,8 @@ pub(crate) fn login(p: &LoginPage<'_>) -> Html<String> {
         "<h1>{title}</h1><p class=\"sub\">{to}{sep}{client}</p>{err}<form method=\"post\" action=\"/login\">{csrf}{req}{lang}\
 <label for=\"login\">{login_l}</label><input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
 <label for=\"password\">{pw_l}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\">{submit}</button></form>",
+<button type=\"submit\">{submit}</button></form>{wecom}",
+        wecom = p.wecom.map(|href| wecom_links(l, href)).unwrap_or_default(),
         title = esc(Msg::LoginTitle.text(l)),
         to = esc(Msg::LoginTo.text(l)),
         // No space between Chinese words: 登录到账号管理控制台.
@@ -81,6 +84,41 @@ pub(crate) fn login(p: &LoginPage<'_>) -> Html<String> {
         submit = esc(Msg::SignIn.text(l)),
     );
     layout(l, Msg::LoginTitle.text(l), &body, Some(p.switch))
+}
+
+/// The links that start a sign-in with WeCom: by a QR code (web login), or inside the app.
+fn wecom_links(l: Lang, href: &str) -> String {
+    format!(
+        "<p class=\"sub\" style=\"margin-top:18px;text-align:center\"><a id=\"wecom-qr\" href=\"{qr}\">{scan}</a> · \
+<a id=\"wecom-app\" href=\"{app}\">{inapp}</a></p>",
+        qr = esc(&format!("{href}&via=qr")),
+        app = esc(&format!("{href}&via=app")),
+        scan = esc(Msg::WecomScan.text(l)),
+        inapp = esc(Msg::WecomInApp.text(l)),
+    )
+}
+
+/// The password step after a sign-in with WeCom, for a client that needs it (`step_up`): the
+/// login is WeCom's, only the password is typed.
+pub(crate) fn wecom_password(lang: Lang, login: &str, csrf: &str, pending: &str, error: Option<&str>) -> Html<String> {
+    let l = lang;
+    let body = format!(
+        "<h1>{title}</h1><div class=\"note\">{note}</div>{err}<form method=\"post\" action=\"/login/wecom/password\">{csrf}{pending}{lang}\
+<label for=\"login\">{login_l}</label><input type=\"text\" id=\"login\" value=\"{login}\" autocomplete=\"username\" readonly>\
+<label for=\"password\">{pw_l}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus>\
+<button type=\"submit\">{submit}</button></form>",
+        title = esc(Msg::LoginTitle.text(l)),
+        note = esc(Msg::WecomStepUp.text(l)),
+        err = alert("err", error),
+        csrf = hidden("csrf", csrf),
+        pending = hidden("pending", pending),
+        lang = hidden("lang", l.code()),
+        login_l = esc(Msg::Login.text(l)),
+        login = esc(login),
+        pw_l = esc(Msg::Password.text(l)),
+        submit = esc(Msg::SignIn.text(l)),
+    );
+    layout(l, Msg::LoginTitle.text(l), &body, None)
 }
 
 pub(crate) struct ChangePage<'a> {

@@ -255,6 +255,7 @@ impl Provider {
                 && !req.force_login
                 && fresh_enough
                 && same_user
+                && !self.wecom_step_missing(&client, &s.amr)
             {
                 if self.needs_otp(&client, &sub) && !s.amr.iter().any(|a| a == "otp") {
                     if prompt_none {

@@ -306,6 +306,7 @@ impl Provider {
         // A live session answers at once, unless the SP wants a fresh login.
         if let Some(s) = self.current_session(headers).await.map_err(Err)?
             && !req.force_authn
+            && !self.wecom_step_missing(&client, &s.amr)
             && let Some(sub) = self.inner.store.subject(&s.login).await.map_err(|e| Err(e.into()))?
             && crate::account::active(&sub)
         {

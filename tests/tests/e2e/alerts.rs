@@ -109,7 +109,7 @@ async fn failed_login_bursts_failed_syncs_and_closed_accounts_are_mailed_and_aud
 }
 
 /// The Subject of a message as text: RFC 2047 `=?utf-8?b?…?=` words decoded, folds unfolded.
-fn subject(mail: &str) -> String {
+pub(crate) fn subject(mail: &str) -> String {
     use base64::Engine;
     let mut lines = mail.lines().skip_while(|l| !l.starts_with("Subject:"));
     let mut raw = lines.next().unwrap_or_default().trim_start_matches("Subject:").to_string();

@@ -172,7 +172,7 @@ require_totp = true
             .unwrap()
     }
 
-    fn verifier(&self, client: &str, secret: &str, jwks: CoreJsonWebKeySet) -> CoreIdTokenVerifier<'static> {
+    pub(crate) fn verifier(&self, client: &str, secret: &str, jwks: CoreJsonWebKeySet) -> CoreIdTokenVerifier<'static> {
         let now = self.clock.now_utc();
         CoreIdTokenVerifier::new_confidential_client(
             ClientId::new(client.into()),
@@ -262,7 +262,7 @@ impl Browser {
         &self.http
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let res = req.send().await.unwrap();
         // Every cookie of the provider and the console is out of reach of scripts and cross-site
         // requests. (The cookie store carries them; this only checks how they were set.)

@@ -52,7 +52,31 @@ pub async fn provider(app: &App) -> anyhow::Result<Provider> {
         .ldap
         .clone()
         .map(|cfg| Arc::new(LdapPasswords { cfg, store: app.store.clone() }) as Arc<dyn PasswordSink>);
-    Ok(Provider::new(settings, store, app.clock.clone(), &secret, passwords))
+    let provider = Provider::new(settings, store, app.clock.clone(), &secret, passwords);
+    if let Some(w) = app.config.wecom.as_ref().filter(|w| w.sign_in) {
+        let api = orgid_connectors::wecom::Api::new(w, &w.app_secret).context("while setting up WeCom sign-in")?;
+        provider.sign_in_with_wecom(Arc::new(WecomCodes { api }));
+    }
+    Ok(provider)
+}
+
+/// WeCom's sign-in codes turned into userids through the app's `auth/getuserinfo`.
+struct WecomCodes {
+    api: orgid_connectors::wecom::Api,
+}
+
+#[async_trait::async_trait]
+impl orgid_idp::WecomSignIn for WecomCodes {
+    async fn userid(&self, code: &str) -> Result<Option<String>, String> {
+        match self.api.get("auth/getuserinfo", &[("code", code.to_string())]).await {
+            // A non-member (an `openid` only) is nobody orgid knows.
+            Ok(v) => {
+                Ok(v.get("userid").and_then(serde_json::Value::as_str).filter(|u| !u.is_empty()).map(str::to_string))
+            }
+            Err(e) if e.code() == Some(orgid_connectors::wecom::codes::INVALID_CODE) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// The configuration's SAML service providers, each with its metadata file read.
@@ -398,8 +422,7 @@ pub async fn reset_password(app: &App, login: &str) -> anyhow::Result<Reset> {
     if let Err(e) = provider.single_logout().await {
         tracing::warn!("single logout: {e}; `serve` retries it");
     }
-    let cmd = &app.config.notifier.command;
-    if cmd.is_empty() {
+    if app.config.notifier.command.is_empty() && !app.config.notices.enabled() {
         return Ok(Reset::Shown(password));
     }
     send_password(app, &subject, &password).await?;
@@ -430,8 +453,11 @@ pub(crate) async fn send_password(
     password: &str,
 ) -> anyhow::Result<()> {
     let cmd = &app.config.notifier.command;
+    if cmd.is_empty() && app.config.notices.enabled() {
+        return send_password_by_notice(app, subject, password).await;
+    }
     if cmd.is_empty() {
-        bail!("no notifier is configured ([notifier] command)");
+        bail!("no notifier is configured ([notifier] command, or [notices] channels)");
     }
     let login = &subject.login;
     let mut child = tokio::process::Command::new(&cmd[0])
@@ -454,6 +480,57 @@ pub(crate) async fn send_password(
             "the notifier `{}` failed ({status}); the new password is in force but did not reach {login}: run the reset again",
             cmd[0]
         );
+    }
+    Ok(())
+}
+
+/// The one-time password told at once through the `[notices]` channels (WeCom, mail). It is never
+/// stored: a channel that fails is not retried, and the notice is recorded as sent, once per
+/// channel that took it, with [`notice::ONE_TIME_PASSWORD_KEPT`] as its body. Delivered when at
+/// least one channel took it.
+async fn send_password_by_notice(
+    app: &App,
+    subject: &orgid_directory::idp::Subject,
+    password: &str,
+) -> anyhow::Result<()> {
+    use orgid_directory::notice::{self, Notice, NoticeStore};
+
+    use crate::services::channels;
+    let now = app.clock.now();
+    let login = &subject.login;
+    let login_url = format!("{}/password", app.config.oidc.issuer.trim_end_matches('/'));
+    let (title, body) = notice::one_time_password_text(&subject.name, login, password, &login_url);
+    let key = format!("one_time_password:{login}:{}", now.timestamp_millis());
+    let (mut delivered, mut failed) = (Vec::new(), Vec::new());
+    for (channel, to) in channels::recipients(app, login, &subject.email) {
+        let sent = match channels::notifier(app, channel, &to) {
+            Ok(n) => n.send(&title, &body).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => delivered.push(Notice {
+                key: key.clone(),
+                channel: channel.into(),
+                recipient: to,
+                subject: title.clone(),
+                body: notice::ONE_TIME_PASSWORD_KEPT.into(),
+                attempts: 0,
+            }),
+            Err(e) => failed.push(format!("{channel}: {e}")),
+        }
+    }
+    if delivered.is_empty() {
+        bail!(
+            "the new password is in force but did not reach {login} ({}): run the reset again",
+            if failed.is_empty() { "no channel reaches them".to_string() } else { failed.join("; ") }
+        );
+    }
+    if !failed.is_empty() {
+        tracing::warn!(login = %login, "the one-time password reached only some channels: {}", failed.join("; "));
+    }
+    app.store.queue_notices(&delivered, now).await?;
+    for n in &delivered {
+        app.store.notice_sent(&n.key, &n.channel, now).await?;
     }
     Ok(())
 }

@@ -136,6 +136,7 @@ pub struct Metrics {
     changes: Family<OpLabel, Counter>,
     rows_rejected: Counter,
     directory: Family<OutcomeLabel, Counter>,
+    wecom: Family<OutcomeLabel, Counter>,
     backups: Family<OutcomeLabel, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
@@ -173,6 +174,7 @@ impl Metrics {
             changes: Family::default(),
             rows_rejected: Counter::default(),
             directory: Family::default(),
+            wecom: Family::default(),
             backups: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency),
@@ -201,6 +203,7 @@ impl Metrics {
             m.rows_rejected.clone(),
         );
         r.register("orgid_directory_operations", "LDAP operations by outcome", m.directory.clone());
+        r.register("orgid_wecom_operations", "WeCom operations by outcome (the worker's pushes)", m.wecom.clone());
         r.register("orgid_backups", "Scheduled backups by outcome", m.backups.clone());
         r.register(
             "orgid_http_requests",
@@ -265,6 +268,7 @@ impl Metrics {
         }
         for outcome in ["applied", "refused"] {
             m.directory.get_or_create_owned(&OutcomeLabel { outcome });
+            m.wecom.get_or_create_owned(&OutcomeLabel { outcome });
         }
         for outcome in ["ok", "failed"] {
             m.backups.get_or_create_owned(&OutcomeLabel { outcome });
@@ -319,6 +323,11 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    pub fn record_wecom(&self, r: &crate::services::targets::DrainReport) {
+        self.wecom.get_or_create(&OutcomeLabel { outcome: "applied" }).inc_by(r.applied);
+        self.wecom.get_or_create(&OutcomeLabel { outcome: "refused" }).inc_by(r.refused);
     }
 
     pub fn record_directory(&self, r: &crate::services::targets::DrainReport) {
@@ -417,6 +426,7 @@ mod tests {
         m.token("portal", "client_credentials");
         m.set_outbox(TargetId::Ldap, &OutboxStats { pending: 3, parked: 1, ..Default::default() });
         m.set_login_writes(orgid_store::LoginWriteStats { writes: 5, grants: 2, groups: 4 });
+        m.record_wecom(&crate::services::targets::DrainReport { applied: 7, refused: 2, ..Default::default() });
         let text = m.render(false);
         for line in [
             "# TYPE orgid_sync_runs_total counter",
@@ -429,6 +439,9 @@ mod tests {
             "orgid_outbox_pending{target=\"ldap\"} 3",
             "orgid_outbox_parked{target=\"ldap\"} 1",
             "orgid_login_writes_total 5",
+            "orgid_wecom_operations_total{outcome=\"applied\"} 7",
+            "orgid_wecom_operations_total{outcome=\"refused\"} 2",
+            "orgid_directory_operations_total{outcome=\"applied\"} 0",
             "orgid_token_writes_total 2",
             "orgid_login_write_groups_total 4",
             "process_resident_memory_bytes ",

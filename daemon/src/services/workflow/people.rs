@@ -169,9 +169,9 @@ pub async fn reset_password(app: &App, who: &Principal, login: &str) -> Result<(
         );
         return Err(deny(app, who, "password.reset", Some(&subject.company), d).await);
     }
-    if app.config.notifier.command.is_empty() {
+    if app.config.notifier.command.is_empty() && !app.config.notices.enabled() {
         return Err(WorkflowError::Invalid(
-            "no notifier is configured ([notifier] command): the password could not reach its holder; nothing changed"
+            "no notifier is configured ([notifier] command, or [notices] channels): the password could not reach its holder; nothing changed"
                 .into(),
         ));
     }
