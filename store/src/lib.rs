@@ -520,6 +520,39 @@ impl orgid_directory::idp::LogoutStore for AnyStore {
 }
 
 #[async_trait]
+impl orgid_directory::idp::DelegationStore for AnyStore {
+    async fn add_delegation(
+        &self,
+        d: &orgid_directory::idp::Delegation,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.add_delegation(d, audit).await)
+    }
+    async fn revoke_delegation(
+        &self,
+        id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<Option<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.revoke_delegation(id, by, at, audit).await)
+    }
+    async fn delegations(&self, login: Option<&str>) -> Result<Vec<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.delegations(login).await)
+    }
+    async fn delegation(&self, id: &str) -> Result<Option<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.delegation(id).await)
+    }
+    async fn delegated_acts(
+        &self,
+        principal: &str,
+        limit: u32,
+    ) -> Result<Vec<orgid_directory::idp::DelegatedAct>, StoreError> {
+        each!(self, s => s.delegated_acts(principal, limit).await)
+    }
+}
+
+#[async_trait]
 impl FormStore for AnyStore {
     async fn spend_form(&self, form_hash: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
         each!(self, s => s.spend_form(form_hash, expires_at).await)

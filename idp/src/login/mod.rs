@@ -27,7 +27,7 @@ use orgid_directory::idp::SessionRecord;
 use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use face::{Face, Protocol, Resume};
+pub(crate) use face::{Acting, Face, Protocol, Resume};
 pub(crate) use guard::Guard;
 
 use crate::audit::{Peer, by_user};
@@ -220,7 +220,8 @@ impl Provider {
                 pages::error(lang, Msg::UnknownClient.text(lang), None),
             ));
         };
-        let mut res = self.face(req.protocol).answer(self, &req, &session, &client, peer).await?;
+        // A delegate chooses whom they act for first (`crate::delegation`).
+        let mut res = self.answer_for(headers, lang, &req, &session, &client, peer, true).await?;
         if let Some(Ok(v)) = cookie.map(|c| c.parse()) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }

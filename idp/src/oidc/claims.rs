@@ -42,6 +42,15 @@ pub struct OrgClaims {
     /// what a logout token names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The delegate acting for the subject (RFC 8693 §4.1: `{"sub": …}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+}
+
+/// RFC 8693 §4.1 `act`: the party acting for the subject.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Act {
+    pub sub: String,
 }
 
 impl AdditionalClaims for OrgClaims {}
@@ -65,6 +74,7 @@ pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
             groups: crate::account::groups(s),
         }),
         sid: None,
+        act: None,
     }
 }
 

@@ -46,6 +46,7 @@ mod backup;
 mod browser;
 mod cas;
 mod console;
+mod delegation;
 mod demo;
 mod hr_files;
 mod kit;

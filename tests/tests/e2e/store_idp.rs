@@ -195,6 +195,7 @@ fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
         amr: vec!["pwd".into()],
         expires_at: expires,
         grant_id: None,
+        actor: None,
     }
 }
 
@@ -209,6 +210,7 @@ fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
         amr: if session.is_some() { vec!["pwd".into()] } else { Vec::new() },
         created_at: at(1),
         revoked_at: None,
+        actor: None,
     }
 }
 
