@@ -268,6 +268,10 @@ pub struct ClientConfig {
     /// Connect Back-Channel Logout 1.0).
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// OIDC, confidential clients: the clients (audiences) it may exchange a user's access
+    /// token for, with the RFC 8693 token-exchange grant; empty: it may not exchange.
+    #[serde(default)]
+    pub token_exchange: Vec<String>,
 }
 
 /// The protocol a client signs in with.
@@ -434,6 +438,14 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             && let Err(why) = check_redirect_uri(u)
         {
             err(&key("backchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if !c.token_exchange.is_empty() && (c.secret.is_none() || c.protocol != ClientProtocol::Oidc) {
+            err(&key("token_exchange"), "only a confidential OIDC client may exchange tokens".into());
+        }
+        for (j, a) in c.token_exchange.iter().enumerate() {
+            if !cfg.clients.iter().any(|o| o.id == *a && o.protocol == ClientProtocol::Oidc) {
+                err(&format!("clients.{i}.token_exchange.{j}"), format!("`{a}` is not an OIDC client of [[clients]]"));
+            }
         }
         if c.protocol == ClientProtocol::Saml {
             err(&key("protocol"), "a SAML service provider goes in [[saml.service_providers]], not [[clients]]".into());

@@ -41,6 +41,9 @@ pub struct Client {
     pub services: Vec<String>,
     /// OIDC: where its back-channel logout tokens go.
     pub backchannel_logout_uri: Option<String>,
+    /// OIDC: the audiences it may exchange a user's access token for (RFC 8693); configured
+    /// clients only.
+    pub token_exchange: Vec<String>,
 }
 
 impl Client {
@@ -83,6 +86,7 @@ impl Client {
             protocol: ClientProtocol::parse(&c.protocol).unwrap_or_default(),
             services: c.services,
             backchannel_logout_uri: c.backchannel_logout_uri,
+            token_exchange: Vec::new(),
         }
     }
 }
@@ -115,6 +119,7 @@ pub(crate) fn configured(
             protocol: c.protocol,
             services: c.services.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            token_exchange: c.token_exchange.clone(),
         })
         .collect();
     out.extend(crate::saml::clients(saml_sps));

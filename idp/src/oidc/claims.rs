@@ -51,6 +51,9 @@ pub struct OrgClaims {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Act {
     pub sub: String,
+    /// Who that party acted for in turn (a token exchanged by a service for a delegate's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
 }
 
 impl AdditionalClaims for OrgClaims {}

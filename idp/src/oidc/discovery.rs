@@ -54,6 +54,7 @@ impl Provider {
             CoreGrantType::AuthorizationCode,
             CoreGrantType::RefreshToken,
             CoreGrantType::ClientCredentials,
+            CoreGrantType::Extension(super::exchange::GRANT.into()),
         ]))
         .set_token_endpoint_auth_methods_supported(Some(vec![
             CoreClientAuthMethod::ClientSecretBasic,

@@ -37,25 +37,25 @@ pub(crate) fn routes() -> Router<Provider> {
 }
 
 /// Tokens to issue for a grant.
-struct Issue<'a> {
-    client: &'a Client,
-    grant_id: &'a str,
-    subject: Option<&'a Subject>,
-    scope: &'a str,
-    auth_time: Option<DateTime<Utc>>,
-    amr: &'a [String],
-    nonce: Option<&'a str>,
-    code: Option<&'a str>,
-    refresh: bool,
+pub(super) struct Issue<'a> {
+    pub(super) client: &'a Client,
+    pub(super) grant_id: &'a str,
+    pub(super) subject: Option<&'a Subject>,
+    pub(super) scope: &'a str,
+    pub(super) auth_time: Option<DateTime<Utc>>,
+    pub(super) amr: &'a [String],
+    pub(super) nonce: Option<&'a str>,
+    pub(super) code: Option<&'a str>,
+    pub(super) refresh: bool,
     /// The SSO session the grant came from (its `sid` goes in the ID token).
-    session_hash: Option<&'a str>,
-    /// The delegate acting for `subject` (its `sub` goes in `act`).
-    actor: Option<&'a Subject>,
+    pub(super) session_hash: Option<&'a str>,
+    /// Who acts for `subject` (RFC 8693 `act`): a delegate, or a service that exchanged a token.
+    pub(super) act: Option<claims::Act>,
 }
 
 impl Provider {
     /// Makes the tokens of a response; returns the JSON body and the token records to store.
-    async fn tokens(&self, i: Issue<'_>) -> Result<(serde_json::Value, Vec<TokenRecord>), IdpError> {
+    pub(super) async fn tokens(&self, i: Issue<'_>) -> Result<(serde_json::Value, Vec<TokenRecord>), IdpError> {
         let now = self.now();
         let o = &self.inner.settings.oidc;
         let access_exp = now + Duration::seconds(o.access_token_ttl_secs as i64);
@@ -64,7 +64,7 @@ impl Provider {
             Some(s) => self.subject_id(&s.person_key),
             None => i.client.id.clone(),
         };
-        let act = i.actor.map(|a| claims::Act { sub: self.subject_id(&a.person_key) });
+        let act = i.act;
         let at_key = self.inner.keys.signer(self.access_token_alg(i.client), now).await?;
         let access = jwt::sign(
             &AccessClaims {
@@ -158,7 +158,10 @@ async fn token(
         Some("client_credentials") if client.allows(GrantType::ClientCredentials) && !client.is_public() => {
             credentials_grant(&p, &client, &f, &peer).await
         }
-        Some("authorization_code" | "refresh_token" | "client_credentials") => {
+        Some(super::exchange::GRANT) if !client.token_exchange.is_empty() && !client.is_public() => {
+            super::exchange::exchange_grant(&p, &client, &f, &peer).await
+        }
+        Some("authorization_code" | "refresh_token" | "client_credentials" | super::exchange::GRANT) => {
             Ok(oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "this client may not use this grant"))
         }
         Some(_) => Ok(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unsupported grant_type")),
@@ -247,7 +250,7 @@ async fn code_grant(
             code: Some(code),
             refresh,
             session_hash: Some(&rec.session_hash),
-            actor: actor.as_ref(),
+            act: actor.as_ref().map(|a| claims::Act { sub: p.subject_id(&a.person_key), act: None }),
         })
         .await?;
     let grant = GrantRecord {
@@ -332,7 +335,7 @@ async fn refresh_grant(
             code: None,
             refresh: true,
             session_hash: grant.session_hash.as_deref(),
-            actor: actor.as_ref(),
+            act: actor.as_ref().map(|a| claims::Act { sub: p.subject_id(&a.person_key), act: None }),
         })
         .await?;
     let company = subject.as_ref().map(|s| &s.company);
@@ -383,7 +386,7 @@ async fn credentials_grant(
             code: None,
             refresh: false,
             session_hash: None,
-            actor: None,
+            act: None,
         })
         .await?;
     let jti = records.first().map(|r| r.id.as_str()).unwrap_or_default();

@@ -58,6 +58,7 @@ pub(crate) fn clients(sps: &[ServiceProvider]) -> Vec<Client> {
             protocol: orgid_config::ClientProtocol::Saml,
             services: Vec::new(),
             backchannel_logout_uri: None,
+            token_exchange: Vec::new(),
         })
         .collect()
 }

@@ -74,6 +74,7 @@ mod store_ldap;
 mod store_parts;
 mod store_tokens;
 mod sync;
+mod token_exchange;
 mod totp_qr;
 mod trust;
 mod wecom;

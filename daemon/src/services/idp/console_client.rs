@@ -36,6 +36,7 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         protocol: orgid_config::ClientProtocol::Oidc,
         services: Vec::new(),
         backchannel_logout_uri: None,
+        token_exchange: Vec::new(),
     }
 }
 
