@@ -268,6 +268,10 @@ pub struct ClientConfig {
     /// Connect Back-Channel Logout 1.0).
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// OIDC: the page orgid's logout page loads in an iframe (with `iss` and `sid`) when a
+    /// session it got a code in is logged out (OpenID Connect Front-Channel Logout 1.0).
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
     /// OIDC, confidential clients: the clients (audiences) it may exchange a user's access
     /// token for, with the RFC 8693 token-exchange grant; empty: it may not exchange.
     #[serde(default)]
@@ -438,6 +442,11 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             && let Err(why) = check_redirect_uri(u)
         {
             err(&key("backchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if let Some(u) = &c.frontchannel_logout_uri
+            && let Err(why) = check_redirect_uri(u)
+        {
+            err(&key("frontchannel_logout_uri"), format!("`{u}` {why}"));
         }
         if !c.token_exchange.is_empty() && (c.secret.is_none() || c.protocol != ClientProtocol::Oidc) {
             err(&key("token_exchange"), "only a confidential OIDC client may exchange tokens".into());

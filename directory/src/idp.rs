@@ -553,6 +553,8 @@ pub trait GrantStore: Send + Sync {
         audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// The clients that got a code or a grant in the SSO session `session_hash`, each once.
+    async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Spends refresh token `old` and stores `new` (same grant), atomically; see `Rotation`.
     /// `issued` is recorded when `Rotated`, `reused` when `Reused`, nothing when `Invalid`.

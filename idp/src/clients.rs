@@ -44,6 +44,8 @@ pub struct Client {
     /// OIDC: the audiences it may exchange a user's access token for (RFC 8693); configured
     /// clients only.
     pub token_exchange: Vec<String>,
+    /// OIDC: its front-channel logout page (configured clients only).
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -87,6 +89,7 @@ impl Client {
             services: c.services,
             backchannel_logout_uri: c.backchannel_logout_uri,
             token_exchange: Vec::new(),
+            frontchannel_logout_uri: None,
         }
     }
 }
@@ -120,6 +123,7 @@ pub(crate) fn configured(
             services: c.services.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             token_exchange: c.token_exchange.clone(),
+            frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
         })
         .collect();
     out.extend(crate::saml::clients(saml_sps));

@@ -440,6 +440,9 @@ impl GrantStore for AnyStore {
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
         each!(self, s => s.grant(id).await)
     }
+    async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.session_clients(session_hash).await)
+    }
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         each!(self, s => s.token(id).await)
     }

@@ -59,6 +59,7 @@ pub(crate) fn clients(sps: &[ServiceProvider]) -> Vec<Client> {
             services: Vec::new(),
             backchannel_logout_uri: None,
             token_exchange: Vec::new(),
+            frontchannel_logout_uri: None,
         })
         .collect()
 }

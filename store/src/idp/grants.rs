@@ -380,6 +380,18 @@ macro_rules! grants_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError> {
+                ::sqlx::query_scalar::<_, String>(
+                    "SELECT client_id FROM idp_codes WHERE session_hash = $1 \
+                     UNION SELECT client_id FROM idp_grants WHERE session_hash = $1 ORDER BY 1",
+                )
+                .bind(session_hash)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn grant(&self, id: &str) -> Result<Option<orgid_directory::idp::GrantRecord>, StoreError> {
                 ::sqlx::query_as::<_, $crate::idp::grants::GrantDb>(concat!(
                     "SELECT ",

@@ -48,6 +48,7 @@ mod cas;
 mod console;
 mod delegation;
 mod demo;
+mod front_channel;
 mod hr_files;
 mod kit;
 mod ldap_export;

@@ -37,6 +37,7 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         services: Vec::new(),
         backchannel_logout_uri: None,
         token_exchange: Vec::new(),
+        frontchannel_logout_uri: None,
     }
 }
 
