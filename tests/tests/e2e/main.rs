@@ -69,6 +69,7 @@ mod serve;
 mod single_logout;
 mod store;
 mod store_cas;
+mod store_delegation;
 mod store_idp;
 mod store_idp_guards;
 mod store_ldap;

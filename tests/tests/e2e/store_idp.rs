@@ -181,7 +181,7 @@ pub(super) fn session(id: &str, login: &str) -> SessionRecord {
     }
 }
 
-fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
+pub(super) fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
     CodeRecord {
         code_hash: hash.into(),
         client_id: "portal".into(),
@@ -199,7 +199,7 @@ fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
     }
 }
 
-fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
+pub(super) fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
     GrantRecord {
         id: id.into(),
         client_id: "portal".into(),
@@ -214,7 +214,7 @@ fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
     }
 }
 
-fn token(id: &str, kind: TokenKind, g: &GrantRecord, expires: DateTime<Utc>) -> TokenRecord {
+pub(super) fn token(id: &str, kind: TokenKind, g: &GrantRecord, expires: DateTime<Utc>) -> TokenRecord {
     TokenRecord {
         id: id.into(),
         kind,
