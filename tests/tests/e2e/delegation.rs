@@ -253,3 +253,39 @@ async fn an_operator_grants_for_someone_absent_cas_says_who_acts_and_grants_end_
     assert_eq!(serde_json::from_str::<Value>(&list).unwrap().as_array().unwrap().len(), 1);
     op.stop().await;
 }
+
+#[tokio::test]
+async fn a_grant_ends_when_the_principals_account_closes() {
+    let extra = format!("[safety]\nmax_shrink_share = 0.5\nmax_close_share = 0.5\n{}", extra());
+    let op = Op::start(Backend::Sqlite, &extra).await;
+    let (verifier, challenge) = pkce();
+    let (code, out) =
+        orgid(&op.cfg, &["delegations", "grant", "wangfang", "lina", "--client", "portal", "--days", "5"]).await;
+    assert_eq!(code, 0, "{out}");
+    op.clock.advance(Duration::minutes(1));
+    let mut li = op.browser();
+    let chooser = first_sign_in(&op, &mut li, "lina", "portal", &challenge).await;
+    let acted = choose(&mut li, &chooser, "wangfang").await;
+    let tok = exchange(&op, ("portal", SECRET), &acted.redirect_params()["code"], &verifier).await;
+    // 王芳 leaves: the sync closes her account.
+    let hr = crate::hr::Hr { dir: op.cfg.parent().unwrap().to_path_buf() };
+    let mut wang = crate::hr::Row::new(2, "C010", "A1", "王芳", "M12");
+    wang.left = true;
+    hr.write(
+        &[crate::hr::Row::new(1, "G000", "G1", "张伟", ""), wang, crate::hr::Row::new(3, "C010", "A2", "李娜", "M12")],
+        false,
+    );
+    let (c, out) = orgid(&op.cfg, &["sync"]).await;
+    assert_eq!(c, 0, "{out}");
+    // No chooser any more, and what was issued in her name stops.
+    let page = li.authorize(&code_params("portal", CB, &challenge, &[])).await;
+    assert_eq!(page.status, 303, "no chooser: {}", page.body);
+    assert_eq!(op.introspect(tok["access_token"].as_str().unwrap()).await["active"], false);
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    let (s, e) =
+        op.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(("portal", SECRET))).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    let stale = choose(&mut li, &chooser, "wangfang").await;
+    assert_eq!(stale.status, 403, "{}", stale.body);
+    op.stop().await;
+}
