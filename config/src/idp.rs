@@ -273,6 +273,14 @@ pub struct ClientConfig {
     /// asked, and the second factor where the client needs it) or `off` (not offered).
     #[serde(default)]
     pub wecom_login: WecomLogin,
+    /// OIDC: the page orgid's logout page loads in an iframe (with `iss` and `sid`) when a
+    /// session it got a code in is logged out (OpenID Connect Front-Channel Logout 1.0).
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    /// OIDC, confidential clients: the clients (audiences) it may exchange a user's access
+    /// token for, with the RFC 8693 token-exchange grant; empty: it may not exchange.
+    #[serde(default)]
+    pub token_exchange: Vec<String>,
 }
 
 /// What a sign-in with WeCom counts for at a client (`wecom_login`).
@@ -452,6 +460,19 @@ pub(crate) fn validate(cfg: &crate::Config, err: &mut dyn FnMut(&str, String)) {
             && let Err(why) = check_redirect_uri(u)
         {
             err(&key("backchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if let Some(u) = &c.frontchannel_logout_uri
+            && let Err(why) = check_redirect_uri(u)
+        {
+            err(&key("frontchannel_logout_uri"), format!("`{u}` {why}"));
+        }
+        if !c.token_exchange.is_empty() && (c.secret.is_none() || c.protocol != ClientProtocol::Oidc) {
+            err(&key("token_exchange"), "only a confidential OIDC client may exchange tokens".into());
+        }
+        for (j, a) in c.token_exchange.iter().enumerate() {
+            if !cfg.clients.iter().any(|o| o.id == *a && o.protocol == ClientProtocol::Oidc) {
+                err(&format!("clients.{i}.token_exchange.{j}"), format!("`{a}` is not an OIDC client of [[clients]]"));
+            }
         }
         if c.protocol == ClientProtocol::Saml {
             err(&key("protocol"), "a SAML service provider goes in [[saml.service_providers]], not [[clients]]".into());

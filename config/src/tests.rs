@@ -582,3 +582,31 @@ fn wecom_sign_in_and_notices_need_the_app_and_a_relay() {
     assert!(ok.notices.mail() && !ok.notices.wecom());
     assert_eq!((ok.notices.interval_secs, ok.notices.retry_secs), (300, 30));
 }
+
+#[test]
+fn a_token_exchange_policy_names_oidc_clients_and_needs_a_secret() {
+    let errs = parse(
+        r#"
+[oidc]
+issuer = "https://id.example.com"
+[[clients]]
+id = "gateway"
+secret = "gateway-secret-0123456789"
+redirect_uris = ["https://g.example.com/cb"]
+token_exchange = ["hr-api", "nobody"]
+[[clients]]
+id = "public"
+redirect_uris = ["https://p.example.com/cb"]
+token_exchange = ["hr-api"]
+[[clients]]
+id = "hr-api"
+secret = "hr-api-secret-0123456789ab"
+redirect_uris = ["https://h.example.com/cb"]
+"#,
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    assert!(keys.iter().any(|k| k == "clients.0.token_exchange.1"), "{errs}");
+    assert!(keys.iter().any(|k| k == "clients.1.token_exchange"), "{errs}");
+    assert!(!keys.iter().any(|k| k == "clients.0.token_exchange.0"), "{errs}");
+}

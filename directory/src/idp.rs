@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::{AccountStatus, CompanyCode, PersonKey, StoreError, Tier};
 
+mod delegation;
+pub use delegation::{DelegatedAct, Delegation, DelegationRefusal, DelegationStore, check_new};
+
 /// An account as the provider sees it: who logs in, and the claims about them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
@@ -124,6 +127,8 @@ pub struct CasTicket {
     /// `renew=true` at validation asks for.
     pub from_credentials: bool,
     pub expires_at: DateTime<Utc>,
+    /// The delegate acting for `login` (delegation by authorization), if any.
+    pub actor: Option<String>,
 }
 
 /// A client that got a ticket or a token in an SSO session: told (once) when the session ends.
@@ -266,6 +271,8 @@ pub struct CodeRecord {
     pub expires_at: DateTime<Utc>,
     /// The grant this code was exchanged for, once used.
     pub grant_id: Option<String>,
+    /// The delegate acting for `login` (delegation by authorization), if any.
+    pub actor: Option<String>,
 }
 
 /// What `take_code` found.
@@ -293,6 +300,8 @@ pub struct GrantRecord {
     pub amr: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The delegate acting for `login` (delegation by authorization), if any.
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,6 +396,7 @@ pub trait IdpStore:
     + IdpUpkeepStore
     + CasStore
     + LogoutStore
+    + DelegationStore
 {
 }
 
@@ -402,6 +412,7 @@ impl<T> IdpStore for T where
         + IdpUpkeepStore
         + CasStore
         + LogoutStore
+        + DelegationStore
         + ?Sized
 {
 }
@@ -542,6 +553,8 @@ pub trait GrantStore: Send + Sync {
         audit: &[AuditEvent],
     ) -> Result<(), StoreError>;
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// The clients that got a code or a grant in the SSO session `session_hash`, each once.
+    async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Spends refresh token `old` and stores `new` (same grant), atomically; see `Rotation`.
     /// `issued` is recorded when `Rotated`, `reused` when `Reused`, nothing when `Invalid`.

@@ -43,6 +43,11 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// What a sign-in with WeCom counts for here (clients added with the CLI: `enough`).
     pub wecom_login: WecomLogin,
+    /// OIDC: the audiences it may exchange a user's access token for (RFC 8693); configured
+    /// clients only.
+    pub token_exchange: Vec<String>,
+    /// OIDC: its front-channel logout page (configured clients only).
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -86,6 +91,8 @@ impl Client {
             services: c.services,
             backchannel_logout_uri: c.backchannel_logout_uri,
             wecom_login: WecomLogin::default(),
+            token_exchange: Vec::new(),
+            frontchannel_logout_uri: None,
         }
     }
 }
@@ -119,6 +126,8 @@ pub(crate) fn configured(
             services: c.services.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             wecom_login: c.wecom_login,
+            token_exchange: c.token_exchange.clone(),
+            frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
         })
         .collect();
     out.extend(crate::saml::clients(saml_sps));

@@ -20,6 +20,7 @@ mod audit;
 mod cas;
 mod clients;
 mod crypto;
+mod delegation;
 mod forms;
 mod hashing;
 pub mod i18n;
@@ -47,6 +48,7 @@ use orgid_directory::{Clock, StoreError};
 pub use audit::Peer;
 pub use clients::{Client, ClientSecret, hash_client_secret};
 pub use login::{WecomSettings, WecomSignIn};
+pub use delegation::GrantRefusal;
 pub use oidc::keys::KeyRing;
 pub use oidc::{Authenticated, BACKCHANNEL_EVENT, BearerRefused, jwt, keys};
 pub use session::cookie;
@@ -257,6 +259,7 @@ impl Provider {
             .merge(oidc::routes())
             .merge(cas::routes())
             .merge(saml::routes())
+            .merge(delegation::routes())
             .layer(axum::middleware::from_fn(security_headers))
             .with_state(self.clone())
     }

@@ -450,6 +450,7 @@ mod tests {
             amr: vec![],
             created_at: at(0),
             revoked_at: None,
+            actor: None,
         };
         LoginWrite::Grant { grant: g, tokens: vec![], code_hash: code.map(String::from), audit: vec![ev()] }
     }

@@ -474,6 +474,9 @@ impl GrantStore for AnyStore {
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
         each!(self, s => s.grant(id).await)
     }
+    async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.session_clients(session_hash).await)
+    }
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         each!(self, s => s.token(id).await)
     }
@@ -550,6 +553,39 @@ impl orgid_directory::idp::LogoutStore for AnyStore {
         audit: &[AuditEvent],
     ) -> Result<(), StoreError> {
         each!(self, s => s.logout_tried(id, delivered, retry_at, audit).await)
+    }
+}
+
+#[async_trait]
+impl orgid_directory::idp::DelegationStore for AnyStore {
+    async fn add_delegation(
+        &self,
+        d: &orgid_directory::idp::Delegation,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.add_delegation(d, audit).await)
+    }
+    async fn revoke_delegation(
+        &self,
+        id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<Option<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.revoke_delegation(id, by, at, audit).await)
+    }
+    async fn delegations(&self, login: Option<&str>) -> Result<Vec<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.delegations(login).await)
+    }
+    async fn delegation(&self, id: &str) -> Result<Option<orgid_directory::idp::Delegation>, StoreError> {
+        each!(self, s => s.delegation(id).await)
+    }
+    async fn delegated_acts(
+        &self,
+        principal: &str,
+        limit: u32,
+    ) -> Result<Vec<orgid_directory::idp::DelegatedAct>, StoreError> {
+        each!(self, s => s.delegated_acts(principal, limit).await)
     }
 }
 

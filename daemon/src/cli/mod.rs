@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod clients;
+pub mod delegations;
 pub mod demo;
 pub mod ldap;
 pub mod notices;
@@ -84,6 +85,11 @@ pub enum Command {
     Accounts {
         #[command(subcommand)]
         command: accounts::AccountsCommand,
+    },
+    /// Delegation by authorization: grant, revoke and list, for someone absent.
+    Delegations {
+        #[command(subcommand)]
+        command: delegations::DelegationsCommand,
     },
     /// The OIDC clients (OA modules) registered in the store, besides the configuration's.
     Clients {
@@ -372,6 +378,7 @@ pub async fn run(
         Command::Notices { command } => notices::run(&App::open(config).await?, command, out).await,
         Command::Accounts { command } => accounts::run(&App::open(config).await?, command, out).await,
         Command::Clients { command } => clients::run(&App::open(config).await?, command, out).await,
+        Command::Delegations { command } => delegations::run(&App::open(config).await?, command, out).await,
         Command::Runs { command } => accounts::runs(&App::open(config).await?, command, out).await,
         Command::Audit { command } => {
             let app = App::open(config).await?;

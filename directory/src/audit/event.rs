@@ -68,6 +68,13 @@ text_enum!(
         /// A single-logout notice (CAS logout request, OIDC logout token) delivered to a client,
         /// or given up after its retries.
         SingleLogout = "single_logout",
+        /// A person let a colleague act for them (delegation by authorization).
+        DelegationGrant = "delegation.grant",
+        /// A grant of delegation was revoked before its end.
+        DelegationRevoke = "delegation.revoke",
+        /// A delegate chose to act for a principal in a client (actor: the delegate; subject:
+        /// the principal); or was refused (the reason).
+        DelegationAct = "delegation.act",
         /// A refresh token presented again after it was used: the family is revoked.
         RefreshReuse = "refresh_reuse",
         /// An authorization code presented a second time: its grant is revoked.
@@ -366,6 +373,16 @@ impl AuditEvent {
         e.login = login.map(str::to_string);
         e.company = company.cloned();
         e.attr("grant", grant)
+    }
+
+    /// Done by `delegate` acting for the subject (delegation by authorization): the delegate is
+    /// the actor, and the `act` attribute names them. `None` changes nothing.
+    pub fn acted_by(mut self, delegate: Option<&str>) -> Self {
+        if let Some(d) = delegate {
+            self.actor = Actor::User(d.into());
+            self = self.attr("act", d);
+        }
+        self
     }
 
     /// The text form that is stored and hashed: cleaned, bounded, secrets and ID numbers removed,

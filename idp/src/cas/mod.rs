@@ -23,7 +23,7 @@ use orgid_directory::idp::{CasTicket, SessionRecord};
 use crate::audit::Peer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::{Lang, Msg};
-use crate::login::{Face, Pending, Protocol, Resume, pages};
+use crate::login::{Acting, Face, Pending, Protocol, Resume, pages};
 use crate::respond::{lang_of, page, see_other, with_query};
 use crate::{Client, IdpError, Provider};
 
@@ -52,10 +52,10 @@ impl Face for Cas {
         session: &SessionRecord,
         client: &Client,
         _peer: &Peer,
+        acting: &Acting,
     ) -> Result<Response, IdpError> {
         let service = resume.request.get("service").and_then(|v| v.as_str()).unwrap_or("");
-        // The login flow made this session from credentials just presented.
-        p.issue_ticket(service, session, client, true).await
+        p.issue_ticket(service, session, client, acting).await
     }
 }
 
@@ -65,17 +65,19 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
 
 async fn login(
     State(p): State<Provider>,
+    peer: Peer,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let lang = lang_of(&params, &headers);
-    p.cas_login(&headers, lang, &params).await.unwrap_or_else(|e| crate::unavailable(&e, lang))
+    p.cas_login(&headers, &peer, lang, &params).await.unwrap_or_else(|e| crate::unavailable(&e, lang))
 }
 
 impl Provider {
     async fn cas_login(
         &self,
         headers: &HeaderMap,
+        peer: &Peer,
         lang: Lang,
         params: &HashMap<String, String>,
     ) -> Result<Response, IdpError> {
@@ -110,7 +112,7 @@ impl Provider {
                 return Ok(self.otp_step(headers, lang, pending, None).await);
             }
             self.inner.store.touch_session(&s.id_hash, self.now()).await?;
-            return self.issue_ticket(service, &s, &client, false).await;
+            return self.answer_for(headers, lang, &resume, &s, &client, peer, false).await;
         }
         if gateway {
             // Not signed in, and the service does not want the login page: back without a ticket.
@@ -125,7 +127,7 @@ impl Provider {
         service: &str,
         session: &SessionRecord,
         client: &Client,
-        from_credentials: bool,
+        acting: &Acting,
     ) -> Result<Response, IdpError> {
         let ticket = new_ticket()?;
         let now = self.now();
@@ -139,8 +141,9 @@ impl Provider {
                 session_hash: session.id_hash.clone(),
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
-                from_credentials,
+                from_credentials: acting.fresh,
                 expires_at: now + Duration::seconds(self.inner.settings.cas.ticket_ttl_secs as i64),
+                actor: acting.actor.clone(),
             })
             .await?;
         // Appended as it is, not re-serialised: the service validates with the URL it sent.

@@ -115,6 +115,12 @@ impl Provider {
         if let Err((Refusal(code, _), _)) = &result {
             event = event.reason(code.code());
         }
+        let acted = match &result {
+            Ok(v) => v.ticket.actor.as_deref(),
+            Err((_, Some(t))) => t.actor.as_deref(),
+            Err((_, None)) => None,
+        };
+        event = event.acted_by(acted);
         if let Err(e) = self.inner.store.record_refusal(&event).await {
             tracing::error!(error = %e, "CAS validation: the audit record could not be written");
             return Err(Refusal(CasError::InternalError, "the validation could not be recorded"));
@@ -179,6 +185,12 @@ impl Provider {
         }
         match self.inner.store.subject(&t.login).await.map_err(|e| internal(e.into()))? {
             Some(subject) if crate::account::active(&subject) => {
+                // A delegate's ticket: the delegation must still let them act here.
+                if let Some(actor) = &t.actor
+                    && !self.delegation_allows(&t.login, actor, &t.client_id).await.map_err(internal)?
+                {
+                    return refuse(CasError::InvalidTicket, "the delegation has ended");
+                }
                 Ok(Validated { subject, scopes: client.scopes.clone(), ticket: t })
             }
             _ => refuse(CasError::InvalidTicket, "the account is not active"),
@@ -251,6 +263,10 @@ fn success(v: &Validated) -> String {
         std.push(("authenticationMethod", m.clone()));
     }
     std.extend(attributes(&v.subject, &v.scopes));
+    // Delegation by authorization: the user is the principal, this the delegate acting.
+    if let Some(actor) = &v.ticket.actor {
+        std.push(("actor", actor.clone()));
+    }
     for (k, val) in std {
         x.push_str(&format!("      <cas:{k}>{}</cas:{k}>\n", esc(&val)));
     }

@@ -35,6 +35,16 @@ pub(crate) struct Resume {
     pub request: serde_json::Map<String, serde_json::Value>,
 }
 
+/// For whom a face answers, and how the session was reached.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Acting {
+    /// The delegate acting for the session's person (delegation by authorization): the session
+    /// the face is given names the principal, and what it issues names this login as the actor.
+    pub actor: Option<String>,
+    /// The login just presented credentials (not an existing session): CAS's `renew`.
+    pub fresh: bool,
+}
+
 /// A protocol face, as the login flow sees it.
 #[async_trait::async_trait]
 pub(crate) trait Face: Send + Sync {
@@ -44,6 +54,7 @@ pub(crate) trait Face: Send + Sync {
 
     /// The answer to the client once the login has its `session` (new, or one that already
     /// covered the request): what the protocol issues, and where the browser goes with it.
+    /// `acting`: who answers for whom (see [`Acting`]).
     async fn answer(
         &self,
         p: &Provider,
@@ -51,5 +62,6 @@ pub(crate) trait Face: Send + Sync {
         session: &SessionRecord,
         client: &Client,
         peer: &Peer,
+        acting: &Acting,
     ) -> Result<Response, IdpError>;
 }

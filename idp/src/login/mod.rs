@@ -28,7 +28,7 @@ use orgid_directory::idp::SessionRecord;
 use orgid_directory::{AccountStatus, CompanyCode};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use face::{Face, Protocol, Resume};
+pub(crate) use face::{Acting, Face, Protocol, Resume};
 pub(crate) use guard::Guard;
 pub use wecom::{WecomSettings, WecomSignIn};
 
@@ -232,7 +232,8 @@ impl Provider {
                 pages::error(lang, Msg::UnknownClient.text(lang), None),
             ));
         };
-        let mut res = self.face(req.protocol).answer(self, &req, &session, &client, peer).await?;
+        // A delegate chooses whom they act for first (`crate::delegation`).
+        let mut res = self.answer_for(headers, lang, &req, &session, &client, peer, true).await?;
         if let Some(Ok(v)) = cookie.map(|c| c.parse()) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }

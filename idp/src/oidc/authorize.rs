@@ -20,7 +20,7 @@ use super::claims;
 use crate::audit::Peer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::{Lang, Msg};
-use crate::login::{Face, Pending, Protocol, Resume, pages};
+use crate::login::{Acting, Face, Pending, Protocol, Resume, pages};
 use crate::respond::{lang_of, page, see_other, with_query};
 use crate::{Client, IdpError, Provider};
 
@@ -101,8 +101,9 @@ impl Face for Oidc {
         session: &SessionRecord,
         client: &Client,
         peer: &Peer,
+        acting: &Acting,
     ) -> Result<Response, IdpError> {
-        p.issue_code(&AuthRequest::from_resume(resume)?, session, client, peer).await
+        p.issue_code(&AuthRequest::from_resume(resume)?, session, client, peer, acting.actor.as_deref()).await
     }
 }
 
@@ -275,7 +276,11 @@ impl Provider {
                 if let Err(e) = self.inner.store.touch_session(&s.id_hash, now).await {
                     return crate::unavailable(&e.into(), lang);
                 }
-                return self.issue_code(&req, &s, &client, peer).await.unwrap_or_else(|e| crate::unavailable(&e, lang));
+                let answer = async {
+                    let resume = req.resume()?;
+                    self.answer_for(headers, lang, &resume, &s, &client, peer, false).await
+                };
+                return answer.await.unwrap_or_else(|e| crate::unavailable(&e, lang));
             }
         }
         if prompt_none {
@@ -295,6 +300,7 @@ impl Provider {
         s: &SessionRecord,
         client: &Client,
         _peer: &Peer,
+        actor: Option<&str>,
     ) -> Result<Response, IdpError> {
         let code = random_token(32)?;
         let now = self.now();
@@ -313,6 +319,7 @@ impl Provider {
                 amr: s.amr.clone(),
                 expires_at: now + Duration::seconds(self.inner.settings.oidc.code_ttl_secs as i64),
                 grant_id: None,
+                actor: actor.map(str::to_string),
             })
             .await?;
         // A client with a back-channel URI is told when this session ends.

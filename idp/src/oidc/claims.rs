@@ -42,6 +42,18 @@ pub struct OrgClaims {
     /// what a logout token names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The delegate acting for the subject (RFC 8693 §4.1: `{"sub": …}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+}
+
+/// RFC 8693 §4.1 `act`: the party acting for the subject.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Act {
+    pub sub: String,
+    /// Who that party acted for in turn (a token exchanged by a service for a delegate's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
 }
 
 impl AdditionalClaims for OrgClaims {}
@@ -65,6 +77,7 @@ pub(crate) fn org(s: &Subject, scope: &str) -> OrgClaims {
             groups: crate::account::groups(s),
         }),
         sid: None,
+        act: None,
     }
 }
 

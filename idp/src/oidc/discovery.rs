@@ -54,6 +54,7 @@ impl Provider {
             CoreGrantType::AuthorizationCode,
             CoreGrantType::RefreshToken,
             CoreGrantType::ClientCredentials,
+            CoreGrantType::Extension(super::exchange::GRANT.into()),
         ]))
         .set_token_endpoint_auth_methods_supported(Some(vec![
             CoreClientAuthMethod::ClientSecretBasic,
@@ -105,6 +106,8 @@ impl Provider {
                 ("prompt_values_supported", serde_json::json!(["none", "login"])),
                 ("backchannel_logout_supported", serde_json::json!(true)),
                 ("backchannel_logout_session_supported", serde_json::json!(true)),
+                ("frontchannel_logout_supported", serde_json::json!(true)),
+                ("frontchannel_logout_session_supported", serde_json::json!(true)),
             ] {
                 o.insert(k.into(), val);
             }

@@ -26,6 +26,9 @@ pub struct AccessClaims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The delegate acting for `sub`, or the party a token was exchanged for (RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<super::claims::Act>,
 }
 
 #[derive(Serialize, Deserialize)]

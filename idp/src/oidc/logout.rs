@@ -138,8 +138,16 @@ impl Provider {
         lang: Lang,
         after: After,
     ) -> Result<Response, IdpError> {
+        let frames = self.front_channel_frames(headers).await?;
         self.end_browser_session(headers, peer, after.client_id.as_deref()).await?;
         let mut res = match &after.redirect {
+            _ if !frames.is_empty() => {
+                let next = after.redirect.as_ref().map(|uri| {
+                    let q: Vec<(&str, &str)> = after.state.iter().map(|s| ("state", s.as_str())).collect();
+                    with_query(uri, &q)
+                });
+                front_channel_page(lang, &frames, next.as_deref())
+            }
             Some(uri) => {
                 let mut q = vec![];
                 if let Some(s) = &after.state {
@@ -158,6 +166,57 @@ impl Provider {
         }
         Ok(res)
     }
+}
+
+impl Provider {
+    /// The front-channel logout URIs (with `iss` and `sid`, OpenID Connect Front-Channel Logout
+    /// 1.0 §2) of the clients that got a code in this browser's session.
+    async fn front_channel_frames(&self, headers: &HeaderMap) -> Result<Vec<String>, IdpError> {
+        let Some(hash) = self.session_hash_of(headers) else { return Ok(Vec::new()) };
+        let mut frames = Vec::new();
+        for id in self.inner.store.session_clients(&hash).await? {
+            if let Some(uri) = self.client(&id).await?.and_then(|c| c.frontchannel_logout_uri) {
+                frames.push(with_query(&uri, &[("iss", self.issuer()), ("sid", &self.sid(&hash))]));
+            }
+        }
+        Ok(frames)
+    }
+}
+
+/// The logged-out page with an iframe per front-channel client (its CSP lets exactly their
+/// origins be framed), going on to `next` (the post-logout redirect) when they have loaded.
+fn front_channel_page(lang: Lang, frames: &[String], next: Option<&str>) -> Response {
+    let esc = pages::esc;
+    let mut origins: Vec<String> =
+        frames.iter().filter_map(|f| url::Url::parse(f).ok()).map(|u| u.origin().ascii_serialization()).collect();
+    origins.sort();
+    origins.dedup();
+    let iframes: String = frames
+        .iter()
+        .map(|f| format!("<iframe src=\"{}\" width=\"0\" height=\"0\" style=\"display:none\"></iframe>", esc(f)))
+        .collect();
+    let go = next
+        .map(|n| format!("<p><a href=\"{0}\">{1}</a></p>", esc(n), esc(crate::delegation::t(lang, "继续", "Continue"))))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{}</h1><p>{}</p>{iframes}{go}",
+        esc(Msg::LoggedOutTitle.text(lang)),
+        esc(Msg::LoggedOut.text(lang))
+    );
+    let mut html = pages::layout(lang, Msg::LoggedOutTitle.text(lang), &body, None).0;
+    if let Some(n) = next {
+        // Off to the client once the frames had their time (no scripts on orgid's pages).
+        html = html.replacen("<head>", &format!("<head><meta http-equiv=\"refresh\" content=\"2;url={}\">", esc(n)), 1);
+    }
+    let mut res = axum::response::Html(html).into_response();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
+        origins.join(" ")
+    );
+    if let Ok(v) = csp.parse() {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ mod bearer;
 mod claims;
 mod client_auth;
 mod discovery;
+mod exchange;
 pub mod jwt;
 pub mod keys;
 mod logout;

@@ -37,23 +37,25 @@ pub(crate) fn routes() -> Router<Provider> {
 }
 
 /// Tokens to issue for a grant.
-struct Issue<'a> {
-    client: &'a Client,
-    grant_id: &'a str,
-    subject: Option<&'a Subject>,
-    scope: &'a str,
-    auth_time: Option<DateTime<Utc>>,
-    amr: &'a [String],
-    nonce: Option<&'a str>,
-    code: Option<&'a str>,
-    refresh: bool,
+pub(super) struct Issue<'a> {
+    pub(super) client: &'a Client,
+    pub(super) grant_id: &'a str,
+    pub(super) subject: Option<&'a Subject>,
+    pub(super) scope: &'a str,
+    pub(super) auth_time: Option<DateTime<Utc>>,
+    pub(super) amr: &'a [String],
+    pub(super) nonce: Option<&'a str>,
+    pub(super) code: Option<&'a str>,
+    pub(super) refresh: bool,
     /// The SSO session the grant came from (its `sid` goes in the ID token).
-    session_hash: Option<&'a str>,
+    pub(super) session_hash: Option<&'a str>,
+    /// Who acts for `subject` (RFC 8693 `act`): a delegate, or a service that exchanged a token.
+    pub(super) act: Option<claims::Act>,
 }
 
 impl Provider {
     /// Makes the tokens of a response; returns the JSON body and the token records to store.
-    async fn tokens(&self, i: Issue<'_>) -> Result<(serde_json::Value, Vec<TokenRecord>), IdpError> {
+    pub(super) async fn tokens(&self, i: Issue<'_>) -> Result<(serde_json::Value, Vec<TokenRecord>), IdpError> {
         let now = self.now();
         let o = &self.inner.settings.oidc;
         let access_exp = now + Duration::seconds(o.access_token_ttl_secs as i64);
@@ -62,6 +64,7 @@ impl Provider {
             Some(s) => self.subject_id(&s.person_key),
             None => i.client.id.clone(),
         };
+        let act = i.act;
         let at_key = self.inner.keys.signer(self.access_token_alg(i.client), now).await?;
         let access = jwt::sign(
             &AccessClaims {
@@ -74,6 +77,7 @@ impl Provider {
                 iat: now.timestamp(),
                 exp: access_exp.timestamp(),
                 auth_time: i.auth_time.map(|t| t.timestamp()),
+                act: act.clone(),
             },
             &at_key,
         )?;
@@ -114,7 +118,7 @@ impl Provider {
                 now + Duration::seconds(o.id_token_ttl_secs as i64),
                 now,
                 claims::standard(&sub, s, i.scope),
-                OrgClaims { sid: i.session_hash.map(|h| self.sid(h)), ..claims::org(s, i.scope) },
+                OrgClaims { sid: i.session_hash.map(|h| self.sid(h)), act, ..claims::org(s, i.scope) },
             )
             .set_auth_time(i.auth_time)
             .set_nonce(i.nonce.map(|n| Nonce::new(n.into())));
@@ -154,7 +158,10 @@ async fn token(
         Some("client_credentials") if client.allows(GrantType::ClientCredentials) && !client.is_public() => {
             credentials_grant(&p, &client, &f, &peer).await
         }
-        Some("authorization_code" | "refresh_token" | "client_credentials") => {
+        Some(super::exchange::GRANT) if !client.token_exchange.is_empty() && !client.is_public() => {
+            super::exchange::exchange_grant(&p, &client, &f, &peer).await
+        }
+        Some("authorization_code" | "refresh_token" | "client_credentials" | super::exchange::GRANT) => {
             Ok(oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "this client may not use this grant"))
         }
         Some(_) => Ok(oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "unsupported grant_type")),
@@ -222,6 +229,13 @@ async fn code_grant(
     if p.inner.store.session(&rec.session_hash).await?.is_none_or(|s| s.ended_at.is_some()) {
         return Ok(invalid_grant("the session that issued the code has ended"));
     }
+    let actor = match &rec.actor {
+        None => None,
+        Some(a) => match p.acting_delegate(&rec.login, a, &client.id).await? {
+            Some(d) => Some(d),
+            None => return Ok(invalid_grant("the delegation has ended")),
+        },
+    };
     let grant_id = ordered_id(now, 15)?;
     let refresh = client.allows(GrantType::RefreshToken);
     let (body, records) = p
@@ -236,6 +250,7 @@ async fn code_grant(
             code: Some(code),
             refresh,
             session_hash: Some(&rec.session_hash),
+            act: actor.as_ref().map(|a| claims::Act { sub: p.subject_id(&a.person_key), act: None }),
         })
         .await?;
     let grant = GrantRecord {
@@ -248,11 +263,13 @@ async fn code_grant(
         amr: rec.amr.clone(),
         created_at: now,
         revoked_at: None,
+        actor: rec.actor.clone(),
     };
     let ctx = peer.context(Some(&client.id), Some(&rec.session_hash));
     let issued =
         AuditEvent::token_issued(now, Some(&rec.login), Some(&subject.company), &client.id, "authorization_code", &ctx)
-            .attr("scope", rec.scope.as_str());
+            .attr("scope", rec.scope.as_str())
+            .acted_by(rec.actor.as_deref());
     p.inner.store.create_grant(&grant, &records, Some(&hash), &[issued]).await?;
     Ok(ok_json(body))
 }
@@ -284,6 +301,17 @@ async fn refresh_grant(
         },
         None => None,
     };
+    // Under a delegation: only while it still lets its delegate act here.
+    let actor = match (&grant.actor, &rec.login) {
+        (Some(a), Some(l)) => match p.acting_delegate(l, a, &client.id).await? {
+            Some(d) => Some(d),
+            None => {
+                p.inner.store.revoke_grant(&grant.id, now).await?;
+                return Ok(invalid_grant("the delegation has ended"));
+            }
+        },
+        _ => None,
+    };
     // A narrower scope may be asked for; never a wider one.
     let scope = match f.get("scope").filter(|s| !s.is_empty()) {
         None => grant.scope.clone(),
@@ -307,12 +335,14 @@ async fn refresh_grant(
             code: None,
             refresh: true,
             session_hash: grant.session_hash.as_deref(),
+            act: actor.as_ref().map(|a| claims::Act { sub: p.subject_id(&a.person_key), act: None }),
         })
         .await?;
     let company = subject.as_ref().map(|s| &s.company);
     let ctx = peer.context(Some(&client.id), grant.session_hash.as_deref());
     let issued = AuditEvent::token_issued(now, rec.login.as_deref(), company, &client.id, "refresh_token", &ctx)
-        .attr("scope", scope.as_str());
+        .attr("scope", scope.as_str())
+        .acted_by(grant.actor.as_deref());
     let mut reused = AuditEvent::new(now, EventKind::RefreshReuse, AuditOutcome::Failure, client_actor(client))
         .context(&ctx)
         .reason("refresh token presented again: the whole grant is revoked")
@@ -356,6 +386,7 @@ async fn credentials_grant(
             code: None,
             refresh: false,
             session_hash: None,
+            act: None,
         })
         .await?;
     let jti = records.first().map(|r| r.id.as_str()).unwrap_or_default();

@@ -59,6 +59,8 @@ pub(crate) fn clients(sps: &[ServiceProvider]) -> Vec<Client> {
             services: Vec::new(),
             backchannel_logout_uri: None,
             wecom_login: orgid_config::WecomLogin::default(),
+            token_exchange: Vec::new(),
+            frontchannel_logout_uri: None,
         })
         .collect()
 }

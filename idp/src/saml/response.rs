@@ -27,6 +27,9 @@ pub(crate) struct Signed<'a> {
     pub session_index: &'a str,
     pub auth_time: DateTime<Utc>,
     pub amr: &'a [String],
+    /// The delegate acting for the subject (delegation by authorization): released as the
+    /// `actor` attribute, whatever the SP's list.
+    pub actor: Option<&'a str>,
 }
 
 /// What the response answers.
@@ -116,7 +119,7 @@ pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<(String
         confirmation = confirmation.attr("InResponseTo", irt);
     }
     let class = if who.amr.iter().any(|m| m == "otp") { MULTI_FACTOR } else { PASSWORD };
-    let attributes: Vec<El> = sp
+    let mut attributes: Vec<El> = sp
         .attributes
         .iter()
         .filter_map(|name| {
@@ -129,6 +132,14 @@ pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<(String
             })
         })
         .collect();
+    if let Some(actor) = who.actor {
+        attributes.push(
+            El::new(Ns::Saml, "Attribute")
+                .attr("Name", "actor")
+                .attr("NameFormat", BASIC)
+                .child(El::new(Ns::Saml, "AttributeValue").text(actor)),
+        );
+    }
     let assertion_id = new_id()?;
     let mut assertion = El::new(Ns::Saml, "Assertion")
         .attr("ID", assertion_id.as_str())
@@ -224,7 +235,7 @@ mod tests {
             ttl: Duration::seconds(300),
         };
         let amr = ["pwd".to_string()];
-        let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr };
+        let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr, actor: None };
         let (xml, _) = success(&key(), &a, &who).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let one = |name: &str| doc.descendants().find(|n| n.has_tag_name((SAML, name))).unwrap();
@@ -279,7 +290,7 @@ mod tests {
             ttl: Duration::seconds(60),
         };
         let amr = ["pwd".to_string(), "otp".to_string()];
-        let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr };
+        let who = Signed { subject: &subject, sub: "SUB", session_index: "_s", auth_time: now, amr: &amr, actor: None };
         let (xml, _) = success(&key(), &a, &who).unwrap();
         assert!(xml.contains(">wangfang</saml:NameID>"));
         assert!(xml.contains(MULTI_FACTOR));

@@ -18,7 +18,7 @@ use super::{BINDING_POST, ServiceProvider};
 use crate::audit::Peer;
 use crate::crypto::sha256_hex;
 use crate::i18n::Lang;
-use crate::login::{Face, Pending, Protocol, Resume, pages};
+use crate::login::{Acting, Face, Pending, Protocol, Resume, pages};
 use crate::respond::{page, with_query};
 use crate::{Client, IdpError, Provider};
 
@@ -112,12 +112,13 @@ impl Face for Saml {
         session: &SessionRecord,
         _client: &Client,
         peer: &Peer,
+        acting: &Acting,
     ) -> Result<Response, IdpError> {
         let req = SamlRequest::from_resume(resume)?;
         let Some(sp) = p.saml_sp(&resume.client_id).await? else {
             return Err(IdpError::Internal(format!("SAML SP {} is gone", resume.client_id)));
         };
-        p.saml_answer(&sp, &req, session, peer).await
+        p.saml_answer(&sp, &req, session, peer, acting.actor.as_deref()).await
     }
 }
 
@@ -324,7 +325,7 @@ impl Provider {
                 }
             } else {
                 self.inner.store.touch_session(&s.id_hash, now).await.map_err(|e| Err(e.into()))?;
-                return self.saml_answer(&sp, &saml, &s, peer).await.map_err(Err);
+                return self.answer_for(headers, lang, &resume, &s, &client, peer, false).await.map_err(Err);
             }
         }
         if req.is_passive {
@@ -356,6 +357,7 @@ impl Provider {
         saml: &SamlRequest,
         session: &SessionRecord,
         peer: &Peer,
+        actor: Option<&str>,
     ) -> Result<Response, IdpError> {
         let Some(subject) = self.inner.store.subject(&session.login).await? else {
             return Err(IdpError::Internal(format!("no account {}", session.login)));
@@ -371,6 +373,7 @@ impl Provider {
             session_index: &session_index,
             auth_time: session.auth_time,
             amr: &session.amr,
+            actor,
         };
         let answer = self.saml_answer_to(sp, saml);
         let (xml, assertion_id) = response::success(&key, &answer, &who)?;
@@ -379,7 +382,8 @@ impl Provider {
             AuditEvent::token_issued(answer.now, Some(&session.login), Some(&subject.company), &sp.id, "saml", &ctx)
                 .attr("assertion", assertion_id)
                 .attr("name_id_format", sp.name_id_format())
-                .attr("acs", saml.acs_url.as_str());
+                .attr("acs", saml.acs_url.as_str())
+                .acted_by(actor);
         self.inner.store.record_issued(&issued).await?;
         Ok(post_form(&saml.acs_url, &xml, saml.relay_state.as_deref()))
     }

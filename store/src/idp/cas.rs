@@ -24,6 +24,7 @@ pub(crate) struct TicketDb {
     amr: String,
     from_credentials: bool,
     expires_at: i64,
+    actor: Option<String>,
 }
 
 impl TicketDb {
@@ -38,6 +39,7 @@ impl TicketDb {
             amr: list("ticket amr", &self.amr)?,
             from_credentials: self.from_credentials,
             expires_at: time(self.expires_at)?,
+            actor: self.actor,
         })
     }
 }
@@ -110,7 +112,7 @@ macro_rules! cas_impl {
             async fn save_ticket(&self, t: &orgid_directory::idp::CasTicket) -> Result<(), StoreError> {
                 ::sqlx::query(
                     "INSERT INTO idp_cas_tickets (ticket_hash, client_id, service, login, session_hash, auth_time, \
-                     amr, from_credentials, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     amr, from_credentials, expires_at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(t.ticket_hash.as_str())
                 .bind(t.client_id.as_str())
@@ -121,6 +123,7 @@ macro_rules! cas_impl {
                 .bind($crate::idp::list_json("ticket amr", &t.amr)?)
                 .bind(t.from_credentials)
                 .bind(millis(t.expires_at))
+                .bind(t.actor.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
@@ -136,7 +139,7 @@ macro_rules! cas_impl {
                 ::sqlx::query_as::<_, $crate::idp::cas::TicketDb>(
                     "UPDATE idp_cas_tickets SET used_at = $2 WHERE ticket_hash = $1 AND used_at IS NULL \
                      RETURNING ticket_hash, client_id, service, login, session_hash, auth_time, amr, \
-                     from_credentials, expires_at",
+                     from_credentials, expires_at, actor",
                 )
                 .bind(ticket_hash)
                 .bind(millis(at))

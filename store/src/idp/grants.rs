@@ -30,6 +30,7 @@ pub(crate) struct CodeDb {
     amr: String,
     expires_at: i64,
     grant_id: Option<String>,
+    actor: Option<String>,
 }
 
 impl CodeDb {
@@ -47,6 +48,7 @@ impl CodeDb {
             amr: list("code amr", &self.amr)?,
             expires_at: time(self.expires_at)?,
             grant_id: self.grant_id,
+            actor: self.actor,
         })
     }
 }
@@ -70,6 +72,7 @@ pub(crate) struct GrantDb {
     amr: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    actor: Option<String>,
 }
 
 impl GrantDb {
@@ -84,6 +87,7 @@ impl GrantDb {
             amr: list("grant amr", &self.amr)?,
             created_at: time(self.created_at)?,
             revoked_at: opt_time(self.revoked_at)?,
+            actor: self.actor,
         })
     }
 }
@@ -129,13 +133,13 @@ pub(crate) struct RefreshUseDb {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, login, session_hash, redirect_uri, scope, nonce, code_challenge, auth_time, amr, \
-         expires_at, grant_id"
+         expires_at, grant_id, actor"
     };
 }
 
 macro_rules! grant_columns {
     () => {
-        "id, client_id, login, scope, session_hash, auth_time, amr, created_at, revoked_at"
+        "id, client_id, login, scope, session_hash, auth_time, amr, created_at, revoked_at, actor"
     };
 }
 
@@ -194,7 +198,7 @@ macro_rules! grants_impl {
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_grants (",
                     $crate::idp::grants::grant_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(grant.id.as_str())
                 .bind(grant.client_id.as_str())
@@ -205,6 +209,7 @@ macro_rules! grants_impl {
                 .bind($crate::idp::list_json("grant amr", &grant.amr)?)
                 .bind(millis(grant.created_at))
                 .bind(revoked_at)
+                .bind(grant.actor.as_deref())
                 .execute(&mut **tx)
                 .await
                 .map_err(db)?;
@@ -217,7 +222,7 @@ macro_rules! grants_impl {
                 tx: &mut ::sqlx::Transaction<'_, $db>,
                 grants: &[(&orgid_directory::idp::GrantRecord, &[orgid_directory::idp::TokenRecord])],
             ) -> Result<(), StoreError> {
-                for chunk in grants.chunks(chunk_rows(9)) {
+                for chunk in grants.chunks(chunk_rows(10)) {
                     let mut q = QueryBuilder::<$db>::new(concat!(
                         "INSERT INTO idp_grants (",
                         $crate::idp::grants::grant_columns!(),
@@ -236,7 +241,8 @@ macro_rules! grants_impl {
                             .push_bind(opt_millis(g.auth_time))
                             .push_bind(amr)
                             .push_bind(millis(g.created_at))
-                            .push_bind(opt_millis(g.revoked_at));
+                            .push_bind(opt_millis(g.revoked_at))
+                            .push_bind(g.actor.as_deref());
                     });
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
@@ -280,7 +286,7 @@ macro_rules! grants_impl {
                 ::sqlx::query(concat!(
                     "INSERT INTO idp_codes (",
                     $crate::idp::grants::code_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ))
                 .bind(code.code_hash.as_str())
                 .bind(code.client_id.as_str())
@@ -294,6 +300,7 @@ macro_rules! grants_impl {
                 .bind($crate::idp::list_json("code amr", &code.amr)?)
                 .bind(millis(code.expires_at))
                 .bind(code.grant_id.as_deref())
+                .bind(code.actor.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
@@ -370,6 +377,18 @@ macro_rules! grants_impl {
                     audit: audit.to_vec(),
                 };
                 self.logins.write(self, write).await.map(drop)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn session_clients(&self, session_hash: &str) -> Result<Vec<String>, StoreError> {
+                ::sqlx::query_scalar::<_, String>(
+                    "SELECT client_id FROM idp_codes WHERE session_hash = $1 \
+                     UNION SELECT client_id FROM idp_grants WHERE session_hash = $1 ORDER BY 1",
+                )
+                .bind(session_hash)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)
             }
 
             #[tracing::instrument(skip_all, err)]

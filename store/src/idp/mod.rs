@@ -1,7 +1,7 @@
 //! The identity provider's store, written once like `sql.rs`: `idp_impl!` expands to the
 //! `IdpStore` traits for one backend (invoked in `backend.rs`), one file per aggregate with its
 //! rows: `credentials`, `clients`, `saml` (SAML SPs), `keys`, `sessions`, `grants`, `guards` (spent
-//! forms and failed-login budgets), `cas` (service tickets, single-logout notices); here what they
+//! forms and failed-login budgets), `cas` (service tickets, single-logout notices), `delegations` (grants of delegation); here what they
 //! share and the purge across them. Tables are in the
 //! `0003_idp` and `0008_idp_guards` migrations.
 //!
@@ -37,6 +37,7 @@
 pub(crate) mod cas;
 pub(crate) mod clients;
 pub(crate) mod credentials;
+pub(crate) mod delegations;
 pub(crate) mod grants;
 pub(crate) mod guards;
 pub(crate) mod keys;
@@ -95,6 +96,7 @@ macro_rules! idp_impl {
         $crate::idp::grants::grants_impl!($store, $db);
         $crate::idp::guards::guards_impl!($store, $db);
         $crate::idp::cas::cas_impl!($store, $db);
+        $crate::idp::delegations::delegations_impl!($store, $db);
 
         #[async_trait]
         impl orgid_directory::idp::IdpUpkeepStore for $store {

@@ -31,6 +31,7 @@ fn ticket(hash: &str) -> CasTicket {
         amr: vec!["pwd".into()],
         from_credentials: true,
         expires_at: at(1),
+        actor: None,
     }
 }
 

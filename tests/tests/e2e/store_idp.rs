@@ -181,7 +181,7 @@ pub(super) fn session(id: &str, login: &str) -> SessionRecord {
     }
 }
 
-fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
+pub(super) fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
     CodeRecord {
         code_hash: hash.into(),
         client_id: "portal".into(),
@@ -195,10 +195,11 @@ fn code(hash: &str, expires: DateTime<Utc>) -> CodeRecord {
         amr: vec!["pwd".into()],
         expires_at: expires,
         grant_id: None,
+        actor: None,
     }
 }
 
-fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
+pub(super) fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
     GrantRecord {
         id: id.into(),
         client_id: "portal".into(),
@@ -209,10 +210,11 @@ fn grant(id: &str, login: Option<&str>, session: Option<&str>) -> GrantRecord {
         amr: if session.is_some() { vec!["pwd".into()] } else { Vec::new() },
         created_at: at(1),
         revoked_at: None,
+        actor: None,
     }
 }
 
-fn token(id: &str, kind: TokenKind, g: &GrantRecord, expires: DateTime<Utc>) -> TokenRecord {
+pub(super) fn token(id: &str, kind: TokenKind, g: &GrantRecord, expires: DateTime<Utc>) -> TokenRecord {
     TokenRecord {
         id: id.into(),
         kind,

@@ -37,6 +37,8 @@ pub fn client_config(idp_secret: &[u8], issuer: &str) -> ClientConfig {
         services: Vec::new(),
         backchannel_logout_uri: None,
         wecom_login: orgid_config::WecomLogin::default(),
+        token_exchange: Vec::new(),
+        frontchannel_logout_uri: None,
     }
 }
 
