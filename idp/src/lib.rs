@@ -22,6 +22,7 @@ mod clients;
 mod crypto;
 mod forms;
 mod hashing;
+mod catalogue;
 pub mod i18n;
 mod login;
 mod oidc;
@@ -322,3 +323,6 @@ fn unavailable(e: &IdpError, lang: i18n::Lang) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, login::pages::error(lang, i18n::Msg::Unavailable.text(lang), None))
         .into_response()
 }
+
+/// The one stylesheet of orgid's pages: the provider's and the console's (`templates/orgid.css`).
+pub const STYLESHEET: &str = include_str!("../templates/orgid.css");
