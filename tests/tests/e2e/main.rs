@@ -46,6 +46,7 @@ mod backup;
 mod browser;
 mod cas;
 mod console;
+mod console_walk;
 mod demo;
 mod hr_files;
 mod kit;

@@ -165,7 +165,8 @@ pub async fn reset_password(app: &App, who: &Principal, login: &str) -> Result<(
         let d = Denied::new(
             "own_password",
             "change your own password at the login page instead",
-            "请在登录页修改自己的密码",
+            "own_password",
+            vec![],
         );
         return Err(deny(app, who, "password.reset", Some(&subject.company), d).await);
     }
