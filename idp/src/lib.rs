@@ -18,11 +18,11 @@
 mod account;
 mod audit;
 mod cas;
+mod catalogue;
 mod clients;
 mod crypto;
 mod forms;
 mod hashing;
-mod catalogue;
 pub mod i18n;
 mod login;
 mod oidc;

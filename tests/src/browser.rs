@@ -248,7 +248,8 @@ fn capabilities(profile: &std::path::Path, viewport: Viewport) -> Capabilities {
         Viewport::Desktop(w, h) => args.push(format!("--window-size={w},{h}")),
         Viewport::Phone(w, h) => {
             args.push(format!("--window-size={w},{h}"));
-            options["mobileEmulation"] = json!({"deviceMetrics": {"width": w, "height": h, "pixelRatio": 3.0, "touch": true}});
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": w, "height": h, "pixelRatio": 3.0, "touch": true}});
         }
     }
     options["args"] = json!(args);

@@ -135,7 +135,11 @@ pub fn can_approve(who: &Principal, req: &Request, step: Step, index: &CompanyIn
             "not_approver",
             format!("step {step} of request {} needs the {} role for company {}", req.id, step.role(), req.company),
             "not_approver",
-            vec![("id", req.id.to_string()), ("company", req.company.to_string()), ("role", step.role().as_str().to_string())],
+            vec![
+                ("id", req.id.to_string()),
+                ("company", req.company.to_string()),
+                ("role", step.role().as_str().to_string()),
+            ],
         ));
     }
     Ok(())

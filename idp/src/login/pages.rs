@@ -147,16 +147,7 @@ pub(crate) fn otp(
         pending: &'a str,
     }
     let enrol = enrol_key.map(|(key, uri)| (key, uri, crate::totp::qr_svg(uri).unwrap_or_default()));
-    render(&Page {
-        lang,
-        title: Msg::OtpTitle.text(lang),
-        switch: None,
-        enrol,
-        notice: None,
-        error,
-        csrf,
-        pending,
-    })
+    render(&Page { lang, title: Msg::OtpTitle.text(lang), switch: None, enrol, notice: None, error, csrf, pending })
 }
 
 pub(crate) fn expiry_warning(lang: Lang, csrf: &str, pending: &str, days: i64) -> Html<String> {
@@ -244,7 +235,8 @@ mod tests {
         let rules = vec!["至少 12 个字符".to_string()];
         for lang in [Lang::Zh, Lang::En] {
             let texts = || PROVIDER.of(lang).texts().chain(rules.iter().map(String::as_str));
-            let data = ["账号管理控制台", "wangfang", "JBSWY3DPEHPK3PXP", "otpauth", "totp", "orgid", "secret", "issuer"];
+            let data =
+                ["账号管理控制台", "wangfang", "JBSWY3DPEHPK3PXP", "otpauth", "totp", "orgid", "secret", "issuer"];
             let login_page = LoginPage {
                 lang,
                 client_name: "账号管理控制台",
@@ -266,7 +258,14 @@ mod tests {
                     rules: &rules,
                 })
                 .0,
-                otp(lang, "c", "p", Some(("JBSWY3DPEHPK3PXP", "otpauth://totp/orgid?secret=JBSWY3DPEHPK3PXP&issuer=orgid")), Some(Msg::OtpWrong.text(lang))).0,
+                otp(
+                    lang,
+                    "c",
+                    "p",
+                    Some(("JBSWY3DPEHPK3PXP", "otpauth://totp/orgid?secret=JBSWY3DPEHPK3PXP&issuer=orgid")),
+                    Some(Msg::OtpWrong.text(lang)),
+                )
+                .0,
                 expiry_warning(lang, "c", "p", 5).0,
                 logout_confirm(lang, "c", "k").0,
                 message(lang, Msg::LoggedOutTitle, Msg::LoggedOut).0,

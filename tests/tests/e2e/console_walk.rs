@@ -7,8 +7,8 @@ use orgid::services::workflow as wf;
 use orgid_directory::CompanyStore;
 use orgid_directory::workflow::Principal;
 use orgid_idp::i18n::{Lang, untranslated};
-use orgid_tests::browser::Viewport;
 use orgid_tests::Browser;
+use orgid_tests::browser::Viewport;
 
 use crate::browser::{Site, console_login};
 use crate::workflow::{open, profile};
@@ -98,11 +98,19 @@ async fn every_console_page_fits_a_phone_and_a_desktop_and_speaks_the_catalogue(
                 let text = b.eval("return document.body.innerText;").await;
                 let missing = untranslated(text.as_str().unwrap(), texts(), &data);
                 if !missing.is_empty() {
-                    problems.push(format!("{role} {} {path}: not in the zh-CN catalogue: {missing:?}", viewport.name()));
+                    problems
+                        .push(format!("{role} {} {path}: not in the zh-CN catalogue: {missing:?}", viewport.name()));
                 }
-                let name: String =
-                    path.trim_start_matches("/console/").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-                let file = out_dir.join(format!("{}-{role}-{}.png", viewport.name(), if name.is_empty() { "home" } else { &name }));
+                let name: String = path
+                    .trim_start_matches("/console/")
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                let file = out_dir.join(format!(
+                    "{}-{role}-{}.png",
+                    viewport.name(),
+                    if name.is_empty() { "home" } else { &name }
+                ));
                 b.screenshot(&file).await;
                 println!("screenshot: {}", file.display());
                 shots += 1;
