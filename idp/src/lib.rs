@@ -18,6 +18,7 @@
 mod account;
 mod audit;
 mod cas;
+mod catalogue;
 mod clients;
 mod crypto;
 mod delegation;
@@ -338,3 +339,6 @@ fn unavailable(e: &IdpError, lang: i18n::Lang) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, login::pages::error(lang, i18n::Msg::Unavailable.text(lang), None))
         .into_response()
 }
+
+/// The one stylesheet of orgid's pages: the provider's and the console's (`templates/orgid.css`).
+pub const STYLESHEET: &str = include_str!("../templates/orgid.css");

@@ -53,9 +53,32 @@ async fn run<T, E: std::fmt::Display>(what: &str, command: impl Future<Output = 
     }
 }
 
+/// The screen a browser test looks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewport {
+    /// A desktop window of this size.
+    Desktop(u32, u32),
+    /// A phone of this CSS size (chromedriver's mobile emulation, pixel ratio 3, touch).
+    Phone(u32, u32),
+}
+
+impl Viewport {
+    /// A short name for file names: `390x844` or `1280x800`.
+    pub fn name(self) -> String {
+        match self {
+            Viewport::Desktop(w, h) | Viewport::Phone(w, h) => format!("{w}x{h}"),
+        }
+    }
+}
+
 impl Browser {
-    /// Starts chromedriver on a free port and opens a session.
+    /// Starts chromedriver on a free port and opens a session (a 1280×900 desktop window).
     pub async fn start() -> Browser {
+        Browser::start_on(Viewport::Desktop(1280, 900)).await
+    }
+
+    /// Starts chromedriver on a free port and opens a session looking through `viewport`.
+    pub async fn start_on(viewport: Viewport) -> Browser {
         let install = "install them with `apt-get install -y chromium chromium-driver`";
         crate::require(CHROMEDRIVER, install);
         crate::require(CHROMIUM, install);
@@ -89,7 +112,7 @@ impl Browser {
                 continue;
             }
             let session = ClientBuilder::new(HttpConnector::new())
-                .capabilities(capabilities(profile.path()))
+                .capabilities(capabilities(profile.path(), viewport))
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await;
             let client = match session {
@@ -144,8 +167,15 @@ impl Browser {
     }
 
     /// Types `text` into the field matching `css`, replacing its content.
+    /// A date field (`type=date`) takes its ISO value directly: typed keys would go to its
+    /// segments in the locale's order.
     pub async fn fill(&self, css: &str, text: &str) {
         let Element(e) = self.find(css).await;
+        if run(&format!("type of {css}"), e.attr("type")).await.as_deref() == Some("date") {
+            let script = "document.querySelector(arguments[0]).value = arguments[1];";
+            run(&format!("set {css}"), self.client.execute(script, vec![json!(css), json!(text)])).await;
+            return;
+        }
         run(&format!("clear {css}"), e.clear()).await;
         run(&format!("type into {css}"), e.send_keys(text)).await;
     }
@@ -181,6 +211,20 @@ impl Browser {
         panic!("`{needle}` did not appear within {secs} s at {}:\n{source}", self.current_url().await);
     }
 
+    /// Runs `script` (a function body: `return …;`) in the page; its result.
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        run("execute script", self.client.execute(script, Vec::new())).await
+    }
+
+    /// A PNG of what the window shows, written to `path` (its folder made).
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = run("screenshot", self.client.screenshot()).await;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        }
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(COMMAND_TIMEOUT, self.client.clone().close()).await;
@@ -191,23 +235,28 @@ impl Browser {
 
 /// The session's capabilities: Chromium with [`FLAGS`], the profile in `profile`, a desktop
 /// window, and Chinese as the page language.
-fn capabilities(profile: &std::path::Path) -> Capabilities {
+fn capabilities(profile: &std::path::Path, viewport: Viewport) -> Capabilities {
     let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     // A browser of a user in China: pages must come in Chinese without asking.
     args.push("--lang=zh-CN".into());
-    args.push("--window-size=1280,900".into());
+    let mut options = json!({
+        "binary": CHROMIUM,
+        "prefs": {"intl.accept_languages": "zh-CN,zh"},
+    });
+    match viewport {
+        Viewport::Desktop(w, h) => args.push(format!("--window-size={w},{h}")),
+        Viewport::Phone(w, h) => {
+            args.push(format!("--window-size={w},{h}"));
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": w, "height": h, "pixelRatio": 3.0, "touch": true}});
+        }
+    }
+    options["args"] = json!(args);
     let mut caps = Capabilities::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("pageLoadStrategy".into(), json!("normal"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": args,
-            "prefs": {"intl.accept_languages": "zh-CN,zh"},
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     caps
 }
 

@@ -6,25 +6,29 @@ use serde::Serialize;
 use super::{Principal, Request, Role, Step};
 use crate::{AccountStatus, Company, CompanyCode, CompanyIndex, OperatingMode, StoredPerson};
 
-/// A refusal: a stable code for programs, a reason for people in English and in Chinese (the
-/// console shows the one of its language; the API and the audit trail keep the English).
+/// A refusal: a stable code for programs, a reason in English (the API and the audit trail keep
+/// it), and for people a message key with its values: the console reads the text of
+/// `denied.<message>` from its catalogues (zh-CN first) and fills in `args` (an arg named `role`
+/// holds a role's code, shown in the page's words).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{code}: {reason}")]
 pub struct Denied {
     pub code: &'static str,
     pub reason: String,
     #[serde(skip)]
-    pub reason_zh: String,
+    pub message: &'static str,
+    #[serde(skip)]
+    pub args: Vec<(&'static str, String)>,
 }
 
 impl Denied {
-    pub fn new(code: &'static str, reason: impl Into<String>, reason_zh: impl Into<String>) -> Self {
-        Denied { code, reason: reason.into(), reason_zh: reason_zh.into() }
-    }
-
-    /// The reason in Chinese (`zh`) or English.
-    pub fn reason_in(&self, zh: bool) -> &str {
-        if zh { &self.reason_zh } else { &self.reason }
+    pub fn new(
+        code: &'static str,
+        reason: impl Into<String>,
+        message: &'static str,
+        args: Vec<(&'static str, String)>,
+    ) -> Self {
+        Denied { code, reason: reason.into(), message, args }
     }
 }
 
@@ -33,7 +37,8 @@ pub fn out_of_scope(who: &Principal, company: &CompanyCode) -> Denied {
     Denied::new(
         "out_of_scope",
         format!("{} has no role for company {company}", who.login),
-        format!("{} 在企业 {company} 没有任何角色", who.login),
+        "out_of_scope",
+        vec![("login", who.login.clone()), ("company", company.to_string())],
     )
 }
 
@@ -57,7 +62,8 @@ pub fn can_submit(who: &Principal, company: &Company, confidential: bool, index:
         return Err(Denied::new(
             "not_delegate",
             format!("company {c} is group-operated: its HR submits and the group IT center acts"),
-            format!("企业 {c} 为集团统一运营：由该企业人力部门提交申请，集团信息管理中心办理"),
+            "group_operated",
+            vec![("company", c.to_string())],
         ));
     }
     Err(out_of_scope(who, c))
@@ -81,10 +87,8 @@ pub fn can_move(who: &Principal, from: &Company, to: &Company) -> Result<(), Den
             "a move from {} to {} involves an independent company: {}'s side closes the account, then {}'s side opens it",
             from.code, to.code, from.code, to.code
         ),
-        format!(
-            "从 {} 调动到 {} 涉及独立运营企业：先由 {} 注销账号，再由 {} 开通",
-            from.code, to.code, from.code, to.code
-        ),
+        "move_into_scope",
+        vec![("from", from.code.to_string()), ("to", to.code.to_string())],
     ))
 }
 
@@ -102,7 +106,8 @@ pub fn can_open_person(who: &Principal, stored: Option<&StoredPerson>, company: 
             "this person's account is active in company {}: it must be closed there first (or moved with form 2)",
             sp.person.profile.company
         ),
-        format!("此人的账号在企业 {} 仍在用：须先在该企业注销（或用表2调整）", sp.person.profile.company),
+        "person_elsewhere",
+        vec![("company", sp.person.profile.company.to_string())],
     ))
 }
 
@@ -113,21 +118,28 @@ pub fn can_approve(who: &Principal, req: &Request, step: Step, index: &CompanyIn
         return Err(Denied::new(
             "own_request",
             format!("request {} was submitted by {}", req.id, who.login),
-            format!("申请 {} 由 {} 本人提交，不能自己审批", req.id, who.login),
+            "own_request",
+            vec![("id", req.id.to_string()), ("login", who.login.clone())],
         ));
     }
     if !who.operator && req.approvals.iter().any(|a| a.by == who.login) {
         return Err(Denied::new(
             "already_decided",
             format!("{} already decided a step of request {}: each step needs another person", who.login, req.id),
-            format!("{} 已审批过申请 {} 的一个环节：每个环节须由不同的人审批", who.login, req.id),
+            "already_decided",
+            vec![("login", who.login.clone()), ("id", req.id.to_string())],
         ));
     }
     if !who.has(step.role(), &req.company, index) {
         return Err(Denied::new(
             "not_approver",
             format!("step {step} of request {} needs the {} role for company {}", req.id, step.role(), req.company),
-            format!("申请 {} 的这一环节须由企业 {} 的{}审批", req.id, req.company, step.role().label_zh()),
+            "not_approver",
+            vec![
+                ("id", req.id.to_string()),
+                ("company", req.company.to_string()),
+                ("role", step.role().as_str().to_string()),
+            ],
         ));
     }
     Ok(())
@@ -144,11 +156,12 @@ pub fn can_grant(who: &Principal, target: &str) -> Result<(), Denied> {
         return Err(Denied::new(
             "grant_roles",
             format!("{} may not grant or revoke roles", who.login),
-            format!("{} 无权授予或收回角色", who.login),
+            "grant_roles",
+            vec![("login", who.login.clone())],
         ));
     }
     if !who.operator && who.login == target {
-        return Err(Denied::new("grant_roles", "nobody grants or revokes their own roles", "不能授予或收回自己的角色"));
+        return Err(Denied::new("grant_roles", "nobody grants or revokes their own roles", "own_roles", vec![]));
     }
     Ok(())
 }
@@ -162,7 +175,8 @@ pub fn can_reset_password(who: &Principal, company: &CompanyCode, index: &Compan
         return Err(Denied::new(
             "not_delegate",
             format!("resetting passwords of {company} is the IT delegate's"),
-            format!("企业 {company} 的密码由其信息运维岗重置"),
+            "reset_delegate",
+            vec![("company", company.to_string())],
         ));
     }
     Err(out_of_scope(who, company))
@@ -173,6 +187,6 @@ pub fn can_manage_companies(who: &Principal) -> Result<(), Denied> {
     if who.is_admin() {
         Ok(())
     } else {
-        Err(Denied::new("not_admin", "only the group IT center manages companies", "只有集团信息管理中心可以管理企业"))
+        Err(Denied::new("not_admin", "only the group IT center manages companies", "not_admin", vec![]))
     }
 }

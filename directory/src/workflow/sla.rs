@@ -57,6 +57,17 @@ pub fn submission_deadline(effective: NaiveDate, day: u32) -> NaiveDate {
     }
 }
 
+/// What a late case is about: a request or a roster check (`what`: `request` or
+/// `roster_check`), its number, its kind's code, the person.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlaSubject {
+    pub what: &'static str,
+    pub id: i64,
+    pub kind: String,
+    pub employee_number: String,
+    pub name: String,
+}
+
 /// One late case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SlaRow {
@@ -66,6 +77,9 @@ pub struct SlaRow {
     pub company: crate::CompanyCode,
     /// What was late: `request 12 (open 10001 张三)`, `roster check 3 (missing 10002 李四)`.
     pub item: String,
+    /// The same, in parts, for a page to say in its language.
+    #[serde(skip)]
+    pub subject: SlaSubject,
     /// The kind of lateness: `overdue`, `late_submission`, `roster_check`.
     pub case: &'static str,
     pub deadline: NaiveDate,
@@ -92,6 +106,13 @@ pub fn late_cases<Tz: TimeZone>(
     let mut rows = Vec::new();
     for r in requests {
         let what = format!("request {} ({} {} {})", r.id, r.kind, r.employee_number, r.name);
+        let subject = SlaSubject {
+            what: "request",
+            id: r.id,
+            kind: r.kind.to_string(),
+            employee_number: r.employee_number.clone(),
+            name: r.name.clone(),
+        };
         if let Some(due) = r.due
             && matches!(r.state, RequestState::Approved | RequestState::Failed | RequestState::Applied)
         {
@@ -104,6 +125,7 @@ pub fn late_cases<Tz: TimeZone>(
                     role,
                     company: r.company.clone(),
                     item: what.clone(),
+                    subject: subject.clone(),
                     case: "overdue",
                     deadline,
                     done: done.map(|d| local_date(d, tz)),
@@ -123,6 +145,7 @@ pub fn late_cases<Tz: TimeZone>(
                     role: Role::CompanyHr,
                     company: r.company.clone(),
                     item: what,
+                    subject,
                     case: "late_submission",
                     deadline,
                     done: Some(submitted),
@@ -141,6 +164,13 @@ pub fn late_cases<Tz: TimeZone>(
                 role: Role::CompanyIt,
                 company: c.company.clone(),
                 item: format!("roster check {} ({} {} {})", c.id, c.kind, c.employee_number, c.name),
+                subject: SlaSubject {
+                    what: "roster_check",
+                    id: c.id,
+                    kind: c.kind.to_string(),
+                    employee_number: c.employee_number.clone(),
+                    name: c.name.clone(),
+                },
                 case: "roster_check",
                 deadline,
                 done,

@@ -49,7 +49,7 @@ impl Guard {
         match self {
             Guard::Throttled(_) => {
                 let minutes = self.retry_after().div_ceil(60);
-                format!("{} {minutes} {}", Msg::Throttled.text(lang), Msg::Minutes.text(lang))
+                crate::i18n::fill(Msg::Throttled.text(lang), &[("minutes", &minutes.to_string())])
             }
             Guard::Busy => Msg::Busy.text(lang).to_string(),
         }

@@ -47,6 +47,7 @@ mod browser;
 mod cas;
 mod console;
 mod delegation;
+mod console_walk;
 mod demo;
 mod front_channel;
 mod hr_files;

@@ -214,7 +214,12 @@ impl Page {
         let pat = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&pat).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + pat.len();
         let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'")
+        self.body[start..end]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
     }
 
     /// The query parameters of the redirect.

@@ -92,7 +92,12 @@ impl Reply {
         let pat = format!("name=\"{name}\" value=\"");
         let start = self.2.find(&pat).unwrap_or_else(|| panic!("no {name} in {}", self.2)) + pat.len();
         let end = self.2[start..].find('"').unwrap() + start;
-        self.2[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'")
+        self.2[start..end]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
     }
 
     fn query(&self) -> HashMap<String, String> {

@@ -45,7 +45,12 @@ async fn the_enrolment_qr_code_holds_the_otpauth_uri() {
     let svg = &page.body[qr_at..];
     let svg = &svg[svg.find("<svg").unwrap()..svg.find("</svg>").unwrap() + 6];
     let uri = decode(svg);
-    let shown = page.body[page.body.find("otpauth://").unwrap()..].split('<').next().unwrap().replace("&amp;", "&");
+    let shown = page.body[page.body.find("otpauth://").unwrap()..]
+        .split('<')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
     assert_eq!(uri, shown, "the code holds the URI shown beside it");
     assert!(uri.starts_with("otpauth://totp/orgid:zhangwei?secret=") && uri.contains("&issuer=orgid"), "{uri}");
     // The secret from the picture gives the code that finishes the sign-in.

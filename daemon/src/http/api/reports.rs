@@ -89,7 +89,8 @@ pub async fn audit(
         let d = orgid_directory::workflow::rules::Denied::new(
             "not_auditor",
             "the audit trail is for the security auditor and the group IT center",
-            "审计记录仅供安全审计员和集团信息管理中心查看",
+            "not_auditor",
+            vec![],
         );
         return Err(wf::deny(&api.app, &caller.who, "audit.query", None, d).await.into());
     }

@@ -31,12 +31,13 @@ pub async fn people(State(c): State<Console>, s: Session, Query(q): Query<HashMa
         Ok(a) => a,
         Err(e) => return service_error(&s, e),
     };
+    let names = c.names().await;
     let rows: Vec<Vec<String>> = list
         .iter()
         .zip(&allowed)
         .map(|(p, may)| {
             vec![
-                esc(&p.company.0),
+                esc(&super::company_label(&names, &p.company.0)),
                 esc(&p.employee_number),
                 esc(&p.name),
                 esc(&p.department),
@@ -121,13 +122,14 @@ pub async fn overdue(State(c): State<Console>, s: Session) -> Response {
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
+    let names = c.names().await;
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
             vec![
                 esc(&word(r.role.as_str(), lang)),
-                esc(&r.company.0),
-                esc(&r.item),
+                esc(&super::company_label(&names, &r.company.0)),
+                esc(&super::i18n::sla_subject(&r.subject, lang)),
                 esc(&word(r.case, lang)),
                 esc(&r.deadline.to_string()),
                 r.late_days.to_string(),
@@ -162,11 +164,12 @@ pub async fn roster_checks(State(c): State<Console>, s: Session, Query(q): Query
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
+    let names = c.names().await;
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
             vec![
-                esc(&r.company.0),
+                esc(&super::company_label(&names, &r.company.0)),
                 esc(&r.employee_number),
                 esc(&r.name),
                 esc(&word(r.kind.as_str(), lang)),
@@ -210,6 +213,10 @@ pub async fn roles(State(c): State<Console>, s: Session) -> Response {
         Err(e) => return service_error(&s, e),
     };
     let admin = who.is_admin();
+    let names = match c.company_names().await {
+        Ok(n) => n,
+        Err(e) => return super::unavailable(lang, &e),
+    };
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|g| {
@@ -229,9 +236,10 @@ pub async fn roles(State(c): State<Console>, s: Session) -> Response {
                 g.id.to_string(),
                 esc(&g.login),
                 esc(&word(g.role.as_str(), lang)),
-                esc(&g.company.0),
+                esc(&super::company_label(&names, &g.company.0)),
                 if g.subtree { "✓".into() } else { String::new() },
-                esc(&g.granted_by),
+                // `cli`: granted with `orgid roles grant` by the operator.
+                esc(&super::i18n::actor(&g.granted_by, lang)),
                 action,
             ]
         })
@@ -241,11 +249,17 @@ pub async fn roles(State(c): State<Console>, s: Session) -> Response {
             .iter()
             .map(|r| format!("<option value=\"{}\">{}</option>", r.as_str(), esc(&word(r.as_str(), lang))))
             .collect();
+        let mut companies: Vec<(&String, &String)> = names.iter().collect();
+        companies.sort();
+        let company_opts: String = companies
+            .iter()
+            .map(|(code, name)| format!("<option value=\"{}\">{} {}</option>", esc(code), esc(code), esc(name)))
+            .collect();
         format!(
             "<h2>{grant}</h2><form method=\"post\" action=\"/console/roles\" id=\"grant-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<input type=\"hidden\" name=\"lang\" value=\"{code}\"><label for=\"login\">{login}</label><input type=\"text\" id=\"login\" name=\"login\">\
-<label for=\"role\">{role}</label><select id=\"role\" name=\"role\">{opts}</select>\
-<label for=\"company\">{company}</label><input type=\"text\" id=\"company\" name=\"company\">\
+<input type=\"hidden\" name=\"lang\" value=\"{code}\"><div class=\"field\"><label for=\"login\" class=\"req\">{login}</label><input type=\"text\" id=\"login\" name=\"login\" required autocapitalize=\"none\"></div>\
+<div class=\"field\"><label for=\"role\" class=\"req\">{role}</label><select id=\"role\" name=\"role\" required><option value=\"\">{choose}</option>{opts}</select></div>\
+<div class=\"field\"><label for=\"company\" class=\"req\">{company}</label><select id=\"company\" name=\"company\" required><option value=\"\">{choose}</option>{company_opts}</select></div>\
 <label><input type=\"checkbox\" name=\"subtree\"> {subtree}</label><button type=\"submit\" class=\"primary\">{grant}</button></form>",
             grant = esc(T::Grant.text(lang)),
             csrf = esc(&s.csrf),
@@ -254,6 +268,7 @@ pub async fn roles(State(c): State<Console>, s: Session) -> Response {
             role = esc(T::Role.text(lang)),
             company = esc(T::Company.text(lang)),
             subtree = esc(T::Subtree.text(lang)),
+            choose = esc(T::Choose.text(lang)),
         )
     } else {
         String::new()

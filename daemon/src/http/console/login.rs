@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
 use super::i18n::{Lang, T};
-use super::pages::{self, esc, switch_of, with_lang};
+use super::pages::{self, switch_of, with_lang};
 use super::session::Data;
 use super::{CLIENT_ID, Console, lang_of, safe_next};
 
@@ -259,13 +259,15 @@ pub async fn logout(State(c): State<Console>, headers: HeaderMap, Form(f): Form<
 /// `GET /console/signed-out`.
 pub async fn signed_out(headers: HeaderMap, Query(q): Query<super::LangQuery>) -> Response {
     let lang = lang_of(&headers, q.lang.as_deref());
-    let body = format!(
-        "<h1>{}</h1><p class=\"note\">{}</p><p><a id=\"signin\" href=\"{}\">{}</a></p>",
-        esc(T::SignedOutTitle.text(lang)),
-        esc(T::SignedOut.text(lang)),
-        esc(&with_lang("/console/login", lang)),
-        esc(T::SignInAgain.text(lang)),
-    );
-    pages::layout(lang, T::SignedOutTitle.text(lang), None, &body, &switch_of("/console/signed-out", lang))
-        .into_response()
+    pages::render(&pages::Message {
+        lang,
+        title: T::SignedOutTitle.text(lang),
+        bar: None,
+        home: with_lang("/console/", lang),
+        switch: switch_of("/console/signed-out", lang),
+        is_error: false,
+        text: T::SignedOut.text(lang),
+        link: Some((with_lang("/console/login", lang), T::SignInAgain.text(lang), "signin")),
+    })
+    .into_response()
 }

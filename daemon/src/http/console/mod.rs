@@ -22,7 +22,7 @@ use orgid_idp::Provider;
 use serde::Deserialize;
 
 use crate::app::App;
-pub use i18n::{Lang, T};
+pub use i18n::{CONSOLE, Lang, T};
 use pages::esc;
 pub use session::Session;
 
@@ -98,37 +98,68 @@ async fn home(State(c): State<Console>, s: Session) -> Response {
         Err(res) => return res,
     };
     let company = subject.map(|s| format!("{} {}", s.company.0, s.company_name)).unwrap_or_default();
-    let roles = if who.grants.is_empty() {
-        format!("<p class=\"note\">{}</p>", esc(T::NoRoles.text(lang)))
-    } else {
-        let items: String = who
-            .grants
-            .iter()
-            .map(|g| {
-                format!(
-                    "<li>{} · {}{}</li>",
-                    esc(&i18n::word(g.role.as_str(), lang)),
-                    esc(&g.company.0),
-                    if g.subtree { format!(" ({})", esc(T::Subtree.text(lang))) } else { String::new() }
-                )
-            })
-            .collect();
-        format!("<ul id=\"roles\">{items}</ul>")
+    let names = match c.company_names().await {
+        Ok(n) => n,
+        Err(e) => return unavailable(lang, &e),
     };
-    let body = format!(
-        "<h1 id=\"greeting\">{}{}</h1><dl><dt>{}</dt><dd id=\"login\">{}</dd><dt>{}</dt><dd>{}</dd></dl><h2>{}</h2>{roles}",
-        esc(T::Hello.text(lang)),
-        esc(&s.name),
-        esc(T::SignedInAs.text(lang)),
-        esc(&s.login),
-        esc(T::Company.text(lang)),
-        esc(&company),
-        esc(T::MyRoles.text(lang)),
-    );
-    s.page(T::Home.text(lang), &body, "/console/")
+    let roles = who
+        .grants
+        .iter()
+        .map(|g| (i18n::word(g.role.as_str(), lang), company_label(&names, &g.company.0), g.subtree))
+        .collect();
+    let bar = s.bar("/console/");
+    s.respond(pages::render(&HomePage {
+        lang,
+        title: T::Home.text(lang),
+        bar: Some(&bar),
+        home: pages::with_lang("/console/", lang),
+        switch: pages::switch_of("/console/", lang),
+        name: &s.name,
+        login: &s.login,
+        company,
+        roles,
+    }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/home.html")]
+struct HomePage<'a> {
+    lang: Lang,
+    title: &'a str,
+    bar: Option<&'a pages::Bar<'a>>,
+    home: String,
+    switch: String,
+    name: &'a str,
+    login: &'a str,
+    company: String,
+    /// `(role, company, with its subsidiaries)`.
+    roles: Vec<(String, String, bool)>,
+}
+
+/// A company as people read it: its code and its name.
+pub fn company_label(names: &std::collections::HashMap<String, String>, code: &str) -> String {
+    match names.get(code) {
+        Some(name) => format!("{code} {name}"),
+        None => code.to_string(),
+    }
 }
 
 impl Console {
+    /// Every company's name by code, to show beside codes.
+    pub async fn company_names(&self) -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let list = orgid_directory::CompanyStore::companies(&self.app.store).await?;
+        Ok(list.into_iter().map(|c| (c.code.0, c.name)).collect())
+    }
+
+    /// [`Console::company_names`] for a list that shows codes: on a store failure the codes
+    /// alone (logged), since the names only help to read them.
+    pub async fn names(&self) -> std::collections::HashMap<String, String> {
+        self.company_names().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "company names not read");
+            Default::default()
+        })
+    }
+
     /// The signed-in user's roles, as of now.
     pub async fn principal(&self, s: &Session) -> Result<orgid_directory::workflow::Principal, Response> {
         crate::services::workflow::principal(&self.app, &s.login).await.map_err(|e| service_error(s, e))
@@ -183,7 +214,7 @@ pub fn service_error(s: &Session, e: crate::services::workflow::WorkflowError) -
     use crate::services::workflow::WorkflowError as W;
     let lang = s.lang;
     let (status, msg) = match e {
-        W::Denied(d) => (StatusCode::FORBIDDEN, format!("{}{}", T::Denied.text(lang), d.reason_in(lang == Lang::Zh))),
+        W::Denied(d) => (StatusCode::FORBIDDEN, format!("{}{}", T::Denied.text(lang), i18n::denial(&d, lang))),
         W::NotFound(_) => (StatusCode::NOT_FOUND, T::NotFound.text(lang).to_string()),
         W::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
         W::Store(e) => return unavailable(lang, &format!("{e:#}")),
@@ -209,11 +240,22 @@ pub fn table(lang: Lang, id: &str, headers: &[T], rows: &[Vec<String>]) -> Strin
         return format!("<p class=\"note\" id=\"{id}\">{}</p>", esc(T::Nothing.text(lang)));
     }
     let head: String = headers.iter().map(|h| format!("<th>{}</th>", esc(h.text(lang)))).collect();
+    // On a phone each row is a card and each cell names its column (`data-label`, shown by the
+    // stylesheet); on a wider screen a table that is still too wide scrolls inside its box.
     let body: String = rows
         .iter()
-        .map(|r| format!("<tr>{}</tr>", r.iter().map(|c| format!("<td>{c}</td>")).collect::<String>()))
+        .map(|r| {
+            let cells: String = r
+                .iter()
+                .zip(headers.iter().chain(std::iter::repeat(&T::Actions)))
+                .map(|(c, h)| format!("<td data-label=\"{}\">{c}</td>", esc(h.text(lang))))
+                .collect();
+            format!("<tr>{cells}</tr>")
+        })
         .collect();
-    format!("<table id=\"{id}\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    format!(
+        "<div class=\"table-wrap\"><table id=\"{id}\" class=\"cards\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 }
 
 /// A store failure seen by a browser: logged, a plain 503 page.

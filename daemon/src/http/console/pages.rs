@@ -1,6 +1,9 @@
-//! The console's layout: one server-rendered page with a top bar (title, navigation, the user,
-//! sign-out form, language switch), inline CSS, no scripts. Every interpolated value is escaped.
+//! The console's layout, from the askama templates in `daemon/templates/console/` (escaped by
+//! default): a top bar (title, the user, sign-out, a menu that folds away on a phone without a
+//! script), the one stylesheet of orgid's pages inlined, the language switch. Bodies that
+//! handlers still build as text escape every value with [`esc`].
 
+use askama::Template;
 use axum::response::Html;
 
 use super::i18n::{Lang, T};
@@ -20,55 +23,56 @@ pub fn esc(s: &str) -> String {
     orgid_directory::audit::text::html_escape(s)
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;background:#f3f5f8;margin:0;color:#1f2937}\
-header{background:#1e3a8a;color:#fff;padding:10px 20px;display:flex;flex-wrap:wrap;align-items:center;gap:16px}\
-header a{color:#fff;text-decoration:none}header .brand{font-weight:600;font-size:1.1rem}header nav{display:flex;gap:14px;flex:1;flex-wrap:wrap}\
-header form{margin:0}header button{background:transparent;color:#fff;border:1px solid #93c5fd;border-radius:5px;padding:4px 10px;cursor:pointer}\
-main{max-width:1100px;margin:24px auto;background:#fff;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:24px}\
-h1{font-size:1.3rem;margin:0 0 14px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:7px 8px;text-align:left;font-size:.93rem}\
-label{display:block;margin:12px 0 4px}input,select,textarea{padding:7px 9px;border:1px solid #cbd5e1;border-radius:5px;font-size:.95rem}\
-button.primary{background:#1d4ed8;color:#fff;border:0;border-radius:5px;padding:8px 16px;margin-top:12px}\
-.err{background:#fef2f2;color:#991b1b;padding:9px 12px;border-radius:6px;margin:10px 0}.field-err{color:#b91c1c;font-size:.85rem}\
-.note{background:#eff6ff;color:#1e3a8a;padding:9px 12px;border-radius:6px;margin:10px 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{color:#6b7280}\
-footer{text-align:center;margin:12px 0 24px;font-size:.85rem}footer a{color:#1d4ed8}";
-
 /// Who is signed in, for the top bar.
 pub struct Bar<'a> {
     pub name: &'a str,
     pub csrf: &'a str,
-    /// Navigation entries `(href, label)` this user may use.
-    pub nav: Vec<(String, &'static str)>,
+    /// Navigation entries `(href, label, whether it is this page)` this user may use.
+    pub nav: Vec<(String, &'static str, bool)>,
+}
+
+/// The layout around a body built by a handler (escaped there, with [`esc`]).
+#[derive(Template)]
+#[template(path = "console/base.html")]
+struct Layout<'a> {
+    lang: Lang,
+    title: &'a str,
+    bar: Option<&'a Bar<'a>>,
+    home: String,
+    switch: &'a str,
+    body: &'a str,
+}
+
+/// A rendered template; one that fails (it cannot, but the type says it might) is logged and
+/// answered with a bare page.
+pub fn render(t: &impl Template) -> Html<String> {
+    match t.render() {
+        Ok(html) => Html(html),
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed");
+            Html(String::from("<!doctype html><title>orgid</title>"))
+        }
+    }
 }
 
 /// A whole page. `switch` is the same page's address in the other language.
 pub fn layout(lang: Lang, title: &str, bar: Option<&Bar<'_>>, body: &str, switch: &str) -> Html<String> {
-    let header = match bar {
-        Some(b) => {
-            let nav: String =
-                b.nav.iter().map(|(href, label)| format!("<a href=\"{}\">{}</a>", esc(href), esc(label))).collect();
-            format!(
-                "<header><a class=\"brand\" href=\"{home}\">{brand}</a><nav>{nav}</nav><span class=\"user\">{name}</span>\
-<form method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<button type=\"submit\" id=\"logout\">{logout}</button></form></header>",
-                home = esc(&with_lang("/console/", lang)),
-                brand = esc(T::Console.text(lang)),
-                name = esc(b.name),
-                csrf = esc(b.csrf),
-                logout = esc(T::Logout.text(lang)),
-            )
-        }
-        None => format!("<header><span class=\"brand\">{}</span></header>", esc(T::Console.text(lang))),
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\"><title>{} · {}</title><style>{STYLE}</style></head><body>{header}<main>{body}</main>\
-<footer><a href=\"{}\">{}</a></footer></body></html>",
-        lang.tag(),
-        esc(title),
-        esc(T::Console.text(lang)),
-        esc(switch),
-        esc(T::OtherLanguage.text(lang)),
-    ))
+    render(&Layout { lang, title, bar, home: with_lang("/console/", lang), switch, body })
+}
+
+/// A page of one message: an error (`role=alert`, `id=error`) or a notice, and a link.
+#[derive(Template)]
+#[template(path = "console/message.html")]
+pub struct Message<'a> {
+    pub lang: Lang,
+    pub title: &'a str,
+    pub bar: Option<&'a Bar<'a>>,
+    pub home: String,
+    pub switch: String,
+    pub is_error: bool,
+    pub text: &'a str,
+    /// `(href, label, id)`.
+    pub link: Option<(String, &'a str, &'a str)>,
 }
 
 /// `path` with `lang=en` added when the page is in English (Chinese is the default).
@@ -90,19 +94,16 @@ pub fn switch_of(path: &str, lang: Lang) -> String {
 
 /// An error page (no top bar: the user may not be signed in).
 pub fn error(lang: Lang, message: &str) -> Html<String> {
-    layout(
+    render(&Message {
         lang,
-        T::ErrorTitle.text(lang),
-        None,
-        &format!(
-            "<h1>{}</h1><div class=\"err\" role=\"alert\">{}</div><p><a href=\"{}\">{}</a></p>",
-            esc(T::ErrorTitle.text(lang)),
-            esc(message),
-            esc(&with_lang("/console/login", lang)),
-            esc(T::SignInAgain.text(lang))
-        ),
-        &switch_of("/console/", lang),
-    )
+        title: T::ErrorTitle.text(lang),
+        bar: None,
+        home: with_lang("/console/", lang),
+        switch: switch_of("/console/", lang),
+        is_error: true,
+        text: message,
+        link: Some((with_lang("/console/login", lang), T::SignInAgain.text(lang), "signin")),
+    })
 }
 
 #[cfg(test)]
@@ -111,10 +112,11 @@ mod tests {
 
     #[test]
     fn values_are_escaped_and_language_links_kept() {
-        let bar = Bar { name: "<script>x</script>", csrf: "a\"b", nav: vec![("/console/?q=<".into(), "x")] };
+        let bar = Bar { name: "<script>x</script>", csrf: "a\"b", nav: vec![("/console/?q=<".into(), "x", false)] };
         let html = layout(Lang::Zh, "t<", Some(&bar), "", "/console/?lang=en").0;
         assert!(!html.contains("<script>x"), "{html}");
-        assert!(html.contains("&lt;script&gt;") && html.contains("a&quot;b"));
+        // askama writes `&#60;` and `&#34;`.
+        assert!(html.contains("&#60;script&#62;x") && html.contains("a&#34;b") && !html.contains("a\"b"), "{html}");
         assert!(html.contains("lang=\"zh-CN\""));
         assert_eq!(with_lang("/console/", Lang::En), "/console/?lang=en");
         assert_eq!(with_lang("/console/?a=1", Lang::En), "/console/?a=1&lang=en");

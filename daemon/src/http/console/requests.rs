@@ -16,17 +16,17 @@ use super::{Console, Session, bad_request, fmt_time, parse_id, service_error, ta
 use crate::http::api::dto::{FieldError, SubmitInput};
 use crate::services::workflow::{self as wf, RequestQuery};
 
-fn rows(c: &Console, lang: Lang, list: &[Request]) -> Vec<Vec<String>> {
+fn rows(c: &Console, lang: Lang, list: &[Request], names: &HashMap<String, String>) -> Vec<Vec<String>> {
     list.iter()
         .map(|r| {
             vec![
                 format!("<a href=\"{}\">{}</a>", esc(&with_lang(&format!("/console/requests/{}", r.id), lang)), r.id),
                 esc(&word(r.kind.as_str(), lang)),
-                esc(&r.company.0),
+                esc(&super::company_label(names, &r.company.0)),
                 esc(&r.employee_number),
                 esc(&r.name),
                 format!("<span class=\"state\">{}</span>", esc(&word(r.state.as_str(), lang))),
-                esc(&r.requested_by),
+                esc(&super::i18n::actor(&r.requested_by, lang)),
                 esc(&fmt_time(c, Some(r.requested_at))),
                 esc(&fmt_time(c, r.due)),
             ]
@@ -50,6 +50,7 @@ pub async fn list(State(c): State<Console>, s: Session, Query(q): Query<HashMap<
         Ok(l) => l,
         Err(e) => return service_error(&s, e),
     };
+    let names = c.names().await;
     let (title, other, other_href) = if all {
         (T::AllRequests, T::MyRequests, "/console/requests")
     } else {
@@ -62,7 +63,7 @@ pub async fn list(State(c): State<Console>, s: Session, Query(q): Query<HashMap<
         esc(other.text(lang)),
         esc(&with_lang("/console/requests/new", lang)),
         esc(T::NewRequest.text(lang)),
-        table(lang, "requests", &COLUMNS, &rows(&c, lang, &list))
+        table(lang, "requests", &COLUMNS, &rows(&c, lang, &list, &names))
     );
     s.page(title.text(lang), &body, if all { "/console/requests?all=1" } else { "/console/requests" })
 }
@@ -80,7 +81,7 @@ pub async fn inbox(State(c): State<Console>, s: Session) -> Response {
     };
     let mut cols = COLUMNS.to_vec();
     cols.push(T::Actions);
-    let mut table_rows = rows(&c, lang, &list);
+    let mut table_rows = rows(&c, lang, &list, &c.names().await);
     for (row, r) in table_rows.iter_mut().zip(&list) {
         row.push(decision_form(&s, r.id, "inbox"));
     }
@@ -126,12 +127,13 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         Ok(Err(e)) => return unavailable(lang, &e),
         Err(e) => return unavailable(lang, &e),
     };
+    let names = c.names().await;
     let p = &r.profile;
     let mut dl = vec![
         (T::Id, r.id.to_string()),
         (T::Kind, word(r.kind.as_str(), lang)),
         (T::State, word(r.state.as_str(), lang)),
-        (T::Company, r.company.0.clone()),
+        (T::Company, super::company_label(&names, &r.company.0)),
         (T::EmployeeNumber, r.employee_number.clone()),
         (T::Name, r.name.clone()),
         (T::Department, p.department.clone()),
@@ -139,7 +141,7 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         (T::Grade, p.grade.map(|g| g.to_string()).unwrap_or_default()),
         (T::Confidential, if p.confidential { "✓".into() } else { String::new() }),
         (T::EffectiveDate, r.effective_date.map(|d| d.to_string()).unwrap_or_default()),
-        (T::RequestedBy, format!("{} ({})", r.requested_by, word(r.origin.as_str(), lang))),
+        (T::RequestedBy, format!("{} ({})", super::i18n::actor(&r.requested_by, lang), word(r.origin.as_str(), lang))),
         (T::RequestedAt, fmt_time(&c, Some(r.requested_at))),
         (T::Chain, r.chain.iter().map(|st| word(st.as_str(), lang)).collect::<Vec<_>>().join("、")),
         (T::Due, fmt_time(&c, r.due)),
@@ -160,7 +162,7 @@ pub async fn show(State(c): State<Console>, s: Session, Path(id): Path<String>) 
         .map(|a| {
             vec![
                 esc(&word(a.step.as_str(), lang)),
-                esc(&a.by),
+                esc(&super::i18n::actor(&a.by, lang)),
                 esc(if a.approve { T::Approve.text(lang) } else { T::Reject.text(lang) }),
                 esc(&a.comment),
                 esc(&fmt_time(&c, Some(a.at))),
@@ -262,6 +264,16 @@ const FIELDS: [(&str, T, &[RequestKind]); 13] = {
     ]
 };
 
+/// The fields a request of `kind` cannot go without (as `api::dto` checks them), marked `*`.
+fn required(kind: RequestKind, field: &str) -> bool {
+    match field {
+        "employee_number" => true,
+        "id_number" => kind == RequestKind::Open,
+        "name" | "company" | "department" => kind != RequestKind::Close,
+        _ => false,
+    }
+}
+
 struct FormPage<'a> {
     kind: RequestKind,
     values: &'a HashMap<String, String>,
@@ -302,7 +314,8 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
                     format!("<option value=\"{v}\"{sel}>{}</option>", esc(t.text(lang)))
                 };
                 format!(
-                    "<select id=\"gender\" name=\"gender\"><option value=\"\"></option>{}{}</select>",
+                    "<select id=\"gender\" name=\"gender\"><option value=\"\">{}</option>{}{}</select>",
+                    esc(T::Choose.text(lang)),
                     opt("male", T::Male),
                     opt("female", T::Female)
                 )
@@ -316,15 +329,26 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
                         format!("<option value=\"{}\"{sel}>{} {}</option>", esc(code), esc(code), esc(cname))
                     })
                     .collect();
-                format!("<select id=\"company\" name=\"company\"><option value=\"\"></option>{opts}</select>")
+                format!(
+                    "<select id=\"company\" name=\"company\" required aria-required=\"true\"><option value=\"\">{}</option>{opts}</select>",
+                    esc(T::Choose.text(lang))
+                )
             }
             "confidential" => {
                 let checked = if value(name) == "on" { " checked" } else { "" };
                 format!("<input type=\"checkbox\" id=\"confidential\" name=\"confidential\"{checked}>")
             }
+            "effective_date" => {
+                format!("<input type=\"date\" id=\"{name}\" name=\"{name}\" value=\"{}\">", esc(value(name)))
+            }
             _ => {
-                let hint = if name == "effective_date" { " placeholder=\"YYYY-MM-DD\"" } else { "" };
-                format!("<input type=\"text\" id=\"{name}\" name=\"{name}\" value=\"{}\"{hint}>", esc(value(name)))
+                let req = if required(p.kind, name) { " required aria-required=\"true\"" } else { "" };
+                let mode = match name {
+                    "mobile" => " inputmode=\"tel\"",
+                    "email" => " inputmode=\"email\"",
+                    _ => "",
+                };
+                format!("<input type=\"text\" id=\"{name}\" name=\"{name}\" value=\"{}\"{req}{mode}>", esc(value(name)))
             }
         };
         let err: String = p
@@ -335,7 +359,11 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
                 format!("<div class=\"field-err\" id=\"err-{name}\">{}</div>", esc(e.message_in(s.lang == Lang::Zh)))
             })
             .collect();
-        fields.push_str(&format!("<label for=\"{name}\">{}</label>{input}{err}", esc(label.text(lang))));
+        let class = if required(p.kind, name) { " class=\"req\"" } else { "" };
+        fields.push_str(&format!(
+            "<div class=\"field\"><label for=\"{name}\"{class}>{}</label>{input}{err}</div>",
+            esc(label.text(lang))
+        ));
     }
     let mut alert = p
         .alert
@@ -345,8 +373,11 @@ fn render_form(s: &Session, p: &FormPage<'_>) -> Response {
     if !p.errors.is_empty() {
         alert.push_str(&format!("<div class=\"err\" role=\"alert\">{}</div>", esc(T::FixFields.text(lang))));
     }
+    // `novalidate`: the server's checks answer, each in the page's language next to its field
+    // (the browser's own bubbles would be in the browser's language); `*` and `aria-required`
+    // mark what is needed.
     let body = format!(
-        "<h1>{}</h1><p>{tabs}</p>{alert}<form method=\"post\" action=\"/console/requests/new\" id=\"request-form\">\
+        "<h1>{}</h1><p>{tabs}</p>{alert}<form method=\"post\" action=\"/console/requests/new\" id=\"request-form\" novalidate>\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"kind\" value=\"{}\">\
 <input type=\"hidden\" name=\"lang\" value=\"{}\">{fields}<div><button type=\"submit\" class=\"primary\" id=\"submit\">{}</button></div></form>",
         esc(T::NewRequest.text(lang)),
@@ -464,7 +495,7 @@ pub async fn new_submit(
     match wf::submit(&c.app, &who, submission).await {
         Ok(r) => s.redirect(&format!("/console/requests/{}", r.id)),
         Err(wf::WorkflowError::Denied(d)) => {
-            page(&[], Some(format!("{}{}", T::Denied.text(s.lang), d.reason_in(s.lang == Lang::Zh))))
+            page(&[], Some(format!("{}{}", T::Denied.text(s.lang), super::i18n::denial(&d, s.lang))))
         }
         Err(wf::WorkflowError::Invalid(why)) | Err(wf::WorkflowError::NotFound(why)) => page(&[], Some(why)),
         Err(e) => service_error(&s, e),

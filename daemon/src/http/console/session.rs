@@ -104,8 +104,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// The page with the top bar, and the session's cookies.
-    pub fn page(&self, title: &str, body: &str, path: &str) -> Response {
+    /// The top bar of the page at `path`.
+    pub fn bar(&self, path: &str) -> Bar<'_> {
         let nav = [
             ("/console/requests", T::MyRequests),
             ("/console/requests/new", T::NewRequest),
@@ -116,11 +116,20 @@ impl Session {
             ("/console/roles", T::Roles),
         ]
         .into_iter()
-        .map(|(href, t)| (with_lang(href, self.lang), t.text(self.lang)))
+        .map(|(href, t)| (with_lang(href, self.lang), t.text(self.lang), path == href))
         .collect();
-        let bar = Bar { name: &self.name, csrf: &self.csrf, nav };
-        let mut res =
-            pages::layout(self.lang, title, Some(&bar), body, &pages::switch_of(path, self.lang)).into_response();
+        Bar { name: &self.name, csrf: &self.csrf, nav }
+    }
+
+    /// The page with the top bar, and the session's cookies.
+    pub fn page(&self, title: &str, body: &str, path: &str) -> Response {
+        let bar = self.bar(path);
+        self.respond(pages::layout(self.lang, title, Some(&bar), body, &pages::switch_of(path, self.lang)))
+    }
+
+    /// A rendered page with the session's cookies.
+    pub fn respond(&self, html: axum::response::Html<String>) -> Response {
+        let mut res = html.into_response();
         self.attach(&mut res);
         res
     }

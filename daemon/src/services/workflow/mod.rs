@@ -542,7 +542,8 @@ pub async fn approve(app: &App, who: &Principal, id: i64, approve: bool, comment
                 Denied::new(
                     "not_approver",
                     format!("request {id} has no step left"),
-                    format!("申请 {id} 已没有待审批的环节"),
+                    "no_step_left",
+                    vec![("id", id.to_string())],
                 )
             });
         return Err(deny(app, who, action, Some(&r.company), d).await);
@@ -576,7 +577,8 @@ pub async fn cancel(app: &App, who: &Principal, id: i64) -> Result<Request> {
         Err(Denied::new(
             "not_requester",
             format!("only {} or the group IT center may cancel request {id}", r.requested_by),
-            format!("只有 {} 或集团信息管理中心可以撤销申请 {id}", r.requested_by),
+            "not_requester",
+            vec![("requester", r.requested_by.clone()), ("id", id.to_string())],
         ))
     };
     enforce(app, who, "request.cancel", Some(&r.company), check).await?;

@@ -162,11 +162,8 @@ pub async fn reset_password(app: &App, who: &Principal, login: &str) -> Result<(
     )
     .await?;
     if login == who.login && !who.operator {
-        let d = Denied::new(
-            "own_password",
-            "change your own password at the login page instead",
-            "请在登录页修改自己的密码",
-        );
+        let d =
+            Denied::new("own_password", "change your own password at the login page instead", "own_password", vec![]);
         return Err(deny(app, who, "password.reset", Some(&subject.company), d).await);
     }
     if app.config.notifier.command.is_empty() && !app.config.notices.enabled() {
