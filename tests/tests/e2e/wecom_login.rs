@@ -34,7 +34,7 @@ fn link(page: &Page, id: &str) -> String {
     let pat = format!("id=\"{id}\" href=\"");
     let start = page.body.find(&pat).unwrap_or_else(|| panic!("no link {id} in {}", page.body)) + pat.len();
     let end = page.body[start..].find('"').unwrap() + start;
-    page.body[start..end].replace("&amp;", "&")
+    page.body[start..end].replace("&amp;", "&").replace("&#38;", "&")
 }
 
 /// At WeCom (the double), whose page sends the browser back to orgid's callback: the callback's
