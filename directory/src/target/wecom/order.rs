@@ -3,6 +3,7 @@
 //! department comes before its siblings that first appear later in the roster (row order).
 //! Dense ranks below a fixed top, so a department added at the end moves no sibling.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{company_key, department_key};
@@ -21,9 +22,9 @@ pub fn roster_order<'a>(companies: &[Company], rows: impl IntoIterator<Item = (&
     let mut out = DeptOrder::new();
     let mut next: HashMap<String, i64> = HashMap::new();
     let mut place = |out: &mut DeptOrder, key: String, parent: String| {
-        if !out.contains_key(&key) {
+        if let Entry::Vacant(e) = out.entry(key) {
             let rank = next.entry(parent).or_default();
-            out.insert(key, ORDER_TOP - *rank);
+            e.insert(ORDER_TOP - *rank);
             *rank += 1;
         }
     };
