@@ -14,11 +14,12 @@ pub(crate) struct WecomDeptDb {
     id: i64,
     name: String,
     parent: i64,
+    sort_order: i64,
 }
 
 impl WecomDeptDb {
     pub(crate) fn into_domain(self) -> TrackedDept {
-        TrackedDept { key: self.key, id: self.id, name: self.name, parent: self.parent }
+        TrackedDept { key: self.key, id: self.id, name: self.name, parent: self.parent, order: self.sort_order }
     }
 }
 
@@ -94,12 +95,20 @@ macro_rules! wecom_impl {
                         .await
                         .map_err(db)?;
                 }
-                for chunk in rows.departments.chunks(chunk_rows(4)) {
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO wecom_departments (key, id, name, parent) ");
+                for chunk in rows.departments.chunks(chunk_rows(5)) {
+                    let mut q =
+                        QueryBuilder::<$db>::new("INSERT INTO wecom_departments (key, id, name, parent, sort_order) ");
                     q.push_values(chunk, |mut b, d| {
-                        b.push_bind(d.key.as_str()).push_bind(d.id).push_bind(d.name.as_str()).push_bind(d.parent);
+                        b.push_bind(d.key.as_str())
+                            .push_bind(d.id)
+                            .push_bind(d.name.as_str())
+                            .push_bind(d.parent)
+                            .push_bind(d.order);
                     });
-                    q.push(" ON CONFLICT (key) DO UPDATE SET id = excluded.id, name = excluded.name, parent = excluded.parent");
+                    q.push(
+                        " ON CONFLICT (key) DO UPDATE SET id = excluded.id, name = excluded.name, \
+                         parent = excluded.parent, sort_order = excluded.sort_order",
+                    );
                     q.build().execute(&mut **tx).await.map_err(db)?;
                 }
                 for chunk in rows.deletes.chunks(MAX_BINDS) {
@@ -162,7 +171,7 @@ macro_rules! wecom_impl {
             #[tracing::instrument(skip_all, err)]
             async fn wecom_departments(&self) -> Result<Vec<TrackedDept>, StoreError> {
                 let mut out: Vec<TrackedDept> =
-                    sqlx::query_as::<_, WecomDeptDb>("SELECT key, id, name, parent FROM wecom_departments")
+                    sqlx::query_as::<_, WecomDeptDb>("SELECT key, id, name, parent, sort_order FROM wecom_departments")
                         .fetch_all(&self.pool)
                         .await
                         .map_err(db)?

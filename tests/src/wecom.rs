@@ -10,7 +10,9 @@
 //! 60104 mobile taken, 60106 email taken, 60111 userid not found, 60112 bad name, 60129 neither
 //! mobile nor email, 40003 bad userid, 40058 bad parameter, 60011 no privilege), and tests switch
 //! some on (`expire_tokens`, `limit_next`, `set_delay`) or make them happen (`add_user` by hand,
-//! then a create of the same userid answers 60102). The client sees only `base_url()`.
+//! then a create of the same userid answers 60102). Departments keep the `order` they are
+//! created or updated with (次序值 in [0, 2^32), larger first; `children` lists them so). The
+//! client sees only `base_url()`.
 //!
 //! It also stands in for WeCom's two sign-in pages: 网页授权 (`/connect/oauth2/authorize`, with
 //! `appid`, `redirect_uri`, `response_type=code`, `scope=snsapi_base`, `state`, `agentid`) and
@@ -50,6 +52,8 @@ pub struct WecomDept {
     pub id: i64,
     pub name: String,
     pub parent: i64,
+    /// 次序值 among its siblings: larger first.
+    pub order: i64,
 }
 
 /// A message the app sent.
@@ -132,7 +136,7 @@ impl WecomDouble {
     /// Starts the double with an enterprise that has only its root department (id 1).
     pub async fn start() -> WecomDouble {
         let mut inner = Inner::default();
-        inner.depts.insert(1, WecomDept { id: 1, name: "示例集团".into(), parent: 0 });
+        inner.depts.insert(1, WecomDept { id: 1, name: "示例集团".into(), parent: 0, order: 0 });
         let shared = Arc::new(Shared {
             corp_id: CORP_ID.into(),
             contacts_secret: CONTACTS_SECRET.into(),
@@ -218,6 +222,20 @@ impl WecomDouble {
 
     pub fn departments(&self) -> Vec<WecomDept> {
         self.inner().depts.values().cloned().collect()
+    }
+
+    /// The names of `parent`'s sub-departments as WeCom shows them: larger `order` first (ties by id).
+    pub fn children(&self, parent: i64) -> Vec<String> {
+        let mut v: Vec<WecomDept> = self.inner().depts.values().filter(|d| d.parent == parent).cloned().collect();
+        v.sort_by_key(|d| (std::cmp::Reverse(d.order), d.id));
+        v.into_iter().map(|d| d.name).collect()
+    }
+
+    /// Changes a department's `order` by hand (as an admin would in WeCom's console).
+    pub fn set_department_order(&self, id: i64, order: i64) {
+        if let Some(d) = self.inner().depts.get_mut(&id) {
+            d.order = order;
+        }
     }
 
     /// The department named `name` under `parent`.
@@ -431,7 +449,12 @@ fn dept_create(s: &mut Inner, b: &Value) -> Value {
     if s.depts.contains_key(&id) || s.depts.values().any(|d| d.parent == parent && d.name == name) {
         return answer(60008, "department existed");
     }
-    s.depts.insert(id, WecomDept { id, name: name.into(), parent });
+    let order = match b.get("order").map(Value::as_i64) {
+        None => 0,
+        Some(Some(o)) if (0..=u32::MAX as i64).contains(&o) => o,
+        Some(_) => return answer(40058, "order must be in [0, 2^32)"),
+    };
+    s.depts.insert(id, WecomDept { id, name: name.into(), parent, order });
     ok_with("created", json!({"id": id}))
 }
 
@@ -440,6 +463,11 @@ fn dept_update(s: &mut Inner, b: &Value) -> Value {
     let Some(current) = s.depts.get(&id).cloned() else { return answer(60003, "department not found") };
     let name = b.get("name").and_then(Value::as_str).unwrap_or(&current.name).to_string();
     let parent = b.get("parentid").and_then(Value::as_i64).unwrap_or(current.parent);
+    let order = match b.get("order").map(Value::as_i64) {
+        None => current.order,
+        Some(Some(o)) if (0..=u32::MAX as i64).contains(&o) => o,
+        Some(_) => return answer(40058, "order must be in [0, 2^32)"),
+    };
     if !name_ok(&name, 64) || name.contains(['\\', ':', '*', '?', '"', '<', '>', '|']) {
         return answer(60009, "department name contains invalid char or is too long");
     }
@@ -457,7 +485,7 @@ fn dept_update(s: &mut Inner, b: &Value) -> Value {
     if s.depts.values().any(|d| d.id != id && d.parent == parent && d.name == name) {
         return answer(60008, "department existed");
     }
-    s.depts.insert(id, WecomDept { id, name, parent });
+    s.depts.insert(id, WecomDept { id, name, parent, order });
     answer(0, "updated")
 }
 
@@ -501,9 +529,9 @@ fn dept_list(s: &Inner, q: &HashMap<String, String>, simple: bool) -> Value {
         .filter(|d| under(s, d.id, root))
         .map(|d| {
             if simple {
-                json!({"id": d.id, "parentid": d.parent, "order": 0})
+                json!({"id": d.id, "parentid": d.parent, "order": d.order})
             } else {
-                json!({"id": d.id, "name": d.name, "name_en": "", "department_leader": [], "parentid": d.parent, "order": 0})
+                json!({"id": d.id, "name": d.name, "name_en": "", "department_leader": [], "parentid": d.parent, "order": d.order})
             }
         })
         .collect();

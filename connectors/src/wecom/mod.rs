@@ -49,6 +49,7 @@ impl WecomClient {
                         id: d.get("id").and_then(Value::as_i64).unwrap_or_default(),
                         name: d.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
                         parent: d.get("parentid").and_then(Value::as_i64).unwrap_or_default(),
+                        order: d.get("order").and_then(Value::as_i64).unwrap_or_default(),
                     })
                     .collect()
             })
@@ -80,8 +81,8 @@ impl WecomClient {
 
     async fn apply_one(&self, op: &WecomOp) -> Result<(), WecomError> {
         match op {
-            WecomOp::CreateDepartment { id, name, parent } => {
-                let body = json!({"id": id, "name": name, "parentid": parent});
+            WecomOp::CreateDepartment { id, name, parent, order } => {
+                let body = json!({"id": id, "name": name, "parentid": parent, "order": order});
                 match self.api.post("department/create", &body).await {
                     Err(e) if e.code() == Some(codes::DEPARTMENT_EXISTS) => match self.department(*id).await? {
                         // Ours already (a create repeated after a crash): brought to these facts.
@@ -96,8 +97,8 @@ impl WecomClient {
                     r => r.map(drop),
                 }
             }
-            WecomOp::UpdateDepartment { id, name, parent } => {
-                let body = json!({"id": id, "name": name, "parentid": parent});
+            WecomOp::UpdateDepartment { id, name, parent, order } => {
+                let body = json!({"id": id, "name": name, "parentid": parent, "order": order});
                 match self.api.post("department/update", &body).await {
                     Err(e) if e.code() == Some(codes::DEPARTMENT_NOT_FOUND) => {
                         self.api.post("department/create", &body).await.map(drop)

@@ -94,5 +94,14 @@ pub async fn import(
     progress.stage("planning");
     let (plan, current) = compute(app, &index, &records, Scope::Partial).await?;
     let active = records.iter().filter(|r| !r.has_left(app.today())).count() as u64;
-    conclude(app, run, Planned { plan, current, index }, Vec::new(), rejected, active, progress).await
+    conclude(
+        app,
+        run,
+        Planned { plan, current, index, order: Default::default() },
+        Vec::new(),
+        rejected,
+        active,
+        progress,
+    )
+    .await
 }

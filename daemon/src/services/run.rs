@@ -4,6 +4,7 @@
 use orgid_connectors::ldap::LdapSink;
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::hold_reason;
+use orgid_directory::target::wecom::DeptOrder;
 use orgid_directory::{
     Company, CompanyIndex, HeldBack, PersonRecord, PersonStore, Plan, PlanInput, RowError, RunId, RunOutcome,
     RunStatus, RunStore, StoreError, StoredPerson,
@@ -22,6 +23,8 @@ pub struct Planned {
     pub plan: Plan,
     pub current: Vec<StoredPerson>,
     pub index: CompanyIndex,
+    /// WeCom's department order from the whole roster (empty when the run has none).
+    pub order: DeptOrder,
 }
 
 /// Plans `records` against everything the store holds; returns the plan and the people it saw.
@@ -102,7 +105,7 @@ pub async fn conclude_with(
     progress: &Progress,
     safety: bool,
 ) -> anyhow::Result<RunReport> {
-    let Planned { mut plan, current, index } = planned;
+    let Planned { mut plan, current, index, order } = planned;
     let hold = if safety { hold_reason(&plan, &app.config.safety) } else { None };
     // A large first load is written in parts, the directory starting on the first (see
     // `sync_parts`). Its changes go in the order of their keys: each part then adds to the end of
@@ -119,7 +122,7 @@ pub async fn conclude_with(
     let delta_span = progress.span("delta");
     let mut delta = delta_for(app, &plan, &current, &index).await?;
     // WeCom's delta beside the directory's, written in the same transaction (see `targets::wecom`).
-    let wecom = crate::services::targets::wecom::delta_for(app, &plan, &current, &index).await?;
+    let wecom = crate::services::targets::wecom::delta_for(app, &plan, &current, &index, &order).await?;
     drop(delta_span);
     drop(current);
     let Some(run) = run else {

@@ -7,6 +7,7 @@ use orgid_config::{LimitsConfig, SourceConfig};
 use orgid_connectors::source::{self, SourceError};
 use orgid_directory::plan::Scope;
 use orgid_directory::safety::check_source_size;
+use orgid_directory::target::wecom::{DeptOrder, roster_order};
 use orgid_directory::{
     Company, CompanyIndex, HeldBack, PersonKeyer, PersonRecord, PersonStore, Plan, RowError, RunId, RunKind, RunStatus,
     RunStore, StoreError,
@@ -125,15 +126,30 @@ pub async fn sync(app: &App, dry_run: bool, actor: &str, progress: &Progress) ->
     let index = CompanyIndex::new(data.companies.clone()).map_err(|e| anyhow::anyhow!(e))?;
     progress.stage("planning");
     let plan_span = progress.span("plan");
+    // WeCom's department order, from the whole roster before it moves: one entry a department.
+    let order = match app.config.wecom {
+        Some(_) => roster_order(
+            &data.companies,
+            data.records.iter().map(|r| (r.profile.company.0.as_str(), r.profile.department.as_str())),
+        ),
+        None => DeptOrder::new(),
+    };
     // The records move into the plan: a first load holds each person once.
     let records = std::mem::take(&mut data.records);
     let mut plan = plan_owned(app, &index, records, &data.held, &current, Scope::Full);
     let follow_up = roster::route(app, &mut plan, &current, &index);
     drop(plan_span);
     let kept = index.clone();
-    let report =
-        conclude(app, run, Planned { plan, current, index }, data.companies, data.rejected, active_people, progress)
-            .await?;
+    let report = conclude(
+        app,
+        run,
+        Planned { plan, current, index, order },
+        data.companies,
+        data.rejected,
+        active_people,
+        progress,
+    )
+    .await?;
     if matches!(report, RunReport::Applied { .. }) {
         roster::follow_up(app, &kept, follow_up).await?;
     }

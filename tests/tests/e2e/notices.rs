@@ -1,7 +1,8 @@
 //! Personal notices (`[notices]`) through WeCom (the double) and mail (a real aiosmtpd): a
 //! password 7 days from expiry is told once on each channel, a failed send is retried, and
 //! nothing is sent twice across restarts (each `orgid notices run` is a new process, as `serve`'s
-//! periodic sweep after a restart would be).
+//! periodic sweep after a restart would be); a request waiting for approval, an overdue request
+//! and an open roster check are each told once to whoever acts on them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -282,4 +283,117 @@ async fn a_reset_password_reaches_its_holder_by_wecom_and_mail_and_is_never_stor
     w.fail_messages(None);
     let _ = env.run().await;
     assert_eq!(w.messages().iter().filter(|m| m.content.contains("一次性初始密码：")).count(), 1);
+}
+
+/// The delegation group (see `workflow.rs`) with notices by WeCom and mail.
+async fn group(w: &WecomDouble, smtp: &Smtp) -> crate::workflow::Env {
+    let extra = format!(
+        "{}\n[alerts]\nmail_from = \"orgid@example.com\"\nsmtp_url = \"{}\"\n[notices]\nchannels = [\"wecom\", \"mail\"]\n\
+         [wecom]\nbase_url = \"{}\"\ncorp_id = \"{CORP_ID}\"\ncontacts_secret = \"{CONTACTS_SECRET}\"\n\
+         agent_id = {AGENT_ID}\napp_secret = \"{APP_SECRET}\"\nthrottle_ms = 20\n",
+        crate::workflow::APPLY,
+        smtp.url(),
+        w.base_url()
+    );
+    crate::workflow::Env::new(Backend::Sqlite, &extra).await
+}
+
+/// WeCom messages and mails (subjects) so far whose text starts with `subject`: (to, text).
+async fn told(w: &WecomDouble, smtp: &Smtp, subject: &str, mails: usize) -> (Vec<String>, Vec<(String, String)>) {
+    let started = std::time::Instant::now();
+    let count = || smtp.messages().iter().filter(|m| crate::alerts::subject(m).starts_with(subject)).count();
+    while count() < mails && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let msgs = w.messages().into_iter().filter(|m| m.content.starts_with(subject)).map(|m| m.touser).collect();
+    let mails = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| crate::alerts::subject(m).starts_with(subject))
+        .map(|m| {
+            let to = m.lines().find(|l| l.starts_with("To:")).unwrap_or_default().to_string();
+            (to, crate::alerts::subject(&m))
+        })
+        .collect();
+    (msgs, mails)
+}
+
+#[tokio::test]
+async fn an_overdue_request_is_told_once_to_the_it_that_applies_it() {
+    use crate::workflow::{open, profile, t};
+    use orgid::services::workflow as wf;
+    let (w, smtp) = (WecomDouble::start().await, Smtp::start().await);
+    let g = group(&w, &smtp).await;
+    let sweep = || orgid::services::notices::sweep(&g.app);
+    sweep().await.unwrap();
+    // The store refuses to write this person: applying fails, the request stays with group IT.
+    let db = format!("sqlite://{}", g.cfg.parent().unwrap().join("orgid.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON people WHEN NEW.employee_number = 'A60' \
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Approved Wednesday 30 September: due at the end of Friday 9 October.
+    g.clock.set(t("2026-09-30T02:00:00Z"));
+    let r = wf::submit(&g.app, &g.who("wangfang").await, open(60, profile("A60", "罗兰", "C010", "M12", false)))
+        .await
+        .expect("submit");
+    let r = wf::approve(&g.app, &g.who("lina").await, r.id, true, "").await.expect("approve");
+    assert_eq!((r.state, r.due), (orgid_directory::workflow::RequestState::Failed, Some(t("2026-10-09T15:59:59Z"))));
+    sweep().await.unwrap();
+    assert_eq!(told(&w, &smtp, "申请已超期", 0).await, (vec![], vec![]), "not due yet");
+
+    // Saturday 10 October: overdue. Told once by WeCom and once by mail, to group IT only.
+    g.clock.set(t("2026-10-10T02:00:00Z"));
+    let s = sweep().await.unwrap();
+    assert_eq!((s.queued, s.sent as u64, s.failed), (2, 2, 0), "{s:?}");
+    let (msgs, mails) = told(&w, &smtp, "申请已超期", 1).await;
+    assert_eq!(msgs, ["zhangwei"], "{:?}", w.messages());
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].1.contains("罗兰"), "{mails:?}");
+    let m = w.messages().into_iter().find(|m| m.content.starts_with("申请已超期")).unwrap();
+    assert!(m.content.contains(&format!("申请 #{}", r.id)) && m.content.contains("2026-10-09 23:59"), "{}", m.content);
+
+    // Still overdue the next days: nothing more.
+    for day in ["2026-10-10T08:00:00Z", "2026-10-12T02:00:00Z"] {
+        g.clock.set(t(day));
+        let s = sweep().await.unwrap();
+        assert_eq!((s.queued, s.sent), (0, 0), "{s:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (msgs, mails) = told(&w, &smtp, "申请已超期", 1).await;
+    assert_eq!((msgs.len(), mails.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_open_roster_check_is_told_once_to_the_companys_delegate() {
+    use crate::workflow::{staff, sync, t};
+    let (w, smtp) = (WecomDouble::start().await, Smtp::start().await);
+    let mut g = group(&w, &smtp).await;
+    orgid::services::notices::sweep(&g.app).await.unwrap();
+    g.app.config.workflow.independent_roster = orgid_config::IndependentRoster::Check;
+    // Month two: 刘强 (C021, independent) leaves: a check for C021's delegate, not applied.
+    let mut m2 = staff();
+    m2[7].left = true;
+    m2[7].leave_date = "2026-09-25".into();
+    g.hr.write(&m2, false);
+    sync(&g).await;
+    let s = orgid::services::notices::sweep(&g.app).await.unwrap();
+    assert_eq!((s.queued, s.sent as u64, s.failed), (2, 2, 0), "{s:?}");
+    let (msgs, mails) = told(&w, &smtp, "花名册核查待处理", 1).await;
+    assert_eq!(msgs, ["yangyang"], "C021's IT delegate only: {:?}", w.messages());
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].1.contains("C021"), "{mails:?}");
+
+    // The same roster the next day: the same check, not told again.
+    g.clock.set(t("2026-09-29T02:00:00Z"));
+    sync(&g).await;
+    let s = orgid::services::notices::sweep(&g.app).await.unwrap();
+    assert_eq!((s.queued, s.sent), (0, 0), "{s:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (msgs, mails) = told(&w, &smtp, "花名册核查待处理", 1).await;
+    assert_eq!((msgs.len(), mails.len()), (1, 1));
 }

@@ -395,3 +395,69 @@ async fn an_approved_held_run_reaches_wecom() {
     assert!(user(&w, "chenjing").enable);
     env.assert_clean().await;
 }
+
+/// Departments sit among their siblings as they first appear in the roster (companies as in the
+/// company list, before the company's own departments); a roster that reorders moves exactly the
+/// departments whose place changed, in place; reconcile puts back an order changed by hand.
+#[tokio::test]
+async fn departments_follow_the_rosters_order() {
+    let w = WecomDouble::start().await;
+    let env = Env::new(Backend::Sqlite, &w).await;
+    let row = |n: u32, company: &str, number: &str, name: &str, department: &str| {
+        let mut r = Row::new(n, company, number, name, "M12");
+        r.department = department.into();
+        r
+    };
+    let m1 = vec![
+        row(1, "G000", "G1", "张伟", "综合部"),
+        row(2, "C010", "A1", "王芳", "人事部"),
+        row(3, "C010", "A2", "刘强", "财务部/二科"),
+        row(4, "C010", "A4", "杨洋", "行政部"),
+        row(6, "C010", "A3", "陈静", "财务部/一科"),
+    ];
+    env.hr.write(&m1, false);
+    env.sync().await;
+    let (g, c010, fin) = (dept(&w, &[G]), dept(&w, &[G, C010]), dept(&w, &[G, C010, "财务部"]));
+    assert_eq!(w.children(g), [C010, "综合部"]);
+    assert_eq!(w.children(c010), ["人事部", "财务部", "行政部"]);
+    assert_eq!(w.children(fin), ["二科", "一科"]);
+    let ids: Vec<i64> = w.departments().iter().map(|d| d.id).collect();
+
+    // 行政部 and 人事部 swap their first appearance: those two are updated, nothing else is written.
+    let writes = |w: &WecomDouble, path: &str| w.calls().iter().filter(|(p, _)| p.ends_with(path)).count();
+    let before: Vec<usize> =
+        ["department/create", "department/update", "user/create", "user/update"].map(|p| writes(&w, p)).to_vec();
+    let m2 = vec![m1[0].clone(), m1[3].clone(), m1[2].clone(), m1[1].clone(), m1[4].clone()];
+    env.hr.write(&m2, false);
+    env.sync().await;
+    let after: Vec<usize> =
+        ["department/create", "department/update", "user/create", "user/update"].map(|p| writes(&w, p)).to_vec();
+    assert_eq!(after.iter().zip(&before).map(|(a, b)| a - b).collect::<Vec<_>>(), [0, 2, 0, 0], "{:?}", w.calls());
+    assert_eq!(w.children(c010), ["行政部", "财务部", "人事部"]);
+    assert_eq!(w.children(fin), ["二科", "一科"]);
+    let mut now: Vec<i64> = w.departments().iter().map(|d| d.id).collect();
+    now.sort_unstable();
+    let mut was = ids.clone();
+    was.sort_unstable();
+    assert_eq!(now, was, "moved in place: no department deleted or created");
+
+    // The same roster again sends nothing.
+    let calls = w.calls().len();
+    env.sync().await;
+    let writes_since =
+        w.calls()[calls..].iter().filter(|(p, _)| p.ends_with("/create") || p.ends_with("/update")).count();
+    assert_eq!(writes_since, 0, "{:?}", &w.calls()[calls..]);
+
+    // An order changed by hand in WeCom is drift: reported, then put back.
+    let hr_dept = dept(&w, &[G, C010, "人事部"]);
+    w.set_department_order(hr_dept, 0);
+    assert_eq!(w.children(c010), ["行政部", "财务部", "人事部"]);
+    w.set_department_order(dept(&w, &[G, C010, "行政部"]), 0);
+    let (code, out) = orgid(&env.cfg, &["wecom", "reconcile", "--dry-run"]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("\"order\"") && out.contains("2 differing departments"), "{out}");
+    let (code, out) = orgid(&env.cfg, &["wecom", "reconcile"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(w.children(c010), ["行政部", "财务部", "人事部"]);
+    env.assert_clean().await;
+}

@@ -9,7 +9,7 @@ use orgid_connectors::wecom::WecomClient;
 use orgid_directory::store::{OutboxStore, WecomStore};
 use orgid_directory::target::TargetId;
 use orgid_directory::target::wecom::reconcile::{self, ObservedMember};
-use orgid_directory::target::wecom::{self as wc, DeltaInput, Member, Settings, WecomDelta, WecomOp};
+use orgid_directory::target::wecom::{self as wc, DeltaInput, DeptOrder, Member, Settings, WecomDelta, WecomOp};
 use orgid_directory::{
     AccountChange, AccountStatus, CompanyIndex, CompanyStore, Op, PersonKey, PersonStore, Plan, Profile, StoredPerson,
 };
@@ -19,20 +19,22 @@ use crate::app::App;
 use crate::services::targets::DrainReport;
 use crate::services::targets::outbox;
 
-/// The WeCom delta of a plan, or `None` when no `[wecom]` is configured.
+/// The WeCom delta of a plan, or `None` when no `[wecom]` is configured. `order` is the
+/// departments' order from the run's whole roster (empty without one: orders stay as they are).
 pub async fn delta_for(
     app: &App,
     plan: &Plan,
     current: &[StoredPerson],
     companies: &CompanyIndex,
+    order: &DeptOrder,
 ) -> anyhow::Result<Option<WecomDelta>> {
     let Some(cfg) = &app.config.wecom else { return Ok(None) };
-    if plan.changes.is_empty() {
+    if plan.changes.is_empty() && order.is_empty() {
         return Ok(Some(WecomDelta::default()));
     }
     let departments = app.store.wecom_departments().await?;
     let mut tracked: HashMap<PersonKey, _> = HashMap::new();
-    if !current.is_empty() {
+    if !current.is_empty() && !plan.changes.is_empty() {
         let keys: Vec<PersonKey> = plan.changes.iter().map(|c| c.person_key.clone()).collect();
         tracked.extend(app.store.wecom_members(&keys).await?);
         let left = wc::left_departments(&plan.changes);
@@ -54,6 +56,7 @@ pub async fn delta_for(
         profiles: &profiles,
         departments: &departments,
         tracked: &tracked,
+        order,
     });
     for w in &delta.warnings {
         warn!("{w}");
@@ -70,7 +73,7 @@ pub async fn follow_approved(app: &App, plan: &Plan) -> anyhow::Result<()> {
     }
     let companies = CompanyIndex::new(app.store.companies().await?).map_err(anyhow::Error::msg)?;
     let people = app.store.people().await?;
-    let Some(delta) = delta_for(app, plan, &people, &companies).await? else { return Ok(()) };
+    let Some(delta) = delta_for(app, plan, &people, &companies, &DeptOrder::new()).await? else { return Ok(()) };
     // The approval's own records say what changed; the queueing adds none.
     app.store.enqueue_wecom(&delta, app.clock.now(), &[]).await?;
     push(app).await?;
@@ -137,6 +140,8 @@ async fn desired(app: &App) -> anyhow::Result<(Vec<wc::TrackedDept>, Vec<(String
         profiles: &profiles,
         departments: &departments,
         tracked: &tracked,
+        // The orders sent are the desired ones: a differing one in WeCom is drift.
+        order: &DeptOrder::new(),
     });
     let mut depts: HashMap<String, wc::TrackedDept> = departments.into_iter().map(|d| (d.key.clone(), d)).collect();
     for d in &placed.departments {

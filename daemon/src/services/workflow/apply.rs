@@ -59,7 +59,7 @@ async fn run(app: &App, r: &Request) -> anyhow::Result<Outcome> {
     let report = conclude_with(
         app,
         Some(run),
-        Planned { plan, current, index },
+        Planned { plan, current, index, order: Default::default() },
         Vec::new(),
         Vec::new(),
         active,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use orgid_config::WecomConfig;
 
 use super::ops::{Member, NAME_MAX, POSITION_MAX, QueuedOp, TrackedDept, TrackedMember, WecomDelta, WecomOp};
-use super::{clean_department_name, company_key, department_key, truncate_chars};
+use super::{DeptOrder, clean_department_name, company_key, department_key, truncate_chars};
 use crate::{AccountChange, AccountStatus, CompanyCode, CompanyIndex, PersonKey, Profile};
 
 pub const PHASE_MEMBERS: u8 = 50;
@@ -48,6 +48,9 @@ pub struct DeltaInput<'a> {
     pub departments: &'a [TrackedDept],
     /// Tracked members of the changed accounts and of every department in [`left_departments`].
     pub tracked: &'a HashMap<PersonKey, TrackedMember>,
+    /// The departments' order from the whole roster ([`super::roster_order`]); empty when the
+    /// run has no roster (an approval, a request): orders are then left as they are.
+    pub order: &'a DeptOrder,
 }
 
 /// The department keys some account of the run leaves inside its company (possibly renamed
@@ -151,8 +154,9 @@ impl Builder<'_> {
     fn create(&mut self, key: String, name: String, parent: i64, depth: u8) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
-        let dept = TrackedDept { key: key.clone(), id, name: name.clone(), parent };
-        self.push(format!("dept:{id}"), depth.clamp(1, 49), WecomOp::CreateDepartment { id, name, parent });
+        let order = self.input.order.get(&key).copied().unwrap_or_default();
+        let dept = TrackedDept { key: key.clone(), id, name: name.clone(), parent, order };
+        self.push(format!("dept:{id}"), depth.clamp(1, 49), WecomOp::CreateDepartment { id, name, parent, order });
         self.depts.insert(key.clone(), dept.clone());
         self.depth.insert(key.clone(), depth);
         self.touched.insert(key, dept);
@@ -161,15 +165,17 @@ impl Builder<'_> {
 
     fn update(&mut self, key: &str, name: String, parent: i64, depth: u8) {
         let Some(d) = self.depts.get_mut(key) else { return };
-        if d.name == name && d.parent == parent {
+        let order = self.input.order.get(key).copied().unwrap_or(d.order);
+        if d.name == name && d.parent == parent && d.order == order {
             return;
         }
         d.name = name.clone();
         d.parent = parent;
+        d.order = order;
         let (id, dept) = (d.id, d.clone());
         self.touched.insert(key.to_string(), dept);
         self.depth.insert(key.to_string(), depth);
-        self.push(format!("dept:{id}"), depth.clamp(1, 49), WecomOp::UpdateDepartment { id, name, parent });
+        self.push(format!("dept:{id}"), depth.clamp(1, 49), WecomOp::UpdateDepartment { id, name, parent, order });
     }
 
     /// The company's department (created with its parents as needed): (id, depth).
@@ -319,6 +325,17 @@ pub fn delta(input: &DeltaInput<'_>) -> WecomDelta {
             c.person_key.clone(),
             Some(TrackedMember { userid: login.to_string(), dept: dept_key, enabled: active }),
         ));
+    }
+    // 4. Departments the roster reorders: moved among their siblings in place.
+    for key in input.order.keys() {
+        let Some(d) = b.depts.get(key).cloned() else { continue };
+        let depth = match key.strip_prefix("dept:").and_then(|r| r.split_once(':')) {
+            Some((code, path)) => {
+                b.company_depth(&CompanyCode(code.to_string())).saturating_add(path.split('/').count() as u8)
+            }
+            None => key.strip_prefix("company:").map_or(1, |code| b.company_depth(&CompanyCode(code.to_string()))),
+        };
+        b.update(key, d.name, d.parent, depth);
     }
     let mut ops = std::mem::take(&mut b.ops);
     ops.sort_by_key(|o| o.phase); // stable: parents before children, in the order they were made

@@ -82,6 +82,11 @@ impl World {
             .map(|(k, t)| (k.clone(), t.clone()))
             .collect();
         let settings = Settings { root: 1, attr_grade: "职级".into(), ..Settings::default() };
+        let list: Vec<Company> = companies.sorted().into_iter().cloned().collect();
+        let order = super::super::roster_order(
+            &list,
+            records.iter().map(|r| (r.profile.company.0.as_str(), r.profile.department.as_str())),
+        );
         let d = delta(&DeltaInput {
             settings: &settings,
             companies,
@@ -89,6 +94,7 @@ impl World {
             profiles: &profiles,
             departments: &self.depts,
             tracked: &tracked,
+            order: &order,
         });
         for p in &plan.people {
             match self.people.iter_mut().find(|sp| sp.person.key == p.key) {
@@ -215,4 +221,26 @@ fn long_texts_are_cut_with_a_warning() {
     assert_eq!(m.name.chars().count(), NAME_MAX);
     assert_eq!(m.position.chars().count(), POSITION_MAX);
     assert_eq!(warnings.len(), 2);
+}
+
+#[test]
+fn reordered_departments_are_updated_in_place() {
+    let cs = companies();
+    let mut w = World::default();
+    let month1 =
+        vec![rec(1, "C010", "张三", "财务部"), rec(2, "C010", "李四", "人事部"), rec(3, "C010", "王五", "行政部")];
+    w.run(&cs, &month1);
+    let (fin, hr, admin) =
+        (w.dept("dept:C010:财务部").clone(), w.dept("dept:C010:人事部").clone(), w.dept("dept:C010:行政部").clone());
+    assert!(fin.order > hr.order && hr.order > admin.order, "siblings as first seen in the roster");
+    // 人事部 now first appears before 财务部: exactly those two move, in place.
+    let month2 = vec![month1[1].clone(), month1[0].clone(), month1[2].clone()];
+    let d = w.run(&cs, &month2);
+    let mut ops = render(&d);
+    ops.sort();
+    assert_eq!(ops, ["update dept 人事部", "update dept 财务部"]);
+    assert_eq!((w.dept("dept:C010:人事部").id, w.dept("dept:C010:人事部").order), (hr.id, fin.order));
+    assert_eq!((w.dept("dept:C010:财务部").id, w.dept("dept:C010:财务部").order), (fin.id, hr.order));
+    assert_eq!(w.dept("dept:C010:行政部").order, admin.order);
+    assert!(w.run(&cs, &month2).is_empty());
 }

@@ -6,6 +6,7 @@
 
 mod delta;
 mod ops;
+mod order;
 pub mod reconcile;
 
 pub use delta::{DeltaInput, PHASE_MEMBERS, Settings, delta, left_departments, member_of};
@@ -13,3 +14,4 @@ pub use ops::{
     DEPT_NAME_MAX, Member, NAME_MAX, POSITION_MAX, QueuedOp, TrackedDept, TrackedMember, WecomDelta, WecomOp,
     clean_department_name, company_key, department_key, truncate_chars, valid_userid,
 };
+pub use order::{DeptOrder, ORDER_TOP, roster_order};

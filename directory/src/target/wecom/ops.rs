@@ -16,10 +16,23 @@ pub const DEPT_NAME_MAX: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum WecomOp {
-    /// Create the department with this id (or adopt one with this id, name and parent).
-    CreateDepartment { id: i64, name: String, parent: i64 },
-    /// Rename or move the department in place (a missing one is created).
-    UpdateDepartment { id: i64, name: String, parent: i64 },
+    /// Create the department with this id (or adopt one with this id, name and parent), `order`
+    /// its place among its siblings (WeCom's 次序值: larger sorts first).
+    CreateDepartment {
+        id: i64,
+        name: String,
+        parent: i64,
+        #[serde(default)]
+        order: i64,
+    },
+    /// Rename, move or reorder the department in place (a missing one is created).
+    UpdateDepartment {
+        id: i64,
+        name: String,
+        parent: i64,
+        #[serde(default)]
+        order: i64,
+    },
     /// Bring the member to these facts: `create` tries a create first (60102: update instead),
     /// otherwise an update first (60111: create, unless the member is to be disabled).
     PutMember { member: Member, create: bool },
@@ -54,6 +67,9 @@ pub struct TrackedDept {
     pub id: i64,
     pub name: String,
     pub parent: i64,
+    /// The `order` sent: larger sorts first among the siblings (see [`roster_order`]).
+    #[serde(default)]
+    pub order: i64,
 }
 
 /// What orgid has put (or queued) in WeCom for an account.

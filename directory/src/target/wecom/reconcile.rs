@@ -14,6 +14,7 @@ pub struct ObservedDept {
     pub id: i64,
     pub name: String,
     pub parent: i64,
+    pub order: i64,
 }
 
 /// A member as WeCom lists it.
@@ -136,22 +137,23 @@ pub fn diff(
                 repair.ops.push(QueuedOp {
                     key: format!("dept:{}", d.id),
                     phase: 1,
-                    op: WecomOp::CreateDepartment { id: d.id, name, parent: d.parent },
+                    op: WecomOp::CreateDepartment { id: d.id, name, parent: d.parent, order: d.order },
                 });
             }
-            Some(o) if o.name != name || o.parent != d.parent => {
+            Some(o) if o.name != name || o.parent != d.parent || o.order != d.order => {
                 let mut fields = Vec::new();
-                if o.name != name {
-                    fields.push("name".to_string());
-                }
-                if o.parent != d.parent {
-                    fields.push("parent".to_string());
+                for (field, differs) in
+                    [("name", o.name != name), ("parent", o.parent != d.parent), ("order", o.order != d.order)]
+                {
+                    if differs {
+                        fields.push(field.to_string());
+                    }
                 }
                 repair.drift.push(Drift::DifferentDepartment { id: d.id, name: name.clone(), fields });
                 repair.ops.push(QueuedOp {
                     key: format!("dept:{}", d.id),
                     phase: 1,
-                    op: WecomOp::UpdateDepartment { id: d.id, name, parent: d.parent },
+                    op: WecomOp::UpdateDepartment { id: d.id, name, parent: d.parent, order: d.order },
                 });
             }
             Some(_) => {}
