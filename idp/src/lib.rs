@@ -48,8 +48,8 @@ use orgid_directory::{Clock, StoreError};
 
 pub use audit::Peer;
 pub use clients::{Client, ClientSecret, hash_client_secret};
-pub use login::{WecomSettings, WecomSignIn};
 pub use delegation::GrantRefusal;
+pub use login::{WecomSettings, WecomSignIn};
 pub use oidc::keys::KeyRing;
 pub use oidc::{Authenticated, BACKCHANNEL_EVENT, BearerRefused, jwt, keys};
 pub use session::cookie;

@@ -42,12 +42,12 @@ fn enc(s: &str) -> String {
 }
 
 /// `GET /cas/login` for `service` with extra parameters.
-async fn cas_login(b: &mut Browser, service: &str, extra: &str) -> Page {
+pub(crate) async fn cas_login(b: &mut Browser, service: &str, extra: &str) -> Page {
     b.get(&format!("/cas/login?service={}{extra}", enc(service))).await
 }
 
 /// The ticket a redirect to `service` carries.
-fn ticket_of(page: &Page, service: &str) -> String {
+pub(crate) fn ticket_of(page: &Page, service: &str) -> String {
     let loc = page.location.as_deref().unwrap_or_else(|| panic!("no redirect ({}): {}", page.status, page.body));
     let sep = if service.contains('?') { '&' } else { '?' };
     let rest = loc.strip_prefix(&format!("{service}{sep}ticket=")).unwrap_or_else(|| panic!("{loc}"));
