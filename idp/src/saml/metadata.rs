@@ -36,6 +36,9 @@ pub struct ServiceProvider {
     /// Where a LogoutResponse goes (its HTTP-Redirect SingleLogoutService: `ResponseLocation`,
     /// else `Location`).
     pub slo: Option<String>,
+    /// Where a LogoutRequest goes (its HTTP-Redirect SingleLogoutService's `Location`): orgid's
+    /// own logout tells the SP through the browser.
+    pub slo_request: Option<String>,
     pub name_id: SamlNameId,
     pub sign: SamlSign,
     pub attributes: Vec<String>,
@@ -161,12 +164,14 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
             certs.push(der);
         }
     }
-    let slo = sso
-        .children()
-        .find(|c| is(c, "SingleLogoutService") && c.attribute("Binding") == Some(BINDING_REDIRECT))
+    let redirect_slo =
+        sso.children().find(|c| is(c, "SingleLogoutService") && c.attribute("Binding") == Some(BINDING_REDIRECT));
+    let web = |u: &&str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+    let slo = redirect_slo
         .and_then(|c| c.attribute("ResponseLocation").or(c.attribute("Location")))
-        .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")))
+        .filter(web)
         .map(str::to_string);
+    let slo_request = redirect_slo.and_then(|c| c.attribute("Location")).filter(web).map(str::to_string);
     let requests_signed = sso.attribute("AuthnRequestsSigned").is_some_and(|v| v == "true" || v == "1");
     if requests_signed && certs.is_empty() {
         return Err(err("AuthnRequestsSigned, but no signing certificate"));
@@ -179,6 +184,7 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
         certs,
         requests_signed,
         slo,
+        slo_request,
         name_id: SamlNameId::default(),
         sign: SamlSign::default(),
         attributes: orgid_config::SAML_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
