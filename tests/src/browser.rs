@@ -181,6 +181,15 @@ impl Browser {
         panic!("`{needle}` did not appear within {secs} s at {}:\n{source}", self.current_url().await);
     }
 
+    /// The cookies the browser sends to the current page's site: (name, value).
+    pub async fn cookies(&self) -> Vec<(String, String)> {
+        run("get cookies", self.client.get_all_cookies())
+            .await
+            .into_iter()
+            .map(|c| (c.name().to_string(), c.value().to_string()))
+            .collect()
+    }
+
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(COMMAND_TIMEOUT, self.client.clone().close()).await;
