@@ -179,7 +179,9 @@ impl Provider {
         match self.logout_response_checked(peer, query).await? {
             Ok(()) => Ok((
                 StatusCode::OK,
-                Html("<!doctype html><html><head><meta charset=\"utf-8\"><title>SAML</title></head><body></body></html>"),
+                Html(
+                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>SAML</title></head><body></body></html>",
+                ),
             )
                 .into_response()),
             Err(why) => {

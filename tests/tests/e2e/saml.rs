@@ -518,6 +518,25 @@ async fn pysaml2_signs_in_with_a_persistent_name_id_and_refuses_forged_replayed_
     // …and orgid takes that POSTed request once.
     let again = b.post("/saml/sso", &[("SAMLRequest", &B64.encode(&request))]).await;
     assert_eq!(again.status, 400);
+
+    // Logout at orgid: its page frames a LogoutRequest that pysaml2 takes (orgid's signature over
+    // the query, the NameID and SessionIndex of its assertion, its own SingleLogoutService).
+    let index = xml.split("SessionIndex=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let confirm = b.get("/logout").await;
+    let page = b.post("/logout/confirm", &[("csrf", &confirm.field("csrf")), ("carry", &confirm.field("carry"))]).await;
+    assert_eq!(page.body.matches("<iframe").count(), 1, "pysaml2 only (`other` has no logout service): {}", page.body);
+    let src = page.body.split("<iframe src=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().replace("&amp;", "&");
+    assert!(src.starts_with("https://py.example/slo?SAMLRequest="), "{src}");
+    let (code, out) = pysaml2(&["slo", &d, entity, acs, idp_md], &src);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        (out["name_id"].as_str(), out["issuer"].as_str()),
+        (Some(name_id.as_str()), Some(format!("{}/saml/metadata", op.base).as_str()))
+    );
+    assert_eq!(out["session_index"], serde_json::json!([index]));
+    // The same request with a RelayState slipped in no longer verifies.
+    let (code, out) = pysaml2(&["slo", &d, entity, acs, idp_md], &src.replace("&SigAlg=", "&RelayState=x&SigAlg="));
+    assert_eq!(code, 1, "{out}");
     op.stop().await;
 }
 

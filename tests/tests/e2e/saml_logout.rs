@@ -154,7 +154,8 @@ async fn a_session_ended_without_a_browser_audits_the_sp_as_not_told_and_forged_
     let q = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let saml = q(&B64.encode(enc.finish().unwrap()));
     let alg = q("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
-    let forged = format!("{}/saml/slo?SAMLResponse={saml}&SigAlg={alg}&Signature={}", op.base, q(&B64.encode([7u8; 256])));
+    let forged =
+        format!("{}/saml/slo?SAMLResponse={saml}&SigAlg={alg}&Signature={}", op.base, q(&B64.encode([7u8; 256])));
     let res = bare().get(&forged).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let unsigned = format!("{}/saml/slo?SAMLResponse={saml}", op.base);
