@@ -244,6 +244,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn requests_go_to_the_logout_location_and_responses_to_the_response_location() {
+        let slo = r#"<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://oa.example/soap"/>
+    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://oa.example/slo" ResponseLocation="https://oa.example/slo-done"/>
+    <AssertionConsumerService"#;
+        let sp = parse(&SP.replacen("<AssertionConsumerService", slo, 1)).unwrap();
+        assert_eq!(sp.slo_request.as_deref(), Some("https://oa.example/slo"));
+        assert_eq!(sp.slo.as_deref(), Some("https://oa.example/slo-done"));
+        assert_eq!((parse(SP).unwrap().slo_request, parse(SP).unwrap().slo), (None, None));
+    }
+
+    #[test]
     fn metadata_that_says_it_signs_must_carry_a_certificate_and_dtds_are_refused() {
         let signed = SP.replace("AuthnRequestsSigned=\"false\"", "AuthnRequestsSigned=\"true\"");
         assert!(parse(&signed).unwrap_err().to_string().contains("no signing certificate"));
