@@ -139,8 +139,9 @@ pub struct LogoutNotice {
     pub session_hash: String,
     pub login: String,
     pub client_id: String,
-    /// `cas` (a logout request to `target`, naming `ticket`) or `oidc` (a logout token to
-    /// `target`, its back-channel URI).
+    /// `cas` (a logout request to `target`, naming `ticket`), `oidc` (a logout token to
+    /// `target`, its back-channel URI) or `saml` (a LogoutRequest to `target`, the SP's
+    /// HTTP-Redirect SingleLogoutService, through the browser's logout page).
     pub protocol: String,
     pub target: String,
     /// CAS: the service ticket the service's own session was opened with (spent already).
@@ -187,6 +188,9 @@ pub trait LogoutStore: Send + Sync {
         claim_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(LogoutNotice, SessionEnd)>, StoreError>;
+    /// The notices of one session and protocol not yet delivered nor given up (the SAML SPs its
+    /// logout page tells through the browser).
+    async fn session_notices(&self, session_hash: &str, protocol: &str) -> Result<Vec<LogoutNotice>, StoreError>;
     /// The notice was delivered, or failed and is tried again at `retry_at` (given up without
     /// one). `audit` (the outcome) is written with it.
     async fn logout_tried(

@@ -283,7 +283,7 @@ impl Provider {
         match orgid_config::ClientProtocol::parse(&n.protocol) {
             Some(orgid_config::ClientProtocol::Cas) => Ok(cas::logout_request(n, self.now())),
             Some(orgid_config::ClientProtocol::Oidc) => self.logout_token(n).await,
-            // No SAML notices are recorded yet: an SP's session ends by its own logout.
+            // A SAML SP is told through the browser only (`saml/idp_logout.rs`).
             Some(orgid_config::ClientProtocol::Saml) | None => Ok(None),
         }
     }

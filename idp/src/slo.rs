@@ -1,7 +1,9 @@
 //! Single logout, for every face: when an SSO session ends (a logout, a password reset, an
 //! administrator, its idle or absolute limit, its account closed), each client that got a ticket
 //! or a token in it is told, once: a CAS logout request to each service ticket's service, an
-//! OIDC logout token to each client's back-channel URI. What each protocol sends is its face's
+//! OIDC logout token to each client's back-channel URI; a SAML SP is told by the logout page
+//! (through the browser), and is audited here as not told when the session ended without one.
+//! What each protocol sends is its face's
 //! (`Provider::logout_message` at the crate root); here the sweep, retries and audit.
 //!
 //! The notices live in the store (`LogoutStore`), written when a ticket is validated or a code
@@ -74,8 +76,12 @@ impl Provider {
     }
 
     async fn deliver(&self, n: &LogoutNotice, end: SessionEnd) -> Result<bool, IdpError> {
+        // A SAML SP is told through the browser's logout page only (`saml/idp_logout.rs`): a
+        // session that ended without one leaves it untold, said once in the audit trail.
+        let saml = n.protocol == "saml";
         let result = match self.logout_message(n).await? {
             Some(m) => self.post_form(&m).await,
+            None if saml => Err("not reachable without a browser (HTTP-Redirect single logout only)".to_string()),
             None => Err("the client is gone or has no logout address".to_string()),
         };
         let now = self.now();
@@ -97,7 +103,7 @@ impl Provider {
                 Ok(true)
             }
             Err(e) => {
-                let last = n.attempts + 1 >= ATTEMPTS;
+                let last = saml || n.attempts + 1 >= ATTEMPTS;
                 let retry = (!last).then(|| now + Duration::seconds(FIRST_RETRY_SECS << n.attempts.min(10)));
                 let text = if last { format!("given up: {e}") } else { format!("will retry: {e}") };
                 tracing::warn!(client = %n.client_id, target = %n.target, "single logout not delivered: {e}");

@@ -545,6 +545,13 @@ impl orgid_directory::idp::LogoutStore for AnyStore {
     ) -> Result<Vec<(orgid_directory::idp::LogoutNotice, orgid_directory::idp::SessionEnd)>, StoreError> {
         each!(self, s => s.logouts_due(now, idle_before, claim_until, limit).await)
     }
+    async fn session_notices(
+        &self,
+        session_hash: &str,
+        protocol: &str,
+    ) -> Result<Vec<orgid_directory::idp::LogoutNotice>, StoreError> {
+        each!(self, s => s.session_notices(session_hash, protocol).await)
+    }
     async fn logout_tried(
         &self,
         id: &str,

@@ -225,6 +225,15 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
+    /// The cookies the browser sends to the current page's site: (name, value).
+    pub async fn cookies(&self) -> Vec<(String, String)> {
+        run("get cookies", self.client.get_all_cookies())
+            .await
+            .into_iter()
+            .map(|c| (c.name().to_string(), c.value().to_string()))
+            .collect()
+    }
+
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(COMMAND_TIMEOUT, self.client.clone().close()).await;

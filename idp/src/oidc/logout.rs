@@ -138,7 +138,16 @@ impl Provider {
         lang: Lang,
         after: After,
     ) -> Result<Response, IdpError> {
-        let frames = self.front_channel_frames(headers).await?;
+        let mut frames = self.front_channel_frames(headers).await?;
+        // The SAML SPs of the session: a signed LogoutRequest each, through the browser.
+        let saml = match self.session_hash_of(headers) {
+            Some(hash) if self.inner.store.session(&hash).await?.is_some() => {
+                self.saml_logout_frames(&hash, peer).await?
+            }
+            _ => Vec::new(),
+        };
+        let own = (!saml.is_empty()).then(|| self.issuer().to_string());
+        frames.extend(saml);
         self.end_browser_session(headers, peer, after.client_id.as_deref()).await?;
         let mut res = match &after.redirect {
             _ if !frames.is_empty() => {
@@ -146,7 +155,7 @@ impl Provider {
                     let q: Vec<(&str, &str)> = after.state.iter().map(|s| ("state", s.as_str())).collect();
                     with_query(uri, &q)
                 });
-                front_channel_page(lang, &frames, next.as_deref())
+                front_channel_page(lang, &frames, own.as_deref(), next.as_deref())
             }
             Some(uri) => {
                 let mut q = vec![];
@@ -183,12 +192,18 @@ impl Provider {
     }
 }
 
-/// The logged-out page with an iframe per front-channel client (its CSP lets exactly their
-/// origins be framed), going on to `next` (the post-logout redirect) when they have loaded.
-fn front_channel_page(lang: Lang, frames: &[String], next: Option<&str>) -> Response {
+/// The logged-out page with an iframe per front-channel client and per SAML SP (its CSP lets
+/// exactly their origins be framed, and orgid's own, `own`, where an SP's LogoutResponse comes
+/// back), going on to `next` (the post-logout redirect) when they have loaded.
+fn front_channel_page(lang: Lang, frames: &[String], own: Option<&str>, next: Option<&str>) -> Response {
     let esc = pages::esc;
-    let mut origins: Vec<String> =
-        frames.iter().filter_map(|f| url::Url::parse(f).ok()).map(|u| u.origin().ascii_serialization()).collect();
+    let mut origins: Vec<String> = frames
+        .iter()
+        .map(String::as_str)
+        .chain(own)
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
     origins.sort();
     origins.dedup();
     let iframes: String = frames

@@ -3,10 +3,8 @@
 //! back to the SP's SingleLogoutService from its metadata.
 //!
 //! Both directions sign the query (SAML Bindings §3.4.4.1), which needs no XML
-//! canonicalization. IdP-initiated logout (orgid telling every SP of a session) is not here: it
-//! needs the shared single-logout fan-out.
-
-use std::io::Write;
+//! canonicalization. IdP-initiated logout (orgid telling every SP of a session) is in
+//! `idp_logout.rs`; an SP's LogoutResponse to it comes to the same `/saml/slo`.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,7 +23,6 @@ use crate::{IdpError, Provider};
 
 const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
-const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogoutRequest {
@@ -64,7 +61,11 @@ pub(crate) async fn slo_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let lang = crate::respond::lang_of(&Default::default(), &headers);
-    match p.slo(&headers, &peer, &query.unwrap_or_default()).await {
+    let query = query.unwrap_or_default();
+    if super::idp_logout::is_response(&query) {
+        return p.saml_logout_response(&peer, &query).await.unwrap_or_else(|e| crate::unavailable(&e, lang));
+    }
+    match p.slo(&headers, &peer, &query).await {
         Ok(Ok(r)) => r,
         Ok(Err(why)) => {
             tracing::info!(reason = why, "SAML logout request refused");
@@ -125,6 +126,7 @@ impl Provider {
             && let Some(sub) = self.inner.store.subject(&s.login).await?
             && (req.name_id == s.login || req.name_id == self.subject_id(&sub.person_key))
         {
+            self.saml_asked_logout(&s.id_hash, &sp.id).await?;
             self.end_browser_session(headers, peer, Some(&sp.id)).await?;
             cookies.push(Some(self.clear_session_cookie()));
         }
@@ -141,20 +143,9 @@ impl Provider {
                     .child(El::new(Ns::Samlp, "StatusCode").attr("Value", super::response::STATUS_SUCCESS)),
             )
             .canonical();
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(xml.as_bytes()).map_err(|e| IdpError::Internal(format!("deflate: {e}")))?;
-        let deflated = enc.finish().map_err(|e| IdpError::Internal(format!("deflate: {e}")))?;
-        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-        let mut q = format!("SAMLResponse={}", enc(&B64.encode(deflated)));
-        if let Some(rs) = decoded("RelayState") {
-            q.push_str(&format!("&RelayState={}", enc(&rs)));
-        }
-        q.push_str(&format!("&SigAlg={}", enc(RSA_SHA256)));
-        let signature = self.saml_key().await?.sign(q.as_bytes())?;
-        q.push_str(&format!("&Signature={}", enc(&B64.encode(signature))));
-        let sep = if slo.contains('?') { '&' } else { '?' };
+        let to = self.saml_redirect(&slo, "SAMLResponse", &xml, decoded("RelayState").as_deref()).await?;
         tracing::info!(sp = %sp.entity_id, "SAML logout answered");
-        Ok(Ok(see_other(&format!("{slo}{sep}{q}"), &cookies)))
+        Ok(Ok(see_other(&to, &cookies)))
     }
 }
 

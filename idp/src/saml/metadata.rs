@@ -36,6 +36,9 @@ pub struct ServiceProvider {
     /// Where a LogoutResponse goes (its HTTP-Redirect SingleLogoutService: `ResponseLocation`,
     /// else `Location`).
     pub slo: Option<String>,
+    /// Where a LogoutRequest goes (its HTTP-Redirect SingleLogoutService's `Location`): orgid's
+    /// own logout tells the SP through the browser.
+    pub slo_request: Option<String>,
     pub name_id: SamlNameId,
     pub sign: SamlSign,
     pub attributes: Vec<String>,
@@ -161,12 +164,14 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
             certs.push(der);
         }
     }
-    let slo = sso
-        .children()
-        .find(|c| is(c, "SingleLogoutService") && c.attribute("Binding") == Some(BINDING_REDIRECT))
+    let redirect_slo =
+        sso.children().find(|c| is(c, "SingleLogoutService") && c.attribute("Binding") == Some(BINDING_REDIRECT));
+    let web = |u: &&str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+    let slo = redirect_slo
         .and_then(|c| c.attribute("ResponseLocation").or(c.attribute("Location")))
-        .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")))
+        .filter(web)
         .map(str::to_string);
+    let slo_request = redirect_slo.and_then(|c| c.attribute("Location")).filter(web).map(str::to_string);
     let requests_signed = sso.attribute("AuthnRequestsSigned").is_some_and(|v| v == "true" || v == "1");
     if requests_signed && certs.is_empty() {
         return Err(err("AuthnRequestsSigned, but no signing certificate"));
@@ -179,6 +184,7 @@ pub fn parse(xml: &str) -> Result<ServiceProvider, MetadataError> {
         certs,
         requests_signed,
         slo,
+        slo_request,
         name_id: SamlNameId::default(),
         sign: SamlSign::default(),
         attributes: orgid_config::SAML_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
@@ -235,6 +241,17 @@ pub(crate) mod tests {
         // Never a consumer the metadata does not list: no open redirect.
         assert!(sp.acs_for(Some("https://evil.example/acs"), None).is_none());
         assert!(sp.acs_for(None, Some(0)).is_none());
+    }
+
+    #[test]
+    fn requests_go_to_the_logout_location_and_responses_to_the_response_location() {
+        let slo = r#"<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://oa.example/soap"/>
+    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://oa.example/slo" ResponseLocation="https://oa.example/slo-done"/>
+    <AssertionConsumerService"#;
+        let sp = parse(&SP.replacen("<AssertionConsumerService", slo, 1)).unwrap();
+        assert_eq!(sp.slo_request.as_deref(), Some("https://oa.example/slo"));
+        assert_eq!(sp.slo.as_deref(), Some("https://oa.example/slo-done"));
+        assert_eq!((parse(SP).unwrap().slo_request, parse(SP).unwrap().slo), (None, None));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! SAML 2.0 identity provider (Web Browser SSO profile): IdP metadata, AuthnRequests by the
 //! HTTP-Redirect and HTTP-POST bindings, Responses by HTTP-POST, on the shared login core; and
-//! SP-initiated single logout by HTTP-Redirect (`logout.rs`).
+//! single logout by HTTP-Redirect: SP-initiated (`logout.rs`) and IdP-initiated, from orgid's
+//! logout page (`idp_logout.rs`).
 //!
 //! XML signatures are written by orgid itself over the one canonical form it emits (`xml.rs`:
 //! exclusive c14n by construction; `sign.rs`: RSA-SHA256 enveloped signatures); incoming XML is
@@ -9,6 +10,7 @@
 //! their metadata only: a Response goes to an assertion consumer URL listed there, never to one a
 //! request makes up.
 
+mod idp_logout;
 mod logout;
 pub mod metadata;
 mod request;

@@ -99,20 +99,29 @@ pub(crate) fn failure(key: &SamlKey, a: &Answer, code: &str, second: Option<&str
     Ok(r.canonical())
 }
 
+/// The NameID an SP gets for a person (in its assertions and in the LogoutRequests orgid sends
+/// it): the persistent `sub` with its qualifiers, or the login.
+pub(crate) fn name_id(sp: &ServiceProvider, idp_entity: &str, sub: &str, login: &str) -> El {
+    match sp.name_id {
+        orgid_config::SamlNameId::Persistent => El::new(Ns::Saml, "NameID")
+            .attr("Format", sp.name_id_format())
+            .attr("NameQualifier", idp_entity)
+            .attr("SPNameQualifier", sp.entity_id.as_str())
+            .text(sub),
+        orgid_config::SamlNameId::Login => El::new(Ns::Saml, "NameID").attr("Format", sp.name_id_format()).text(login),
+    }
+}
+
+/// The index of an SSO session as an SP sees it (no session id leaves orgid).
+pub(crate) fn session_index(session_hash: &str, sp_entity: &str) -> String {
+    format!("_{}", &crate::crypto::sha256_hex(&format!("saml-session\0{session_hash}\0{sp_entity}"))[..32])
+}
+
 /// A successful Response with its assertion, signed as the SP asks, and the assertion's ID.
 pub(crate) fn success(key: &SamlKey, a: &Answer, who: &Signed) -> Result<(String, String), IdpError> {
     let (sp, now) = (a.sp, a.now);
     let until = instant(now + a.ttl);
-    let name_id = match sp.name_id {
-        orgid_config::SamlNameId::Persistent => El::new(Ns::Saml, "NameID")
-            .attr("Format", sp.name_id_format())
-            .attr("NameQualifier", a.idp_entity.as_str())
-            .attr("SPNameQualifier", sp.entity_id.as_str())
-            .text(who.sub),
-        orgid_config::SamlNameId::Login => {
-            El::new(Ns::Saml, "NameID").attr("Format", sp.name_id_format()).text(who.subject.login.as_str())
-        }
-    };
+    let name_id = name_id(sp, &a.idp_entity, who.sub, &who.subject.login);
     let mut confirmation =
         El::new(Ns::Saml, "SubjectConfirmationData").attr("NotOnOrAfter", until.as_str()).attr("Recipient", a.acs_url);
     if let Some(irt) = a.in_response_to {

@@ -364,9 +364,7 @@ impl Provider {
         };
         let key = self.saml_key().await?;
         let sub = self.subject_id(&subject.person_key);
-        // The session's index as this SP sees it: no session id leaves orgid.
-        let session_index =
-            format!("_{}", &sha256_hex(&format!("saml-session\0{}\0{}", session.id_hash, sp.entity_id))[..32]);
+        let session_index = response::session_index(&session.id_hash, &sp.entity_id);
         let who = Signed {
             subject: &subject,
             sub: &sub,
@@ -385,6 +383,22 @@ impl Provider {
                 .attr("acs", saml.acs_url.as_str())
                 .acted_by(actor);
         self.inner.store.record_issued(&issued).await?;
+        // Told when this session ends: by its logout page through the browser, or audited as out
+        // of reach when it ends without one (`logout::frames`, `slo.rs`).
+        self.inner
+            .store
+            .add_notice(&orgid_directory::idp::LogoutNotice {
+                id: crate::crypto::random_token(16)?,
+                session_hash: session.id_hash.clone(),
+                login: session.login.clone(),
+                client_id: sp.id.clone(),
+                protocol: "saml".into(),
+                target: sp.slo_request.clone().unwrap_or_default(),
+                ticket: None,
+                created_at: answer.now,
+                attempts: 0,
+            })
+            .await?;
         Ok(post_form(&saml.acs_url, &xml, saml.relay_state.as_deref()))
     }
 }

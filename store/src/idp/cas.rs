@@ -211,6 +211,27 @@ macro_rules! cas_impl {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn session_notices(
+                &self,
+                session_hash: &str,
+                protocol: &str,
+            ) -> Result<Vec<orgid_directory::idp::LogoutNotice>, StoreError> {
+                ::sqlx::query_as::<_, $crate::idp::cas::NoticeDb>(
+                    "SELECT id, session_hash, login, client_id, protocol, target, ticket, created_at, attempts, \
+                     next_at, 'ended' AS why FROM idp_logout_notices \
+                     WHERE session_hash = $1 AND protocol = $2 AND done_at IS NULL ORDER BY created_at, id",
+                )
+                .bind(session_hash)
+                .bind(protocol)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .map(|row| row.into_domain().map(|(n, _)| n))
+                .collect()
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn logout_tried(
                 &self,
                 id: &str,

@@ -68,6 +68,7 @@ mod output;
 mod packaging;
 mod reload;
 mod saml;
+mod saml_logout;
 mod serve;
 mod single_logout;
 mod store;

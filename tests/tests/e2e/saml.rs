@@ -14,7 +14,7 @@ use orgid_tests::Apache;
 use crate::oidc::{Browser, Op, Page};
 use crate::sync::Backend;
 
-const NEW_PW: &str = "Spring-2026a";
+pub(crate) const NEW_PW: &str = "Spring-2026a";
 
 /// An RSA key and self-signed certificate for an SP, by openssl: (key PEM, certificate PEM,
 /// certificate base64 DER).
@@ -59,9 +59,13 @@ fn sp_metadata_slo(entity: &str, acs: &str, cert_b64: &str, signs: bool, slo: Op
     )
 }
 
-/// mod_auth_mellon's directives: the SP's endpoints under /mellon, /protected/ behind it.
-fn mellon_site(d: &Path) -> String {
+/// mod_auth_mellon's directives: the SP's endpoints under /mellon, /protected/ behind it. Its
+/// cookies are `Secure` for Chromium (which takes them from loopback, and drops the
+/// `SameSite=None` one mellon sets before a login unless it is `Secure`), not for the tests' own
+/// client.
+fn mellon_site(d: &Path, secure: bool) -> String {
     let d = d.display();
+    let secure = if secure { "On" } else { "Off" };
     format!(
         r#"<Location />
   MellonEnable info
@@ -71,7 +75,7 @@ fn mellon_site(d: &Path) -> String {
   MellonIdPMetadataFile {d}/idp-metadata.xml
   MellonEndpointPath /mellon
   MellonVariable mellon-oa
-  MellonSecureCookie Off
+  MellonSecureCookie {secure}
   MellonCookieSameSite lax
   MellonSignatureMethod rsa-sha256
   MellonUser NAME_ID
@@ -86,7 +90,7 @@ fn mellon_site(d: &Path) -> String {
 }
 
 /// A page at an absolute URL (an SP's), through the browser's own client and cookies.
-async fn fetch(b: &Browser, url: &str, form: Option<&[(&str, &str)]>) -> Page {
+pub(crate) async fn fetch(b: &Browser, url: &str, form: Option<&[(&str, &str)]>) -> Page {
     let req = match form {
         Some(f) => b.http().post(url).form(f),
         None => b.http().get(url),
@@ -98,7 +102,7 @@ async fn fetch(b: &Browser, url: &str, form: Option<&[(&str, &str)]>) -> Page {
 }
 
 /// The auto-posting form orgid answers with: (action, SAMLResponse XML, RelayState).
-fn posted(page: &Page) -> (String, String, Option<String>) {
+pub(crate) fn posted(page: &Page) -> (String, String, Option<String>) {
     assert_eq!(page.status, 200, "{}", page.body);
     let start = page.body.find("action=\"").unwrap_or_else(|| panic!("no form: {}", page.body)) + 8;
     let action = page.body[start..start + page.body[start..].find('"').unwrap()].replace("&amp;", "&");
@@ -108,7 +112,7 @@ fn posted(page: &Page) -> (String, String, Option<String>) {
 }
 
 /// Posts a Response (XML) to the SP's consumer as the browser would.
-async fn post_response(b: &Browser, action: &str, xml: &str, relay: Option<&str>) -> Page {
+pub(crate) async fn post_response(b: &Browser, action: &str, xml: &str, relay: Option<&str>) -> Page {
     let encoded = B64.encode(xml);
     let mut form = vec![("SAMLResponse", encoded.as_str())];
     if let Some(r) = relay {
@@ -123,7 +127,7 @@ fn env_of(page: &Page) -> HashMap<String, String> {
 }
 
 /// From the SP's protected page to orgid's SSO service: the redirect (following the SP's own).
-async fn to_idp(b: &Browser, op: &Op, url: &str) -> String {
+pub(crate) async fn to_idp(b: &Browser, op: &Op, url: &str) -> String {
     let mut next = url.to_string();
     for _ in 0..5 {
         let page = fetch(b, &next, None).await;
@@ -136,15 +140,24 @@ async fn to_idp(b: &Browser, op: &Op, url: &str) -> String {
     panic!("the SP never sent the browser to orgid");
 }
 
-struct Mellon {
-    apache: Apache,
-    op: Op,
-    entity: String,
+pub(crate) struct Mellon {
+    pub(crate) apache: Apache,
+    pub(crate) op: Op,
+    pub(crate) entity: String,
 }
 
 /// orgid with mellon registered (and an `other` SP whose consumer is, wrongly, mellon's), and
 /// Apache with mellon trusting orgid's metadata.
-async fn mellon(extra: &str) -> Mellon {
+pub(crate) async fn mellon(extra: &str) -> Mellon {
+    mellon_for(extra, false).await
+}
+
+/// The same, with mellon's cookies as Chromium takes them.
+pub(crate) async fn mellon_for_chromium(extra: &str) -> Mellon {
+    mellon_for(extra, true).await
+}
+
+async fn mellon_for(extra: &str, secure_cookies: bool) -> Mellon {
     let mut apache = Apache::new();
     let (_, _, cert) = sp_keys(apache.dir());
     let entity = format!("{}/mellon/metadata", apache.base());
@@ -176,7 +189,7 @@ metadata = "{}"
     let idp = op.http.get(format!("{}/saml/metadata", op.base)).send().await.unwrap();
     assert_eq!(idp.headers()["content-type"], "application/samlmetadata+xml");
     apache.write("idp-metadata.xml", &idp.bytes().await.unwrap());
-    apache.start(&[("auth_mellon_module", "mod_auth_mellon.so")], &mellon_site(apache.dir())).await;
+    apache.start(&[("auth_mellon_module", "mod_auth_mellon.so")], &mellon_site(apache.dir(), secure_cookies)).await;
     Mellon { apache, op, entity }
 }
 
@@ -505,6 +518,25 @@ async fn pysaml2_signs_in_with_a_persistent_name_id_and_refuses_forged_replayed_
     // …and orgid takes that POSTed request once.
     let again = b.post("/saml/sso", &[("SAMLRequest", &B64.encode(&request))]).await;
     assert_eq!(again.status, 400);
+
+    // Logout at orgid: its page frames a LogoutRequest that pysaml2 takes (orgid's signature over
+    // the query, the NameID and SessionIndex of its assertion, its own SingleLogoutService).
+    let index = xml.split("SessionIndex=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let confirm = b.get("/logout").await;
+    let page = b.post("/logout/confirm", &[("csrf", &confirm.field("csrf")), ("carry", &confirm.field("carry"))]).await;
+    assert_eq!(page.body.matches("<iframe").count(), 1, "pysaml2 only (`other` has no logout service): {}", page.body);
+    let src = page.body.split("<iframe src=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().replace("&amp;", "&");
+    assert!(src.starts_with("https://py.example/slo?SAMLRequest="), "{src}");
+    let (code, out) = pysaml2(&["slo", &d, entity, acs, idp_md], &src);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        (out["name_id"].as_str(), out["issuer"].as_str()),
+        (Some(name_id.as_str()), Some(format!("{}/saml/metadata", op.base).as_str()))
+    );
+    assert_eq!(out["session_index"], serde_json::json!([index]));
+    // The same request with a RelayState slipped in no longer verifies.
+    let (code, out) = pysaml2(&["slo", &d, entity, acs, idp_md], &src.replace("&SigAlg=", "&RelayState=x&SigAlg="));
+    assert_eq!(code, 1, "{out}");
     op.stop().await;
 }
 
