@@ -192,9 +192,8 @@ impl Provider {
     }
 
     async fn logout_response_checked(&self, peer: &Peer, query: &str) -> Result<Result<(), &'static str>, IdpError> {
-        let raw = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
-        let decoded =
-            |k: &str| url::form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+        let q = super::sign::RedirectQuery(query);
+        let decoded = |k: &str| q.decoded(k);
         let Some(res) = decoded("SAMLResponse")
             .and_then(|r| super::request::inflate(&r).ok())
             .and_then(|x| parse_response(&x).ok())
@@ -202,18 +201,8 @@ impl Provider {
             return Ok(Err("malformed"));
         };
         let Some(sp) = self.saml_sp_by_entity(&res.issuer).await? else { return Ok(Err("unknown SP")) };
-        let (Some(r), Some(a), Some(alg), Some(sig)) =
-            (raw("SAMLResponse"), raw("SigAlg"), decoded("SigAlg"), decoded("Signature"))
-        else {
-            return Ok(Err("unsigned"));
-        };
-        let mut signed = format!("SAMLResponse={r}");
-        if let Some(rs) = raw("RelayState") {
-            signed.push_str(&format!("&RelayState={rs}"));
-        }
-        signed.push_str(&format!("&SigAlg={a}"));
-        if !super::sign::verify_redirect(&signed, &alg, &B64.decode(sig.trim()).unwrap_or_default(), &sp.certs) {
-            return Ok(Err("bad signature"));
+        if let Err(why) = q.verify("SAMLResponse", &sp.certs) {
+            return Ok(Err(why));
         }
         let now = self.now();
         let ttl = Duration::seconds(self.inner.settings.saml.request_ttl_secs as i64);

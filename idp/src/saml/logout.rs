@@ -9,8 +9,6 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
 
 use super::xml::{El, Ns};
@@ -86,9 +84,8 @@ impl Provider {
         peer: &Peer,
         query: &str,
     ) -> Result<Result<Response, &'static str>, IdpError> {
-        let raw = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
-        let decoded =
-            |k: &str| url::form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+        let q = super::sign::RedirectQuery(query);
+        let decoded = |k: &str| q.decoded(k);
         let Some(req) =
             decoded("SAMLRequest").and_then(|r| super::request::inflate(&r).ok()).and_then(|x| parse(&x).ok())
         else {
@@ -97,18 +94,8 @@ impl Provider {
         let Some(sp) = self.saml_sp_by_entity(&req.issuer).await? else { return Ok(Err("unknown SP")) };
         // A logout by Redirect must be signed (SAML Profiles §4.4.4.1): else any page could sign
         // people out.
-        let (Some(r), Some(a), Some(alg), Some(sig)) =
-            (raw("SAMLRequest"), raw("SigAlg"), decoded("SigAlg"), decoded("Signature"))
-        else {
-            return Ok(Err("unsigned"));
-        };
-        let mut signed = format!("SAMLRequest={r}");
-        if let Some(rs) = raw("RelayState") {
-            signed.push_str(&format!("&RelayState={rs}"));
-        }
-        signed.push_str(&format!("&SigAlg={a}"));
-        if !super::sign::verify_redirect(&signed, &alg, &B64.decode(sig.trim()).unwrap_or_default(), &sp.certs) {
-            return Ok(Err("bad signature"));
+        if let Err(why) = q.verify("SAMLRequest", &sp.certs) {
+            return Ok(Err(why));
         }
         let now = self.now();
         let ttl = Duration::seconds(self.inner.settings.saml.request_ttl_secs as i64);

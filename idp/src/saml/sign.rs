@@ -115,6 +115,46 @@ fn certificate(pkcs8: &[u8], kid: &str, created: DateTime<Utc>, issuer: &str) ->
     Ok(params.self_signed(&pair)?.der().to_vec())
 }
 
+/// A query of the HTTP-Redirect binding, read raw: its signature is over the parameters exactly
+/// as they were encoded (SAML Bindings §3.4.4.1).
+pub(crate) struct RedirectQuery<'q>(pub(crate) &'q str);
+
+impl RedirectQuery<'_> {
+    /// A parameter as it came, still URL-encoded.
+    pub(crate) fn raw(&self, k: &str) -> Option<&str> {
+        self.0.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+    }
+
+    /// A parameter decoded.
+    pub(crate) fn decoded(&self, k: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.0.as_bytes()).find(|(n, _)| n == k).map(|(_, v)| v.into_owned())
+    }
+
+    /// The signature over the message in `param` (`SAMLRequest` or `SAMLResponse`), if the query
+    /// has one: the signed octets (`param`, `RelayState` if sent, `SigAlg`, as received), the
+    /// decoded `SigAlg` and the signature's bytes.
+    pub(crate) fn signature(&self, param: &str) -> Option<(String, String, Vec<u8>)> {
+        let (Some(m), Some(a), Some(alg), Some(sig)) =
+            (self.raw(param), self.raw("SigAlg"), self.decoded("SigAlg"), self.decoded("Signature"))
+        else {
+            return None;
+        };
+        let mut signed = format!("{param}={m}");
+        if let Some(rs) = self.raw("RelayState") {
+            signed.push_str(&format!("&RelayState={rs}"));
+        }
+        signed.push_str(&format!("&SigAlg={a}"));
+        Some((signed, alg, B64.decode(sig.trim()).unwrap_or_default()))
+    }
+
+    /// Whether the message in `param` is signed by one of `certs`: `Err("unsigned")` or
+    /// `Err("bad signature")` (the audit's reasons) if not.
+    pub(crate) fn verify(&self, param: &str, certs: &[Vec<u8>]) -> Result<(), &'static str> {
+        let (signed, alg, sig) = self.signature(param).ok_or("unsigned")?;
+        if verify_redirect(&signed, &alg, &sig, certs) { Ok(()) } else { Err("bad signature") }
+    }
+}
+
 /// Verifies an HTTP-Redirect binding signature (SAML Bindings §3.4.4.1): `signed` is
 /// `SAMLRequest=…[&RelayState=…]&SigAlg=…` exactly as it came in the query (still URL-encoded),
 /// `sig_alg` the decoded `SigAlg`, `signature` the decoded signature; `certs` the DER

@@ -143,9 +143,8 @@ pub(crate) async fn sso_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let raw = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
-    let decoded =
-        |k: &str| url::form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    let q = super::sign::RedirectQuery(&query);
+    let decoded = |k: &str| q.decoded(k);
     let lang = crate::respond::lang_of(
         &decoded("lang").map(|l| [("lang".to_string(), l)].into()).unwrap_or_default(),
         &headers,
@@ -160,18 +159,7 @@ pub(crate) async fn sso_get(
             return refuse(lang, Refusal::Malformed);
         }
     };
-    // The signed octets: SAMLRequest, RelayState (if sent), SigAlg, as received.
-    let signature = match (decoded("Signature"), decoded("SigAlg"), raw("SAMLRequest"), raw("SigAlg")) {
-        (Some(sig), Some(alg), Some(r), Some(a)) => {
-            let mut signed = format!("SAMLRequest={r}");
-            if let Some(rs) = raw("RelayState") {
-                signed.push_str(&format!("&RelayState={rs}"));
-            }
-            signed.push_str(&format!("&SigAlg={a}"));
-            Some((signed, alg, B64.decode(sig.trim()).unwrap_or_default()))
-        }
-        _ => None,
-    };
+    let signature = q.signature("SAMLRequest");
     p.sso(&headers, &peer, lang, req, decoded("RelayState"), Binding::Redirect(signature)).await
 }
 
